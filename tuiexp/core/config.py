@@ -1,0 +1,424 @@
+"""experiments.toml: strict loading, `extends`, sweeps and seeds, expanded into run params.
+
+Every mistake becomes one ConfigError sentence naming the file, the line and
+the key, with a "did you mean" where a close match exists.
+"""
+
+from __future__ import annotations
+
+import difflib
+import itertools
+import math
+import random
+import re
+import shlex
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+from .errors import ConfigError
+
+TOP_LEVEL = ("queue", "defaults", "experiments")
+QUEUE_KEYS = {"gpus": "auto", "jobs_per_gpu": 1, "min_free_memory_mb": 0, "cpu_jobs": 1}
+#: Tables that belong to a choice (`model`, `scheduler`): an experiment that sets
+#: one replaces the inherited table instead of merging into it.
+REPLACED_TABLES = frozenset({"model_args", "scheduler_args"})
+#: Keys of an experiment table that are not params.
+RESERVED = ("extends", "description", "command", "cwd", "sweep", "random", "seeds", "priority", "tags")
+DISTRIBUTIONS = ("uniform", "log_uniform", "int_uniform", "choice")
+
+
+@dataclass(frozen=True)
+class QueueSettings:
+    gpus: str | tuple[int, ...] = "auto"  # "auto", "none", or GPU indices
+    jobs_per_gpu: int = 1
+    min_free_memory_mb: int = 0
+    cpu_jobs: int = 1
+
+
+@dataclass(frozen=True)
+class Experiment:
+    name: str
+    params: dict[str, Any]
+    command: tuple[str, ...] | None = None
+    cwd: str | None = None
+    description: str = ""
+    sweep: dict[str, list[Any]] = field(default_factory=dict)
+    random: dict[str, Any] = field(default_factory=dict)
+    seeds: tuple[int, ...] = ()
+    priority: int = 0
+    tags: tuple[str, ...] = ()
+
+    @property
+    def builtin(self) -> bool:
+        return self.command is None
+
+    @property
+    def num_runs(self) -> int:
+        grid = math.prod(len(v) for v in self.sweep.values()) if self.sweep else 1
+        trials = int(self.random.get("trials", 1)) if self.random else 1
+        return grid * trials * max(1, len(self.seeds))
+
+
+@dataclass(frozen=True)
+class Config:
+    path: Path
+    queue: QueueSettings
+    experiments: dict[str, Experiment]
+    locate: _Locator
+
+    def experiment(self, name: str) -> Experiment:
+        if name not in self.experiments:
+            raise ConfigError(
+                f"{self.path.name}: no experiment '{name}'{_suggest(name, self.experiments)}"
+                f" (known: {', '.join(self.experiments) or 'none'})."
+            )
+        return self.experiments[name]
+
+    def expand(self, name: str, overrides: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+        """The params of every run of an experiment (sweep × trials × seeds), validated."""
+        exp = self.experiment(name)
+        overrides = overrides or {}
+        base = deep_merge(exp.params, overrides)
+        grid = {k: v for k, v in exp.sweep.items() if k not in overrides}
+        runs = []
+        for combo in itertools.product(*grid.values()) if grid else [()]:
+            point = dict(zip(grid, combo, strict=True))
+            for trial in _random_trials(exp.random, overrides):
+                for seed in exp.seeds or [None]:
+                    params = deep_merge(base, set_dotted({}, {**point, **trial}))
+                    if seed is not None:
+                        params["seed"] = seed
+                    runs.append(params)
+        for params in runs:
+            self.validate_params(exp, params, overrides)
+        return runs
+
+    def validate_params(self, exp: Experiment, params: dict[str, Any], overrides: dict[str, Any]) -> None:
+        if not exp.builtin:
+            return
+        from ..trainer.config import ParamError, validate  # torch-free by contract
+
+        try:
+            validate(params)
+        except ParamError as e:
+            top = e.key.split(".")[0].split("[")[0]
+            if top in overrides:
+                raise ConfigError(f"--set: {describe_param_error(e.key, e.reason)}.") from None
+            raise ConfigError(self.where(exp.name, top, describe_param_error(e.key, e.reason))) from None
+
+    def where(self, exp_name: str, key: str, what: str) -> str:
+        line, table = self.locate.find_param(exp_name, key, self.chain(exp_name))
+        place = f"{self.path.name}, line {line}" if line else self.path.name
+        return f"{place}: {_sentence(what)} (in [{table}])"
+
+    def chain(self, name: str) -> list[str]:
+        out, cur = [], name
+        while cur in self.experiments or cur in self.locate.raw_experiments:
+            out.append(cur)
+            cur = self.locate.raw_experiments.get(cur, {}).get("extends")
+            if cur is None or cur in out:
+                break
+        return out
+
+
+def load(path: str | Path) -> Config:
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise ConfigError(f"{path} does not exist (pass --config FILE).") from None
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{path.name} is not valid TOML: {e}.") from None
+    return parse(raw, path, text)
+
+
+def parse(raw: dict[str, Any], path: Path, text: str = "") -> Config:
+    loc = _Locator(text, raw.get("experiments", {}) if isinstance(raw.get("experiments"), dict) else {})
+    name = path.name
+
+    def fail(table: str, key: str | None, what: str) -> ConfigError:
+        line = loc.line(table, key)
+        place = f"{name}, line {line}" if line else name
+        return ConfigError(f"{place}: {_sentence(what)}")
+
+    for key in raw:
+        if key not in TOP_LEVEL:
+            raise fail("", key, f"unknown table `{key}`{_suggest(key, TOP_LEVEL)}")
+    queue = _parse_queue(raw.get("queue", {}), fail)
+    defaults = raw.get("defaults", {})
+    if not isinstance(defaults, dict):
+        raise fail("", "defaults", "`defaults` must be a table")
+    raw_exps = raw.get("experiments", {})
+    if not isinstance(raw_exps, dict):
+        raise fail("", "experiments", "`experiments` must be a table of tables")
+
+    resolved: dict[str, dict[str, Any]] = {}
+
+    def resolve(exp_name: str, stack: tuple[str, ...]) -> dict[str, Any]:
+        if exp_name in resolved:
+            return resolved[exp_name]
+        table = raw_exps[exp_name]
+        if not isinstance(table, dict):
+            raise fail("experiments", exp_name, f"experiment `{exp_name}` must be a table")
+        parent = table.get("extends")
+        merged: dict[str, Any] = {}
+        if parent is not None:
+            if not isinstance(parent, str):
+                raise fail(f"experiments.{exp_name}", "extends", "`extends` must be an experiment name")
+            if parent not in raw_exps:
+                raise fail(f"experiments.{exp_name}", "extends",
+                           f"`extends` names no experiment '{parent}'{_suggest(parent, raw_exps)}")
+            if parent in stack:
+                cycle = " → ".join((*stack[stack.index(parent):], parent))
+                raise fail(f"experiments.{exp_name}", "extends", f"`extends` makes a cycle: {cycle}")
+            merged = resolve(parent, (*stack, parent))
+            merged = {k: v for k, v in merged.items() if k != "description"}
+        merged = deep_merge(merged, {k: v for k, v in table.items() if k != "extends"},
+                            replace=REPLACED_TABLES)
+        resolved[exp_name] = merged
+        return merged
+
+    experiments = {}
+    for exp_name in raw_exps:
+        table = resolve(exp_name, (exp_name,))
+        experiments[exp_name] = _make_experiment(exp_name, table, defaults, fail, loc)
+    return Config(path=path, queue=queue, experiments=experiments, locate=loc)
+
+
+def _parse_queue(q: Any, fail: Any) -> QueueSettings:
+    if not isinstance(q, dict):
+        raise fail("", "queue", "`queue` must be a table")
+    for k in q:
+        if k not in QUEUE_KEYS:
+            raise fail("queue", k, f"unknown key `{k}` in [queue]{_suggest(k, QUEUE_KEYS)}")
+    gpus = q.get("gpus", "auto")
+    if isinstance(gpus, list) and all(isinstance(g, int) and g >= 0 for g in gpus):
+        gpus = tuple(gpus)
+    elif gpus not in ("auto", "none"):
+        raise fail("queue", "gpus", '`gpus` must be "auto", "none" or a list of GPU indices')
+    ints = {}
+    for k in ("jobs_per_gpu", "min_free_memory_mb", "cpu_jobs"):
+        v = q.get(k, QUEUE_KEYS[k])
+        if not isinstance(v, int) or isinstance(v, bool) or v < (0 if k == "min_free_memory_mb" else 1):
+            raise fail("queue", k, f"`{k}` must be a positive integer, got {v!r}")
+        ints[k] = v
+    return QueueSettings(gpus=gpus, **ints)
+
+
+def _make_experiment(name: str, table: dict[str, Any], defaults: dict[str, Any], fail: Any,
+                     loc: _Locator) -> Experiment:
+    here = f"experiments.{name}"
+    command = table.get("command")
+    if command is not None:
+        if isinstance(command, str):
+            command = shlex.split(command)
+        if not (isinstance(command, list) and command and all(isinstance(c, str) for c in command)):
+            raise fail(here, "command", "`command` must be a string or a list of strings")
+        command = tuple(command)
+    seeds = table.get("seeds", [])
+    if not (isinstance(seeds, list) and all(isinstance(s, int) and not isinstance(s, bool) for s in seeds)):
+        raise fail(here, "seeds", "`seeds` must be a list of integers")
+    priority = table.get("priority", 0)
+    if not isinstance(priority, int) or isinstance(priority, bool):
+        raise fail(here, "priority", "`priority` must be an integer")
+    tags = table.get("tags", [])
+    if not (isinstance(tags, list) and all(isinstance(t, str) for t in tags)):
+        raise fail(here, "tags", "`tags` must be a list of strings")
+    description = table.get("description", "")
+    if not isinstance(description, str):
+        raise fail(here, "description", "`description` must be a string")
+    cwd = table.get("cwd")
+    if cwd is not None and not isinstance(cwd, str):
+        raise fail(here, "cwd", "`cwd` must be a path")
+
+    own = {k: v for k, v in table.items() if k not in RESERVED}
+    params = own
+    if command is None:
+        from ..trainer.config import DEFAULTS
+
+        params = deep_merge(deep_merge(DEFAULTS, defaults), own, replace=REPLACED_TABLES)
+
+    sweep = table.get("sweep", {})
+    if not isinstance(sweep, dict):
+        raise fail(here, "sweep", "`sweep` must be a table of key = [values]")
+    for key, values in sweep.items():
+        if not isinstance(values, list) or not values:
+            raise fail(f"{here}.sweep", key, f"sweep over `{key}` needs a non-empty list of values")
+        _check_exists(key, params, lambda what, k=key: fail(f"{here}.sweep", k, what))
+    rnd = table.get("random", {})
+    if not isinstance(rnd, dict):
+        raise fail(here, "random", "`random` must be a table")
+    for key, dist in rnd.items():
+        if key in ("trials", "seed"):
+            if not isinstance(dist, int) or dist < (1 if key == "trials" else 0):
+                raise fail(f"{here}.random", key, f"`random.{key}` must be a positive integer")
+            continue
+        _check_distribution(key, dist, lambda what, k=key: fail(f"{here}.random", k, what))
+        _check_exists(key, params, lambda what, k=key: fail(f"{here}.random", k, what))
+    return Experiment(name=name, params=params, command=command, cwd=cwd, description=description,
+                      sweep=sweep, random=rnd, seeds=tuple(seeds), priority=priority, tags=tuple(tags))
+
+
+def _check_exists(key: str, params: dict[str, Any], fail: Any) -> None:
+    node: Any = params
+    for part in key.split("."):
+        if not isinstance(node, dict) or part not in node:
+            known = node.keys() if isinstance(node, dict) else []
+            raise fail(f"sweep over `{key}`, a key that does not exist{_suggest(part, known)}")
+        node = node[part]
+
+
+def _check_distribution(key: str, dist: Any, fail: Any) -> None:
+    if not (isinstance(dist, dict) and len(dist) == 1 and next(iter(dist)) in DISTRIBUTIONS):
+        raise fail(f"`random.{key}` must be one of {{{' | '.join(d + '=[...]' for d in DISTRIBUTIONS)}}}")
+    kind, arg = next(iter(dist.items()))
+    if not isinstance(arg, list) or not arg:
+        raise fail(f"`random.{key}.{kind}` needs a list")
+    if kind != "choice" and (len(arg) != 2 or not all(isinstance(a, (int, float)) for a in arg)):
+        raise fail(f"`random.{key}.{kind}` needs [low, high]")
+    if kind == "log_uniform" and min(arg) <= 0:
+        raise fail(f"`random.{key}.log_uniform` needs positive bounds")
+
+
+def _random_trials(rnd: dict[str, Any], overrides: dict[str, Any]) -> list[dict[str, Any]]:
+    if not rnd:
+        return [{}]
+    rng = random.Random(rnd.get("seed", 0))
+    dists = {k: v for k, v in rnd.items() if k not in ("trials", "seed") and k not in overrides}
+    trials = []
+    for _ in range(int(rnd.get("trials", 1))):
+        trial = {}
+        for key, dist in dists.items():
+            kind, (lo, *rest) = next(iter(dist.items()))
+            hi = rest[0] if rest else lo
+            if kind == "uniform":
+                trial[key] = rng.uniform(lo, hi)
+            elif kind == "log_uniform":
+                trial[key] = math.exp(rng.uniform(math.log(lo), math.log(hi)))
+            elif kind == "int_uniform":
+                trial[key] = rng.randint(int(lo), int(hi))
+            else:
+                trial[key] = rng.choice(dist["choice"])
+        trials.append(trial)
+    return trials
+
+
+def deep_merge(base: dict[str, Any], over: dict[str, Any],
+               replace: frozenset[str] = frozenset()) -> dict[str, Any]:
+    """`over` on top of `base`; tables merge key by key (but those named in `replace`),
+    everything else is replaced."""
+    out = dict(base)
+    for k, v in over.items():
+        if isinstance(v, dict) and isinstance(out.get(k), dict) and k not in replace:
+            out[k] = deep_merge(out[k], v)
+        else:
+            out[k] = v
+    return out
+
+
+def set_dotted(target: dict[str, Any], flat: dict[str, Any]) -> dict[str, Any]:
+    """{"augment.flip": False} → {"augment": {"flip": False}} merged into target."""
+    for key, value in flat.items():
+        node = target
+        *parents, last = key.split(".")
+        for p in parents:
+            node = node.setdefault(p, {})
+        node[last] = value
+    return target
+
+
+def parse_overrides(pairs: list[str]) -> dict[str, Any]:
+    """`--set key=value` pairs; values are TOML inline values, bare words are strings."""
+    flat: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        key = key.strip()
+        if not sep or not key or not re.fullmatch(r"[A-Za-z_][\w-]*(\.[A-Za-z_][\w-]*)*", key):
+            raise ConfigError(f"--set {pair!r} must look like key=value (e.g. --set lr=0.05).")
+        flat[key] = parse_value(value.strip())
+    return set_dotted({}, flat)
+
+
+def parse_value(text: str) -> Any:
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        if re.fullmatch(r"[\w.:/+-]+", text):
+            return text  # a bare word such as adam or tv:resnet18
+        raise ConfigError(f"--set value {text!r} is not a TOML value (quote strings, e.g. '\"x y\"').") from None
+
+
+def describe_param_error(key: str, reason: str) -> str:
+    if reason.startswith("unknown key"):
+        return f"unknown key `{key}`{reason[len('unknown key'):]}"
+    return f"`{key}` {reason}"
+
+
+def _sentence(text: str) -> str:
+    return text if text.endswith((".", "?")) else text + "."
+
+
+def _suggest(word: str, choices: Any) -> str:
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f" — did you mean `{close[0]}`?" if close else ""
+
+
+class _Locator:
+    """Finds the line of a key in the TOML text (tomllib keeps no positions)."""
+
+    HEADER = re.compile(r"^\s*\[\[?\s*([^\]]+?)\s*\]\]?\s*(#.*)?$")
+
+    def __init__(self, text: str, raw_experiments: dict[str, Any]):
+        self.lines = text.splitlines()
+        self.raw_experiments = raw_experiments
+        self.sections: list[tuple[str, int]] = [("", 0)]
+        for i, line in enumerate(self.lines):
+            m = self.HEADER.match(line)
+            if m:
+                self.sections.append((re.sub(r"\s*\.\s*", ".", m.group(1)).replace('"', ""), i))
+
+    def line(self, table: str, key: str | None) -> int | None:
+        """1-based line of `key` in `[table]`; also found as a dotted key of an
+        enclosing table (`sweep.lr = ...` under `[experiments.x]`) or as a sub-table."""
+        found = self._line(table, key)
+        parts = table.split(".")
+        for cut in range(len(parts) - 1, 0, -1):
+            if found or not key:
+                break
+            found = self._line(".".join(parts[:cut]), ".".join([*parts[cut:], key]))
+        return found
+
+    def _line(self, table: str, key: str | None) -> int | None:
+        full = f"{table}.{key}" if table and key else (key or table)
+        pattern = None
+        if key:
+            dotted = r"\s*\.\s*".join(f'"?{re.escape(k)}"?' for k in key.split("."))
+            pattern = re.compile(rf"^\s*{dotted}\s*[=.]")
+        for idx, (name, start) in enumerate(self.sections):
+            if name == full or (key and name.startswith(full + ".")):
+                return start + 1
+            if name == table and pattern is not None:
+                end = self.sections[idx + 1][1] if idx + 1 < len(self.sections) else len(self.lines)
+                for i in range(start + (1 if name else 0), end):
+                    if pattern.match(self.lines[i]):
+                        return i + 1
+        return None
+
+    def find_param(self, exp: str, key: str, chain: list[str]) -> tuple[int | None, str]:
+        for name in chain or [exp]:
+            line = self.line(f"experiments.{name}", key)
+            if line:
+                return line, f"experiments.{name}"
+        line = self.line("defaults", key)
+        if line:
+            return line, "defaults"
+        return self.line(f"experiments.{exp}", None), f"experiments.{exp}"

@@ -1,0 +1,109 @@
+"""The event log of a run: one JSON object per line, append-only (docs/EVENTS.md).
+
+Readers take complete lines only, so a line being written, or torn by a crash,
+is never misread; a line that is not valid JSON is skipped, not fatal.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+VERSION = 1
+
+#: Statuses a run process reports itself, as the last word of its event log.
+TERMINAL = ("finished", "failed", "diverged", "oom", "cancelled", "crashed")
+#: Every status a run can be shown with; queued and crashed are derived by the supervisor.
+STATUSES = ("queued", "starting", "running", *TERMINAL)
+
+
+@dataclass
+class Chunk:
+    events: list[dict[str, Any]]
+    offset: int  # byte offset just past the last complete line read
+    skipped: int  # complete lines that were not valid JSON
+
+
+def read_from(path: Path, offset: int = 0, max_bytes: int | None = 64 << 20) -> Chunk:
+    """Read the complete lines after `offset` (within `max_bytes`; None: all)."""
+    try:
+        with open(path, "rb") as f:
+            f.seek(offset)
+            data = f.read() if max_bytes is None else f.read(max_bytes)
+    except FileNotFoundError:
+        return Chunk([], offset, 0)
+    end = data.rfind(b"\n")
+    if end < 0:
+        return Chunk([], offset, 0)
+    events: list[dict[str, Any]] = []
+    skipped = 0
+    for line in data[: end + 1].splitlines():
+        if not line.strip():
+            continue
+        try:
+            ev = json.loads(line)
+        except ValueError:
+            skipped += 1
+            continue
+        if isinstance(ev, dict) and "kind" in ev:
+            events.append(ev)
+        else:
+            skipped += 1
+    return Chunk(events, offset + end + 1, skipped)
+
+
+def read_all(path: Path) -> list[dict[str, Any]]:
+    return read_from(path, 0, max_bytes=None).events
+
+
+def iter_kind(events: list[dict[str, Any]], kind: str) -> Iterator[dict[str, Any]]:
+    return (e for e in events if e.get("kind") == kind)
+
+
+def encode(kind: str, t: float, fields: dict[str, Any]) -> bytes:
+    obj = {"v": VERSION, "t": round(t, 6), "kind": kind, **fields}
+    return (json.dumps(obj, default=_jsonable, allow_nan=True) + "\n").encode()
+
+
+def _jsonable(x: Any) -> Any:
+    """Numbers from numpy or torch (0-d tensors) are written as plain numbers."""
+    if hasattr(x, "item"):
+        try:
+            return x.item()
+        except (ValueError, RuntimeError):
+            pass
+    if hasattr(x, "tolist"):
+        return x.tolist()
+    if isinstance(x, (set, tuple, Path)):
+        return list(x) if not isinstance(x, Path) else str(x)
+    return str(x)
+
+
+def append(path: Path, kind: str, t: float, fields: dict[str, Any], sync: bool = False) -> None:
+    """Append one event from outside the run process (a supervisor's verdict)."""
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        ensure_line_start(fd, path)
+        os.write(fd, encode(kind, t, fields))
+        if sync:
+            os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def ensure_line_start(fd: int, path: Path) -> None:
+    """If a crash left a torn last line, end it so the next event is not glued to it."""
+    try:
+        size = os.path.getsize(path)
+        if size == 0:
+            return
+        with open(path, "rb") as f:
+            f.seek(size - 1)
+            if f.read(1) != b"\n":
+                os.write(fd, b"\n")
+    except OSError:
+        pass

@@ -1,0 +1,69 @@
+"""How a run's process is started and stopped. Local subprocesses now; a cluster
+scheduler (Slurm through submitit) would implement the same four methods."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from .paths import RunPaths
+from .spec import RunSpec
+
+BUILTIN = ("-m", "tuiexp.trainer")
+
+
+def argv_for(spec: RunSpec) -> list[str]:
+    """The command line: the built-in trainer, or the user's command where a leading
+    `python` means the interpreter tuiexp runs in (so the run sees the same packages)."""
+    if spec.command is None:
+        return [sys.executable, *BUILTIN]
+    argv = list(spec.command)
+    if argv[0] in ("python", "python3"):
+        argv[0] = sys.executable
+    return argv
+
+
+@dataclass
+class Handle:
+    pid: int
+    popen: subprocess.Popen[bytes] | None  # None for a run adopted after a restart
+
+
+class LocalExecutor:
+    def start(self, spec: RunSpec, paths: RunPaths, gpu: str | None) -> Handle:
+        """Start the run in its own process group; raises OSError if it cannot start."""
+        env = dict(os.environ)
+        env.update(TUIEXP_RUN_DIR=str(paths.dir), PYTHONUNBUFFERED="1",
+                   CUDA_VISIBLE_DEVICES="" if gpu is None else gpu)
+        with open(paths.stdout, "ab") as out:
+            popen = subprocess.Popen(
+                argv_for(spec), cwd=spec.cwd or None, env=env, stdin=subprocess.DEVNULL,
+                stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+            )
+        return Handle(popen.pid, popen)
+
+    def poll(self, handle: Handle) -> int | None:
+        return handle.popen.poll() if handle.popen else None
+
+    def signal(self, handle: Handle, sig: signal.Signals) -> None:
+        """Signal the run's whole process group (its DataLoader workers too)."""
+        try:
+            os.killpg(handle.pid, sig)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+
+def describe_start_error(spec: RunSpec, err: OSError) -> str:
+    what = argv_for(spec)[0]
+    where = f" (experiment '{spec.experiment}' in {Path(spec.config_path).name})" if spec.config_path else ""
+    if isinstance(err, FileNotFoundError):
+        if spec.cwd and not Path(spec.cwd).is_dir():
+            return f"its working directory {spec.cwd} does not exist{where}."
+        return f"command `{what}` was not found{where}."
+    if isinstance(err, PermissionError):
+        return f"command `{what}` is not executable{where}."
+    return f"command `{what}` could not start: {err.strerror or err}{where}."

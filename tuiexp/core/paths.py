@@ -1,0 +1,104 @@
+"""The layout of a logs directory. Every path the project writes is named here."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import UsageError
+
+RUN_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
+
+
+def check_run_id(run_id: str) -> str:
+    """Refuse ids that could escape the logs directory or break a file name."""
+    if not RUN_ID_RE.match(run_id) or ".." in run_id:
+        raise UsageError(f"'{run_id}' is not a valid run id (letters, digits, '_', '-', '.' only).")
+    return run_id
+
+
+@dataclass(frozen=True)
+class LogsDir:
+    root: Path
+
+    @classmethod
+    def at(cls, root: str | Path) -> LogsDir:
+        return cls(Path(root).resolve())
+
+    @property
+    def index(self) -> Path:
+        return self.root / "index.sqlite"
+
+    @property
+    def runs(self) -> Path:
+        return self.root / "runs"
+
+    @property
+    def daemon_lock(self) -> Path:
+        return self.root / "daemon.lock"
+
+    @property
+    def daemon_log(self) -> Path:
+        return self.root / "daemon.log"
+
+    @property
+    def daemon_info(self) -> Path:
+        return self.root / "daemon.json"
+
+    def run(self, run_id: str) -> RunPaths:
+        return RunPaths(self.runs / check_run_id(run_id))
+
+    def ensure(self) -> LogsDir:
+        self.runs.mkdir(parents=True, exist_ok=True)
+        return self
+
+
+@dataclass(frozen=True)
+class RunPaths:
+    """Files of one run directory (see docs/EVENTS.md)."""
+
+    dir: Path
+
+    @property
+    def run_id(self) -> str:
+        return self.dir.name
+
+    @property
+    def spec(self) -> Path:
+        return self.dir / "run.json"
+
+    @property
+    def events(self) -> Path:
+        return self.dir / "events.jsonl"
+
+    @property
+    def stdout(self) -> Path:
+        return self.dir / "stdout.log"
+
+    @property
+    def ckpt(self) -> Path:
+        return self.dir / "ckpt"
+
+    @property
+    def proc(self) -> Path:
+        """Written by the supervisor when it starts the process: pid, pgid, start time."""
+        return self.dir / "proc.json"
+
+    @property
+    def exit(self) -> Path:
+        """Written by the supervisor when the process ends: its return code."""
+        return self.dir / "exit.json"
+
+    @property
+    def queue(self) -> Path:
+        """Written by a client on enqueue and resume: the attempt it asks for, priority."""
+        return self.dir / "queue.json"
+
+    @property
+    def cancel(self) -> Path:
+        """A request to cancel, written by a client; the supervisor acts on it."""
+        return self.dir / "cancel.request"
+
+    def checkpoint(self, epoch: int) -> Path:
+        return self.ckpt / f"epoch-{epoch:04d}.pt"

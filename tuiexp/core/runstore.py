@@ -1,0 +1,216 @@
+"""Run directories: create them, read them, and derive a run's true status from them.
+
+The directory is the record (as in Guild AI): the status comes from what is
+there — a final `status` event, the supervisor's exit record, a live pid —
+never from a flag a crash could leave stale.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from . import atomic, events
+from .errors import ForkError, RunNotFound, UsageError
+from .paths import LogsDir, RunPaths
+from .spec import RunSpec, new_run_id
+
+
+def create(logs: LogsDir, spec: RunSpec) -> RunPaths:
+    """Make the run directory and freeze its spec; refuses to reuse an id."""
+    logs.ensure()
+    paths = logs.run(spec.id)
+    try:
+        paths.dir.mkdir()
+    except FileExistsError:
+        raise UsageError(f"run {spec.id} already exists in {logs.runs}.") from None
+    paths.ckpt.mkdir()
+    atomic.write_json(paths.spec, spec.to_json())
+    return paths
+
+
+def create_unique(logs: LogsDir, spec: RunSpec) -> tuple[RunSpec, RunPaths]:
+    """Create with a fresh id, retrying on the (rare) collision of two clients."""
+    from dataclasses import replace
+
+    for _ in range(20):
+        try:
+            return spec, create(logs, spec)
+        except UsageError:
+            spec = replace(spec, id=new_run_id(spec.experiment))
+    raise UsageError(f"could not find a free run id under {logs.runs}.")
+
+
+def create_standalone(root: Path, name: str, params: dict[str, Any]) -> Path:
+    """A run for a script started by hand, outside the queue."""
+    logs = LogsDir.at(root)
+    spec = RunSpec(id=new_run_id(name), experiment=name, params=params, command=("(by hand)",))
+    _, paths = create_unique(logs, spec)
+    atomic.write_json(paths.queue, {"attempt": 1, "priority": 0, "queued": time.time()})
+    write_proc(paths, os.getpid(), attempt=1, standalone=True)
+    return paths.dir
+
+
+def load_spec(paths: RunPaths) -> RunSpec:
+    try:
+        return RunSpec.from_json(json.loads(paths.spec.read_text()))
+    except FileNotFoundError:
+        raise RunNotFound(f"no run '{paths.run_id}' in {paths.dir.parent}.") from None
+    except (ValueError, TypeError) as e:
+        raise UsageError(f"{paths.spec} is not a valid run spec ({e}).") from None
+
+
+def read_json(path: Path) -> dict[str, Any] | None:
+    try:
+        return json.loads(path.read_text())
+    except (FileNotFoundError, ValueError):
+        return None
+
+
+def pid_alive(pid: int, start_time: float | None = None) -> bool:
+    """Is `pid` alive and still the process we started (not a recycled pid)?"""
+    try:
+        os.kill(pid, 0)
+    except OSError as e:
+        if e.errno == errno.ESRCH:
+            return False
+    if start_time is not None:
+        started = process_start_time(pid)
+        if started is not None and abs(started - start_time) > 2.0:
+            return False
+    try:  # a zombie is dead for our purposes
+        with open(f"/proc/{pid}/stat") as f:
+            if f.read().rsplit(")", 1)[1].split()[0] == "Z":
+                return False
+    except (OSError, IndexError):
+        pass
+    return True
+
+
+def process_start_time(pid: int) -> float | None:
+    """Wall-clock start of a process from /proc (None where /proc is missing)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        ticks = int(fields[19])
+        with open("/proc/stat") as f:
+            btime = next(int(line.split()[1]) for line in f if line.startswith("btime"))
+        return btime + ticks / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError, StopIteration):
+        return None
+
+
+@dataclass
+class Verdict:
+    status: str
+    message: str = ""
+
+
+def derive_status(paths: RunPaths, last_status_event: dict[str, Any] | None) -> Verdict:
+    """The true status of a run from its directory alone."""
+    queued = read_json(paths.queue) or {}
+    proc = read_json(paths.proc)
+    attempt = proc.get("attempt", 0) if proc else 0
+    if queued.get("attempt", 1) > attempt:  # asked for, not started yet
+        if paths.cancel.exists():
+            return Verdict("cancelled", "cancelled before it started")
+        return Verdict("queued")
+    if last_status_event is not None and last_status_event.get("status") in events.TERMINAL:
+        return Verdict(last_status_event["status"], last_status_event.get("message", ""))
+    exit_rec = read_json(paths.exit)
+    if exit_rec is not None and exit_rec.get("attempt") == attempt:
+        return exit_verdict(exit_rec)
+    if proc is not None and pid_alive(proc["pid"], proc.get("start_time")):
+        return Verdict("running")
+    return Verdict("crashed", "the process died while no supervisor watched it")
+
+
+def exit_verdict(exit_rec: dict[str, Any]) -> Verdict:
+    rc = exit_rec.get("returncode")
+    if rc == 0:
+        return Verdict("finished")
+    if rc is not None and rc < 0:
+        import signal
+
+        try:
+            name = signal.Signals(-rc).name
+        except ValueError:
+            name = f"signal {-rc}"
+        if exit_rec.get("cancelled"):
+            return Verdict("cancelled", f"killed by {name} after a cancel")
+        return Verdict("crashed", f"killed by {name}")
+    if exit_rec.get("start_error"):
+        return Verdict("failed", exit_rec["start_error"])
+    return Verdict("failed", f"exited with code {rc}")
+
+
+def last_status(evs: list[dict[str, Any]]) -> dict[str, Any] | None:
+    last = None
+    for e in evs:
+        if e.get("kind") == "status":
+            last = e
+        elif e.get("kind") == "start":
+            last = None  # a resume starts the story again
+    return last
+
+
+def run_ids(logs: LogsDir) -> list[str]:
+    try:
+        return sorted(p.name for p in logs.runs.iterdir() if (p / "run.json").exists())
+    except FileNotFoundError:
+        return []
+
+
+def checkpoint_epochs(paths: RunPaths) -> list[int]:
+    """Epochs that have a checkpoint file in a run directory, ascending."""
+    out = []
+    try:
+        names = os.listdir(paths.ckpt)
+    except FileNotFoundError:
+        return []
+    for name in names:
+        if name.startswith("epoch-") and name.endswith(".pt") and name[6:-3].isdigit():
+            out.append(int(name[6:-3]))
+    return sorted(out)
+
+
+def fork_source(parent: RunPaths, epoch: int | None) -> tuple[int, Path]:
+    """The parent's checkpoint a fork starts from (default: its latest)."""
+    have = checkpoint_epochs(parent)
+    if not have:
+        raise ForkError(f"run {parent.run_id} has no checkpoint to fork from.")
+    if epoch is None:
+        epoch = have[-1]
+    if epoch not in have:
+        listed = ", ".join(map(str, have))
+        raise ForkError(
+            f"run {parent.run_id} has no checkpoint at epoch {epoch} (it has: {listed})."
+        )
+    return epoch, parent.checkpoint(epoch)
+
+
+def link_init_checkpoint(child: RunPaths, source: Path) -> None:
+    """Give the child its own name for the parent's checkpoint, so the parent's
+    retention can never delete the weights a queued fork will start from."""
+    target = child.ckpt / "init.pt"
+    try:
+        os.link(source, target)
+    except OSError:
+        import shutil
+
+        tmp = target.with_suffix(".tmp")
+        shutil.copyfile(source, tmp)
+        os.replace(tmp, target)
+
+
+def write_proc(paths: RunPaths, pid: int, attempt: int, **extra: Any) -> None:
+    atomic.write_json(
+        paths.proc,
+        {"pid": pid, "pgid": pid, "attempt": attempt, "start_time": process_start_time(pid)
+         or time.time(), "started": time.time(), **extra},
+    )
