@@ -20,6 +20,9 @@ from .core.paths import LogsDir
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    for key, default in DEFAULTS.items():  # given before or after the command, either works
+        if not hasattr(args, key):
+            setattr(args, key, default)
     try:
         return int(args.func(args) or 0)
     except TuiexpError as e:
@@ -31,10 +34,13 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
 
+DEFAULTS = {"logs": "logs", "config": "experiments.toml"}
+
+
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--logs", default="logs", help="logs directory (default: ./logs)")
-    common.add_argument("--config", default="experiments.toml",
+    common.add_argument("--logs", default=argparse.SUPPRESS, help="logs directory (default: ./logs)")
+    common.add_argument("--config", default=argparse.SUPPRESS,
                         help="experiments file (default: ./experiments.toml)")
     parser = argparse.ArgumentParser(prog="tuiexp", parents=[common],
                                      description="Queue, watch and fork training runs.")

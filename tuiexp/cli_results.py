@@ -1,0 +1,176 @@
+"""`tuiexp export`, `tuiexp plot` and `tuiexp report`: results for the report.
+
+Thin: argument parsing here, the work in tuiexp.core.export / plots / report.
+Errors are `UsageError`s the main CLI prints as one sentence (exit 2).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from .core import export
+from .core.errors import UsageError
+from .core.paths import LogsDir
+from .core.records import RunRecord, load_records
+
+
+def add_parsers(sub, common: argparse.ArgumentParser | None = None) -> None:
+    """Register `export`, `plot` and `report` on an argparse subparsers object."""
+    parents = [common] if common is not None else []
+
+    p = sub.add_parser("export", parents=parents, help="write the results table",
+                       description="Write the results table as CSV, Markdown, LaTeX or JSON "
+                       "(docs/RESULTS.md).")
+    _filters(p)
+    p.add_argument("--format", "-f", dest="fmt", metavar="FMT",
+                   help=f"one of {', '.join(export.FORMATS)} (default: from -o's suffix, else md)")
+    p.add_argument("--columns", action="append", metavar="COL,...",
+                   help="the columns to show, in order (see docs/RESULTS.md)")
+    p.add_argument("--sort", metavar="COL", help="sort by a column; '-COL' (write --sort=-COL) "
+                   "for descending; empty cells last")
+    _grouping(p)
+    p.add_argument("-o", "--output", metavar="FILE", help="write here (atomically) instead of stdout")
+    p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("plot", help="plot curves, accuracy vs size, confusion",
+                       description="Write a PNG (and SVG with --svg) figure.")
+    kinds = p.add_subparsers(dest="plot_kind", metavar="KIND", required=True)
+    c = kinds.add_parser("curves", parents=parents, help="training curves per run or group")
+    _filters(c)
+    _grouping(c)
+    c.add_argument("--metric", action="append", metavar="M,...",
+                   help="curve metrics, one panel each (default: val_acc,val_loss)")
+    _plot_out(c, "curves.png")
+    c.set_defaults(func=cmd_plot_curves)
+    c = kinds.add_parser("params", parents=parents, help="accuracy against parameter count")
+    _filters(c)
+    _grouping(c)
+    c.add_argument("--metric", default="best_val_acc", help="default: best_val_acc")
+    _plot_out(c, "params.png")
+    c.set_defaults(func=cmd_plot_params)
+    c = kinds.add_parser("confusion", parents=parents,
+                         help="per-class accuracy and confusion heatmap of one run")
+    c.add_argument("run", help="run id")
+    c.add_argument("--epoch", type=int, help="default: the last epoch with a confusion matrix")
+    _plot_out(c, "confusion.png")
+    c.set_defaults(func=cmd_plot_confusion)
+
+    p = sub.add_parser("report", parents=parents, help="write a Markdown report folder",
+                       description="Write DIR/report.md with the grouped table, plots and "
+                       "each experiment's config.")
+    p.add_argument("experiments", nargs="*", metavar="EXPERIMENT",
+                   help="default: every experiment in the logs")
+    p.add_argument("--status", action="append", metavar="S,...", help="only runs with this status")
+    p.add_argument("-o", "--output", required=True, metavar="DIR")
+    p.add_argument("--svg", action="store_true", help="also write SVG figures")
+    p.set_defaults(func=cmd_report)
+
+
+def _filters(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--experiment", "-e", action="append", nargs="+", metavar="NAME",
+                   help="only these experiments")
+    p.add_argument("--status", action="append", metavar="S,...", help="only runs with this status")
+    p.add_argument("--run", action="append", metavar="ID", help="only these runs")
+
+
+def _grouping(p: argparse.ArgumentParser) -> None:
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--group-by", metavar="PARAM,...",
+                   help="group by these params instead of 'everything but the seed'")
+    g.add_argument("--no-group", action="store_true", help="one row per run")
+
+
+def _plot_out(p: argparse.ArgumentParser, default: str) -> None:
+    p.add_argument("-o", "--output", default=default, metavar="FILE.png")
+    p.add_argument("--svg", action="store_true", help="also write an SVG beside the PNG")
+
+
+def _list(values) -> list[str] | None:
+    """Flatten repeated and comma-separated option values."""
+    if not values:
+        return None
+    out: list[str] = []
+    for v in values:
+        for item in v if isinstance(v, list) else [v]:
+            out += [x.strip() for x in item.split(",") if x.strip()]
+    return out or None
+
+
+def _logs(args) -> LogsDir:
+    return LogsDir.at(getattr(args, "logs", None) or "./logs")
+
+
+def _records(args) -> tuple[list[RunRecord], list[RunRecord]]:
+    """(the selected records, every record: forks need their parents' curves)."""
+    everything = load_records(_logs(args))
+    recs = export.select(everything, _list(getattr(args, "experiment", None)),
+                         _list(getattr(args, "status", None)))
+    runs = _list(getattr(args, "run", None))
+    if runs:
+        known = {r.id for r in everything}
+        for rid in runs:
+            if rid not in known:
+                raise UsageError(f"no run '{rid}' in {_logs(args).runs}; `tuiexp ls` lists them.")
+        recs = [r for r in recs if r.id in runs]
+    return recs, everything
+
+
+def cmd_export(args) -> int:
+    recs, _ = _records(args)
+    fmt = args.fmt or (export.format_for(args.output) if args.output else None) or "md"
+    text = export.render(recs, fmt, columns=_list(args.columns), group_by=_list(args.group_by),
+                         no_group=args.no_group, sort=args.sort)
+    if args.output:
+        path = export.write(args.output, text)
+        print(f"wrote {path} ({len(recs)} runs)", file=sys.stderr)
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+def cmd_plot_curves(args) -> int:
+    from .core import plots
+
+    recs, everything = _records(args)
+    fig = plots.curves(recs, _list(args.metric) or ("val_acc", "val_loss"),
+                       group_by=_list(args.group_by), no_group=args.no_group,
+                       all_records=everything)
+    return _saved(plots.save(fig, args.output, args.svg))
+
+
+def cmd_plot_params(args) -> int:
+    from .core import plots
+
+    recs, _ = _records(args)
+    fig = plots.params_plot(recs, args.metric, group_by=_list(args.group_by),
+                            no_group=args.no_group)
+    return _saved(plots.save(fig, args.output, args.svg))
+
+
+def cmd_plot_confusion(args) -> int:
+    from .core import plots, runstore
+
+    logs = _logs(args)
+    paths = logs.run(args.run)
+    runstore.load_spec(paths)  # a clear RunNotFound for a wrong id
+    return _saved(plots.save(plots.confusion_plot(paths, args.epoch), args.output, args.svg))
+
+
+def cmd_report(args) -> int:
+    from .core import report
+
+    logs = _logs(args)
+    config = Path(getattr(args, "config", None) or "./experiments.toml")
+    path = report.write_report(load_records(logs), logs, Path(args.output),
+                               experiments=args.experiments or None,
+                               statuses=_list(args.status), config_path=config, svg=args.svg)
+    print(f"wrote {path}", file=sys.stderr)
+    return 0
+
+
+def _saved(paths: list[Path]) -> int:
+    for p in paths:
+        print(f"wrote {p}", file=sys.stderr)
+    return 0

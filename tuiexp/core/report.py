@@ -1,0 +1,171 @@
+"""`tuiexp report`: a folder with a Markdown report, its tables and its figures.
+
+    DIR/report.md            the grouped table, the figures, each experiment's config
+    DIR/results.{csv,tex,json}
+    DIR/figures/*.png (and .svg)
+
+Every file report.md links to is written before it; a figure that cannot be
+drawn (no epochs yet) is replaced by a sentence saying why.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from pathlib import Path
+from typing import Any
+
+from . import atomic, export, plots
+from .errors import TuiexpError, UsageError
+from .grouping import flatten, run_params, varying_keys
+from .paths import LogsDir
+from .records import RunRecord
+
+
+def write_report(
+    records: list[RunRecord],
+    logs: LogsDir,
+    out: Path,
+    experiments: list[str] | None = None,
+    statuses: list[str] | None = None,
+    config_path: Path | None = None,
+    svg: bool = False,
+    now: float | None = None,
+) -> Path:
+    """Write the report folder; returns the path of report.md."""
+    everything = records
+    records = export.select(records, experiments, statuses)
+    if not records:
+        raise UsageError("no runs match; nothing to report.")
+    names = experiments or sorted({r.experiment for r in records})
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "figures").mkdir(exist_ok=True)
+    config = _load_config(config_path)
+
+    lines = [
+        "# Results",
+        "",
+        f"{len(records)} runs of {len(names)} experiment(s) from `{logs.root}`, "
+        f"{time.strftime('%Y-%m-%d %H:%M', time.localtime(now or time.time()))}. "
+        "Rows group runs that differ only in their seed: mean ± sample std (n-1) over "
+        "the runs that have the value; `(n=k)` where fewer runs than the row's have it.",
+        "",
+    ]
+    table = export.build_table(records)
+    for fmt, name in (("csv", "results.csv"), ("latex", "results.tex"), ("json", "results.json")):
+        export.write(out / name, export.format_table(table, fmt))
+    lines += [export.to_markdown(table),
+              "Tables: [CSV](results.csv) · [LaTeX](results.tex) · [JSON](results.json)", ""]
+
+    slugs: set[str] = set()
+    for name in names:
+        recs = [r for r in records if r.experiment == name]
+        slug = _slug(name, slugs)
+        lines += _experiment_section(name, slug, recs, everything, logs, out, config, svg)
+    path = out / "report.md"
+    atomic.write_text(path, "\n".join(lines).rstrip() + "\n")
+    return path
+
+
+def _experiment_section(name, slug, recs, everything, logs, out, config, svg) -> list[str]:
+    lines = [f"## {_md_text(name)}", ""]
+    lines += [export.render(recs, "md"), ""]
+    lines += _figure(f"{slug}-curves", "training curves", out, svg,
+                     lambda: plots.curves(recs, ("val_acc", "val_loss"), all_records=everything))
+    if len({r.num_params for r in recs if r.num_params}) > 1:
+        lines += _figure(f"{slug}-params", "accuracy against parameter count", out, svg,
+                         lambda: plots.params_plot(recs))
+    best = max((r for r in recs if r.summary.best_val_acc is not None),
+               key=lambda r: r.summary.best_val_acc or 0.0, default=None)
+    if best is not None and best.summary.confusion_epochs:
+        epoch = best.summary.best_epoch if best.summary.best_epoch in \
+            best.summary.confusion_epochs else None
+        lines += _figure(f"{slug}-confusion", f"confusion of the best run, {best.id}", out, svg,
+                         lambda: plots.confusion_plot(logs.run(best.id), epoch))
+    lines += _config_section(name, recs, config)
+    return lines
+
+
+def _figure(stem: str, title: str, out: Path, svg: bool, draw) -> list[str]:
+    try:
+        fig = draw()
+    except TuiexpError as e:
+        return [f"*No {title}: {e}*", ""]
+    written = plots.save(fig, out / "figures" / f"{stem}.png", svg)
+    rel = written[0].relative_to(out).as_posix()
+    return [f"![{title}]({rel})", ""]
+
+
+def _config_section(name: str, recs: list[RunRecord], config: dict[str, Any]) -> list[str]:
+    flats = [run_params(r) for r in recs]
+    vary = set(varying_keys(flats))
+    common = {k: v for k, v in flats[0].items() if k not in vary}
+    lines = ["### Config", ""]
+    declared = (config.get("experiments") or {}).get(name) if config else None
+    if isinstance(declared, dict):
+        lines += ["As declared in experiments.toml:", "", "```toml",
+                  f"[experiments.{_toml_key(name)}]", *toml_lines(flatten(declared)), "```", ""]
+    lines += ["Params every run shares (from the frozen specs, run.json):", "", "```toml",
+              *toml_lines(common), "```", ""]
+    if vary:
+        lines += [f"Varying: {', '.join(f'`{k}`' for k in sorted(vary))}.", ""]
+    lines += ["| run | seed | status | parent | fork at |", "|---|---|---|---|---|"]
+    for r in sorted(recs, key=lambda r: (r.spec.created, r.id)):
+        lines.append(f"| {r.id} | {_cell(r.spec.seed)} | {r.status} | {_cell(r.spec.parent)} "
+                     f"| {_cell(r.spec.fork_epoch)} |")
+    return [*lines, ""]
+
+
+def toml_lines(flat: dict[str, Any]) -> list[str]:
+    """Dotted-key TOML for flattened params (`augment.flip = true`)."""
+    return [f"{'.'.join(_toml_key(p) for p in k.split('.'))} = {toml_value(v)}"
+            for k, v in sorted(flat.items())]
+
+
+def toml_value(v: Any) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, (int, float)):
+        return repr(v)
+    if isinstance(v, dict):
+        return "{ " + ", ".join(f"{_toml_key(k)} = {toml_value(x)}" for k, x in v.items()) + " }"
+    if isinstance(v, (list, tuple)):
+        return "[" + ", ".join(toml_value(x) for x in v) + "]"
+    if v is None:
+        return '""'
+    return json.dumps(str(v), ensure_ascii=False)
+
+
+def _toml_key(k: str) -> str:
+    return k if re.fullmatch(r"[A-Za-z0-9_-]+", k) else json.dumps(k, ensure_ascii=False)
+
+
+def _load_config(path: Path | None) -> dict[str, Any]:
+    if path is None or not path.is_file():
+        return {}
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10
+        import tomli as tomllib  # type: ignore[no-redef]
+    try:
+        return tomllib.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}  # the report still has the frozen specs
+
+
+def _slug(name: str, taken: set[str]) -> str:
+    base = re.sub(r"[^A-Za-z0-9_-]+", "-", name).strip("-") or "experiment"
+    slug, i = base, 2
+    while slug in taken:
+        slug, i = f"{base}-{i}", i + 1
+    taken.add(slug)
+    return slug
+
+
+def _md_text(s: str) -> str:
+    return re.sub(r"([\\`*_\[\]<>#|])", r"\\\1", s)
+
+
+def _cell(v: Any) -> str:
+    return "" if v is None else str(v)
