@@ -7,8 +7,8 @@ import json
 import math
 
 import pytest
-from conftest import SWEEP, check_golden
 
+from tests.results.conftest import SWEEP, check_golden
 from tuiexp import cli_results
 from tuiexp.core import export
 from tuiexp.core.errors import UsageError

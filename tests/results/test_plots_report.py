@@ -7,10 +7,10 @@ import subprocess
 import sys
 
 import pytest
-from conftest import SWEEP
 from PIL import Image
-from test_export import parse
 
+from tests.results.conftest import SWEEP
+from tests.results.test_export import parse
 from tuiexp.core import plots, report
 from tuiexp.core.errors import UsageError
 from tuiexp.core.plots import lineage, mean_series, per_class_accuracy

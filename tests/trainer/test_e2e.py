@@ -1,0 +1,137 @@
+"""The real trainer as a subprocess on tiny data: events, checkpoints, resume, fork, failures."""
+
+from __future__ import annotations
+
+import shutil
+import signal
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from tuiexp.core import runstore
+from tuiexp.core.paths import LogsDir, RunPaths
+from tuiexp.core.spec import RunSpec
+
+from .conftest import TINY, final_status, make_run, read_events, run_trainer, start_trainer
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def parent(tmp_path_factory: pytest.TempPathFactory) -> RunPaths:
+    """One uninterrupted 3-epoch run, shared by the tests that compare against it."""
+    paths = make_run(tmp_path_factory.mktemp("logs"), TINY, run_id="parent")
+    proc = run_trainer(paths)
+    assert proc.returncode == 0, proc.stderr
+    return paths
+
+
+def test_a_run_reports_everything(parent: RunPaths) -> None:
+    meta = read_events(parent, "meta")[0]
+    assert meta["classes"][:2] == ["circle", "ellipse"] and meta["device"] == "cpu"
+    assert (meta["num_train"], meta["num_val"], meta["image_shape"]) == (252, 36, [3, 16, 16])
+    assert meta["num_params"] > 1000 and meta["dataset"] == "shapes" and meta["start"] == "fresh"
+    epochs = read_events(parent, "epoch")
+    assert [e["epoch"] for e in epochs] == [1, 2, 3]
+    for key in ("train_loss", "train_acc", "val_loss", "val_acc", "val_top5", "lr",
+                "epoch_time", "images_per_s", "batch_size"):
+        assert key in epochs[0], key
+    steps = read_events(parent, "step")
+    assert [s["step"] for s in steps] == [4, 8, 12, 16, 20]  # 7 steps an epoch, every 4th
+    assert all("train_loss" in s and "lr" in s for s in steps)
+    confusion = read_events(parent, "confusion")
+    assert len(confusion) == 3 and sum(map(sum, confusion[-1]["matrix"])) == 36
+    ckpts = read_events(parent, "checkpoint")
+    assert [c["epoch"] for c in ckpts] == [1, 2, 3] and "last" in ckpts[-1]["tags"]
+    assert runstore.checkpoint_epochs(parent) == [1, 2, 3]
+    assert final_status(parent)["status"] == "finished"
+    state = torch.load(parent.checkpoint(3), weights_only=True)  # plain data only
+    assert state["epoch"] == 3 and state["optimizer_hparams"]["name"] == "adam"
+    assert {"torch", "python", "gen", "mix"} <= state["rng"].keys()
+
+
+def test_resume_gives_the_same_result_as_never_stopping(parent: RunPaths, tmp_path: Path) -> None:
+    # a copy of the finished parent, rolled back as if it had died just after epoch 1's checkpoint
+    paths = RunPaths(tmp_path / "runs" / "resumed")
+    shutil.copytree(parent.dir, paths.dir)
+    for epoch in (2, 3):
+        paths.checkpoint(epoch).unlink()
+    proc = run_trainer(paths)
+    assert proc.returncode == 0, proc.stderr
+    assert read_events(paths, "meta")[-1]["start"] == "resume"
+    last, want = read_events(paths, "epoch")[-1], read_events(parent, "epoch")[-1]
+    assert last["epoch"] == 3
+    for key in ("train_loss", "val_loss", "val_acc", "lr"):
+        assert last[key] == pytest.approx(want[key], abs=1e-5), key
+
+
+def test_sigterm_cancels_after_a_checkpoint(tmp_path: Path) -> None:
+    paths = make_run(tmp_path, {**TINY, "epochs": 200}, run_id="cancelled")
+    proc = start_trainer(paths)
+    deadline = time.monotonic() + 60
+    while not runstore.checkpoint_epochs(paths) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=30) == 143
+    status = final_status(paths)
+    assert status["status"] == "cancelled" and "a resume continues after epoch" in status["message"]
+    assert runstore.checkpoint_epochs(paths)
+
+
+def test_fork_warm_starts_from_the_parent(parent: RunPaths) -> None:
+    logs = LogsDir.at(parent.dir.parent.parent)
+    spec = runstore.load_spec(parent).forked("child", 1, {"batch_size": 16})
+    child = runstore.create(logs, spec)
+    runstore.link_init_checkpoint(child, parent.checkpoint(1))
+    proc = run_trainer(child)
+    assert proc.returncode == 0, proc.stderr
+    meta = read_events(child, "meta")[0]
+    assert meta["start"] == "fork" and meta["optimizer_state"] == "loaded" and meta["batch_size"] == 16
+    epochs = read_events(child, "epoch")
+    assert [e["epoch"] for e in epochs] == [2, 3]
+    parent_epochs = read_events(parent, "epoch")
+    fresh_loss = parent_epochs[0]["train_loss"]  # a model starting from scratch
+    assert abs(epochs[0]["train_loss"] - parent_epochs[1]["train_loss"]) < abs(
+        epochs[0]["train_loss"] - fresh_loss)
+    assert read_events(child, "step")[0]["step"] > 7  # the step count goes on from the parent's
+
+
+def test_fork_with_another_optimizer_starts_its_state_fresh(parent: RunPaths) -> None:
+    logs = LogsDir.at(parent.dir.parent.parent)
+    spec = runstore.load_spec(parent).forked("child-sgd", 2, {"optimizer": "sgd", "lr": 0.01,
+                                                              "schedule_start": 2})
+    child = runstore.create(logs, spec)
+    runstore.link_init_checkpoint(child, parent.checkpoint(2))
+    assert run_trainer(child).returncode == 0
+    assert read_events(child, "meta")[0]["optimizer_state"] == "fresh"
+    assert [e["epoch"] for e in read_events(child, "epoch")] == [3]
+    assert read_events(child, "epoch")[0]["lr"] < 0.01  # cosine over the one epoch after the fork
+
+
+def test_a_diverging_run_says_so(tmp_path: Path) -> None:
+    paths = make_run(tmp_path, {**TINY, "optimizer": "sgd", "lr": 1e30, "epochs": 1})
+    proc = run_trainer(paths)
+    assert proc.returncode == 3
+    status = final_status(paths)
+    assert status["status"] == "diverged"
+    assert status["message"].startswith("loss became nan at step ") and "(epoch 1)" in status["message"]
+
+
+@pytest.mark.parametrize(("params", "words"), [
+    ({"model": "nosuchpkg.models:net"}, "cannot load model factory 'nosuchpkg.models:net'"),
+    ({"dataset": "cifar10", "data_root": "/nonexistent"}, "CIFAR-10 not found under /nonexistent/"),
+    ({"dropuot": 0.2}, "param `dropuot`: unknown key — did you mean `dropout`?"),
+])
+def test_bad_setups_fail_at_once_with_a_sentence(tmp_path: Path, params: dict, words: str) -> None:
+    paths = make_run(tmp_path, {**TINY, **params})
+    proc = run_trainer(paths)
+    assert proc.returncode == 2
+    status = final_status(paths)
+    assert status["status"] == "failed" and words in status["message"]
+    assert "Traceback" not in proc.stderr
+
+
+def test_spec_seed_and_run_spec_are_untouched(parent: RunPaths) -> None:
+    assert isinstance(runstore.load_spec(parent), RunSpec)

@@ -1,0 +1,84 @@
+"""End to end in a real terminal: queue with `n`, fork from epoch 1 with another batch
+size using only keys, and see the child drawn under its parent."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tuiexp.core import daemon
+from tuiexp.core.index import Index
+from tuiexp.core.paths import LogsDir
+
+FAKE = Path(__file__).resolve().parents[1] / "fake_run.py"
+TMUX = shutil.which("tmux") or "/usr/bin/tmux"
+
+pytestmark = pytest.mark.skipif(not os.path.exists(TMUX), reason="needs tmux")
+
+
+def tmux(*args: str) -> str:
+    return subprocess.run([TMUX, *args], capture_output=True, text=True, check=False).stdout
+
+
+def wait_for(what, timeout: float = 30.0, screen=None):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        got = what()
+        if got:
+            return got
+        time.sleep(0.2)
+    raise AssertionError("timed out" + (f"; the screen:\n{screen()}" if screen else ""))
+
+
+def test_queue_fork_and_see_the_child_in_tmux(tmp_path: Path):
+    (tmp_path / "experiments.toml").write_text(
+        f'[experiments.ckpt]\ncommand = "{sys.executable} {FAKE}"\n'
+        "epochs = 3\nsteps_per_epoch = 3\ncheckpoint = true\nbatch_size = 32\n")
+    logs = LogsDir.at(tmp_path / "logs")
+    session = f"tuiexp-e2e-{os.getpid()}"
+    cmd = (f"cd {tmp_path} && TUIEXP_DAEMON_IDLE=30 {sys.executable} -c "
+           "'from tuiexp.cli import main; main()'; sleep 5")
+    tmux("new-session", "-d", "-s", session, "-x", "200", "-y", "50", cmd)
+    pane = lambda: tmux("capture-pane", "-p", "-t", session)  # noqa: E731
+    keys = lambda *k: tmux("send-keys", "-t", session, *k)  # noqa: E731
+    try:
+        wait_for(screen=pane, what=lambda: "supervisor" in pane())
+        keys("n")
+        wait_for(screen=pane, what=lambda: "Queue an experiment" in pane())
+        keys("Enter")
+        index = Index(logs)
+        parent = wait_for(lambda: [r for r in index.runs() if r.status == "finished"], 40, screen=pane)[0]
+        wait_for(screen=pane, what=lambda: "finished" in pane())
+        keys("f")
+        wait_for(screen=pane, what=lambda: "from epoch" in pane())
+        keys("Enter")  # open the epoch list (last checkpoint highlighted)
+        time.sleep(0.3)
+        keys("Up")
+        keys("Up")
+        keys("Enter")
+        wait_for(screen=pane, what=lambda: "ready to fork from epoch 1" in pane())
+        keys("Tab")
+        keys("6", "4")
+        wait_for(screen=pane, what=lambda: "→ 64" in pane())
+        keys("Enter")
+        child = wait_for(screen=pane, what=lambda: [r for r in index.runs() if r.parent == parent.id])[0]
+        assert child.fork_epoch == 1 and child.params["batch_size"] == 64
+
+        def drawn_under_parent() -> bool:
+            lines = pane().splitlines()
+            at = [i for i, line in enumerate(lines) if parent.id in line and "└" not in line]
+            return bool(at) and "└ " + child.id in lines[at[0] + 1]
+
+        wait_for(drawn_under_parent, 15, screen=pane)
+        keys("q")
+        wait_for(lambda: "supervisor" not in pane(), 10, screen=pane)
+        index.close()
+    finally:
+        tmux("kill-session", "-t", session)
+        daemon.stop(logs)

@@ -1,0 +1,1 @@
+"""The Textual dashboard. Never imports torch (tests/ui/test_imports.py checks)."""

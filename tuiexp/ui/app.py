@@ -1,0 +1,132 @@
+"""The dashboard app: a thin shell that owns the poller and the screens."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+from textual import work
+from textual.app import App, SystemCommand
+from textual.binding import Binding
+from textual.screen import Screen
+from textual.worker import get_current_worker
+
+from ..core import daemon
+from ..core.paths import LogsDir
+from .data import Poller, needs_daemon
+from .messages import ClientFailed, ClientSucceeded, IndexPolled
+from .screens.runs import RunsScreen
+
+Observer = Callable[[IndexPolled, float], None]
+
+
+class TuiexpApp(App[int]):
+    """Reads the index at `interval` seconds; every change goes through `IndexPolled`."""
+
+    CSS_PATH = "app.tcss"
+    TITLE = "tuiexp"
+    BINDINGS = [
+        Binding("q", "quit", "Quit"),
+        Binding("question_mark", "help", "Keys"),
+    ]
+
+    def __init__(self, logs: LogsDir, config_path: str | Path, clock: Callable[[], float] = time.time,
+                 interval: float = 0.5, spawn_daemon: bool = True,
+                 observer: Observer | None = None) -> None:
+        super().__init__()
+        self.logs, self.config_path, self.clock = logs, Path(config_path), clock
+        self.interval, self.spawn_daemon, self.observer = interval, spawn_daemon, observer
+        self.poller = Poller(logs, clock)
+        self.tick_seconds: deque[float] = deque(maxlen=512)  # poll + apply, for the bench
+        self._wake = threading.Event()  # set to poll now (after a command)
+        self._applied = threading.Event()  # set once the UI applied the last delta
+
+    async def on_mount(self) -> None:
+        await self.push_screen(RunsScreen())  # mounted before the first delta arrives
+        self.watch_index()
+
+    def on_unmount(self) -> None:
+        self.workers.cancel_group(self, "poller")
+        self._wake.set()
+        self._applied.set()
+
+    def poke(self) -> None:
+        """Poll again now rather than at the next tick (a command changed the queue)."""
+        self._wake.set()
+
+    @work(thread=True, exit_on_error=False, group="poller")
+    def watch_index(self) -> None:
+        """Poll the index; wait until each delta is applied, so polls never pile up."""
+        worker = get_current_worker()
+        self._applied.set()
+        checked = 0.0
+        while not worker.is_cancelled:
+            self._applied.wait(5)
+            self._applied.clear()
+            try:
+                delta = self.poller.poll()
+                if self.spawn_daemon and time.monotonic() - checked > 10:
+                    checked = time.monotonic()
+                    self._ensure_daemon()
+            except Exception as e:  # a locked or broken index: say so, try again
+                self.post_message(ClientFailed(f"Cannot read the index: {e}."))
+                self._applied.set()
+            else:
+                self.post_message(IndexPolled(delta))
+            self._wake.wait(self.interval)
+            self._wake.clear()
+        self.poller.close()
+
+    def _ensure_daemon(self) -> None:
+        if self.poller.index is not None and needs_daemon(self.logs, self.poller.index):
+            if not daemon.spawn(self.logs):
+                self.post_message(ClientFailed(
+                    f"The supervisor did not start; see {self.logs.daemon_log}."))
+
+    def on_index_polled(self, msg: IndexPolled) -> None:
+        started = time.perf_counter()
+        try:
+            for screen in self.screen_stack:
+                if hasattr(screen, "apply_poll") and screen.is_mounted:
+                    screen.apply_poll(msg.delta)
+        finally:
+            self._applied.set()
+        spent = msg.delta.seconds + time.perf_counter() - started
+        self.tick_seconds.append(spent)
+        if self.observer:
+            self.observer(msg, spent)
+
+    def on_client_succeeded(self, msg: ClientSucceeded) -> None:
+        if msg.text:
+            self.notify(msg.text, timeout=6)
+        self.poke()
+
+    def on_client_failed(self, msg: ClientFailed) -> None:
+        self.notify(msg.text, severity="error", timeout=8)
+
+    def action_help(self) -> None:
+        from .screens.help import HelpScreen
+
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen())
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        from .screens.help import palette_commands
+
+        yield from palette_commands(self, screen)
+
+
+def make_app(logs: LogsDir, config_path: str | Path, clock: Callable[[], float] = time.time,
+             **options: object) -> TuiexpApp:
+    """Build the dashboard for a logs directory and an experiments file (CLI and tests)."""
+    return TuiexpApp(logs, config_path, clock, **options)  # type: ignore[arg-type]
+
+
+def run_app(logs: LogsDir, config_path: str) -> int:
+    """`tuiexp` with no command: open the dashboard; closing it stops no run."""
+    make_app(logs, config_path).run()
+    return 0

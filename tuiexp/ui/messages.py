@@ -1,0 +1,40 @@
+"""Messages the dashboard's workers and screens post: past-tense events."""
+
+from __future__ import annotations
+
+from textual.message import Message
+
+from .data import Delta, Detail
+
+
+class IndexPolled(Message):
+    """The poller read what changed in the index."""
+
+    def __init__(self, delta: Delta) -> None:
+        super().__init__()
+        self.delta = delta
+
+
+class ClientSucceeded(Message):
+    """A queue command (enqueue, fork, cancel, ...) went through."""
+
+    def __init__(self, text: str, run_id: str | None = None) -> None:
+        super().__init__()
+        self.text = text
+        self.run_id = run_id
+
+
+class ClientFailed(Message):
+    """A queue command was refused; `text` is one plain sentence."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self.text = text
+
+
+class DetailLoaded(Message):
+    """The detail screen's data was read."""
+
+    def __init__(self, detail: Detail | None) -> None:
+        super().__init__()
+        self.detail = detail

@@ -1,0 +1,148 @@
+"""`enter`: one run's curves (after its lineage's prefix), confusion, stdout, spec."""
+
+from __future__ import annotations
+
+import json
+
+from rich.markup import escape
+from rich.table import Table
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import Screen
+from textual.widgets import Footer, Log, Static
+
+from ...core.index import Index
+from ..data import Delta, Detail, load_detail, summarize_confusion
+from ..messages import DetailLoaded
+from ..widgets.chart import Chart, Line
+
+PREFIX = "grey50"
+
+
+def curve(rows: list[dict], key: str) -> list[tuple[float, float]]:
+    return [(e["epoch"], e[key]) for e in rows if isinstance(e.get(key), (int, float))]
+
+
+def heat(count: int, total: int) -> str:
+    share = count / total if total else 0
+    return " " if not count else "░▒▓█"[min(3, int(share * 4))]
+
+
+def confusion_text(cur: dict, prev: dict | None) -> Text:
+    s = summarize_confusion(cur, prev)
+    out = Text()
+    out.append(f"Confusion at epoch {s.epoch}   ([ / ] change)\n", style="bold")
+    out.append("worst classes\n", style="underline")
+    for name, acc, n in s.worst:
+        out.append(f"  {name[:16]:<16} {acc:6.1%}  of {n}\n")
+    out.append("most confused (true → predicted)\n", style="underline")
+    for t, p, c, share in s.pairs:
+        out.append(f"  {t[:12]:>12} → {p[:12]:<12} {c:5d}  {share:5.1%}\n")
+    if s.changes:
+        out.append("since the previous epoch\n", style="underline")
+        for name, d in s.changes:
+            out.append(f"  {name[:16]:<16} {d:+6.1%}\n", style="green" if d > 0 else "red")
+    if len(s.labels) <= 20:
+        out.append("heatmap (rows: true)\n", style="underline")
+        for i, name in enumerate(s.labels):
+            total = sum(s.matrix[i])
+            cells = "".join(heat(c, total) for c in s.matrix[i])
+            out.append(f"  {name[:10]:>10} {cells}\n")
+    return out
+
+
+class DetailScreen(Screen):
+    BINDINGS = [
+        Binding("escape", "app.pop_screen", "Back"),
+        Binding("left_square_bracket", "confusion(-1)", "Prev epoch"),
+        Binding("right_square_bracket", "confusion(1)", "Next epoch"),
+        Binding("f", "fork", "Fork"),
+    ]
+
+    def __init__(self, run_id: str) -> None:
+        super().__init__()
+        self.run_id = run_id
+        self.detail: Detail | None = None
+        self.cm_epoch: int | None = None  # None: follow the latest
+
+    def compose(self) -> ComposeResult:
+        yield Static(f"run {escape(self.run_id)} — loading…", id="header")
+        with Horizontal(id="top"):
+            with Vertical(classes="charts"):
+                yield Chart("loss", log_y=True, id="loss")
+                yield Chart("accuracy", id="acc")
+                yield Chart("learning rate", id="lr")
+            yield Static("", id="confusion")
+        with Horizontal(id="bottom"):
+            yield Log(max_lines=500, id="stdout")
+            yield Static("", id="spec")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.load()
+
+    def apply_poll(self, delta: Delta) -> None:
+        if any(st.id == self.run_id for st in delta.changed) and self.is_current:
+            self.load()
+
+    @work(thread=True, exit_on_error=False, exclusive=True)
+    def load(self) -> None:
+        app = self.app
+        with Index(app.logs) as index:  # type: ignore[attr-defined]
+            detail = load_detail(index, app.logs, self.run_id, self.cm_epoch)  # type: ignore[attr-defined]
+        self.post_message(DetailLoaded(detail))
+
+    def on_detail_loaded(self, msg: DetailLoaded) -> None:
+        d = self.detail = msg.detail
+        if d is None:
+            self.query_one("#header", Static).update(f"run {escape(self.run_id)} is gone.")
+            return
+        r = d.row
+        fork = f" — fork of {r.parent} at epoch {r.fork_epoch}" if r.parent else ""
+        best = f"best {r.best_val_acc:.2%} at epoch {r.best_epoch}" if r.best_val_acc else ""
+        self.query_one("#header", Static).update(
+            f"[b]{escape(r.id)}[/]  {escape(r.experiment)}  {r.status} {escape(r.message)}"
+            f"  epoch {r.epoch or 0}/{r.epochs or '?'}  {best}{escape(fork)}")
+        pre = d.prefix
+        self.query_one("#loss", Chart).plot([
+            Line("parent", curve(pre, "train_loss"), PREFIX),
+            Line("train step", [(x, y) for x, _lo, _hi, y in d.steps_as_epochs()], "red"),
+            Line("train", curve(d.epochs, "train_loss"), "bright_red"),
+            Line("val", curve(pre, "val_loss")[-1:] + curve(d.epochs, "val_loss"), "yellow")])
+        self.query_one("#acc", Chart).plot([
+            Line("parent", curve(pre, "val_acc"), PREFIX),
+            Line("train", curve(d.epochs, "train_acc"), "cyan"),
+            Line("val", curve(pre, "val_acc")[-1:] + curve(d.epochs, "val_acc"), "green")])
+        self.query_one("#lr", Chart).plot([
+            Line("parent", curve(pre, "lr"), PREFIX), Line("lr", curve(d.epochs, "lr"), "magenta")])
+        log = self.query_one("#stdout", Log)
+        log.clear()
+        log.write(d.stdout or "(no output yet)")
+        self.query_one("#spec", Static).update(spec_table(d.row.spec))
+        self.query_one("#confusion", Static).update(
+            confusion_text(d.confusion, d.prev_confusion) if d.confusion else Text("No confusion matrix logged yet.", style="dim"))
+
+    def action_confusion(self, step: int) -> None:
+        epochs = self.detail.confusion_epochs if self.detail else []
+        if not epochs:
+            return
+        cur = self.cm_epoch if self.cm_epoch in epochs else epochs[-1]
+        self.cm_epoch = epochs[max(0, min(len(epochs) - 1, epochs.index(cur) + step))]
+        self.load()
+
+    def action_fork(self) -> None:
+        self.app.pop_screen()
+        self.app.screen.run_action("fork")
+
+
+def spec_table(spec: dict) -> Table:
+    t = Table(box=None, show_header=False, padding=(0, 1), title="frozen spec")
+    for k in ("id", "experiment", "parent", "fork_epoch", "seed", "git_commit", "command"):
+        if spec.get(k) is not None:
+            t.add_row(k, escape(str(spec[k] if k != "command" else " ".join(spec[k]))))
+    for k, v in sorted(spec.get("params", {}).items()):
+        t.add_row(f"[dim]params.[/]{k}", escape(json.dumps(v)))
+    return t

@@ -1,0 +1,66 @@
+"""Small modal dialogs: a yes/no confirmation and the export form."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Button, Input, Label, Select, Static
+
+from ...core import export
+
+
+class ConfirmScreen(ModalScreen[bool]):
+    BINDINGS = [Binding("y", "answer(True)", "Yes"), Binding("n,escape", "answer(False)", "No")]
+
+    def __init__(self, question: str) -> None:
+        super().__init__()
+        self.question = question
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            yield Static(self.question)
+            with Horizontal(classes="buttons"):
+                yield Button("Yes (y)", id="yes", variant="error")
+                yield Button("No (n)", id="no")
+
+    def action_answer(self, yes: bool) -> None:
+        self.dismiss(yes)
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        self.dismiss(event.button.id == "yes")
+
+
+FORMAT_NAMES = {"csv": "CSV", "md": "Markdown", "latex": "LaTeX", "json": "JSON"}
+
+
+class ExportScreen(ModalScreen["tuple[str, Path] | None"]):
+    """Write the run table to a file in one of the export formats."""
+
+    BINDINGS = [Binding("escape", "dismiss(None)", "Close"), Binding("ctrl+s", "write", "Write")]
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            yield Static("[b]Export the run table[/]")
+            with Horizontal(classes="row"):
+                yield Label("format")
+                yield Select([(v, k) for k, v in FORMAT_NAMES.items()], value="csv",
+                             allow_blank=False, id="format")
+            with Horizontal(classes="row"):
+                yield Label("file")
+                yield Input("runs.csv", id="path")
+            yield Static("enter or ctrl+s writes; esc closes", classes="dim")
+
+    @on(Select.Changed, "#format")
+    def format_changed(self, event: Select.Changed) -> None:
+        box = self.query_one("#path", Input)
+        box.value = str(Path(box.value).with_suffix(export.SUFFIX[str(event.value)]))
+
+    @on(Input.Submitted, "#path")
+    def action_write(self) -> None:
+        fmt = str(self.query_one("#format", Select).value)
+        self.dismiss((fmt, Path(self.query_one("#path", Input).value).expanduser()))

@@ -1,0 +1,80 @@
+"""`n`: pick an experiment from experiments.toml, override values, queue it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from rich.markup import escape
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Label, OptionList, Static, TextArea
+from textual.widgets.option_list import Option
+
+from ...core import config as configmod
+from ...core.errors import TuiexpError
+
+Request = tuple[configmod.Config, str, dict[str, Any]]
+
+
+def experiment_options(cfg: configmod.Config) -> list[Option]:
+    out = []
+    for name, exp in cfg.experiments.items():
+        n = exp.num_runs
+        desc = f"  [dim]{escape(exp.description)}[/]" if exp.description else ""
+        out.append(Option(f"[b]{escape(name)}[/]  {n} run{'s' if n != 1 else ''}{desc}", id=name))
+    return out
+
+
+class NewScreen(ModalScreen["Request | None"]):
+    BINDINGS = [Binding("escape", "dismiss(None)", "Cancel"),
+                Binding("ctrl+s", "submit", "Queue")]
+
+    def __init__(self, config_path: Path) -> None:
+        super().__init__()
+        self.config_path = config_path
+        self.config: configmod.Config | None = None
+        self.error = ""
+
+    def compose(self) -> ComposeResult:
+        try:
+            self.config = configmod.load(self.config_path)
+        except TuiexpError as e:
+            self.error = str(e)
+        with Vertical(classes="dialog"):
+            yield Static(f"[b]Queue an experiment[/] from {escape(str(self.config_path))}")
+            yield OptionList(*(experiment_options(self.config) if self.config else []),
+                             id="experiments")
+            yield Label("overrides, one key=value per line (TOML values)")
+            yield TextArea("", id="overrides", language=None)
+            yield Static("", id="verdict")
+            yield Static("[dim]enter on an experiment or ctrl+s: queue · tab: overrides · esc[/]")
+
+    def on_mount(self) -> None:
+        if self.error:
+            self.notify(self.error, severity="error", timeout=8)
+            self.dismiss(None)
+            return
+        self.query_one(OptionList).focus()
+        if self.config and self.config.experiments:
+            self.query_one(OptionList).highlighted = 0
+
+    @on(OptionList.OptionSelected)
+    def action_submit(self) -> None:
+        opts = self.query_one(OptionList)
+        if self.config is None or opts.highlighted is None:
+            return
+        name = opts.get_option_at_index(opts.highlighted).id or ""
+        lines = [x.strip() for x in self.query_one("#overrides", TextArea).text.splitlines()]
+        try:
+            overrides = configmod.parse_overrides([x for x in lines if x and not x.startswith("#")])
+            n = len(self.config.expand(name, overrides))  # validated before anything is written
+        except TuiexpError as e:
+            self.query_one("#verdict", Static).update(f"[red]{escape(str(e))}[/]")
+            self.notify(str(e), severity="error")
+            return
+        self.notify(f"Queueing {n} run{'s' if n != 1 else ''} of {name}…", timeout=3)
+        self.dismiss((self.config, name, overrides))

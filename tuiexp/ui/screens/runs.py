@@ -1,0 +1,212 @@
+"""The main screen: the resource strip, the runs table, a filter line."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.screen import Screen
+from textual.widgets import Footer, Input
+
+from ...core import export
+from ...core.client import Client
+from ...core.errors import TuiexpError
+from ...core.records import load_records
+from ...core.runstore import checkpoint_epochs
+from ..data import SORTS, Delta
+from ..messages import ClientFailed, ClientSucceeded
+from ..widgets.resources import ResourceStrip
+from ..widgets.runs_table import RunsTable
+from .dialogs import FORMAT_NAMES, ConfirmScreen, ExportScreen
+
+BINDINGS = [
+    Binding("enter", "detail", "Detail"),
+    Binding("f", "fork", "Fork"),
+    Binding("n", "new", "New"),
+    Binding("c", "cancel", "Cancel"),
+    Binding("r", "resume", "Resume"),
+    Binding("d", "archive", "Archive"),
+    Binding("K,ctrl+up", "move(-1)", "Move up", show=False),
+    Binding("J,ctrl+down", "move(1)", "Move down", show=False),
+    Binding("space", "mark", "Mark", show=False),
+    Binding("C", "compare", "Compare"),
+    Binding("e", "export", "Export"),
+    Binding("slash", "filter", "Filter"),
+    Binding("s", "sort", "Sort", show=False),
+    Binding("t", "tree", "Tree", show=False),
+    Binding("escape", "clear_filter", "Clear filter", show=False),
+]
+
+
+class RunsScreen(Screen):
+    BINDINGS = BINDINGS
+
+    def compose(self) -> ComposeResult:
+        yield ResourceStrip("reading the index…", id="resources")
+        yield RunsTable(id="runs")
+        yield Input(placeholder="filter by id, experiment or status (enter keeps, esc clears)",
+                    id="filter", classes="hidden")
+        yield Footer()
+
+    @property
+    def table(self) -> RunsTable:
+        return self.query_one(RunsTable)
+
+    def apply_poll(self, delta: Delta) -> None:
+        self.table.apply(delta.changed, delta.removed, delta.polled_at)
+        if delta.resources is not None:
+            self.query_one(ResourceStrip).show(delta.resources)
+
+    def selected(self) -> str | None:
+        rid = self.table.current_id
+        if rid is None:
+            self.notify("No run selected.", severity="warning")
+        return rid
+
+    # -- queue commands (blocking: a worker thread each) -------------------------
+    @work(thread=True, exit_on_error=False, group="client")
+    def call_client(self, what: Callable[[Client], str]) -> None:
+        try:
+            with Client(self.app.logs) as client:  # type: ignore[attr-defined]
+                text = what(client)
+        except TuiexpError as e:
+            self.app.post_message(ClientFailed(str(e)))
+        except Exception as e:  # the app never dies with a traceback
+            self.app.post_message(ClientFailed(f"{type(e).__name__}: {e}"))
+        else:
+            self.app.post_message(ClientSucceeded(text))
+
+    @work(thread=True, exit_on_error=False, group="client")
+    def export_table(self, fmt: str, path: Path) -> None:
+        try:
+            records = load_records(self.app.logs)  # type: ignore[attr-defined]
+            where = export.write(path, export.render(records, fmt)).resolve()
+        except (TuiexpError, OSError) as e:
+            self.app.post_message(ClientFailed(f"Export failed: {e}"))
+        else:
+            self.app.post_message(ClientSucceeded(
+                f"Wrote {len(records)} runs as {FORMAT_NAMES[fmt]} to {where}."))
+
+    def action_cancel(self) -> None:
+        if rid := self.selected():
+            self.call_client(lambda c: f"Cancelled {c.cancel(rid)}.")
+
+    def action_resume(self) -> None:
+        if rid := self.selected():
+            self.call_client(lambda c: f"Resumed {c.resume(rid)}.")
+
+    def action_move(self, direction: int) -> None:
+        if rid := self.selected():
+            self.call_client(lambda c: "" if c.move(rid, direction)
+                             else f"{rid} is not queued or is already at the end of the queue.")
+
+    def action_archive(self) -> None:
+        if rid := self.selected():
+            def done(yes: bool | None) -> None:
+                if yes:
+                    self.call_client(lambda c: f"Archived {rid} to {c.archive(rid)}.")
+
+            self.app.push_screen(ConfirmScreen(f"Archive run {rid}? Its directory moves to "
+                                               "logs/archive and it leaves the table."), done)
+
+    # -- other screens -------------------------------------------------------------
+    def action_detail(self) -> None:
+        from .detail import DetailScreen
+
+        if rid := self.selected():
+            self.app.push_screen(DetailScreen(rid))
+
+    def on_data_table_row_selected(self) -> None:
+        self.action_detail()
+
+    def action_fork(self) -> None:
+        from .fork import ForkScreen
+
+        if rid := self.selected():
+            st = self.table.states[rid]
+            epochs = checkpoint_epochs(self.app.logs.run(rid))  # type: ignore[attr-defined]
+            if not epochs:
+                self.notify(f"Run {rid} has no checkpoint to fork from.", severity="error")
+                return
+
+            def done(req: tuple[int, dict] | None) -> None:
+                if req:
+                    epoch, overrides = req
+                    self.call_client(lambda c: f"Forked {rid} at epoch {epoch}: "
+                                     f"{c.fork(rid, overrides, epoch)} is queued.")
+
+            self.app.push_screen(ForkScreen(st.row, epochs), done)
+
+    def action_new(self) -> None:
+        from .new import NewScreen
+
+        def done(req: tuple[object, str, dict] | None) -> None:
+            if req:
+                cfg, name, overrides = req
+                self.call_client(lambda c: _queued(c.enqueue(cfg, name, overrides), name))
+
+        self.app.push_screen(NewScreen(self.app.config_path), done)  # type: ignore[attr-defined]
+
+    def action_mark(self) -> None:
+        if rid := self.table.current_id:
+            self.table.marked ^= {rid}
+            self.table.show(self.app.clock())  # type: ignore[attr-defined]
+            self.table.move_cursor(row=self.table.cursor_row + 1)
+
+    def action_compare(self) -> None:
+        from .compare import CompareScreen
+
+        ids = [rid for rid, _ in self.table.order if rid in self.table.marked]
+        if len(ids) < 2 and (cur := self.table.current_id) and cur not in ids:
+            ids.append(cur)
+        if len(ids) < 2:
+            self.notify("Mark two or more runs with space to compare them.", severity="warning")
+            return
+        self.app.push_screen(CompareScreen(ids))
+
+    def action_export(self) -> None:
+        def done(req: tuple[str, Path] | None) -> None:
+            if req:
+                self.export_table(*req)
+
+        self.app.push_screen(ExportScreen(), done)
+
+    # -- view options --------------------------------------------------------------
+    def action_filter(self) -> None:
+        box = self.query_one("#filter", Input)
+        box.remove_class("hidden")
+        box.focus()
+
+    @on(Input.Changed, "#filter")
+    def filter_changed(self, event: Input.Changed) -> None:
+        self.table.filter_text = event.value
+        self.table.show(self.app.clock())  # type: ignore[attr-defined]
+
+    @on(Input.Submitted, "#filter")
+    def filter_kept(self) -> None:
+        self.table.focus()
+
+    def action_clear_filter(self) -> None:
+        box = self.query_one("#filter", Input)
+        box.value = ""
+        box.add_class("hidden")
+        self.table.focus()
+
+    def action_sort(self) -> None:
+        keys = list(SORTS)
+        self.table.sort_by = keys[(keys.index(self.table.sort_by) + 1) % len(keys)]
+        self.table.show(self.app.clock())  # type: ignore[attr-defined]
+        self.notify(f"Sorted by {self.table.sort_by}.", timeout=2)
+
+    def action_tree(self) -> None:
+        self.table.as_tree = not self.table.as_tree
+        self.table.show(self.app.clock())  # type: ignore[attr-defined]
+        self.notify("Forks under their parent." if self.table.as_tree else "Flat list.", timeout=2)
+
+
+def _queued(ids: list[str], name: str) -> str:
+    return f"Queued {len(ids)} run{'s' if len(ids) != 1 else ''} of {name}: {', '.join(ids[:3])}" + (
+        "…" if len(ids) > 3 else ".")

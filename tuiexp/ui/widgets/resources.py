@@ -1,0 +1,30 @@
+"""The strip at the top: each GPU (or the CPU), which runs are on it, the queue."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.widgets import Static
+
+from ..data import Resources, bar
+
+
+def describe(res: Resources) -> Text:
+    out = Text()
+    for name, util, used, total, runs in res.gpus:
+        out.append(f"{name} ", style="bold")
+        out.append(f"{util:3d}% {bar(util / 100, 6)} mem {used / 1024:.1f}/{total / 1024:.1f} GiB")
+        out.append(f"  {len(runs)} run{'s' if len(runs) != 1 else ''}"
+                   f"{': ' + ', '.join(r[-4:] for r in runs[:4]) if runs else ''}   ", style="dim")
+    if not res.gpus:
+        out.append("CPU ", style="bold")
+        out.append(f"{res.cpu:3.0f}% {bar(res.cpu / 100, 6)}  RAM {res.mem_used / 1024:.1f}/"
+                   f"{res.mem_total / 1024:.1f} GiB   ")
+    out.append(f"running {res.running}  queued {res.queued}", style="bold")
+    out.append("   supervisor " + ("up" if res.daemon else "down"),
+               style="green" if res.daemon else "yellow")
+    return out
+
+
+class ResourceStrip(Static):
+    def show(self, res: Resources) -> None:
+        self.update(describe(res))
