@@ -174,7 +174,7 @@ def main() -> None:
         return
     print(machine())
     cpu_steps = 4 if args.quick else 30
-    compare(torch.device("cpu"), 1024 if args.quick else 4096, 128, cpu_steps)
+    compare(torch.device("cpu"), (cpu_steps + 3) * 128, 128, cpu_steps)
     if torch.cuda.is_available():
         gpu_steps = 50 if args.quick else 200
         compare(torch.device("cuda"), (gpu_steps + 3) * 512, 512, gpu_steps)

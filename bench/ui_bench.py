@@ -1,6 +1,6 @@
 """Dashboard bench: 200 runs (20 live, 10 events/s each), 5,000 points per series.
 
-    .venv/bin/python bench/ui_bench.py [--seconds 15]
+    .venv/bin/python bench/ui_bench.py [--seconds 15] [--live-on-screen]
 
 Prints: start-to-first-table vs `import torch` (ratio), refresh tick p95, UI CPU
 while watching, event-to-row delay p95, resident memory. Runs in well under 90 s.
@@ -79,8 +79,9 @@ def seed_index(root: Path, seconds: float) -> Path:
     return root
 
 
-def ui(root: Path, out: Path, started: float, seconds: float) -> None:
-    """The dashboard, headless, instrumented through its observer hook."""
+def ui(root: Path, out: Path, started: float, seconds: float, live_on_screen: bool = False) -> None:
+    """The dashboard, headless, instrumented through its observer hook. The live runs
+    are the newest, so at the bottom: off screen unless `live_on_screen` (cursor there)."""
     from tuiexp.core.paths import LogsDir
     from tuiexp.ui.app import make_app
 
@@ -92,6 +93,8 @@ def ui(root: Path, out: Path, started: float, seconds: float) -> None:
         now = time.time()
         if stats["first"] is None and msg.delta.changed:
             app.call_after_refresh(lambda: stats.__setitem__("first", time.time() - started))
+            if live_on_screen:
+                app.call_after_refresh(_to_bottom)
             app.set_timer(3, lambda: cpu0.append(_cpu()))  # watch after the backfill settles
             app.set_timer(3 + seconds, finish)
             return
@@ -102,6 +105,12 @@ def ui(root: Path, out: Path, started: float, seconds: float) -> None:
                 if st.id in seen:
                     stats["delays"].append(now - t)
                 seen[st.id] = t
+
+    def _to_bottom() -> None:
+        from tuiexp.ui.widgets.runs_table import RunsTable
+
+        table = app.screen.query_one(RunsTable)
+        table.move_cursor(row=table.row_count - 1, animate=False)
 
     def finish() -> None:
         stats["cpu"] = (_cpu() - cpu0[0]) / seconds
@@ -145,11 +154,14 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=15.0)
     ap.add_argument("--writer", action="store_true")
     ap.add_argument("--ui", nargs=3)
+    ap.add_argument("--live-on-screen", action="store_true",
+                    help="scroll to the live runs (they are at the bottom, off screen by default)")
     args = ap.parse_args()
     if args.writer:
         return writer()
     if args.ui:
-        return ui(Path(args.ui[0]), Path(args.ui[1]), float(args.ui[2]), args.seconds)
+        return ui(Path(args.ui[0]), Path(args.ui[1]), float(args.ui[2]), args.seconds,
+                  args.live_on_screen)
     from tuiexp.core import daemon
     from tuiexp.core.paths import LogsDir
 
@@ -166,7 +178,8 @@ def main() -> None:
         out = Path(tmp) / "ui.json"
         started = time.time()
         subprocess.run([sys.executable, str(HERE), "--ui", tmp, str(out), str(started),
-                        "--seconds", str(args.seconds)], check=True,
+                        "--seconds", str(args.seconds)]
+                       + (["--live-on-screen"] if args.live_on_screen else []), check=True,
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         s = json.loads(out.read_text())
         daemon.stop(LogsDir.at(root / "logs"))

@@ -39,21 +39,22 @@ def read_from(path: Path, offset: int = 0, max_bytes: int | None = 64 << 20) -> 
     end = data.rfind(b"\n")
     if end < 0:
         return Chunk([], offset, 0)
-    events: list[dict[str, Any]] = []
-    skipped = 0
-    for line in data[: end + 1].splitlines():
-        if not line.strip():
-            continue
-        try:
-            ev = json.loads(line)
-        except ValueError:
-            skipped += 1
-            continue
-        if isinstance(ev, dict) and "kind" in ev:
-            events.append(ev)
-        else:
-            skipped += 1
-    return Chunk(events, offset + end + 1, skipped)
+    lines = [ln for ln in data[: end + 1].decode("utf-8", "replace").split("\n") if ln.strip()]
+    try:  # the common case: one call into the C decoder for the whole chunk
+        parsed = json.loads("[" + ",".join(lines) + "]")
+    except ValueError:
+        parsed = []
+    if len(parsed) != len(lines):  # a bad line somewhere: decode line by line
+        parsed = [_loads_or_none(line) for line in lines]
+    events = [ev for ev in parsed if isinstance(ev, dict) and "kind" in ev]
+    return Chunk(events, offset + end + 1, len(lines) - len(events))
+
+
+def _loads_or_none(line: str) -> Any:
+    try:
+        return json.loads(line)
+    except ValueError:
+        return None
 
 
 def read_all(path: Path) -> list[dict[str, Any]]:

@@ -224,13 +224,18 @@ class Index:
         if not chunk.events:
             return chunk.offset, 0
         steps, epochs, confusions = [], [], []
+        add = summary.add
         for ev in chunk.events:
-            summary.add(ev)
             kind = ev.get("kind")
-            if kind == "step" and isinstance(ev.get("step"), int):
-                steps.append((run_id, ev["step"], ev.get("t"), _num(ev.get("train_loss")),
-                              _num(ev.get("lr"))))
-            elif kind == "epoch" and isinstance(ev.get("epoch"), int):
+            if kind == "step":  # the bulk of any log: kept lean
+                step = ev.get("step")
+                if type(step) is int:
+                    summary.step, summary.last_step = step, ev
+                    steps.append((run_id, step, ev.get("t"), _num(ev.get("train_loss")),
+                                  _num(ev.get("lr"))))
+                continue
+            add(ev)
+            if kind == "epoch" and isinstance(ev.get("epoch"), int):
                 epochs.append((run_id, ev["epoch"], ev.get("t"), json.dumps(ev)))
             elif kind == "confusion" and isinstance(ev.get("epoch"), int):
                 confusions.append((run_id, ev["epoch"], json.dumps(ev)))
@@ -350,7 +355,7 @@ class Index:
 
 
 def _num(x: Any) -> float | None:
-    return float(x) if isinstance(x, (int, float)) and not isinstance(x, bool) else None
+    return x if type(x) is float else float(x) if type(x) is int else None
 
 
 def _total_epochs(params: dict[str, Any]) -> int | None:

@@ -59,24 +59,27 @@ class TuiexpApp(App[int]):
 
     @work(thread=True, exit_on_error=False, group="poller")
     def watch_index(self) -> None:
-        """Poll the index; wait until each delta is applied, so polls never pile up."""
+        """Poll the index; wait until each delta is applied, so polls never pile up.
+
+        Once the UI applied a delta, the same thread does the chores that are no tick's
+        business (history backfill, resources, removals, the supervisor check), then
+        sleeps what is left of `interval` unless a command pokes it."""
         worker = get_current_worker()
-        self._applied.set()
         checked = 0.0
         while not worker.is_cancelled:
-            self._applied.wait(5)
+            started = time.monotonic()
             self._applied.clear()
             try:
                 delta = self.poller.poll()
-                if self.spawn_daemon and time.monotonic() - checked > 10:
-                    checked = time.monotonic()
+                self.post_message(IndexPolled(delta))
+                self._applied.wait(5)  # chores after the apply: they never compete with it
+                self.poller.chores(budget=self.interval / 2)
+                if self.spawn_daemon and started - checked > 10:
+                    checked = started
                     self._ensure_daemon()
             except Exception as e:  # a locked or broken index: say so, try again
                 self.post_message(ClientFailed(f"Cannot read the index: {e}."))
-                self._applied.set()
-            else:
-                self.post_message(IndexPolled(delta))
-            self._wake.wait(self.interval)
+            self._wake.wait(max(0.0, self.interval - (time.monotonic() - started)))
             self._wake.clear()
         self.poller.close()
 

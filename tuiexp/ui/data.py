@@ -209,45 +209,75 @@ class Delta:
 
 
 class Poller:
-    """Incremental reader of one logs directory's index. Use from one thread only."""
+    """Incremental reader of one logs directory's index. Use from one thread only.
+
+    `poll` is the tick: only `runs(since_seq=...)` and the new steps and epochs of the
+    runs that changed, so its SQL is O(changed). Everything else (history backfill,
+    archived-run check, GPU/CPU/RAM and counts) is done by `chores`, which the worker
+    calls between polls; its results ride along with the next delta."""
 
     def __init__(self, logs: LogsDir, clock: Callable[[], float] = time.time,
-                 resources_every: float = 2.0):
+                 resources_every: float = 2.0, backfill_batch: int = 40):
         self.logs = logs
         self.clock = clock
         self.index: Index | None = None
         self.states: dict[str, RunState] = {}
         self.seq = 0
         self.resources_every = resources_every
+        self.backfill_batch = backfill_batch
         self._resources_at = -math.inf
         self._ids_checked_at = -math.inf
+        self._filled: dict[str, RunState] = {}  # backfilled since the last delta
+        self._gone: list[str] = []  # archived since the last delta
+        self._resources: Resources | None = None  # read since the last delta
 
-    def poll(self) -> Delta:
-        started = time.perf_counter()
+    def _open(self) -> Index:
         if self.index is None:
             self.index = Index(self.logs)
+        return self.index
+
+    def poll(self) -> Delta:
+        """What changed since the last poll, plus what `chores` found meanwhile."""
+        started = time.perf_counter()
+        self._open()
         first = self.seq == 0 and not self.states
         rows = self.index.runs(since_seq=self.seq)
         if rows:
             self.seq = max(self.seq, max(r.seq for r in rows))
         changed = [self._update(r) for r in rows]
-        if not first:  # the first delta paints rows at once; histories follow, a batch a tick
-            changed += self._backfill_some({st.id for st in changed})
-        removed = self._removed()
-        res = None
+        seen = {st.id for st in changed}
+        changed += [self.states[rid] for rid in self._filled
+                    if rid not in seen and rid in self.states]
+        removed, res = self._gone, self._resources
+        self._filled, self._gone, self._resources = {}, [], None
+        return Delta(changed, removed, res, first, self.clock(), time.perf_counter() - started)
+
+    def chores(self, budget: float = 0.25) -> None:
+        """Work done off the tick: a batch of histories, removals, resources when due."""
+        self._open()
+        self._backfill_some(budget)
+        self._gone += self._removed()
         now = time.monotonic()
         if now - self._resources_at >= self.resources_every:
             self._resources_at = now
-            res = self.resources()
-        return Delta(changed, removed, res, first, self.clock(), time.perf_counter() - started)
+            self._resources = self.resources()
+
+    @property
+    def backfilling(self) -> bool:
+        return any(not st.backfilled for st in self.states.values())
 
     def _update(self, row: RunRow) -> RunState:
         st = self.states.get(row.id)
         if st is None:
             st = self.states[row.id] = RunState(row)
         st.row = row
-        if not st.backfilled:
-            return st
+        if st.backfilled:
+            self._advance(st)
+        return st
+
+    def _advance(self, st: RunState) -> None:
+        """Append the steps and epochs logged since the state's last ones."""
+        row = st.row
         if row.step is not None and row.step > st.last_step:
             new = self.index.steps(row.id, after=st.last_step, limit=10_000)
             st.loss.extend((s, loss) for s, loss, _ in new)
@@ -256,25 +286,27 @@ class Poller:
             for e in self.index.epochs(row.id, after=st.last_epoch):
                 st.acc.add(e["epoch"], e.get("val_acc"))
                 st.last_epoch = e["epoch"]
-        return st
 
-    def _backfill_some(self, skip: set[str], batch: int = 40) -> list[RunState]:
+    def _backfill_some(self, budget: float) -> None:
+        """Histories of up to `backfill_batch` runs (live ones first), within `budget` s."""
         todo = [st for st in self.states.values() if not st.backfilled]
-        todo.sort(key=lambda st: st.row.status != "running")  # live runs first
-        done = []
-        for st in todo[:batch]:
-            self._backfill(st)
-            if st.id not in skip:
-                done.append(st)
-        return done
+        todo.sort(key=lambda st: st.row.status != "running")
+        deadline = time.perf_counter() + budget
+        for st in todo[:self.backfill_batch]:
+            self._filled[st.id] = self.states[st.id] = self._backfill(st)
+            if time.perf_counter() > deadline:
+                break
 
-    def _backfill(self, st: RunState) -> None:
-        """Load a run's history: losses pre-aggregated by SQLite (one range scan), epochs."""
-        pts = downsampled_steps(self.index, st.id, st.loss.size)
-        st.loss.extend((x, y) for x, _lo, _hi, y in pts)
-        st.last_step = int(pts[-1][0]) if pts else -1
-        st.backfilled = True
-        self._update(st.row)
+    def _backfill(self, st: RunState) -> RunState:
+        """A run's history in a new state (the UI may be reading the old one right now):
+        losses pre-aggregated by SQLite (one range scan), then the epochs."""
+        new = RunState(st.row)
+        pts = downsampled_steps(self.index, st.id, new.loss.size)
+        new.loss.extend((x, y) for x, _lo, _hi, y in pts)
+        new.last_step = int(pts[-1][0]) if pts else -1
+        new.backfilled = True
+        self._advance(new)
+        return new
 
     def _removed(self) -> list[str]:
         """Runs archived since the last look (a delete leaves no seq behind)."""
@@ -286,13 +318,14 @@ class Poller:
         gone = [rid for rid in self.states if rid not in ids]
         for rid in gone:
             del self.states[rid]
+            self._filled.pop(rid, None)
         return gone
 
     def forget(self, run_id: str) -> None:
         self.states.pop(run_id, None)
 
     def resources(self) -> Resources:
-        counts = self.index.counts()
+        counts = self._open().counts()
         on: dict[str, list[str]] = {}
         for st in self.states.values():
             if st.row.status in ("running", "starting"):

@@ -8,7 +8,7 @@ from pathlib import Path
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.screen import Screen
+from textual.screen import ModalScreen, Screen
 from textual.widgets import Footer, Input
 
 from ...core import export
@@ -16,7 +16,7 @@ from ...core.client import Client
 from ...core.errors import TuiexpError
 from ...core.records import load_records
 from ...core.runstore import checkpoint_epochs
-from ..data import SORTS, Delta
+from ..data import SORTS, Delta, Resources
 from ..messages import ClientFailed, ClientSucceeded
 from ..widgets.resources import ResourceStrip
 from ..widgets.runs_table import RunsTable
@@ -44,6 +44,11 @@ BINDINGS = [
 class RunsScreen(Screen):
     BINDINGS = BINDINGS
 
+    def __init__(self) -> None:
+        super().__init__()
+        self._hidden_dirty: set[str] = set()  # runs changed while a screen hid this one
+        self._resources: Resources | None = None
+
     def compose(self) -> ComposeResult:
         yield ResourceStrip("reading the index…", id="resources")
         yield RunsTable(id="runs")
@@ -56,9 +61,31 @@ class RunsScreen(Screen):
         return self.query_one(RunsTable)
 
     def apply_poll(self, delta: Delta) -> None:
+        """Fold a delta in; draw it only while visible (else on the way back)."""
+        if delta.resources is not None:
+            self._resources = delta.resources
+        if not self.visible_now:
+            self.table.fold(delta.changed, delta.removed)
+            self._hidden_dirty.update(st.id for st in delta.changed)
+            return
         self.table.apply(delta.changed, delta.removed, delta.polled_at)
         if delta.resources is not None:
             self.query_one(ResourceStrip).show(delta.resources)
+
+    @property
+    def visible_now(self) -> bool:
+        """True unless a full screen (not a dialog over this one) hides it."""
+        stack = self.app.screen_stack
+        if self not in stack:
+            return False
+        return all(isinstance(s, ModalScreen) for s in stack[stack.index(self) + 1:])
+
+    def on_screen_resume(self) -> None:
+        if self._hidden_dirty:
+            dirty, self._hidden_dirty = self._hidden_dirty, set()
+            self.table.show(self.app.clock(), dirty)  # type: ignore[attr-defined]
+        if self._resources is not None:
+            self.query_one(ResourceStrip).show(self._resources)
 
     def selected(self) -> str | None:
         rid = self.table.current_id

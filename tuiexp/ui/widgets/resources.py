@@ -26,5 +26,16 @@ def describe(res: Resources) -> Text:
 
 
 class ResourceStrip(Static):
+    """Redrawn only when its text changes; laid out again only when its height does."""
+
+    _shown: Text | None = None
+    _lines = 0
+
     def show(self, res: Resources) -> None:
-        self.update(describe(res))
+        text = describe(res)
+        if self._shown is not None and text == self._shown:
+            return
+        width = max(1, self.content_size.width or self.app.size.width)
+        lines = min(3, len(text.wrap(self.app.console, width)))
+        self.update(text, layout=lines != self._lines)
+        self._shown, self._lines = text, lines
