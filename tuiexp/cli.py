@@ -195,19 +195,18 @@ def _fmt(v: Any) -> str:
 
 def cmd_ls(args: argparse.Namespace) -> int:
     with Client(_logs(args), autostart=False) as client:
-        rows = client.index.runs(status=args.status, experiment=args.experiment)
-    if args.json:
-        json.dump([_row_json(r) for r in rows], sys.stdout, indent=1)
-        print()
-        return 0
-    print(f"{'RUN':<40} {'STATUS':<10} {'EPOCH':>7} {'VAL_ACC':>8} {'BEST':>7}  PARENT")
-    lines = []
-    for r in rows:
-        ep = f"{r.epoch or 0}/{r.epochs or '?'}"
-        acc = r.last_epoch.get("val_acc")
-        parent = f"{r.parent}@{r.fork_epoch}" if r.parent else ""
-        lines.append(f"{r.id:<40} {r.status:<10} {ep:>7} {_pct(acc):>8} {_pct(r.best_val_acc):>7}  {parent}")
-    sys.stdout.write("\n".join(lines) + ("\n" if lines else ""))
+        if args.json:
+            rows = client.index.runs(status=args.status, experiment=args.experiment)
+            json.dump([_row_json(r) for r in rows], sys.stdout, indent=1)
+            print()
+            return 0
+        listing = client.index.listing(status=args.status, experiment=args.experiment)
+    lines = [f"{'RUN':<40} {'STATUS':<10} {'EPOCH':>7} {'VAL_ACC':>8} {'BEST':>7}  PARENT"]
+    for rid, status, epoch, epochs, acc, best, parent, fork_epoch in listing:
+        ep = f"{epoch or 0}/{epochs or '?'}"
+        lineage = f"{parent}@{fork_epoch}" if parent else ""
+        lines.append(f"{rid:<40} {status:<10} {ep:>7} {_pct(acc):>8} {_pct(best):>7}  {lineage}")
+    sys.stdout.write("\n".join(lines) + "\n")
     return 0
 
 

@@ -73,6 +73,9 @@ def test_user_script_metrics_and_fork_record_lineage(workdir):
     epochs = [e["epoch"] for e in events.read_all(logs.run(child_id).events) if e["kind"] == "epoch"]
     assert epochs == [2, 3]
     assert show(workdir, run_id)["children"] == [child_id]
+    listed = tuiexp(workdir, "ls", check=True).stdout.splitlines()
+    child_line = next(line for line in listed if line.startswith(child_id))
+    assert "finished" in child_line and child_line.endswith(f"{run_id}@1")
 
 
 def test_fork_to_an_epoch_without_checkpoint_queues_nothing(workdir):

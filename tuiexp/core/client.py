@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from . import atomic, daemon, runstore
-from .config import Config, deep_merge
+from .config import Config, deep_merge, describe_param_error, sentence
 from .errors import ForkError, RunNotFound, UsageError
 from .events import TERMINAL
 from .index import Index, RunRow
@@ -153,13 +153,13 @@ def _check_builtin_fork(parent: dict[str, Any], child: dict[str, Any],
                         overrides: dict[str, Any], epoch: int) -> dict[str, Any]:
     from ..trainer.config import SCHEDULE_KEYS, ParamError, check_fork, validate
 
+    check_fork(parent, child)  # first: "cannot change the model" beats its consequences
+    if SCHEDULE_KEYS & overrides.keys():
+        child = {**child, "schedule_start": epoch}  # the new schedule starts at the fork
     try:
         validate(child)
     except ParamError as e:
-        raise ForkError(f"cannot fork: `{e.key}` {e.reason}.") from None
-    check_fork(parent, child)
-    if SCHEDULE_KEYS & overrides.keys():
-        child = {**child, "schedule_start": epoch}  # the new schedule starts at the fork
+        raise ForkError(f"cannot fork: {sentence(describe_param_error(e.key, e.reason))}") from None
     epochs = child.get("epochs")
     if isinstance(epochs, int) and epochs <= epoch:
         raise ForkError(f"cannot fork at epoch {epoch}: epochs = {epochs} leaves nothing to train "

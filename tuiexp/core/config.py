@@ -116,7 +116,7 @@ class Config:
     def where(self, exp_name: str, key: str, what: str) -> str:
         line, table = self.locate.find_param(exp_name, key, self.chain(exp_name))
         place = f"{self.path.name}, line {line}" if line else self.path.name
-        return f"{place}: {_sentence(what)} (in [{table}])"
+        return f"{place}: {sentence(what)} (in [{table}])"
 
     def chain(self, name: str) -> list[str]:
         out, cur = [], name
@@ -148,7 +148,7 @@ def parse(raw: dict[str, Any], path: Path, text: str = "") -> Config:
     def fail(table: str, key: str | None, what: str) -> ConfigError:
         line = loc.line(table, key)
         place = f"{name}, line {line}" if line else name
-        return ConfigError(f"{place}: {_sentence(what)}")
+        return ConfigError(f"{place}: {sentence(what)}")
 
     for key in raw:
         if key not in TOP_LEVEL:
@@ -363,7 +363,8 @@ def describe_param_error(key: str, reason: str) -> str:
     return f"`{key}` {reason}"
 
 
-def _sentence(text: str) -> str:
+def sentence(text: str) -> str:
+    """End a message with a full stop unless it ends with one or a question."""
     return text if text.endswith((".", "?")) else text + "."
 
 

@@ -289,16 +289,27 @@ class Index:
     def runs(self, status: Iterable[str] | None = None, since_seq: int = 0,
              experiment: Iterable[str] | None = None) -> list[RunRow]:
         sql, args = "SELECT * FROM runs WHERE seq > ?", [since_seq]
-        if status:
-            status = list(status)
-            sql += f" AND status IN ({','.join('?' * len(status))})"
-            args += status
-        if experiment:
-            experiment = list(experiment)
-            sql += f" AND experiment IN ({','.join('?' * len(experiment))})"
-            args += experiment
+        for column, values in (("status", status), ("experiment", experiment)):
+            if values:
+                values = list(values)
+                sql += f" AND {column} IN ({','.join('?' * len(values))})"
+                args += values
         sql += " ORDER BY created, id"
         return [_decode(r) for r in self.db.execute(sql, args)]
+
+    def listing(self, status: Iterable[str] | None = None,
+                experiment: Iterable[str] | None = None) -> list[tuple[Any, ...]]:
+        """What `tuiexp ls` prints, without decoding every run's JSON in Python:
+        (id, status, epoch, epochs, val_acc, best_val_acc, parent, fork_epoch)."""
+        sql = ("SELECT id, status, epoch, epochs, json_extract(last_epoch, '$.val_acc'),"
+               " best_val_acc, parent, fork_epoch FROM runs WHERE 1")
+        args: list[Any] = []
+        for column, values in (("status", status), ("experiment", experiment)):
+            if values:
+                values = list(values)
+                sql += f" AND {column} IN ({','.join('?' * len(values))})"
+                args += values
+        return self.db.execute(sql + " ORDER BY created, id", args).fetchall()
 
     def run(self, run_id: str) -> RunRow | None:
         row = self.db.execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone()
