@@ -11,7 +11,7 @@ from typing import Any
 from .core import config as configmod
 from .core import daemon
 from .core.client import Client
-from .core.errors import TuiexpError
+from .core.errors import TuiexpError, UsageError
 from .core.events import TERMINAL
 from .core.index import RunRow
 from .core.paths import LogsDir
@@ -28,6 +28,10 @@ def main(argv: list[str] | None = None) -> int:
     except TuiexpError as e:
         print(f"tuiexp: {e}", file=sys.stderr)
         return e.exit_code
+    except OSError as e:  # a path that is a file, a directory, unreadable...
+        where = f" ({e.filename})" if e.filename else ""
+        print(f"tuiexp: {e.strerror or e}{where}.", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:
@@ -143,7 +147,7 @@ def cmd_resume(args: argparse.Namespace) -> int:
 
 
 def cmd_cancel(args: argparse.Namespace) -> int:
-    with Client(_logs(args), autostart=False) as client:
+    with Client(_logs(args)) as client:
         for ref in args.runs:
             print(client.cancel(ref))
     return 0
@@ -161,9 +165,11 @@ def follow(logs: LogsDir, ids: list[str], poll: float = 0.25) -> int:
     with Client(logs) as client:
         while True:
             rows = [client.index.run(r) for r in ids]
+            if any(r is None for r in rows):
+                gone = [i for i, r in zip(ids, rows, strict=True) if r is None]
+                raise UsageError(f"run {gone[0]} is no longer in the index (archived?).")
             for row in rows:
-                if row is None:
-                    continue
+                assert row is not None
                 for ev in client.index.epochs(row.id, after=shown.get(row.id, 0)):
                     shown[row.id] = ev["epoch"]
                     print(f"{row.id}  epoch {ev['epoch']}/{row.epochs or '?'}  {_metrics(ev)}",
@@ -195,6 +201,7 @@ def _fmt(v: Any) -> str:
 
 def cmd_ls(args: argparse.Namespace) -> int:
     with Client(_logs(args), autostart=False) as client:
+        client.refresh_unsupervised()
         if args.json:
             rows = client.index.runs(status=args.status, experiment=args.experiment)
             json.dump([_row_json(r) for r in rows], sys.stdout, indent=1)

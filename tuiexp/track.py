@@ -25,10 +25,11 @@ import socket
 import sys
 import threading
 import time
+from collections import deque
 from pathlib import Path
 from typing import Any
 
-from .core import events
+from .core import events, runstore
 from .core.atomic import fsync_dir
 from .core.paths import RunPaths
 from .core.runstore import checkpoint_epochs, create_standalone
@@ -62,8 +63,8 @@ class Run:
         self.paths.ckpt.mkdir(parents=True, exist_ok=True)
         self.spec: dict[str, Any] = json.loads(self.paths.spec.read_text())
         self.params: dict[str, Any] = dict(self.spec.get("params", {}))
-        self._pending: list[tuple[float, str, dict[str, Any]]] = []
-        self._lock = threading.Lock()
+        # deque: append and popleft are atomic, so log() needs no lock and loses nothing
+        self._pending: deque[tuple[float, str, dict[str, Any]]] = deque()
         self._write_lock = threading.Lock()
         self._fd = os.open(self.paths.events, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         events.ensure_line_start(self._fd, self.paths.events)
@@ -121,15 +122,13 @@ class Run:
         self.event("confusion", epoch=epoch, labels=list(labels), matrix=rows)
 
     def flush(self, sync: bool = False) -> None:
-        """Write every pending event (one write call); fsync when `sync`."""
-        with self._lock:
-            pending, self._pending = self._pending, []
-        if not pending and not sync:
-            return
-        data = b"".join(events.encode(k, t, f) for t, k, f in pending)
+        """Write every pending event (one write call, in order); fsync when `sync`."""
         with self._write_lock:
             if self._closed:
                 return
+            pop = self._pending.popleft
+            data = b"".join(events.encode(k, t, f) for t, k, f in
+                            (pop() for _ in range(len(self._pending))))
             if data:
                 os.write(self._fd, data)
             if sync:
@@ -201,6 +200,8 @@ class Run:
 
     def close(self) -> None:
         self._stop.set()
+        if self._flusher is not threading.current_thread():
+            self._flusher.join(timeout=5)
         try:
             self.flush(sync=True)
         finally:
@@ -266,7 +267,8 @@ def finish(status: str = "finished", message: str = "", **fields: Any) -> None:
 def _at_exit() -> None:
     if _current is None:
         return
-    if (_current.paths.proc.exists() and "standalone" in _current.paths.proc.read_text()):
+    proc = runstore.read_json(_current.paths.proc) or {}
+    if proc.get("standalone"):
         _current.finish()  # by hand there is no supervisor to read an exit code
     _current.close()
 

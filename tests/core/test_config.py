@@ -116,3 +116,24 @@ def test_cli_check_and_bad_config_queue_nothing(workdir):
     assert not (workdir / "logs" / "runs").exists() or not any((workdir / "logs" / "runs").iterdir())
     out = tuiexp(workdir, "run", "nope")
     assert out.returncode == 2 and "no experiment 'nope'" in out.stderr
+
+
+def test_set_fixes_a_dotted_sweep_key_and_the_seed(tmp_path):
+    body = ("[experiments.a]\ncommand = \"python x.py\"\naugment = { flip = true, pad = 4 }\n"
+            "sweep.\"augment.flip\" = [true, false]\nsweep.\"augment.pad\" = [2, 4]\nseeds = [0, 1]\n")
+    cfg = load(tmp_path, body)
+    assert len(cfg.expand("a")) == 8
+    runs = cfg.expand("a", config.parse_overrides(["augment.flip=false", "seed=7"]))
+    assert [(r["augment"]["flip"], r["augment"]["pad"], r["seed"]) for r in runs] == [
+        (False, 2, 7), (False, 4, 7)]
+
+
+def test_unreadable_config_paths_are_one_sentence(workdir):
+    out = tuiexp(workdir, "run", "x", "--config", str(workdir))
+    assert out.returncode == 2 and "is a directory" in out.stderr and "Traceback" not in out.stderr
+    (workdir / "bad.toml").write_bytes(b"\xff\xfe[experiments]")
+    out = tuiexp(workdir, "check", str(workdir / "bad.toml"))
+    assert out.returncode == 2 and "cannot be read" in out.stderr
+    (workdir / "file").write_text("")
+    out = tuiexp(workdir, "ls", "--logs", str(workdir / "file"))
+    assert out.returncode == 2 and "Traceback" not in out.stderr and out.stderr.count("\n") == 1

@@ -124,6 +124,73 @@ def test_cancel_kills_the_process_group(workdir):
     assert not os.path.exists(f"/proc/{row.pid}") or "Z" in open(f"/proc/{row.pid}/stat").read().split()[2]
 
 
+def test_cancel_kills_children_that_ignore_sigterm(workdir):
+    write_config(workdir, CONFIG)
+    (run_id,) = queue(workdir, "hang", "--set", "stubborn_child=true")
+    logs = LogsDir.at(workdir / "logs")
+    pid_file = logs.run(run_id).dir / "child.pid"
+    with Index(logs) as index:
+        wait_for(lambda: (r := index.run(run_id)) and r.epoch == 1 and pid_file.exists())
+        child = int(pid_file.read_text())
+        tuiexp(workdir, "cancel", run_id, check=True)
+        wait_for(lambda: (r := index.run(run_id)) and r.status == "cancelled", timeout=20)
+    wait_for(lambda: not os.path.exists(f"/proc/{child}")
+             or open(f"/proc/{child}/stat").read().split()[2] == "Z", timeout=5)
+
+
+def test_nan_metrics_do_not_break_listing(workdir):
+    write_config(workdir, CONFIG)
+    out = tuiexp(workdir, "run", "quick", "--set", "nan_loss=true", "--wait", check=True)
+    run_id = out.stdout.split()[0]
+    listed = tuiexp(workdir, "ls")
+    assert listed.returncode == 0 and run_id in listed.stdout, listed.stderr
+    assert show(workdir, run_id)["status"] == "finished"
+
+
+def test_a_resumed_attempt_that_dies_before_init_is_not_shown_as_the_old_status(workdir):
+    write_config(workdir, CONFIG)
+    gate = workdir / "die"
+    (run_id,) = queue(workdir, "hang", "--set", f'exit_before_init=[3, "{gate}"]')
+    logs = LogsDir.at(workdir / "logs")
+    with Index(logs) as index:
+        wait_for(lambda: (r := index.run(run_id)) and r.epoch == 1)
+        tuiexp(workdir, "cancel", run_id, check=True)
+        wait_for(lambda: (r := index.run(run_id)) and r.status == "cancelled", timeout=20)
+    gate.write_text("")
+    out = tuiexp(workdir, "resume", run_id, "--wait")
+    assert out.returncode == 1
+    data = show(workdir, run_id)
+    assert (data["status"], data["message"]) == ("failed", "exited with code 3")
+
+
+def test_no_supervisor_no_stale_running(workdir):
+    write_config(workdir, CONFIG)
+    (run_id,) = queue(workdir, "hang")
+    logs = LogsDir.at(workdir / "logs")
+    with Index(logs) as index:
+        row = wait_for(lambda: (r := index.run(run_id)) and r.epoch == 1 and r)
+    assert daemon.stop(logs)
+    os.kill(row.pid, signal.SIGKILL)
+    wait_for(lambda: not os.path.exists(f"/proc/{row.pid}")
+             or open(f"/proc/{row.pid}/stat").read().split()[2] == "Z")
+    assert f"{run_id}" in tuiexp(workdir, "ls", check=True).stdout
+    assert show(workdir, run_id)["status"] == "crashed"
+
+
+def test_a_half_made_run_directory_is_never_dispatched(workdir):
+    write_config(workdir, CONFIG)
+    logs = LogsDir.at(workdir / "logs").ensure()
+    staging = logs.runs / ".new-20261122-000000-fake-0000-1"
+    staging.mkdir()
+    (staging / "run.json").write_text(json.dumps({"id": "x", "experiment": "fake", "params": {},
+                                                  "command": ["python", "-c", "pass"]}))
+    (run_id,) = queue(workdir, "quick")
+    assert tuiexp(workdir, "wait", run_id).returncode == 0
+    with Index(logs) as index:
+        index.rebuild()
+        assert [r.id for r in index.runs()] == [run_id]
+
+
 def test_daemon_killed_with_three_active_runs_readopts_them(workdir):
     write_config(workdir, CONFIG)
     ids = [queue(workdir, "slow", "--set", "epochs=8")[0] for _ in range(3)]

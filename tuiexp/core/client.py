@@ -55,10 +55,20 @@ class Client:
 
     def row(self, ref: str) -> RunRow:
         run_id = self.resolve(ref)
+        self.refresh_unsupervised([run_id])
         row = self.index.run(run_id)
         if row is None:
             raise RunNotFound(f"no run '{ref}' in {self.logs.runs}.")
         return row
+
+    def refresh_unsupervised(self, ids: list[str] | None = None) -> None:
+        """With no supervisor watching, a "running" row may be stale: derive it again
+        from the run directory, which is the truth."""
+        if daemon.is_running(self.logs):
+            return
+        for row in self.index.runs(status=("starting", "running")):
+            if ids is None or row.id in ids:
+                self.index.reindex_run(row.id)
 
     # -- queueing ---------------------------------------------------------------
     def enqueue(self, config: Config, experiment: str, overrides: dict[str, Any] | None = None) -> list[str]:
@@ -87,14 +97,10 @@ class Client:
         params = deep_merge(parent.params, overrides)
         if parent.command is None:
             params = _check_builtin_fork(parent.params, params, overrides, epoch)
-        child = parent.forked(new_run_id(parent.experiment), epoch, {})
-        child = RunSpec.from_json({**child.to_json(), "params": params,
-                                   "seed": params.get("seed", parent.seed)})
-        child, paths = runstore.create_unique(self.logs, child)
-        runstore.link_init_checkpoint(paths, source)
-        self._queue(child, created=True)
+        child = parent.forked(new_run_id(parent.experiment), epoch, params)
+        child_id = self._queue(child, init_checkpoint=source)
         self._ensure_daemon()
-        return child.id
+        return child_id
 
     def resume(self, ref: str) -> str:
         row = self.row(ref)
@@ -106,7 +112,9 @@ class Client:
         paths.cancel.unlink(missing_ok=True)
         atomic.write_json(paths.queue, {"attempt": proc.get("attempt", 0) + 1,
                                         "priority": row.priority, "queued": time.time()})
-        self.index.set_status(row.id, "queued", "resumed from its last checkpoint", ended=None)
+        if not self.index.set_status(row.id, "queued", "resumed from its last checkpoint",
+                                     expect=RESUMABLE, ended=None):
+            raise UsageError(f"run {row.id} changed status meanwhile; look again.")
         self._ensure_daemon()
         return row.id
 
@@ -116,8 +124,9 @@ class Client:
             raise UsageError(f"run {row.id} is already {row.status}.")
         paths = self.logs.run(row.id)
         atomic.write_text(paths.cancel, f"{time.time()}\n")
-        if row.status == "queued":
-            self.index.set_status(row.id, "cancelled", "cancelled before it started")
+        if not self.index.set_status(row.id, "cancelled", "cancelled before it started",
+                                     expect=("queued",)):
+            self._ensure_daemon()  # it runs: the supervisor signals its process group
         return row.id
 
     def move(self, ref: str, direction: int) -> bool:
@@ -134,14 +143,9 @@ class Client:
         self.index.delete(row.id)
         return target
 
-    def _queue(self, spec: RunSpec, created: bool = False) -> str:
-        if not created:
-            spec, paths = runstore.create_unique(self.logs, spec)
-        else:
-            paths = self.logs.run(spec.id)
-        atomic.write_json(paths.queue, {"attempt": 1, "priority": spec.priority,
-                                        "queued": time.time()})
-        self.index.add_run(spec)
+    def _queue(self, spec: RunSpec, init_checkpoint: Path | None = None) -> str:
+        spec, _ = runstore.create_unique(self.logs, spec, init_checkpoint=init_checkpoint)
+        self.index.add_run(spec)  # unless the supervisor indexed the new directory first
         return spec.id
 
     def _ensure_daemon(self) -> None:

@@ -86,12 +86,14 @@ class Config:
         exp = self.experiment(name)
         overrides = overrides or {}
         base = deep_merge(exp.params, overrides)
-        grid = {k: v for k, v in exp.sweep.items() if k not in overrides}
+        # what --set fixes is not swept: a dotted sweep key, or the seeds when `seed` is set
+        grid = {k: v for k, v in exp.sweep.items() if not _overridden(k, overrides)}
+        seeds = [None] if "seed" in overrides else exp.seeds or [None]
         runs = []
         for combo in itertools.product(*grid.values()) if grid else [()]:
             point = dict(zip(grid, combo, strict=True))
             for trial in _random_trials(exp.random, overrides):
-                for seed in exp.seeds or [None]:
+                for seed in seeds:
                     params = deep_merge(base, set_dotted({}, {**point, **trial}))
                     if seed is not None:
                         params["seed"] = seed
@@ -131,9 +133,13 @@ class Config:
 def load(path: str | Path) -> Config:
     path = Path(path)
     try:
-        text = path.read_text()
+        text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ConfigError(f"{path} does not exist (pass --config FILE).") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{path} is a directory, not an experiments file.") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConfigError(f"{path} cannot be read: {getattr(e, 'strerror', None) or e}.") from None
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
@@ -293,7 +299,8 @@ def _random_trials(rnd: dict[str, Any], overrides: dict[str, Any]) -> list[dict[
     if not rnd:
         return [{}]
     rng = random.Random(rnd.get("seed", 0))
-    dists = {k: v for k, v in rnd.items() if k not in ("trials", "seed") and k not in overrides}
+    dists = {k: v for k, v in rnd.items()
+             if k not in ("trials", "seed") and not _overridden(k, overrides)}
     trials = []
     for _ in range(int(rnd.get("trials", 1))):
         trial = {}
@@ -310,6 +317,18 @@ def _random_trials(rnd: dict[str, Any], overrides: dict[str, Any]) -> list[dict[
                 trial[key] = rng.choice(dist["choice"])
         trials.append(trial)
     return trials
+
+
+def _overridden(dotted: str, overrides: dict[str, Any]) -> bool:
+    """Does `overrides` set the dotted key (or a table or value above it)?"""
+    node: Any = overrides
+    for part in dotted.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return False
+        node = node[part]
+        if not isinstance(node, dict):
+            return True
+    return True
 
 
 def deep_merge(base: dict[str, Any], over: dict[str, Any],

@@ -69,7 +69,7 @@ class Supervisor:
                 self.tick()
             except Exception:  # one bad run directory must not stop the queue
                 log.exception("tick failed")
-            if self.active or self.index.queued():
+            if self.active or self.index.queued_ids():
                 self._last_busy = time.time()
             elif time.time() - self._last_busy > IDLE_EXIT:
                 log.info("idle for %.0f s, exiting", IDLE_EXIT)
@@ -97,10 +97,12 @@ class Supervisor:
     # -- one tick ---------------------------------------------------------------
     def tick(self) -> None:
         for run_id, act in list(self.active.items()):
-            self._handle_cancel(run_id, act)
-            self._catch_up(run_id, act)
-            self._reap(run_id, act)
-        self._cancel_queued()
+            try:
+                self._handle_cancel(run_id, act)
+                self._catch_up(run_id, act)
+                self._reap(run_id, act)
+            except Exception:  # one bad run directory must not stop the others
+                log.exception("watching %s failed", run_id)
         self._dispatch()
         if time.time() - self._last_scan > SCAN_EVERY:
             self._scan()
@@ -120,8 +122,10 @@ class Supervisor:
                 return
         elif rc is None:
             return
+        # the run is its process group: workers or children that outlive the leader go too
+        self.executor.signal(act.handle, signal.SIGKILL)
         self._catch_up(run_id, act)
-        if act.handle.popen is not None:
+        if act.handle.popen is not None or act.term_sent is not None:
             atomic.write_json(act.paths.exit, {"returncode": rc, "attempt": act.attempt,
                                                "ended": time.time(),
                                                "cancelled": act.term_sent is not None})
@@ -140,24 +144,26 @@ class Supervisor:
         elif now - act.term_sent > CANCEL_GRACE:
             self.executor.signal(act.handle, signal.SIGKILL)
 
-    def _cancel_queued(self) -> None:
-        for row in self.index.queued():
-            paths = self.logs.run(row.id)
-            if paths.cancel.exists():
-                self.index.set_status(row.id, "cancelled", "cancelled before it started")
-
-    # -- dispatch -------------------------------------------------------------
     def _dispatch(self) -> None:
-        queued = self.index.queued()
+        queued = self.index.queued_ids()
         if not queued:
             return
         settings = QueueSettings(**{k: tuple(v) if isinstance(v, list) else v for k, v in
                                     self.index.setting("queue", {}).items()})
-        for row in queued:
+        for run_id, attempt in queued:
+            if run_id in self.active:
+                continue
+            if self.logs.run(run_id).cancel.exists():
+                self.index.set_status(run_id, "cancelled", "cancelled before it started",
+                                      expect=("queued",))
+                continue
             slot = self._free_slot(settings)
             if slot is False:
                 return
-            self._start(row.id, row.attempt + 1, slot)
+            try:
+                self._start(run_id, attempt + 1, slot)
+            except Exception:
+                log.exception("starting %s failed", run_id)
 
     def _free_slot(self, settings: QueueSettings) -> str | None | bool:
         """A GPU index (as CUDA_VISIBLE_DEVICES), None for a CPU slot, False for none free."""
@@ -179,17 +185,17 @@ class Supervisor:
 
     def _start(self, run_id: str, attempt: int, gpu: str | None) -> None:
         paths = self.logs.run(run_id)
+        if not self.index.set_status(run_id, "starting", "", expect=("queued",),
+                                     attempt=attempt, gpu=gpu):
+            return  # a client cancelled it meanwhile
+        spec = None
         try:
             spec = runstore.load_spec(paths)
-        except TuiexpError as e:
-            self.index.set_status(run_id, "failed", str(e))
-            return
-        self.index.set_status(run_id, "starting", "", attempt=attempt, gpu=gpu)
-        try:
             handle = self.executor.start(spec, paths, gpu)
-        except OSError as e:
-            message = describe_start_error(spec, e)
-            atomic.write_json(paths.proc, {"pid": 0, "attempt": attempt, "start_time": 0})
+        except Exception as e:  # noqa: BLE001 - any failure to start is the run's, not ours
+            message = describe_start_error(spec, e) if spec and isinstance(e, OSError) else str(e)
+            atomic.write_json(paths.proc, {"pid": 0, "attempt": attempt, "start_time": 0,
+                                           "started": time.time()})
             atomic.write_json(paths.exit, {"returncode": None, "attempt": attempt,
                                            "start_error": message, "ended": time.time()})
             self.index.set_status(run_id, "failed", message, ended=time.time())
@@ -281,8 +287,12 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     logs = LogsDir.at(args.logs)
     fd = try_lock(logs)
+    deadline = time.monotonic() + 1.0
+    while fd is None and time.monotonic() < deadline:  # a client's is_running() probe holds
+        time.sleep(0.05)                                # the lock for an instant; retry past it
+        fd = try_lock(logs)
     if fd is None:
-        return 0  # another supervisor won the race: exactly one per logs directory
+        return 0  # another supervisor runs: exactly one per logs directory
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s",
                         stream=sys.stdout)
     atomic.write_json(logs.daemon_info, {"pid": os.getpid(), "started": time.time()})

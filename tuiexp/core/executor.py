@@ -37,8 +37,9 @@ class LocalExecutor:
     def start(self, spec: RunSpec, paths: RunPaths, gpu: str | None) -> Handle:
         """Start the run in its own process group; raises OSError if it cannot start."""
         env = dict(os.environ)
+        # PCI order: the index nvml admitted by is the index CUDA will open
         env.update(TUIEXP_RUN_DIR=str(paths.dir), PYTHONUNBUFFERED="1",
-                   CUDA_VISIBLE_DEVICES="" if gpu is None else gpu)
+                   CUDA_DEVICE_ORDER="PCI_BUS_ID", CUDA_VISIBLE_DEVICES="" if gpu is None else gpu)
         with open(paths.stdout, "ab") as out:
             popen = subprocess.Popen(
                 argv_for(spec), cwd=spec.cwd or None, env=env, stdin=subprocess.DEVNULL,
@@ -58,6 +59,7 @@ class LocalExecutor:
 
 
 def describe_start_error(spec: RunSpec, err: OSError) -> str:
+    """One sentence on why a run's command could not start."""
     what = argv_for(spec)[0]
     where = f" (experiment '{spec.experiment}' in {Path(spec.config_path).name})" if spec.config_path else ""
     if isinstance(err, FileNotFoundError):

@@ -19,16 +19,28 @@ class GpuState:
         return self.mem_total_mb - self.mem_used_mb
 
 
+_nvml: bool | None = None  # initialised once per process; False where it cannot be
+
+
+def _init() -> bool:
+    global _nvml
+    if _nvml is None:
+        try:
+            import pynvml
+
+            pynvml.nvmlInit()
+            _nvml = True
+        except Exception:  # no package, no driver, no device: a CPU machine
+            _nvml = False
+    return _nvml
+
+
 def gpus() -> list[GpuState]:
     """Every NVIDIA GPU nvml can read; empty where there is none (or no driver)."""
-    try:
-        import pynvml
-    except ImportError:
+    if not _init():
         return []
-    try:
-        pynvml.nvmlInit()
-    except Exception:  # no driver, no device: a CPU machine
-        return []
+    import pynvml
+
     out = []
     try:
         for i in range(pynvml.nvmlDeviceGetCount()):

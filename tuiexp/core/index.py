@@ -47,7 +47,6 @@ CREATE TABLE IF NOT EXISTS runs (
     gpu TEXT,
     pid INTEGER,
     attempt INTEGER NOT NULL DEFAULT 0,
-    offset INTEGER NOT NULL DEFAULT 0,
     spec TEXT NOT NULL,
     seq INTEGER NOT NULL DEFAULT 0
 );
@@ -157,26 +156,34 @@ class Index:
 
     # -- writes by clients ------------------------------------------------------
     def add_run(self, spec: RunSpec, status: str = "queued") -> None:
+        """Index a new run; a row already there (the supervisor found it first) stays."""
         with self.tx() as db:
-            self._insert(db, spec, status)
+            self._insert(db, spec, status, replace=False)
 
-    def _insert(self, db: sqlite3.Connection, spec: RunSpec, status: str, message: str = "") -> None:
+    def _insert(self, db: sqlite3.Connection, spec: RunSpec, status: str, message: str = "",
+                replace: bool = True) -> None:
         db.execute(
-            "INSERT OR REPLACE INTO runs (id, experiment, parent, fork_epoch, created, priority,"
+            f"INSERT OR {'REPLACE' if replace else 'IGNORE'} INTO runs (id, experiment, parent, fork_epoch, created, priority,"
             " queue_pos, status, message, epochs, spec, seq) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
             (spec.id, spec.experiment, spec.parent, spec.fork_epoch, spec.created, spec.priority,
              spec.created, status, message, _total_epochs(spec.params),
              json.dumps(spec.to_json()), self._next_seq()),
         )
 
-    def set_status(self, run_id: str, status: str, message: str = "", **cols: Any) -> None:
-        sets = ", ".join(f"{k} = ?" for k in cols)
+    def set_status(self, run_id: str, status: str, message: str = "",
+                   expect: Iterable[str] | None = None, **cols: Any) -> bool:
+        """Set a run's status (and columns); with `expect`, only if its status is one of
+        those (a compare-and-set between clients and the supervisor). True if it was set."""
+        sets = "".join(f", {k} = ?" for k in cols)
+        sql = f"UPDATE runs SET status = ?, message = ?, seq = ?{sets} WHERE id = ?"
+        args: list[Any] = [status, message, 0, *cols.values(), run_id]
+        if expect is not None:
+            expect = list(expect)
+            sql += f" AND status IN ({','.join('?' * len(expect))})"
+            args += expect
         with self.tx() as db:
-            db.execute(
-                f"UPDATE runs SET status = ?, message = ?, seq = ?{', ' + sets if sets else ''}"
-                " WHERE id = ?",
-                (status, message, self._next_seq(), *cols.values(), run_id),
-            )
+            args[2] = self._next_seq()
+            return db.execute(sql, args).rowcount == 1
 
     def move(self, run_id: str, direction: int) -> bool:
         """Swap a queued run with its neighbour in dispatch order (-1 up, +1 down)."""
@@ -218,8 +225,8 @@ class Index:
                max_bytes: int | None = 16 << 20) -> tuple[int, int]:
         """Fold the events after `offset` into the index; returns (new offset, events read).
 
-        Rows are keyed by (run, step) and (run, epoch), and the offset moves in
-        the same transaction, so a crash mid-ingest neither loses nor doubles."""
+        Rows are keyed by (run, step) and (run, epoch): reading a log again after a
+        crash or a restart (the supervisor keeps offsets in memory) doubles nothing."""
         chunk = events.read_from(paths.events, offset, max_bytes)
         if not chunk.events:
             return chunk.offset, 0
@@ -245,12 +252,12 @@ class Index:
             db.executemany("INSERT OR REPLACE INTO confusion VALUES (?,?,?)", confusions)
             db.execute(
                 "UPDATE runs SET epoch=?, step=?, best_val_acc=?, best_epoch=?, last_epoch=?,"
-                " last_step=?, meta=?, checkpoints=?, started=COALESCE(started, ?), offset=?,"
+                " last_step=?, meta=?, checkpoints=?, started=COALESCE(started, ?),"
                 " seq=? WHERE id=?",
                 (summary.epoch, summary.step, summary.best_val_acc, summary.best_epoch,
                  json.dumps(summary.last_epoch), json.dumps(summary.last_step),
                  json.dumps(summary.meta), json.dumps(sorted(summary.checkpoints)),
-                 summary.started, chunk.offset, self._next_seq(), run_id),
+                 summary.started, self._next_seq(), run_id),
             )
         return chunk.offset, len(chunk.events)
 
@@ -301,7 +308,9 @@ class Index:
                 experiment: Iterable[str] | None = None) -> list[tuple[Any, ...]]:
         """What `tuiexp ls` prints, without decoding every run's JSON in Python:
         (id, status, epoch, epochs, val_acc, best_val_acc, parent, fork_epoch)."""
-        sql = ("SELECT id, status, epoch, epochs, json_extract(last_epoch, '$.val_acc'),"
+        # json_valid: a diverged run's NaN is valid to Python's json, not to SQLite's
+        sql = ("SELECT id, status, epoch, epochs, CASE WHEN json_valid(last_epoch) THEN"
+               " json_extract(last_epoch, '$.val_acc') END,"
                " best_val_acc, parent, fork_epoch FROM runs WHERE 1")
         args: list[Any] = []
         for column, values in (("status", status), ("experiment", experiment)):
@@ -333,6 +342,11 @@ class Index:
     def queued(self) -> list[RunRow]:
         return [_decode(r) for r in self.db.execute(
             "SELECT * FROM runs WHERE status = 'queued' ORDER BY priority DESC, queue_pos, id")]
+
+    def queued_ids(self) -> list[tuple[str, int]]:
+        """(id, attempt) of queued runs in dispatch order, without decoding their specs."""
+        return self.db.execute("SELECT id, attempt FROM runs WHERE status = 'queued'"
+                               " ORDER BY priority DESC, queue_pos, id").fetchall()
 
     def max_seq(self) -> int:
         return self.db.execute("SELECT COALESCE(MAX(seq), 0) FROM runs").fetchone()[0]

@@ -10,8 +10,9 @@ from __future__ import annotations
 import errno
 import json
 import os
+import shutil
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -21,26 +22,41 @@ from .paths import LogsDir, RunPaths
 from .spec import RunSpec, new_run_id
 
 
-def create(logs: LogsDir, spec: RunSpec) -> RunPaths:
-    """Make the run directory and freeze its spec; refuses to reuse an id."""
+def create(logs: LogsDir, spec: RunSpec, init_checkpoint: Path | None = None,
+           standalone_pid: int | None = None) -> RunPaths:
+    """Make the run directory, queued (or, for a script run by hand, already running).
+
+    It is built whole under a hidden name and renamed into place, so a supervisor
+    never sees a half-made run (a fork without its starting weights, say)."""
     logs.ensure()
-    paths = logs.run(spec.id)
+    final = logs.run(spec.id)
+    if final.dir.exists():
+        raise UsageError(f"run {spec.id} already exists in {logs.runs}.")
+    staging = RunPaths(logs.runs / f".new-{spec.id}-{os.getpid()}")
     try:
-        paths.dir.mkdir()
-    except FileExistsError:
-        raise UsageError(f"run {spec.id} already exists in {logs.runs}.") from None
-    paths.ckpt.mkdir()
-    atomic.write_json(paths.spec, spec.to_json())
-    return paths
+        staging.ckpt.mkdir(parents=True)
+        atomic.write_json(staging.spec, spec.to_json())
+        atomic.write_json(staging.queue, {"attempt": 1, "priority": spec.priority,
+                                          "queued": time.time()})
+        if init_checkpoint is not None:
+            link_init_checkpoint(staging, init_checkpoint)
+        if standalone_pid is not None:
+            write_proc(staging, standalone_pid, attempt=1, standalone=True)
+        os.rename(staging.dir, final.dir)  # refused when the id was taken meanwhile
+    except OSError:
+        shutil.rmtree(staging.dir, ignore_errors=True)
+        if final.dir.exists():
+            raise UsageError(f"run {spec.id} already exists in {logs.runs}.") from None
+        raise
+    atomic.fsync_dir(logs.runs)
+    return final
 
 
-def create_unique(logs: LogsDir, spec: RunSpec) -> tuple[RunSpec, RunPaths]:
+def create_unique(logs: LogsDir, spec: RunSpec, **kw: Any) -> tuple[RunSpec, RunPaths]:
     """Create with a fresh id, retrying on the (rare) collision of two clients."""
-    from dataclasses import replace
-
     for _ in range(20):
         try:
-            return spec, create(logs, spec)
+            return spec, create(logs, spec, **kw)
         except UsageError:
             spec = replace(spec, id=new_run_id(spec.experiment))
     raise UsageError(f"could not find a free run id under {logs.runs}.")
@@ -50,9 +66,7 @@ def create_standalone(root: Path, name: str, params: dict[str, Any]) -> Path:
     """A run for a script started by hand, outside the queue."""
     logs = LogsDir.at(root)
     spec = RunSpec(id=new_run_id(name), experiment=name, params=params, command=("(by hand)",))
-    _, paths = create_unique(logs, spec)
-    atomic.write_json(paths.queue, {"attempt": 1, "priority": 0, "queued": time.time()})
-    write_proc(paths, os.getpid(), attempt=1, standalone=True)
+    _, paths = create_unique(logs, spec, standalone_pid=os.getpid())
     return paths.dir
 
 
@@ -120,7 +134,9 @@ def derive_status(paths: RunPaths, last_status_event: dict[str, Any] | None) -> 
         if paths.cancel.exists():
             return Verdict("cancelled", "cancelled before it started")
         return Verdict("queued")
-    if last_status_event is not None and last_status_event.get("status") in events.TERMINAL:
+    if (last_status_event is not None and last_status_event.get("status") in events.TERMINAL
+            and last_status_event.get("t", 0) >= (proc or {}).get("started", 0)):
+        # (a status older than this attempt's start belongs to the attempt before)
         return Verdict(last_status_event["status"], last_status_event.get("message", ""))
     exit_rec = read_json(paths.exit)
     if exit_rec is not None and exit_rec.get("attempt") == attempt:
@@ -132,6 +148,12 @@ def derive_status(paths: RunPaths, last_status_event: dict[str, Any] | None) -> 
 
 def exit_verdict(exit_rec: dict[str, Any]) -> Verdict:
     rc = exit_rec.get("returncode")
+    if rc is None:  # never started, or adopted after a restart (its exit code is lost)
+        if exit_rec.get("start_error"):
+            return Verdict("failed", exit_rec["start_error"])
+        if exit_rec.get("cancelled"):
+            return Verdict("cancelled", "cancelled")
+        return Verdict("crashed", "it ended without a final status")
     if rc == 0:
         return Verdict("finished")
     if rc is not None and rc < 0:
@@ -144,8 +166,6 @@ def exit_verdict(exit_rec: dict[str, Any]) -> Verdict:
         if exit_rec.get("cancelled"):
             return Verdict("cancelled", f"killed by {name} after a cancel")
         return Verdict("crashed", f"killed by {name}")
-    if exit_rec.get("start_error"):
-        return Verdict("failed", exit_rec["start_error"])
     return Verdict("failed", f"exited with code {rc}")
 
 
@@ -161,7 +181,8 @@ def last_status(evs: list[dict[str, Any]]) -> dict[str, Any] | None:
 
 def run_ids(logs: LogsDir) -> list[str]:
     try:
-        return sorted(p.name for p in logs.runs.iterdir() if (p / "run.json").exists())
+        return sorted(p.name for p in logs.runs.iterdir()
+                      if not p.name.startswith(".") and (p / "run.json").exists())
     except FileNotFoundError:
         return []
 
@@ -201,8 +222,6 @@ def link_init_checkpoint(child: RunPaths, source: Path) -> None:
     try:
         os.link(source, target)
     except OSError:
-        import shutil
-
         tmp = target.with_suffix(".tmp")
         shutil.copyfile(source, tmp)
         os.replace(tmp, target)

@@ -48,15 +48,10 @@ class RunSpec:
         return cls(**kw)
 
     def forked(self, new_id: str, epoch: int, overrides: dict[str, Any]) -> RunSpec:
-        return replace(
-            self,
-            id=new_id,
-            params={**self.params, **overrides},
-            parent=self.id,
-            fork_epoch=epoch,
-            created=time.time(),
-            seed=overrides.get("seed", self.seed),
-        )
+        """The child's spec: these params over the parent's, from its checkpoint at `epoch`."""
+        params = {**self.params, **overrides}
+        return replace(self, id=new_id, params=params, parent=self.id, fork_epoch=epoch,
+                       created=time.time(), seed=params.get("seed", self.seed))
 
 
 _SAFE = re.compile(r"[^A-Za-z0-9_-]+")
