@@ -97,3 +97,25 @@ def test_tick_reads_changes_and_chores_bring_histories(tmp_path):
         assert all(len(st.loss.items) <= st.loss.size for st in poller.states.values())
     finally:
         poller.close()
+
+
+def test_a_deleted_newest_run_does_not_hide_later_changes(tmp_path):
+    """Deleting the row with the highest seq hands that seq to the next write; the
+    poller must still see the write (it reads every row again)."""
+    logs = LogsDir.at(tmp_path / "logs").ensure()
+    seed(logs, 3, 10)
+    poller = Poller(logs)
+    try:
+        poller.poll()
+        with Index(logs) as index:
+            newest = max(index.runs(), key=lambda r: r.seq)
+            index.delete(newest.id)
+            other = next(r.id for r in index.runs())
+            index.set_status(other, "failed", "boom")
+            index.set_status(other, "crashed", "boom")  # both below the old max seq
+        polled = {st.id: st.row.status for st in poller.poll().changed}
+        assert polled.get(other) == "crashed"
+        poller.chores()
+        assert newest.id not in poller.states
+    finally:
+        poller.close()

@@ -288,11 +288,16 @@ def main(argv: list[str] | None = None) -> int:
     logs = LogsDir.at(args.logs)
     fd = try_lock(logs)
     deadline = time.monotonic() + 1.0
-    while fd is None and time.monotonic() < deadline:  # a client's is_running() probe holds
-        time.sleep(0.05)                                # the lock for an instant; retry past it
+    while fd is None and time.monotonic() < deadline:
+        # a client's is_running() probe holds the lock for an instant: retry past it,
+        # unless a live supervisor holds it (exactly one per logs directory)
+        other = runstore.read_json(logs.daemon_info)
+        if other and runstore.pid_alive(int(other["pid"])):
+            return 0
+        time.sleep(0.05)
         fd = try_lock(logs)
     if fd is None:
-        return 0  # another supervisor runs: exactly one per logs directory
+        return 0
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s",
                         stream=sys.stdout)
     atomic.write_json(logs.daemon_info, {"pid": os.getpid(), "started": time.time()})

@@ -130,6 +130,8 @@ class Index:
                         self.db.execute(stmt)
                 self.db.execute("INSERT OR IGNORE INTO settings VALUES ('schema', ?)",
                                 (str(SCHEMA_VERSION),))
+                self.db.execute("INSERT OR IGNORE INTO settings SELECT 'seq', COALESCE(MAX(seq), 0)"
+                                " FROM runs")
 
     def close(self) -> None:
         self.db.close()
@@ -152,7 +154,11 @@ class Index:
         self.db.execute("COMMIT")
 
     def _next_seq(self) -> int:
-        return self.db.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM runs").fetchone()[0]
+        """The next change number (inside a write transaction). A counter that only goes
+        up: MAX(seq) + 1 would hand a deleted run's number out again, and a reader
+        polling `runs(since_seq=...)` would miss the change."""
+        self.db.execute("UPDATE settings SET value = CAST(value AS INTEGER) + 1 WHERE key = 'seq'")
+        return int(self.db.execute("SELECT value FROM settings WHERE key = 'seq'").fetchone()[0])
 
     # -- writes by clients ------------------------------------------------------
     def add_run(self, spec: RunSpec, status: str = "queued") -> None:
@@ -198,12 +204,11 @@ class Index:
             j = i + direction
             if not 0 <= j < len(ids):
                 return False
-            seq = self._next_seq()
             (a, pa), (b, pb) = queue[i], queue[j]
             if pa == pb:
                 pb = pa + direction * 1e-3
-            db.execute("UPDATE runs SET queue_pos = ?, seq = ? WHERE id = ?", (pb, seq, a))
-            db.execute("UPDATE runs SET queue_pos = ?, seq = ? WHERE id = ?", (pa, seq + 1, b))
+            db.execute("UPDATE runs SET queue_pos = ?, seq = ? WHERE id = ?", (pb, self._next_seq(), a))
+            db.execute("UPDATE runs SET queue_pos = ?, seq = ? WHERE id = ?", (pa, self._next_seq(), b))
             return True
 
     def delete(self, run_id: str) -> None:

@@ -96,7 +96,10 @@ class TuiexpApp(App[int]):
                 if hasattr(screen, "apply_poll") and screen.is_mounted:
                     screen.apply_poll(msg.delta)
         finally:
-            self._applied.set()
+            if msg.delta.first:  # let the first table paint before the backfill starts
+                self.call_after_refresh(self._applied.set)
+            else:
+                self._applied.set()
         spent = msg.delta.seconds + time.perf_counter() - started
         self.tick_seconds.append(spent)
         if self.observer:

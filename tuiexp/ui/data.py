@@ -241,6 +241,8 @@ class Poller:
         started = time.perf_counter()
         self._open()
         first = self.seq == 0 and not self.states
+        if self.seq and self.index.max_seq() < self.seq:
+            self.seq = 0  # the newest run was deleted and its seq will be reused: read all
         rows = self.index.runs(since_seq=self.seq)
         if rows:
             self.seq = max(self.seq, max(r.seq for r in rows))
@@ -319,6 +321,8 @@ class Poller:
         for rid in gone:
             del self.states[rid]
             self._filled.pop(rid, None)
+        if gone:  # a delete can hand its seq to the next write: read every row again
+            self.seq = 0
         return gone
 
     def forget(self, run_id: str) -> None:

@@ -62,6 +62,8 @@ class RunsScreen(Screen):
 
     def apply_poll(self, delta: Delta) -> None:
         """Fold a delta in; draw it only while visible (else on the way back)."""
+        if not self.query(RunsTable):  # the app is closing: the children are gone
+            return
         if delta.resources is not None:
             self._resources = delta.resources
         if not self.visible_now:
