@@ -122,8 +122,6 @@ class Supervisor:
                 return
         elif rc is None:
             return
-        # the run is its process group: workers or children that outlive the leader go too
-        self.executor.signal(act.handle, signal.SIGKILL)
         self._catch_up(run_id, act)
         if act.handle.popen is not None or act.term_sent is not None:
             atomic.write_json(act.paths.exit, {"returncode": rc, "attempt": act.attempt,

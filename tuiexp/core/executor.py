@@ -48,7 +48,19 @@ class LocalExecutor:
         return Handle(popen.pid, popen)
 
     def poll(self, handle: Handle) -> int | None:
-        return handle.popen.poll() if handle.popen else None
+        """The return code once the run's leader has exited (None before). Whatever is
+        left of its process group is killed first: the run is its process group, and
+        while the unreaped leader holds its pid, the group id cannot be reused."""
+        if handle.popen is None:
+            return None
+        try:
+            exited = os.waitid(os.P_PID, handle.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+        except ChildProcessError:  # reaped already
+            return handle.popen.poll()
+        if exited is None:
+            return None
+        self.signal(handle, signal.SIGKILL)
+        return handle.popen.wait()
 
     def signal(self, handle: Handle, sig: signal.Signals) -> None:
         """Signal the run's whole process group (its DataLoader workers too)."""
