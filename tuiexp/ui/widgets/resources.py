@@ -20,8 +20,12 @@ def describe(res: Resources) -> Text:
         out.append(f"{res.cpu:3.0f}% {bar(res.cpu / 100, 6)}  RAM {res.mem_used / 1024:.1f}/"
                    f"{res.mem_total / 1024:.1f} GiB   ")
     out.append(f"running {res.running}  queued {res.queued}", style="bold")
-    out.append("   supervisor " + ("up" if res.daemon else "down"),
-               style="green" if res.daemon else "yellow")
+    if res.daemon:
+        out.append("   supervisor up", style="green")
+    elif res.running or res.queued:
+        out.append("   supervisor down", style="yellow")  # the app starts one
+    else:
+        out.append("   supervisor idle (starts on demand)", style="dim")
     return out
 
 
