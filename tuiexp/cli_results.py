@@ -107,7 +107,7 @@ def _records(args) -> tuple[list[RunRecord], list[RunRecord]]:
     everything = load_records(_logs(args))
     recs = export.select(everything, _list(getattr(args, "experiment", None)),
                          _list(getattr(args, "status", None)))
-    runs = _list(getattr(args, "run", None))
+    runs = [_resolve(_logs(args), r) for r in _list(getattr(args, "run", None))]
     if runs:
         known = {r.id for r in everything}
         for rid in runs:
@@ -149,11 +149,19 @@ def cmd_plot_params(args) -> int:
     return _saved(plots.save(fig, args.output, args.svg))
 
 
+def _resolve(logs, ref: str) -> str:
+    """A full run id from a unique prefix or suffix, as every command takes."""
+    from .core.client import Client
+
+    with Client(logs, autostart=False) as client:
+        return client.resolve(ref)
+
+
 def cmd_plot_confusion(args) -> int:
     from .core import plots, runstore
 
     logs = _logs(args)
-    paths = logs.run(args.run)
+    paths = logs.run(_resolve(logs, args.run))
     runstore.load_spec(paths)  # a clear RunNotFound for a wrong id
     return _saved(plots.save(plots.confusion_plot(paths, args.epoch), args.output, args.svg))
 

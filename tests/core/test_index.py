@@ -27,3 +27,25 @@ def test_status_compare_and_set(tmp_path):
         assert index.run("r").status == "starting"
         index.add_run(spec)  # a second add (the supervisor indexed it first) changes nothing
         assert index.run("r").status == "starting"
+
+
+def test_fork_params_are_what_the_form_and_the_client_both_check():
+    from pathlib import Path
+
+    import pytest
+
+    from tuiexp.core import config
+    from tuiexp.core.client import fork_params
+    from tuiexp.core.errors import ForkError
+
+    parent = config.load(Path(__file__).resolve().parents[2] / "experiments.toml").expand("smoke")[0]
+    phases = [{"epochs": 2, "optimizer": "adam", "lr": 1e-3}]
+    child = fork_params(parent, {"schedule": phases}, epoch=1, builtin=True)
+    assert child["schedule_start"] == 1 and child["schedule"] == phases  # spans epochs 2..3
+    assert fork_params(parent, {"batch_size": 64}, 1, True)["schedule_start"] == 0  # continues
+    with pytest.raises(ForkError, match="phases cover 3 epochs but 2 remain"):
+        fork_params(parent, {"schedule": [{"epochs": 3, "lr": 0.1}]}, epoch=1, builtin=True)
+    with pytest.raises(ForkError, match="leaves nothing to train"):
+        fork_params(parent, {"epochs": 1}, epoch=1, builtin=True)
+    with pytest.raises(ForkError, match="cannot change model"):
+        fork_params(parent, {"model": "vgg"}, epoch=1, builtin=True)

@@ -125,21 +125,23 @@ async def test_detail_screen_and_confusion_epochs(finished, wait_until, text_of)
 
 
 async def test_compare_export_help_and_palette(finished, tmp_path, wait_until, text_of):
+    from tuiexp.core.client import Client
+
+    with Client(finished.logs) as client:  # two runs to compare, whatever ran before
+        if len(client.index.runs()) < 2:
+            finished.wait(client.fork(finished.run_id, {"batch_size": 64}, 1))
     app = finished.app()
     async with app.run_test(size=SIZE) as pilot:
-        await wait_until(pilot, lambda: len(table(app).states) >= 1)
+        await wait_until(pilot, lambda: len(table(app).states) >= 2)
         n = len(table(app).order)
         table(app).move_cursor(row=0)
         await pilot.press(*["space"] * n)
         assert len(table(app).marked) == n
         await pilot.press("C")
-        if n >= 2:  # the fork test left a child behind
-            await wait_until(pilot, lambda: isinstance(app.screen, CompareScreen))
-            await wait_until(pilot, lambda: app.screen.query_one(DataTable).row_count > 0)
-            assert "batch_size" in text_of(app)
-            await pilot.press("escape")
-        else:
-            assert any("Mark two" in n.message for n in app._notifications)
+        await wait_until(pilot, lambda: isinstance(app.screen, CompareScreen))
+        await wait_until(pilot, lambda: app.screen.query_one(DataTable).row_count > 0)
+        assert "batch_size" in text_of(app)
+        await pilot.press("escape")
         await pilot.press("e")
         await wait_until(pilot, lambda: isinstance(app.screen, ExportScreen))
         app.screen.query_one("#format", Select).value = "md"
@@ -212,3 +214,33 @@ async def test_filter_and_sort(finished, wait_until):
         before = table(app).sort_by
         await pilot.press("s")
         assert table(app).sort_by != before
+
+
+async def test_f_on_the_detail_screen_forks_that_run(finished, wait_until):
+    app = finished.app()
+    rid = finished.run_id
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_until(pilot, lambda: rid in table(app).states)
+        table(app).select_run(rid)
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: isinstance(app.screen, DetailScreen))
+        await pilot.press("f")
+        await wait_until(pilot, lambda: isinstance(app.screen, ForkScreen))
+        assert app.screen.row.id == rid
+
+
+async def test_export_with_an_emptied_file_name_stays_up(finished, wait_until):
+    app = finished.app()
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_until(pilot, lambda: len(table(app).states) >= 1)
+        await pilot.press("e")
+        await wait_until(pilot, lambda: isinstance(app.screen, ExportScreen))
+        app.screen.query_one("#path", Input).value = ""
+        app.screen.query_one("#format", Select).value = "latex"
+        await pilot.pause(0.1)
+        assert app.screen.query_one("#path", Input).value == "runs.tex"
+        app.screen.query_one("#path", Input).value = "  "
+        await pilot.press("ctrl+s")
+        await pilot.pause(0.1)
+        assert isinstance(app.screen, ExportScreen)
+        assert any("Give the file" in n.message for n in app._notifications)

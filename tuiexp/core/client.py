@@ -94,9 +94,7 @@ class Client:
         """Queue a child of a run that starts from its checkpoint at `epoch` (default: last)."""
         parent = runstore.load_spec(self.logs.run(self.resolve(ref)))
         epoch, source = runstore.fork_source(self.logs.run(parent.id), epoch)
-        params = deep_merge(parent.params, overrides)
-        if parent.command is None:
-            params = _check_builtin_fork(parent.params, params, overrides, epoch)
+        params = fork_params(parent.params, overrides, epoch, builtin=parent.command is None)
         child = parent.forked(new_run_id(parent.experiment), epoch, params)
         child_id = self._queue(child, init_checkpoint=source)
         self._ensure_daemon()
@@ -153,21 +151,25 @@ class Client:
             raise UsageError(f"the supervisor did not start; see {self.logs.daemon_log}.")
 
 
-def _check_builtin_fork(parent: dict[str, Any], child: dict[str, Any],
-                        overrides: dict[str, Any], epoch: int) -> dict[str, Any]:
-    from ..trainer.config import SCHEDULE_KEYS, ParamError, check_fork, validate
-
-    check_fork(parent, child)  # first: "cannot change the model" beats its consequences
-    if SCHEDULE_KEYS & overrides.keys():
-        child = {**child, "schedule_start": epoch}  # the new schedule starts at the fork
-    try:
-        validate(child)
-    except ParamError as e:
-        raise ForkError(f"cannot fork: {sentence(describe_param_error(e.key, e.reason))}") from None
+def fork_params(parent: dict[str, Any], overrides: dict[str, Any], epoch: int,
+                builtin: bool) -> dict[str, Any]:
+    """The params a fork at `epoch` runs with, or a ForkError saying why it cannot be.
+    The dashboard's fork form checks with this too, so it shows what will be queued."""
+    child = deep_merge(parent, overrides)
     epochs = child.get("epochs")
     if isinstance(epochs, int) and epochs <= epoch:
         raise ForkError(f"cannot fork at epoch {epoch}: epochs = {epochs} leaves nothing to train "
                         f"(set epochs above {epoch}).")
+    if builtin:
+        from ..trainer.config import SCHEDULE_KEYS, ParamError, check_fork, validate
+
+        check_fork(parent, child)  # first: "cannot change the model" beats its consequences
+        if SCHEDULE_KEYS & overrides.keys():
+            child["schedule_start"] = epoch  # the new schedule starts at the fork
+        try:
+            validate(child)
+        except ParamError as e:
+            raise ForkError(f"cannot fork: {sentence(describe_param_error(e.key, e.reason))}") from None
     return child
 
 

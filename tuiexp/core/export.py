@@ -467,8 +467,9 @@ def best_cells(table: Table, texts: list[list[str]]) -> set[tuple[int, int]]:
         if len(vals) < 2:
             continue
         target = max(v for _, v in vals) if c.best == "max" else min(v for _, v in vals)
-        shown = _number_format(table, c)(target)
-        winners = {(i, j) for i, v in vals if _number_format(table, c)(v) == shown}
+        fmt = _number_format(table, c)  # once per column: it looks at every row
+        shown = fmt(target)
+        winners = {(i, j) for i, v in vals if fmt(v) == shown}
         if len(winners) < len(vals):  # when every row ties, nothing stands out
             best |= winners
     return best

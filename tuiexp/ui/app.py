@@ -134,5 +134,6 @@ def make_app(logs: LogsDir, config_path: str | Path, clock: Callable[[], float] 
 
 def run_app(logs: LogsDir, config_path: str) -> int:
     """`tuiexp` with no command: open the dashboard; closing it stops no run."""
-    make_app(logs, config_path).run()
-    return 0
+    app = make_app(logs, config_path)
+    app.run()
+    return app.return_code or 0

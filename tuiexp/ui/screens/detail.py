@@ -133,9 +133,11 @@ class DetailScreen(Screen):
         self.cm_epoch = epochs[max(0, min(len(epochs) - 1, epochs.index(cur) + step))]
         self.load()
 
-    def action_fork(self) -> None:
-        self.app.pop_screen()
-        self.app.screen.run_action("fork")
+    async def action_fork(self) -> None:
+        """Back to the runs screen, with the fork form of this run open."""
+        run_id = self.run_id
+        await self.app.pop_screen()
+        self.app.screen.open_fork(run_id)  # type: ignore[attr-defined]
 
 
 def spec_table(spec: dict) -> Table:

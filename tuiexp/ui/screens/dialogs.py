@@ -58,9 +58,14 @@ class ExportScreen(ModalScreen["tuple[str, Path] | None"]):
     @on(Select.Changed, "#format")
     def format_changed(self, event: Select.Changed) -> None:
         box = self.query_one("#path", Input)
-        box.value = str(Path(box.value).with_suffix(export.SUFFIX[str(event.value)]))
+        name = box.value.strip() or "runs"
+        box.value = str(Path(name).with_suffix(export.SUFFIX[str(event.value)]))
 
     @on(Input.Submitted, "#path")
     def action_write(self) -> None:
         fmt = str(self.query_one("#format", Select).value)
-        self.dismiss((fmt, Path(self.query_one("#path", Input).value).expanduser()))
+        path = self.query_one("#path", Input).value.strip()
+        if not path:
+            self.notify("Give the file to write the table to.", severity="error")
+            return
+        self.dismiss((fmt, Path(path).expanduser()))

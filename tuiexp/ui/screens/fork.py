@@ -13,10 +13,11 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Input, Label, Select, Static, TextArea
 
-from ...core.config import deep_merge, parse_value
+from ...core.client import fork_params
+from ...core.config import parse_value
 from ...core.errors import TuiexpError
 from ...core.index import RunRow
-from ...trainer.config import DEFAULTS, check_fork, validate
+from ...trainer.config import DEFAULTS
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -77,16 +78,10 @@ def plan(parent: dict[str, Any], builtin: bool, epoch: int, texts: dict[str, str
         return overrides, f"the schedule is not valid TOML: {e}."
     except TuiexpError as e:
         return overrides, str(e)
-    child = deep_merge(parent, overrides)
-    if builtin:
-        try:
-            validate(child)
-            check_fork(parent, child)
-        except TuiexpError as e:
-            return overrides, str(e)
-    epochs = child.get("epochs")
-    if isinstance(epochs, int) and epochs <= epoch:
-        return overrides, f"epochs = {epochs} leaves nothing to train after epoch {epoch}."
+    try:
+        fork_params(parent, overrides, epoch, builtin)  # exactly what the client will check
+    except TuiexpError as e:
+        return overrides, str(e)
     return overrides, None
 
 

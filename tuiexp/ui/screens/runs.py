@@ -113,7 +113,7 @@ class RunsScreen(Screen):
         try:
             records = load_records(self.app.logs)  # type: ignore[attr-defined]
             where = export.write(path, export.render(records, fmt)).resolve()
-        except (TuiexpError, OSError) as e:
+        except Exception as e:  # noqa: BLE001 - whatever it is, say it; the app stays up
             self.app.post_message(ClientFailed(f"Export failed: {e}"))
         else:
             self.app.post_message(ClientSucceeded(
@@ -152,9 +152,13 @@ class RunsScreen(Screen):
         self.action_detail()
 
     def action_fork(self) -> None:
+        if rid := self.selected():
+            self.open_fork(rid)
+
+    def open_fork(self, rid: str) -> None:
         from .fork import ForkScreen
 
-        if rid := self.selected():
+        if rid in self.table.states:
             st = self.table.states[rid]
             epochs = checkpoint_epochs(self.app.logs.run(rid))  # type: ignore[attr-defined]
             if not epochs:

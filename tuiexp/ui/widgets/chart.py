@@ -54,7 +54,7 @@ def render_lines(lines: list[Line], width: int, height: int, title: str = "",
                 colour[dy // 4][dx // 2] = ln.style
     out.append_text(legend)
     for r in range(h):
-        label = _tick(y1 if r == 0 else y0 if r == h - 1 else None, log_y)
+        label = _tick(y1 if r == 0 else y0 if r == h - 1 else None, log_y)[: axis - 1]
         out.append(f"\n{label:>{axis - 1}}│", style="dim")
         for c in range(w):
             out.append(chr(0x2800 + cells[r][c]) if cells[r][c] else " ", style=colour[r][c] or "")
