@@ -107,7 +107,7 @@ def _records(args) -> tuple[list[RunRecord], list[RunRecord]]:
     everything = load_records(_logs(args))
     recs = export.select(everything, _list(getattr(args, "experiment", None)),
                          _list(getattr(args, "status", None)))
-    runs = [_resolve(_logs(args), r) for r in _list(getattr(args, "run", None))]
+    runs = [_resolve(_logs(args), r) for r in _list(getattr(args, "run", None)) or []]
     if runs:
         known = {r.id for r in everything}
         for rid in runs:
