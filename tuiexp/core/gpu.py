@@ -58,20 +58,32 @@ def gpus() -> list[GpuState]:
     return out
 
 
+_last_cpu: tuple[int, int] | None = None  # (busy, total) jiffies at the previous call
+
+
 def cpu_percent_and_mem() -> tuple[float, int, int]:
-    """Load average as a share of the cores, and used / total RAM in MB (from /proc)."""
+    """CPU use since the previous call (all cores, in percent) and used / total RAM in MB,
+    from /proc; the first call reports the load average instead."""
+    global _last_cpu
     try:
-        load = os.getloadavg()[0] / (os.cpu_count() or 1) * 100
-    except OSError:
-        load = 0.0
-    total = avail = 0
+        with open("/proc/stat") as f:
+            ticks = [int(x) for x in f.readline().split()[1:]]
+        busy, total = sum(ticks) - ticks[3] - (ticks[4] if len(ticks) > 4 else 0), sum(ticks)
+        prev, _last_cpu = _last_cpu, (busy, total)
+        if prev and total > prev[1]:
+            cpu = 100.0 * (busy - prev[0]) / (total - prev[1])
+        else:
+            cpu = min(100.0, os.getloadavg()[0] / (os.cpu_count() or 1) * 100)
+    except (OSError, ValueError, IndexError):
+        cpu = 0.0
+    total_mb = avail = 0
     try:
         with open("/proc/meminfo") as f:
             for line in f:
                 if line.startswith("MemTotal:"):
-                    total = int(line.split()[1]) >> 10
+                    total_mb = int(line.split()[1]) >> 10
                 elif line.startswith("MemAvailable:"):
                     avail = int(line.split()[1]) >> 10
     except OSError:
         pass
-    return load, total - avail, total
+    return cpu, total_mb - avail, total_mb

@@ -145,10 +145,6 @@ class Stat:
         std = statistics.stdev(xs) if len(xs) > 1 else None
         return cls(mean, std, len(xs))
 
-    @property
-    def constant(self) -> bool:
-        return self.n > 0 and (self.std is None or self.std == 0)
-
 
 def _finite(x: Any) -> bool:
     return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)

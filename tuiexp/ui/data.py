@@ -58,9 +58,6 @@ class Buckets:
     def values(self) -> list[float]:
         return [b[3] for b in self.items]
 
-    def points(self) -> list[tuple[float, float]]:
-        return [(b[0], b[3]) for b in self.items]
-
 
 def sparkline(values: list[float], width: int = 12) -> str:
     """Unicode block sparkline of the last values, resampled to `width` cells."""
@@ -137,8 +134,13 @@ def lr_of(row: RunRow) -> Any:
     return row.last_step.get("lr", row.last_epoch.get("lr"))
 
 
+def epochs_done(row: RunRow) -> int:
+    """Epochs behind the run: a fork that has not logged yet starts from its fork epoch."""
+    return row.epoch if row.epoch is not None else row.fork_epoch or 0
+
+
 def progress(row: RunRow) -> float:
-    return (row.epoch or 0) / row.epochs if row.epochs else 0.0
+    return epochs_done(row) / row.epochs if row.epochs else 0.0
 
 
 # -- the table model ---------------------------------------------------------------
@@ -324,9 +326,6 @@ class Poller:
         if gone:  # a delete can hand its seq to the next write: read every row again
             self.seq = 0
         return gone
-
-    def forget(self, run_id: str) -> None:
-        self.states.pop(run_id, None)
 
     def resources(self) -> Resources:
         counts = self._open().counts()

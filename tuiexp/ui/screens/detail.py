@@ -15,7 +15,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Log, Static
 
 from ...core.index import Index
-from ..data import Delta, Detail, load_detail, summarize_confusion
+from ..data import Delta, Detail, epochs_done, load_detail, summarize_confusion
 from ..messages import DetailLoaded
 from ..widgets.chart import Chart, Line
 
@@ -105,7 +105,7 @@ class DetailScreen(Screen):
         best = f"best {r.best_val_acc:.2%} at epoch {r.best_epoch}" if r.best_val_acc else ""
         self.query_one("#header", Static).update(
             f"[b]{escape(r.id)}[/]  {escape(r.experiment)}  {r.status} {escape(r.message)}"
-            f"  epoch {r.epoch or 0}/{r.epochs or '?'}  {best}{escape(fork)}")
+            f"  epoch {epochs_done(r)}/{r.epochs or '?'}  {best}{escape(fork)}")
         pre = d.prefix
         self.query_one("#loss", Chart).plot([
             Line("parent", curve(pre, "train_loss"), PREFIX),

@@ -7,7 +7,19 @@ from textual.geometry import Region
 from textual.widgets import DataTable
 from textual.widgets.data_table import ColumnKey, RowKey
 
-from ..data import RunState, bar, duration, elapsed, eta, fmt_num, lr_of, sparkline, visible_order
+from ..data import (
+    RunState,
+    bar,
+    duration,
+    elapsed,
+    epochs_done,
+    eta,
+    fmt_num,
+    lr_of,
+    progress,
+    sparkline,
+    visible_order,
+)
 
 WIDTHS = {"id": 32, "experiment": 14, "status": 9, "epoch": 16, "loss": 12, "val acc": 12,
           "best": 6, "lr": 7, "bs": 4, "dropout": 7, "gpu": 5, "elapsed": 7, "eta": 6}
@@ -24,12 +36,12 @@ def cells(st: RunState, depth: int, now: float, marked: bool) -> tuple[str, ...]
     r, p = st.row, st.row.params
     tree = ("  " * (depth - 1) + "└ ") if depth else ""
     mark = "[reverse]•[/]" if marked else " "
-    done = f"{r.epoch or 0}/{r.epochs or '?'}"
+    done = f"{epochs_done(r)}/{r.epochs or '?'}"
     return (
         f"{mark}{tree}{escape(r.id)}",
         escape(r.experiment),
         f"[{STATUS_STYLE.get(r.status, '')}]{r.status}[/]",
-        f"{done:>7} {bar((r.epoch or 0) / r.epochs if r.epochs else 0)}",
+        f"{done:>7} {bar(progress(r))}",
         f"[red]{sparkline(st.loss.values())}[/]",
         f"[green]{sparkline(st.acc.values())}[/]",
         f"{r.best_val_acc:.1%}" if r.best_val_acc is not None else "",
