@@ -388,11 +388,13 @@ class Detail:
         r = self.row
         if not self.steps or not r.step:
             return []
-        if r.epoch:
-            per = r.step / r.epoch
-            return [(x / per, lo, hi, y) for x, lo, hi, y in self.steps]
+        # a fork counts steps on from its parent's, maybe at another batch size: map its
+        # own steps onto its own epochs, from the fork epoch to the last one logged
         base = r.fork_epoch or 0
-        return [(base + x / r.step, lo, hi, y) for x, lo, hi, y in self.steps]
+        first = self.steps[0][0] - 1 if base else 0
+        top = r.epoch if r.epoch and r.epoch > base else base + 1
+        scale = (top - base) / max(r.step - first, 1)
+        return [(base + (x - first) * scale, lo, hi, y) for x, lo, hi, y in self.steps]
 
 
 def lineage_prefix(index: Index, row: RunRow, limit: int = 8) -> list[dict[str, Any]]:
