@@ -161,6 +161,14 @@ async def test_compare_export_help_and_palette(finished, tmp_path, wait_until, t
             assert any(word in t for t in titles), word
 
 
+async def cancel(pilot, app) -> None:
+    """`c`, and `y` if it asks (it asks before stopping a running run)."""
+    await pilot.press("c")
+    await pilot.pause(0.2)
+    if isinstance(app.screen, ConfirmScreen):
+        await pilot.press("y")
+
+
 async def test_cancel_resume_move_and_archive(ws, wait_until):
     a, = ws.enqueue("slow")
     ws.wait(a, ("running",))
@@ -170,10 +178,12 @@ async def test_cancel_resume_move_and_archive(ws, wait_until):
         await wait_until(pilot, lambda: {a, b} <= table(app).states.keys())
         table(app).select_run(a)
         await pilot.press("c")
+        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen))  # it runs: asks
+        await pilot.press("y")
         await wait_until(pilot, lambda: table(app).states[a].row.status == "cancelled", 20)
         await pilot.press("r")
         await wait_until(pilot, lambda: table(app).states[a].row.status in ("queued", "starting", "running"))
-        await pilot.press("c")
+        await cancel(pilot, app)
         await wait_until(pilot, lambda: table(app).states[a].row.status == "cancelled", 20)
         await pilot.press("d")
         await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
@@ -183,7 +193,7 @@ async def test_cancel_resume_move_and_archive(ws, wait_until):
         await pilot.press("K")  # not movable: a notification, no crash
         await pilot.pause(0.3)
         table(app).select_run(b)
-        await pilot.press("c")
+        await cancel(pilot, app)
         try:
             await wait_until(pilot, lambda: table(app).states[b].row.status == "cancelled", 20)
         except AssertionError:

@@ -67,6 +67,7 @@ class DetailScreen(Screen):
         self.run_id = run_id
         self.detail: Detail | None = None
         self.cm_epoch: int | None = None  # None: follow the latest
+        self.shown_stdout = ""
 
     def compose(self) -> ComposeResult:
         yield Static(f"run {escape(self.run_id)} — loading…", id="header")
@@ -85,7 +86,10 @@ class DetailScreen(Screen):
         self.load()
 
     def apply_poll(self, delta: Delta) -> None:
-        if any(st.id == self.run_id for st in delta.changed) and self.is_current:
+        if self.run_id in delta.removed:
+            self.query_one("#header", Static).update(
+                f"run {escape(self.run_id)} was archived (logs/archive/{escape(self.run_id)}).")
+        elif any(st.id == self.run_id for st in delta.changed) and self.is_current:
             self.load()
 
     @work(thread=True, exit_on_error=False, exclusive=True)
@@ -118,12 +122,21 @@ class DetailScreen(Screen):
             Line("val", curve(pre, "val_acc")[-1:] + curve(d.epochs, "val_acc"), "green")])
         self.query_one("#lr", Chart).plot([
             Line("parent", curve(pre, "lr"), PREFIX), Line("lr", curve(d.epochs, "lr"), "magenta")])
-        log = self.query_one("#stdout", Log)
-        log.clear()
-        log.write(d.stdout or "(no output yet)")
+        self.show_stdout(d.stdout or "(no output yet)")
         self.query_one("#spec", Static).update(spec_table(d.row.spec))
         self.query_one("#confusion", Static).update(
             confusion_text(d.confusion, d.prev_confusion) if d.confusion else Text("No confusion matrix logged yet.", style="dim"))
+
+    def show_stdout(self, text: str) -> None:
+        """Append what is new, so a reader scrolled back is not thrown to the top each tick."""
+        log, shown = self.query_one("#stdout", Log), self.shown_stdout
+        if text.startswith(shown):
+            if len(text) > len(shown):
+                log.write(text[len(shown):])
+        else:  # the tail window moved on: start again
+            log.clear()
+            log.write(text)
+        self.shown_stdout = text
 
     def action_confusion(self, step: int) -> None:
         epochs = self.detail.confusion_epochs if self.detail else []

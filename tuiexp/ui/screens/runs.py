@@ -120,8 +120,18 @@ class RunsScreen(Screen):
                 f"Wrote {len(records)} runs as {FORMAT_NAMES[fmt]} to {where}."))
 
     def action_cancel(self) -> None:
-        if rid := self.selected():
+        if not (rid := self.selected()):
+            return
+        if self.table.states[rid].row.status not in ("running", "starting"):  # nothing to lose
             self.call_client(lambda c: f"Cancelled {c.cancel(rid)}.")
+            return
+
+        def done(yes: bool | None) -> None:
+            if yes:
+                self.call_client(lambda c: f"Cancelled {c.cancel(rid)}.")
+
+        self.app.push_screen(ConfirmScreen(f"Cancel running {rid}? It saves a checkpoint and "
+                                           "stops; `r` resumes it."), done)
 
     def action_resume(self) -> None:
         if rid := self.selected():
