@@ -16,6 +16,7 @@ from tuiexp.core.paths import LogsDir
 
 CONFIG = """
 [queue]
+gpus = "none"  # the fake runs need no GPU: the same slots on every machine
 cpu_jobs = 4
 
 [experiments.fake]

@@ -22,6 +22,7 @@ FAKE = Path(__file__).resolve().parents[1] / "fake_run.py"
 
 EXPERIMENTS = f"""
 [queue]
+gpus = "none"  # the fake runs need no GPU: the same slots on every machine
 cpu_jobs = 4
 
 [experiments.fake]
