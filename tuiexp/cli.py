@@ -177,7 +177,7 @@ def follow(logs: LogsDir, ids: list[str], poll: float = 0.25) -> int:
             if all(r is not None and r.status in TERMINAL for r in rows):
                 break
             if not daemon.is_running(logs):
-                client._ensure_daemon()
+                client.ensure_daemon()
             time.sleep(poll)
         bad = 0
         for row in rows:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from textual.widgets import DataTable, Input, OptionList, Select, Static, TextArea
 
+from tests.ui.conftest import until
 from tuiexp.ui.screens.compare import CompareScreen
 from tuiexp.ui.screens.detail import DetailScreen
 from tuiexp.ui.screens.dialogs import ConfirmScreen, ExportScreen
@@ -17,6 +18,12 @@ SIZE = (160, 48)
 
 def table(app) -> RunsTable:
     return app.screen_stack[1].query_one(RunsTable)
+
+
+async def on_run(pilot, app, rid: str) -> None:
+    """Wait until the run is in the table, then put the cursor on it."""
+    await until(pilot, lambda: rid in table(app).states)
+    table(app).select_run(rid)
 
 
 def cell(app, rid: str, col: str) -> str:
@@ -80,8 +87,7 @@ async def test_fork_form_validates_and_queues_child_under_parent(finished, wait_
     app = finished.app()
     rid = finished.run_id
     async with app.run_test(size=SIZE) as pilot:
-        await wait_until(pilot, lambda: rid in table(app).states)
-        table(app).select_run(rid)
+        await on_run(pilot, app, rid)
         await pilot.press("f")
         await wait_until(pilot, lambda: isinstance(app.screen, ForkScreen))
         form = app.screen
@@ -110,8 +116,7 @@ async def test_detail_screen_and_confusion_epochs(finished, wait_until, text_of)
     app = finished.app()
     rid = finished.run_id
     async with app.run_test(size=SIZE) as pilot:
-        await wait_until(pilot, lambda: rid in table(app).states)
-        table(app).select_run(rid)
+        await on_run(pilot, app, rid)
         await pilot.press("enter")
         await wait_until(pilot, lambda: isinstance(app.screen, DetailScreen) and app.screen.detail)
         text = str(app.screen.query_one("#confusion", Static).render())
@@ -205,8 +210,7 @@ async def test_cancel_resume_move_and_archive(ws, wait_until):
 async def test_refused_command_is_one_sentence(finished, wait_until):
     app = finished.app()
     async with app.run_test(size=SIZE) as pilot:
-        await wait_until(pilot, lambda: finished.run_id in table(app).states)
-        table(app).select_run(finished.run_id)
+        await on_run(pilot, app, finished.run_id)
         await pilot.press("c")  # already finished
         await wait_until(pilot, lambda: any("already finished" in n.message for n in app._notifications))
         assert app.is_running
@@ -230,8 +234,7 @@ async def test_f_on_the_detail_screen_forks_that_run(finished, wait_until):
     app = finished.app()
     rid = finished.run_id
     async with app.run_test(size=SIZE) as pilot:
-        await wait_until(pilot, lambda: rid in table(app).states)
-        table(app).select_run(rid)
+        await on_run(pilot, app, rid)
         await pilot.press("enter")
         await wait_until(pilot, lambda: isinstance(app.screen, DetailScreen))
         await pilot.press("f")

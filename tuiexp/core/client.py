@@ -87,7 +87,7 @@ class Client:
         ]
         self.index.put_setting("queue", asdict(config.queue))
         ids = [self._queue(spec) for spec in specs]
-        self._ensure_daemon()
+        self.ensure_daemon()
         return ids
 
     def fork(self, ref: str, overrides: dict[str, Any], epoch: int | None = None) -> str:
@@ -97,7 +97,7 @@ class Client:
         params = fork_params(parent.params, overrides, epoch, builtin=parent.command is None)
         child = parent.forked(new_run_id(parent.experiment), epoch, params)
         child_id = self._queue(child, init_checkpoint=source)
-        self._ensure_daemon()
+        self.ensure_daemon()
         return child_id
 
     def resume(self, ref: str) -> str:
@@ -113,7 +113,7 @@ class Client:
         if not self.index.set_status(row.id, "queued", "resumed from its last checkpoint",
                                      expect=RESUMABLE, ended=None):
             raise UsageError(f"run {row.id} changed status meanwhile; look again.")
-        self._ensure_daemon()
+        self.ensure_daemon()
         return row.id
 
     def cancel(self, ref: str) -> str:
@@ -124,7 +124,7 @@ class Client:
         atomic.write_text(paths.cancel, f"{time.time()}\n")
         if not self.index.set_status(row.id, "cancelled", "cancelled before it started",
                                      expect=("queued",)):
-            self._ensure_daemon()  # it runs: the supervisor signals its process group
+            self.ensure_daemon()  # it runs: the supervisor signals its process group
         return row.id
 
     def move(self, ref: str, direction: int) -> bool:
@@ -146,7 +146,8 @@ class Client:
         self.index.add_run(spec)  # unless the supervisor indexed the new directory first
         return spec.id
 
-    def _ensure_daemon(self) -> None:
+    def ensure_daemon(self) -> None:
+        """Make sure a supervisor watches this logs directory (unless autostart is off)."""
         if self.autostart and not daemon.spawn(self.logs):
             raise UsageError(f"the supervisor did not start; see {self.logs.daemon_log}.")
 
@@ -179,4 +180,6 @@ def git_commit(where: Path) -> str | None:
                              text=True, timeout=5, env={**os.environ, "GIT_OPTIONAL_LOCKS": "0"})
     except (OSError, subprocess.TimeoutExpired):
         return None
-    return out.stdout.strip() or None if out.returncode == 0 else None
+    if out.returncode != 0:
+        return None
+    return out.stdout.strip() or None

@@ -85,7 +85,7 @@ def _jsonable(x: Any) -> Any:
 
 
 def append(path: Path, kind: str, t: float, fields: dict[str, Any], sync: bool = False) -> None:
-    """Append one event from outside the run process (a supervisor's verdict)."""
+    """Append one event without a `track.Run` (tests and tools that write a log by hand)."""
     fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     try:
         ensure_line_start(fd, path)

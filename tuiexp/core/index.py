@@ -236,18 +236,14 @@ class Index:
         if not chunk.events:
             return chunk.offset, 0
         steps, epochs, confusions = [], [], []
-        add = summary.add
         for ev in chunk.events:
+            summary.add(ev)
             kind = ev.get("kind")
-            if kind == "step":  # the bulk of any log: kept lean
-                step = ev.get("step")
-                if type(step) is int:
-                    summary.step, summary.last_step = step, ev
+            if kind == "step":
+                if type(step := ev.get("step")) is int:
                     steps.append((run_id, step, ev.get("t"), _num(ev.get("train_loss")),
                                   _num(ev.get("lr"))))
-                continue
-            add(ev)
-            if kind == "epoch" and isinstance(ev.get("epoch"), int):
+            elif kind == "epoch" and isinstance(ev.get("epoch"), int):
                 epochs.append((run_id, ev["epoch"], ev.get("t"), json.dumps(ev)))
             elif kind == "confusion" and isinstance(ev.get("epoch"), int):
                 confusions.append((run_id, ev["epoch"], json.dumps(ev)))
@@ -343,10 +339,6 @@ class Index:
     def children(self, run_id: str) -> list[str]:
         return [r[0] for r in self.db.execute(
             "SELECT id FROM runs WHERE parent = ? ORDER BY created", (run_id,))]
-
-    def queued(self) -> list[RunRow]:
-        return [_decode(r) for r in self.db.execute(
-            "SELECT * FROM runs WHERE status = 'queued' ORDER BY priority DESC, queue_pos, id")]
 
     def queued_ids(self) -> list[tuple[str, int]]:
         """(id, attempt) of queued runs in dispatch order, without decoding their specs."""

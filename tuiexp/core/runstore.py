@@ -11,6 +11,7 @@ import errno
 import json
 import os
 import shutil
+import signal
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -156,9 +157,7 @@ def exit_verdict(exit_rec: dict[str, Any]) -> Verdict:
         return Verdict("crashed", "it ended without a final status")
     if rc == 0:
         return Verdict("finished")
-    if rc is not None and rc < 0:
-        import signal
-
+    if rc < 0:
         try:
             name = signal.Signals(-rc).name
         except ValueError:

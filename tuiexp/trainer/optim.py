@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
 
 import torch
 from torch import nn
@@ -47,12 +46,6 @@ def apply_hparams(opt: torch.optim.Optimizer, phase: Phase) -> None:
             group["momentum"] = phase.momentum
         if "nesterov" in group:
             group["nesterov"] = phase.nesterov and phase.momentum > 0
-
-
-def hparams(phase: Phase) -> dict[str, Any]:
-    """What a checkpoint records about the optimizer its state belongs to."""
-    return {"name": phase.optimizer, "momentum": phase.momentum, "nesterov": phase.nesterov,
-            "weight_decay": phase.weight_decay}
 
 
 def set_lr(opt: torch.optim.Optimizer, lr: float) -> None:

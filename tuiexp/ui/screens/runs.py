@@ -122,16 +122,12 @@ class RunsScreen(Screen):
     def action_cancel(self) -> None:
         if not (rid := self.selected()):
             return
+        command = lambda c: f"Cancelled {c.cancel(rid)}."  # noqa: E731
         if self.table.states[rid].row.status not in ("running", "starting"):  # nothing to lose
-            self.call_client(lambda c: f"Cancelled {c.cancel(rid)}.")
-            return
-
-        def done(yes: bool | None) -> None:
-            if yes:
-                self.call_client(lambda c: f"Cancelled {c.cancel(rid)}.")
-
-        self.app.push_screen(ConfirmScreen(f"Cancel running {rid}? It saves a checkpoint and "
-                                           "stops; `r` resumes it."), done)
+            self.call_client(command)
+        else:
+            self.confirm_then(f"Cancel running {rid}? It saves a checkpoint and stops; "
+                              "`r` resumes it.", command)
 
     def action_resume(self) -> None:
         if rid := self.selected():
@@ -144,12 +140,13 @@ class RunsScreen(Screen):
 
     def action_archive(self) -> None:
         if rid := self.selected():
-            def done(yes: bool | None) -> None:
-                if yes:
-                    self.call_client(lambda c: f"Archived {rid} to {c.archive(rid)}.")
+            self.confirm_then(f"Archive run {rid}? Its directory moves to logs/archive and "
+                              "it leaves the table.", lambda c: f"Archived {rid} to {c.archive(rid)}.")
 
-            self.app.push_screen(ConfirmScreen(f"Archive run {rid}? Its directory moves to "
-                                               "logs/archive and it leaves the table."), done)
+    def confirm_then(self, question: str, command: Callable[[Client], str]) -> None:
+        """Ask first; run the client command only on a yes."""
+        self.app.push_screen(ConfirmScreen(question),
+                             lambda yes: self.call_client(command) if yes else None)
 
     # -- other screens -------------------------------------------------------------
     def action_detail(self) -> None:
