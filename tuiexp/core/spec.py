@@ -30,6 +30,15 @@ class RunSpec:
     git_commit: str | None = None
     config_path: str | None = None
     tags: tuple[str, ...] = ()
+    #: the primary metric that decides "best" everywhere, and whether higher is better;
+    #: None: the read model's default (val_acc/max when the run logs it)
+    metric: str | None = None
+    mode: str | None = None  # "max" | "min"
+    #: "flags": every param is passed as `--key value`; None: only what `command` templates
+    args: str | None = None
+    #: None: metrics come only through tuiexp.track; "stdout": `key: value` / `key=value`
+    #: lines of the output are metrics; any other string: a regex with groups `key`, `value`
+    scalars: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         d = asdict(self)
