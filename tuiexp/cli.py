@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 import time
 from typing import Any
 
 from .core import config as configmod
-from .core import daemon
+from .core import daemon, query
 from .core.client import Client
 from .core.errors import TuiexpError, UsageError
 from .core.events import TERMINAL
-from .core.index import RunRow
+from .core.index import Index, RunRow
+from .core.metrics import KeySummary, fmt_value
 from .core.paths import LogsDir
+from .core.query import ALL
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -66,6 +69,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--wait", action="store_true", help="follow the runs to the end")
     p = add("ls", cmd_ls, "list runs")
     p.add_argument("--json", action="store_true")
+    p.add_argument("--columns", action="append", metavar="COL,...",
+                   help="extra columns: a metric (its last value), best:NAME, min:NAME, "
+                   "max:NAME, globs like 'val/*'")
     p.add_argument("--status", action="append", help="only runs with this status; repeatable")
     p.add_argument("--experiment", action="append", help="only runs of this experiment")
     p = add("show", cmd_show, "show one run")
@@ -164,16 +170,15 @@ def follow(logs: LogsDir, ids: list[str], poll: float = 0.25) -> int:
     shown: dict[str, int] = {}
     with Client(logs) as client:
         while True:
-            rows = [client.index.run(r) for r in ids]
+            rows = [query.get_run(client.index, r) for r in ids]
             if any(r is None for r in rows):
                 gone = [i for i, r in zip(ids, rows, strict=True) if r is None]
                 raise UsageError(f"run {gone[0]} is no longer in the index (archived?).")
             for row in rows:
                 assert row is not None
-                for ev in client.index.epochs(row.id, after=shown.get(row.id, 0)):
-                    shown[row.id] = ev["epoch"]
-                    print(f"{row.id}  epoch {ev['epoch']}/{row.epochs or '?'}  {_metrics(ev)}",
-                          flush=True)
+                for epoch, line in epoch_lines(client.index, row, shown.get(row.id, 0)):
+                    shown[row.id] = epoch
+                    print(f"{row.id}  epoch {epoch}/{row.epochs or '?'}  {line}", flush=True)
             if all(r is not None and r.status in TERMINAL for r in rows):
                 break
             if not daemon.is_running(logs):
@@ -188,9 +193,19 @@ def follow(logs: LogsDir, ids: list[str], poll: float = 0.25) -> int:
     return 1 if bad else 0
 
 
-def _metrics(ev: dict[str, Any]) -> str:
-    keys = ("train_loss", "val_loss", "val_acc", "lr")
-    return "  ".join(f"{k}={_fmt(ev[k])}" for k in keys if k in ev)
+FOLLOW_MAX_METRICS = 6
+
+
+def epoch_lines(index: Index, row: RunRow, after: int) -> list[tuple[int, str]]:
+    """`name=value` lines for the epochs after `after`: the primary metric first, then
+    the run's other epoch-level metrics (at most a handful)."""
+    names = [n for n, scope in row.summaries if scope == "epoch"]
+    names = sorted(names, key=lambda n: (n != row.metric, n))[:FOLLOW_MAX_METRICS]
+    by_epoch: dict[int, list[str]] = {}
+    for name in names:
+        for x, v in index.points(row.num, name, "epoch", after=after):
+            by_epoch.setdefault(x, []).append(f"{name}={_fmt(v)}")
+    return [(x, "  ".join(parts)) for x, parts in sorted(by_epoch.items())]
 
 
 def _fmt(v: Any) -> str:
@@ -200,48 +215,94 @@ def _fmt(v: Any) -> str:
 
 
 def cmd_ls(args: argparse.Namespace) -> int:
-    with Client(_logs(args), autostart=False) as client:
+    logs = _logs(args)
+    with Client(logs, autostart=False) as client:
+        client.start_if_needed()
+        query.index_new_directories(client.index)
         client.refresh_unsupervised()
-        if args.json:
-            rows = client.index.runs(status=args.status, experiment=args.experiment)
-            json.dump([_row_json(r) for r in rows], sys.stdout, indent=1)
-            print()
-            return 0
-        listing = client.index.listing(status=args.status, experiment=args.experiment)
-    lines = [f"{'RUN':<40} {'STATUS':<10} {'EPOCH':>7} {'VAL_ACC':>8} {'BEST':>7}  PARENT"]
-    for rid, status, epoch, epochs, acc, best, parent, fork_epoch in listing:
-        ep = f"{epoch or 0}/{epochs or '?'}"
-        lineage = f"{parent}@{fork_epoch}" if parent else ""
-        lines.append(f"{rid:<40} {status:<10} {ep:>7} {_pct(acc):>8} {_pct(best):>7}  {lineage}")
-    sys.stdout.write("\n".join(lines) + "\n")
+        asked = _ls_columns(args)
+        names = client.index.metric_names()
+        columns = query.expand_columns(asked, names) if asked else []
+        wanted = {m for c in columns if (m := query.metric_of_column(c))}
+        rows = query.load_runs(client.index, status=args.status, experiment=args.experiment,
+                               metrics=ALL if args.json else wanted)
+    if args.json:
+        json.dump([_row_json(r) for r in rows], sys.stdout, indent=1, default=str)
+        print()
+        return 0
+    sys.stdout.write(render_listing(rows, columns))
     return 0
 
 
-def _pct(x: Any) -> str:
-    return f"{100 * x:.1f}%" if isinstance(x, (int, float)) else "-"
+def _ls_columns(args: argparse.Namespace) -> list[str]:
+    """--columns, else the config's `[ui] columns`, else none beyond the defaults."""
+    if args.columns:
+        return [c.strip() for v in args.columns for c in v.split(",") if c.strip()]
+    return []
+
+
+def render_listing(rows: list[RunRow], columns: list[str]) -> str:
+    """The `ls` table: id, status, progress, the primary metric's best, extra columns."""
+    primaries = query.primary_metrics(rows)
+    one = primaries[0] if len(primaries) == 1 else None
+    head = ["RUN", "STATUS", "EPOCH", f"BEST {one}" if one else "BEST"]
+    if not one and primaries:
+        head.append("METRIC")
+    head += [c.upper() for c in columns] + ["PARENT"]
+    table = [head]
+    for r in rows:
+        cells = [r.id, r.status, f"{r.epoch or 0}/{r.epochs or '?'}",
+                 fmt_value(r.metric or "", r.best)]
+        if not one and primaries:
+            cells.append(r.metric or "-")
+        cells += [fmt_value(query.metric_of_column(c) or c, query.value(r, c)) for c in columns]
+        cells.append(f"{r.parent}@{r.fork_epoch}" if r.parent else "")
+        table.append(cells)
+    widths = [max(len(row[i]) for row in table) for i in range(len(head))]
+    left = {0, 1} | ({4} if not one and primaries else set())
+    lines = ["  ".join(c.ljust(w) if i in left or i == len(head) - 1 else c.rjust(w)
+                       for i, (c, w) in enumerate(zip(row, widths, strict=True))).rstrip()
+             for row in table]
+    return "\n".join(lines) + "\n"
 
 
 def _row_json(r: RunRow) -> dict[str, Any]:
     return {
         "id": r.id, "experiment": r.experiment, "status": r.status, "message": r.message,
         "parent": r.parent, "fork_epoch": r.fork_epoch, "epoch": r.epoch, "epochs": r.epochs,
-        "step": r.step, "best_val_acc": r.best_val_acc, "best_epoch": r.best_epoch,
-        "last_epoch": r.last_epoch, "params": r.params, "created": r.created,
+        "step": r.step, "metric": r.metric, "mode": r.mode, "best": _json_num(r.best),
+        "best_at": r.best_at, "params": r.params, "created": r.created,
         "started": r.started, "ended": r.ended, "gpu": r.gpu, "attempt": r.attempt,
+        "metrics": {f"{name}@{scope}": _summary_json(s) for (name, scope), s in
+                    sorted(r.summaries.items())},
+        "warnings": r.warnings,
     }
+
+
+def _summary_json(s: KeySummary) -> dict[str, Any]:
+    return {"last": _json_num(s.last), "last_at": s.last_at, "min": s.min, "min_at": s.min_at,
+            "max": s.max, "max_at": s.max_at, "count": s.count}
+
+
+def _json_num(v: float | None) -> float | str | None:
+    """JSON has no NaN or infinity: they are written as strings."""
+    if isinstance(v, float) and not math.isfinite(v):
+        return str(v)
+    return v
 
 
 def cmd_show(args: argparse.Namespace) -> int:
     with Client(_logs(args), autostart=False) as client:
+        client.start_if_needed()
         row = client.row(args.run)
         children = client.index.children(row.id)
         from .core.runstore import checkpoint_epochs
 
         ckpts = checkpoint_epochs(client.logs.run(row.id))
-    data = {**_row_json(row), "spec": row.spec, "meta": row.meta, "last_step": row.last_step,
-            "children": children, "checkpoints": ckpts}
+    data = {**_row_json(row), "spec": row.spec, "meta": row.meta, "children": children,
+            "checkpoints": ckpts}
     if args.json:
-        json.dump(data, sys.stdout, indent=1)
+        json.dump(data, sys.stdout, indent=1, default=str)
         print()
         return 0
     print(f"run         {row.id}")
@@ -251,14 +312,34 @@ def cmd_show(args: argparse.Namespace) -> int:
         print(f"forked from {row.parent} at epoch {row.fork_epoch}")
     if children:
         print(f"children    {', '.join(children)}")
-    print(f"epoch       {row.epoch or 0}/{row.epochs or '?'}   best val_acc {_pct(row.best_val_acc)}"
-          f" (epoch {row.best_epoch})")
-    if row.last_epoch:
-        print(f"last epoch  {_metrics(row.last_epoch)}")
+    best = (f"   best {row.metric} {fmt_value(row.metric, row.best)} ({row.mode}, at "
+            f"{'epoch' if row.summaries.get((row.metric, 'epoch')) else 'step'} {row.best_at})"
+            if row.metric else "")
+    print(f"epoch       {row.epoch or 0}/{row.epochs or '?'}{best}")
     print(f"checkpoints {', '.join(map(str, ckpts)) or 'none'}")
     print(f"directory   {LogsDir.at(args.logs).run(row.id).dir}")
-    print("params      " + json.dumps(row.params, sort_keys=True))
+    print("params      " + json.dumps(row.params, sort_keys=True, default=str))
+    for w in row.warnings:
+        print(f"warning     {w}")
+    if row.summaries:
+        print(show_metrics(row))
     return 0
+
+
+def show_metrics(row: RunRow) -> str:
+    """Every metric of a run: last value, best (in its mode) and where each was."""
+    head = ("METRIC", "AT", "LAST", "BEST", "N")
+    table = [head]
+    order = sorted(row.summaries.items(), key=lambda kv: (kv[0][0] != row.metric, kv[0]))
+    for (name, scope), s in order:
+        mode = query.mode_of(row, name)
+        best, at = s.best(mode)
+        table.append((name, scope, f"{fmt_value(name, s.last)} @{s.last_at}",
+                      f"{fmt_value(name, best)} @{at} ({mode})" if best is not None else "-",
+                      str(s.count)))
+    widths = [max(len(r[i]) for r in table) for i in range(len(head))]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip()
+                     for r in table)
 
 
 def cmd_reindex(args: argparse.Namespace) -> int:

@@ -10,10 +10,10 @@ import argparse
 import sys
 from pathlib import Path
 
-from .core import export
+from .core import export, query
 from .core.errors import UsageError
+from .core.index import Index, RunRow
 from .core.paths import LogsDir
-from .core.records import RunRecord, load_records
 
 
 def add_parsers(sub, common: argparse.ArgumentParser | None = None) -> None:
@@ -41,13 +41,16 @@ def add_parsers(sub, common: argparse.ArgumentParser | None = None) -> None:
     _filters(c)
     _grouping(c)
     c.add_argument("--metric", action="append", metavar="M,...",
-                   help="curve metrics, one panel each (default: val_acc,val_loss)")
+                   help="curve metrics, one panel each; globs like 'val/*' welcome"
+                   " (default: the primary metric and the held-out loss)")
     _plot_out(c, "curves.png")
     c.set_defaults(func=cmd_plot_curves)
     c = kinds.add_parser("params", parents=parents, help="accuracy against parameter count")
     _filters(c)
     _grouping(c)
-    c.add_argument("--metric", default="best_val_acc", help="default: best_val_acc")
+    c.add_argument("--metric", default="best",
+                   help="a column: best (the primary metric's best, the default), best:NAME,"
+                   " NAME (its final value)...")
     _plot_out(c, "params.png")
     c.set_defaults(func=cmd_plot_params)
     c = kinds.add_parser("confusion", parents=parents,
@@ -102,9 +105,11 @@ def _logs(args) -> LogsDir:
     return LogsDir.at(getattr(args, "logs", None) or "./logs")
 
 
-def _records(args) -> tuple[list[RunRecord], list[RunRecord]]:
-    """(the selected records, every record: forks need their parents' curves)."""
-    everything = load_records(_logs(args))
+def _records(args, index: Index) -> list[RunRow]:
+    """The runs the filters select, read through the one query API."""
+    query.index_new_directories(index)
+    query.refresh_unsupervised(index)
+    everything = query.load_runs(index)
     recs = export.select(everything, _list(getattr(args, "experiment", None)),
                          _list(getattr(args, "status", None)))
     runs = [_resolve(_logs(args), r) for r in _list(getattr(args, "run", None)) or []]
@@ -114,11 +119,12 @@ def _records(args) -> tuple[list[RunRecord], list[RunRecord]]:
             if rid not in known:
                 raise UsageError(f"no run '{rid}' in {_logs(args).runs}; `tuiexp ls` lists them.")
         recs = [r for r in recs if r.id in runs]
-    return recs, everything
+    return recs
 
 
 def cmd_export(args) -> int:
-    recs, _ = _records(args)
+    with Index(_logs(args)) as index:
+        recs = _records(args, index)
     fmt = args.fmt or (export.format_for(args.output) if args.output else None) or "md"
     text = export.render(recs, fmt, columns=_list(args.columns), group_by=_list(args.group_by),
                          no_group=args.no_group, sort=args.sort)
@@ -131,11 +137,24 @@ def cmd_export(args) -> int:
 
 
 def cmd_plot_curves(args) -> int:
-    from .core import plots
+    from .core import plots, report
 
-    recs, everything = _records(args)
-    fig = plots.curves(recs, _list(args.metric) or ("val_acc", "val_loss"),
-                       group_by=_list(args.group_by), no_group=args.no_group,
+    with Index(_logs(args)) as index:
+        recs = _records(args, index)
+        asked = _list(args.metric)
+        names = (query.expand_columns(asked, index.metric_names("epoch")) if asked
+                 else report.curve_metrics(recs))
+        known = index.metric_names("epoch")
+        for name in names:
+            if name not in known:
+                raise UsageError(f"no run has logged '{name}' at an epoch; choose from: "
+                                 f"{', '.join(known) or '(none yet)'}.")
+        if asked and not names:
+            raise UsageError(f"no epoch-level metric matches {', '.join(asked)}; choose from: "
+                             f"{', '.join(known) or '(none yet)'}.")
+        query.attach_curves(index, recs, names)
+        everything = query.with_ancestors(index, recs, names)
+    fig = plots.curves(recs, names, group_by=_list(args.group_by), no_group=args.no_group,
                        all_records=everything)
     return _saved(plots.save(fig, args.output, args.svg))
 
@@ -143,7 +162,8 @@ def cmd_plot_curves(args) -> int:
 def cmd_plot_params(args) -> int:
     from .core import plots
 
-    recs, _ = _records(args)
+    with Index(_logs(args)) as index:
+        recs = _records(args, index)
     fig = plots.params_plot(recs, args.metric, group_by=_list(args.group_by),
                             no_group=args.no_group)
     return _saved(plots.save(fig, args.output, args.svg))
@@ -158,12 +178,13 @@ def _resolve(logs, ref: str) -> str:
 
 
 def cmd_plot_confusion(args) -> int:
-    from .core import plots, runstore
+    from .core import plots
 
     logs = _logs(args)
-    paths = logs.run(_resolve(logs, args.run))
-    runstore.load_spec(paths)  # a clear RunNotFound for a wrong id
-    return _saved(plots.save(plots.confusion_plot(paths, args.epoch), args.output, args.svg))
+    run_id = _resolve(logs, args.run)
+    with Index(logs) as index:
+        ev = plots.pick_confusion(index, run_id, args.epoch)
+    return _saved(plots.save(plots.confusion_plot(ev, run_id), args.output, args.svg))
 
 
 def cmd_report(args) -> int:
@@ -171,9 +192,10 @@ def cmd_report(args) -> int:
 
     logs = _logs(args)
     config = Path(getattr(args, "config", None) or "./experiments.toml")
-    path = report.write_report(load_records(logs), logs, Path(args.output),
-                               experiments=args.experiments or None,
-                               statuses=_list(args.status), config_path=config, svg=args.svg)
+    with Index(logs) as index:
+        path = report.write_report(query.load_runs(index), index, Path(args.output),
+                                   experiments=args.experiments or None,
+                                   statuses=_list(args.status), config_path=config, svg=args.svg)
     print(f"wrote {path}", file=sys.stderr)
     return 0
 

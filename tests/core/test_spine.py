@@ -60,7 +60,8 @@ def test_user_script_metrics_and_fork_record_lineage(workdir):
     run_id = out.stdout.split()[0]
     data = show(workdir, run_id)
     assert data["status"] == "finished"
-    assert data["epoch"] == 3 and data["last_epoch"]["val_acc"] > 0.5
+    assert data["epoch"] == 3 and data["metrics"]["val_acc@epoch"]["last"] > 0.5
+    assert data["metric"] == "val_acc" and data["best"] == data["metrics"]["val_acc@epoch"]["max"]
     assert data["meta"]["classes"] == ["cat", "dog", "ship"]
     assert data["checkpoints"] == [1, 2, 3]
 
@@ -205,11 +206,11 @@ def test_daemon_killed_with_three_active_runs_readopts_them(workdir):
         rows = wait_for(lambda: (rs := [index.run(i) for i in ids]) and
                         all(r.status == "finished" for r in rs) and rs, timeout=60)
         for row in rows:
-            steps = [s for s, _, _ in index.steps(row.id)]
+            steps = [s for s, _ in index.points(row.num, "train_loss", "step")]
             # every step each run flushed reached the index exactly once
             on_disk = [e["step"] for e in events.read_all(logs.run(row.id).events) if e["kind"] == "step"]
             assert steps == sorted(set(on_disk)) and len(on_disk) == len(set(on_disk)) == 80
-            assert [e["epoch"] for e in index.epochs(row.id)] == list(range(1, 9))
+            assert [e for e, _ in index.points(row.num, "val_acc", "epoch")] == list(range(1, 9))
 
 
 def test_torn_last_line_is_skipped_then_completed(tmp_path):
@@ -254,7 +255,7 @@ def test_reindex_rebuilds_the_same_index(workdir):
     daemon.stop(LogsDir.at(workdir / "logs"))
     tuiexp(workdir, "reindex", check=True)
     after = json.loads(tuiexp(workdir, "ls", "--json", check=True).stdout)
-    keys = ("id", "status", "message", "epoch", "best_val_acc", "parent", "last_epoch")
+    keys = ("id", "status", "message", "epoch", "best", "parent", "metrics")
     assert [{k: r[k] for k in keys} for r in after] == [{k: r[k] for k in keys} for r in before]
 
 

@@ -94,9 +94,14 @@ def logs(tmp_path_factory) -> LogsDir:
 
 @pytest.fixture(scope="session")
 def records(logs):
-    from tuiexp.core.records import load_records
+    """Every run read through the one query API, with its epoch-level curves attached."""
+    from tuiexp.core import query
+    from tuiexp.core.index import Index
 
-    return load_records(logs)
+    with Index(logs) as index:
+        index.rebuild()
+        rows = query.load_runs(index)
+        return query.attach_curves(index, rows, index.metric_names("epoch"))
 
 
 def check_golden(name: str, text: str) -> None:

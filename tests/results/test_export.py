@@ -72,7 +72,7 @@ def test_runs_without_metrics_are_listed(records):
     csv_text = export.render(records, "csv", no_group=True)
     lines = {line.split(",")[0]: line for line in csv_text.splitlines()[1:]}
     assert len(lines) == len(records) == 8
-    assert lines["bs64-s1"].endswith(",crashed,64,0.1,,1,,,,,,,")
+    assert lines["bs64-s1"].endswith(",crashed,64,0.1,,1,,,,,,,,")
     assert ",queued," in lines["bs128-s0"]
 
 

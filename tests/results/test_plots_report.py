@@ -13,6 +13,7 @@ from tests.results.conftest import SWEEP
 from tests.results.test_export import parse
 from tuiexp.core import plots, report
 from tuiexp.core.errors import UsageError
+from tuiexp.core.index import Index
 from tuiexp.core.plots import lineage, mean_series, per_class_accuracy
 
 
@@ -44,7 +45,7 @@ def test_fork_continues_from_its_parents_prefix(records):
     by_id = {r.id: r for r in records}
     fork = by_id["tune-lr001"]
     assert lineage(fork, by_id, "val_acc") == [(1, 0.30), (2, 0.50)]  # the parent's, to epoch 2
-    assert [e["epoch"] for e in fork.epochs] == [3, 4]
+    assert [x for x, _ in fork.curves["val_acc"]] == [3, 4]
 
 
 def test_mean_series_and_class_accuracy():
@@ -55,14 +56,15 @@ def test_mean_series_and_class_accuracy():
 
 
 def test_plot_errors(logs, records):
-    with pytest.raises(UsageError, match="choose from: 1, 2, 3"):
-        plots.confusion_plot(logs.run("bs32-s0"), epoch=9)
-    with pytest.raises(UsageError, match="no confusion"):
-        plots.confusion_plot(logs.run("bs128-s0"))
+    with Index(logs) as index:
+        with pytest.raises(UsageError, match="choose from: 1, 2, 3"):
+            plots.pick_confusion(index, "bs32-s0", epoch=9)
+        with pytest.raises(UsageError, match="no confusion"):
+            plots.pick_confusion(index, "bs128-s0")
     with pytest.raises(UsageError, match="nothing to plot"):
         plots.curves([r for r in records if r.id == "bs128-s0"])
-    with pytest.raises(UsageError, match="choose from: best_val_acc"):
-        plots.params_plot(records, metric="val_acc")
+    with pytest.raises(UsageError, match="no metric 'val/acc'.*choose from: best, .*val_acc"):
+        plots.params_plot(records, metric="val/acc")
 
 
 def test_report_links_only_existing_files(logs, records, tmp_path):
@@ -81,7 +83,8 @@ def test_report_links_only_existing_files(logs, records, tmp_path):
     assert "[experiments.fine_tune]\naugment.flip = true\nlr = 0.1" in md
     assert "| tune-lr001 | 0 | finished | tune-base | 2 |" in md
     with pytest.raises(UsageError, match="choose from"):
-        report.write_report(records, logs, tmp_path / "x", experiments=["nope"])
+        with Index(logs) as index:
+            report.write_report(records, index, tmp_path / "x", experiments=["nope"])
 
 
 def test_importing_results_modules_does_not_import_matplotlib():

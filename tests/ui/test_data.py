@@ -8,19 +8,18 @@ from tuiexp.ui.data import Buckets, sparkline, summarize_confusion, tail, visibl
 
 def row(rid, parent=None, created=0.0, status="finished", best=None):
     return RunRow(id=rid, experiment="x", parent=parent, fork_epoch=1 if parent else None,
-                  created=created, priority=0, queue_pos=created, status=status, message="",
-                  epoch=None, epochs=None, step=None, best_val_acc=best, best_epoch=None,
-                  last_epoch={}, last_step={}, meta={}, checkpoints=[], started=None, ended=None,
-                  gpu=None, pid=None, attempt=0, spec={}, seq=1)
+                  created=created, queue_pos=created, status=status, best=best,
+                  metric="val_acc" if best is not None else None, mode="max", seq=1)
 
 
 def test_buckets_stay_bounded_and_keep_extremes():
     b = Buckets(16)
     for i in range(5000):
         b.add(i, float(i % 100))
-    assert len(b.items) <= 16
+    assert len(b.items) <= 16 and b.items[-1][0] == 4999
     assert min(x[1] for x in b.items) == 0 and max(x[2] for x in b.items) == 99
-    assert sum(x[4] for x in b.items) == 5000
+    b.add(5000, float("nan"))  # skipped, never a min or max
+    assert max(x[2] for x in b.items) == 99
 
 
 def test_sparkline_width_and_shape():
@@ -53,15 +52,27 @@ def test_tail_reads_only_the_end(tmp_path):
     assert text.splitlines() == [f"line {i}" for i in range(99_995, 100_000)]
 
 
-def test_a_forks_steps_span_its_own_epochs():
-    from dataclasses import replace
+def test_live_and_backfilled_series_are_the_same_buckets(tmp_path):
+    """A series fed point by point (live) equals the one SQLite aggregates (backfill)."""
+    import math
 
-    from tuiexp.ui.data import Detail
+    from tuiexp.core import events, runstore
+    from tuiexp.core.index import Index
+    from tuiexp.core.paths import LogsDir
+    from tuiexp.core.spec import RunSpec
 
-    child = replace(row("c", parent="p"), epoch=3, step=100)  # forked at epoch 1, 40 steps since
-    steps = [(float(s), 1.0, 1.0, 1.0) for s in range(61, 101)]
-    xs = [x for x, *_ in Detail(child, [], [], steps, [], "").steps_as_epochs()]
-    assert abs(xs[0] - 1.05) < 0.01 and xs[-1] == 3.0
-    parent = replace(row("p"), epoch=2, step=40)
-    xs = [x for x, *_ in Detail(parent, [], [], [(20.0, 1, 1, 1), (40.0, 1, 1, 1)], [], "").steps_as_epochs()]
-    assert xs == [1.0, 2.0]
+    logs = LogsDir.at(tmp_path)
+    spec = RunSpec(id="r", experiment="x", params={})
+    paths = runstore.create(logs, spec)
+    ys = [math.sin(s / 7) + (5.0 if s == 333 else 0.0) for s in range(1, 1001)]  # one spike
+    paths.events.write_bytes(b"".join(events.encode("step", 0.0, {"step": s, "loss": y})
+                                      for s, y in zip(range(1, 1001), ys, strict=True)))
+    live = Buckets(40)
+    live.extend(zip(range(1, 1001), ys, strict=True))
+    with Index(logs) as index:
+        index.reindex_run("r")
+        backfilled = index.buckets(index.run("r").num, "loss", "step", 40)
+    assert backfilled.width == live.width and len(live) <= 40
+    assert [[round(v, 9) for v in b] for b in backfilled.items] == \
+        [[round(v, 9) for v in b] for b in live.items]
+    assert max(b[2] for b in live.items) == max(ys)  # the spike stays visible

@@ -3,30 +3,32 @@ come from its chores), and the table's row-by-row repaint draws what a fresh tab
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import replace
 
 from textual.app import App, ComposeResult
 
+from tuiexp.core import events, runstore
 from tuiexp.core.index import Index, RunRow
+from tuiexp.core.metrics import KeySummary
 from tuiexp.core.paths import LogsDir
 from tuiexp.core.spec import RunSpec
-from tuiexp.ui.data import Poller, RunState
+from tuiexp.ui.data import Poller, RunState, Spark
 from tuiexp.ui.widgets.runs_table import RunsTable
 
 
 def row(rid: str, created: float, status: str = "finished", step: int | None = None) -> RunRow:
-    return RunRow(id=rid, experiment="x", parent=None, fork_epoch=None, created=created,
-                  priority=0, queue_pos=created, status=status, message="", epoch=1, epochs=4,
-                  step=step, best_val_acc=0.5, best_epoch=1, last_epoch={}, last_step={"lr": 0.1},
-                  meta={}, checkpoints=[], started=100.0, ended=None if status == "running" else 160.0,
-                  gpu=None, pid=None, attempt=0, spec={"params": {"batch_size": 32}}, seq=1)
+    return RunRow(id=rid, experiment="x", created=created, queue_pos=created, status=status,
+                  epoch=1, epochs=4, step=step, metric="val_acc", mode="max", best=0.5, best_at=1,
+                  summaries={("lr", "step"): KeySummary("lr", "step", 1, 0.1, 1)},
+                  started=100.0, ended=None if status == "running" else 160.0,
+                  spec={"params": {"batch_size": 32}}, seq=1)
 
 
 def state(r: RunRow, points: int) -> RunState:
     st = RunState(r)
-    st.loss.extend((i, math.sin(i / 3)) for i in range(points))
+    st.sparks[0] = Spark("train_loss", "step")
+    st.sparks[0].buckets.extend((i, math.sin(i / 3)) for i in range(points))
     return st
 
 
@@ -48,7 +50,7 @@ async def test_row_repaint_matches_a_fresh_table():
         table.apply(states, [], 200.0)
         await pilot.pause()
         before = lines(table)  # fills the render caches the repaint must not reuse
-        later = [state(replace(st.row, epoch=3, best_val_acc=0.75, step=9), 9)
+        later = [state(replace(st.row, epoch=3, best=0.75, step=9), 9)
                  for st in states[::3]]
         written = table.apply(later, [], 203.5)
         assert 0 < written < len(states) * 13  # cells, not the whole table
@@ -64,17 +66,17 @@ async def test_row_repaint_matches_a_fresh_table():
 
 
 def seed(logs: LogsDir, n: int, points: int) -> None:
+    """`n` finished runs, each with `points` step losses and one epoch, indexed for real."""
     with Index(logs) as index:
         for i in range(n):
             spec = RunSpec(id=f"run-{i}", experiment="x", params={"epochs": 3}, created=1e9 + i)
-            index.add_run(spec)
-            with index.tx() as db:
-                db.executemany("INSERT INTO steps VALUES (?,?,?,?,?)",
-                               [(spec.id, s, 0.0, 1 / s, 0.1) for s in range(1, points + 1)])
-                db.execute("INSERT INTO epochs VALUES (?,?,?,?)", (spec.id, 1, 0.0, json.dumps(
-                    {"kind": "epoch", "epoch": 1, "val_acc": 0.5})))
-                db.execute("UPDATE runs SET status='finished', epoch=1, step=?, seq=seq+1000 "
-                           "WHERE id=?", (points, spec.id))
+            paths = runstore.create(logs, spec)
+            lines = [events.encode("step", 0.0, {"step": s, "train_loss": 1 / s, "lr": 0.1})
+                     for s in range(1, points + 1)]
+            lines.append(events.encode("epoch", 0.0, {"epoch": 1, "val_acc": 0.5}))
+            lines.append(events.encode("status", 0.0, {"status": "finished"}))
+            paths.events.write_bytes(b"".join(lines))
+            index.reindex_run(spec.id)
 
 
 def test_tick_reads_changes_and_chores_bring_histories(tmp_path):
@@ -84,17 +86,18 @@ def test_tick_reads_changes_and_chores_bring_histories(tmp_path):
     try:
         first = poller.poll()
         assert first.first and len(first.changed) == 5 and first.resources is None
-        assert not any(st.loss.items for st in first.changed)  # the table first, no history
+        assert not any(st.sparks[0] for st in first.changed)  # the table first, no history
         assert poller.poll().changed == []  # nothing changed, nothing read
         poller.chores()
         second = poller.poll()
         assert len(second.changed) == 2 and second.resources is not None
-        assert all(st.backfilled and st.loss.items and st.acc.items for st in second.changed)
+        assert all(st.backfilled and st.values(0) and st.values(1) for st in second.changed)
         assert second.changed[0] is not first.changed[0]  # a new state: the UI's is untouched
         while poller.backfilling:
             poller.chores()
         assert {st.id for st in poller.poll().changed} == {"run-2", "run-3", "run-4"}
-        assert all(len(st.loss.items) <= st.loss.size for st in poller.states.values())
+        assert all(len(sp.buckets) <= sp.buckets.size for st in poller.states.values()
+                   for sp in st.sparks if sp)
     finally:
         poller.close()
 

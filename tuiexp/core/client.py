@@ -14,7 +14,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from . import atomic, daemon, runstore
+from . import atomic, daemon, query, runstore
 from .config import Config, deep_merge, describe_param_error, sentence
 from .errors import ForkError, RunNotFound, UsageError
 from .events import TERMINAL
@@ -56,19 +56,19 @@ class Client:
     def row(self, ref: str) -> RunRow:
         run_id = self.resolve(ref)
         self.refresh_unsupervised([run_id])
-        row = self.index.run(run_id)
+        row = query.get_run(self.index, run_id)
         if row is None:
             raise RunNotFound(f"no run '{ref}' in {self.logs.runs}.")
         return row
 
     def refresh_unsupervised(self, ids: list[str] | None = None) -> None:
-        """With no supervisor watching, a "running" row may be stale: derive it again
-        from the run directory, which is the truth."""
-        if daemon.is_running(self.logs):
-            return
-        for row in self.index.runs(status=("starting", "running")):
-            if ids is None or row.id in ids:
-                self.index.reindex_run(row.id)
+        query.refresh_unsupervised(self.index, ids)
+
+    def start_if_needed(self) -> None:
+        """Start a supervisor that died while runs wait in the queue (read-only commands
+        too: queued runs must not wait for the next writing command)."""
+        if self.index.queued_ids() and not daemon.is_running(self.logs):
+            daemon.spawn(self.logs)
 
     # -- queueing ---------------------------------------------------------------
     def enqueue(self, config: Config, experiment: str, overrides: dict[str, Any] | None = None) -> list[str]:

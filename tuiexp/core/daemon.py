@@ -24,9 +24,8 @@ from . import gpu as gpus
 from .config import QueueSettings
 from .errors import TuiexpError
 from .executor import Handle, LocalExecutor, describe_start_error
-from .index import Index
+from .index import Fold, Index
 from .paths import LogsDir, RunPaths
-from .records import Summary
 
 log = logging.getLogger("tuiexp.daemon")
 
@@ -44,7 +43,7 @@ class Active:
     handle: Handle
     attempt: int
     gpu: str | None
-    summary: Summary = field(default_factory=Summary)
+    fold: Fold = field(default_factory=Fold)
     offset: int = 0
     start_time: float | None = None
     term_sent: float | None = None
@@ -111,9 +110,9 @@ class Supervisor:
         """Ingest new event lines; from scratch, re-fold the whole log (rows are keyed,
         so re-inserting what an earlier supervisor ingested doubles nothing)."""
         if from_scratch:
-            act.summary, act.offset = Summary(), 0
+            act.fold, act.offset = Fold(), 0
         limit = None if from_scratch else 16 << 20
-        act.offset, _ = self.index.ingest(run_id, act.paths, act.summary, act.offset, limit)
+        act.offset, _ = self.index.ingest(run_id, act.paths, act.fold, act.offset, limit)
 
     def _reap(self, run_id: str, act: Active) -> None:
         rc = self.executor.poll(act.handle)
@@ -127,7 +126,7 @@ class Supervisor:
             atomic.write_json(act.paths.exit, {"returncode": rc, "attempt": act.attempt,
                                                "ended": time.time(),
                                                "cancelled": act.term_sent is not None})
-        verdict = runstore.derive_status(act.paths, act.summary.status)
+        verdict = runstore.derive_status(act.paths, act.fold.status)
         self.index.set_status(run_id, verdict.status, verdict.message, ended=time.time())
         del self.active[run_id]
         log.info("%s ended: %s %s", run_id, verdict.status, verdict.message)
@@ -245,7 +244,7 @@ def info(logs: LogsDir) -> dict[str, object] | None:
     return runstore.read_json(logs.daemon_info) if is_running(logs) else None
 
 
-def spawn(logs: LogsDir, wait: float = 10.0) -> bool:
+def spawn(logs: LogsDir, wait: float = 30.0) -> bool:
     """Start a detached supervisor for `logs` unless one runs; True once one runs."""
     if is_running(logs):
         return True

@@ -12,11 +12,12 @@ import csv
 import io
 import json
 import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import atomic, events
+from . import atomic, events, query
 from .errors import UsageError
 from .grouping import (
     Stat,
@@ -27,9 +28,11 @@ from .grouping import (
     spec_value,
     varying_keys,
 )
-from .records import RunRecord
+from .index import RunRow
+from .metrics import default_mode
 
 FORMATS = ("csv", "md", "latex", "json")
+HELD_OUT = re.compile(r"^(val|valid|test|eval)|[/_](val|valid|test|eval)", re.IGNORECASE)
 SUFFIX = {"csv": ".csv", "md": ".md", "latex": ".tex", "json": ".json"}
 
 
@@ -37,13 +40,13 @@ SUFFIX = {"csv": ".csv", "md": ".md", "latex": ".tex", "json": ".json"}
 class Column:
     key: str
     label: str
-    kind: str  # "text" | "param" | "int" | "acc" | "loss" | "time" | "rate" | "count"
+    kind: str  # "text" | "param" | "int" | "acc" | "loss" | "num" | "time" | "count"
     best: str | None = None  # "max" | "min": the cell to bold in LaTeX / Markdown
     param: str | None = None  # the flattened param key of a param column
 
     @property
     def is_metric(self) -> bool:
-        return self.kind in ("int", "acc", "loss", "time", "count", "rate")
+        return self.kind in ("int", "acc", "loss", "num", "time", "count")
 
 
 #: Columns about the run itself, in their default order.
@@ -55,41 +58,43 @@ RUN_COLUMNS = (
     Column("fork_epoch", "fork at", "text"),
     Column("status", "status", "text"),
 )
-#: Metric columns; the first seven are shown by default, the rest on request.
-METRIC_COLUMNS = (
-    Column("num_params", "params", "int"),
-    Column("epochs_run", "epochs run", "int"),
-    Column("best_val_acc", "best val acc", "acc", "max"),
-    Column("best_epoch", "best epoch", "int"),
-    Column("final_val_acc", "final val acc", "acc", "max"),
-    Column("final_val_loss", "final val loss", "loss", "min"),
-    Column("train_time", "train time", "time", "min"),
-    Column("final_train_acc", "final train acc", "acc", "max"),
-    Column("final_train_loss", "final train loss", "loss", "min"),
-    Column("final_val_top5", "final val top-5", "acc", "max"),
-    Column("images_per_s", "images/s", "rate", "max"),
-)
-DEFAULT_METRICS = 7
+#: Columns every run has beside its metrics (the primary metric's best, its epoch...).
+FACT_COLUMNS = {
+    "num_params": ("params", "int", None),
+    "epochs_run": ("epochs run", "int", None),
+    "best": ("best", "metric", None),
+    "best_epoch": ("best epoch", "int", None),
+    "train_time": ("train time", "time", "min"),
+}
+MAX_DEFAULT_METRICS = 4  # besides the primary one, held-out metrics shown by default
 
 
-def metric(rec: RunRecord, key: str) -> Any:
+def metric_column(key: str, rows: list[RunRow]) -> Column:
+    """The column for a run fact or a metric spec (`val/acc`, `best:val/acc`, `final_x`)."""
+    primaries = query.primary_metrics(rows)
+    if key in FACT_COLUMNS:
+        label, kind, best = FACT_COLUMNS[key]
+        if key == "best":
+            name = primaries[0] if len(primaries) == 1 else None
+            mode = next((r.mode for r in rows if r.metric == name), "max") if name else "max"
+            return Column(key, f"best {name}" if name else "best", _kind(name or ""), mode)
+        return Column(key, label, kind, best)
+    agg, name = query.split_column(key)
+    mode = next((r.mode for r in rows if r.metric == name and r.mode), None) or default_mode(name)
+    label = f"{'final' if agg == 'last' else agg} {name}"
+    return Column(key, label, _kind(name), mode)
+
+
+def _kind(name: str) -> str:
+    """How a metric's values read: accuracies (fractions), losses, or plain numbers."""
+    if default_mode(name) == "min":
+        return "loss"
+    return "acc" if re.search(r"acc|top\d", name, re.IGNORECASE) else "num"
+
+
+def metric(rec: RunRow, key: str) -> Any:
     """One metric of one run, or None where the run has not produced it."""
-    s = rec.summary
-    if key == "num_params":
-        return rec.num_params
-    if key == "epochs_run":
-        return s.epoch if rec.epochs else None
-    if key == "best_val_acc":
-        return s.best_val_acc
-    if key == "best_epoch":
-        return s.best_epoch
-    if key == "train_time":
-        return s.train_time if s.epoch_times else None
-    if key.startswith("final_"):
-        v = rec.final.get(key[len("final_"):])
-    else:
-        v = rec.final.get(key)
-    return v if _finite(v) else None
+    return query.value(rec, key)
 
 
 @dataclass
@@ -111,10 +116,10 @@ class Table:
 
 
 def select(
-    records: list[RunRecord],
+    records: list[RunRow],
     experiments: list[str] | None = None,
     statuses: list[str] | None = None,
-) -> list[RunRecord]:
+) -> list[RunRow]:
     """Filter by experiment and status; a name that matches nothing is an error."""
     if experiments:
         known = sorted({r.experiment for r in records})
@@ -138,14 +143,14 @@ def select(
 
 
 def build_table(
-    records: list[RunRecord],
+    records: list[RunRow],
     columns: list[str] | None = None,
     group_by: list[str] | None = None,
     no_group: bool = False,
     sort: str | None = None,
 ) -> Table:
     """Rows (one per run, or per group with mean ± std) and the columns to show."""
-    records = sorted(records, key=lambda r: (r.experiment, r.spec.created, r.id))
+    records = sorted(records, key=lambda r: (r.experiment, r.created, r.id))
     if group_by and no_group:
         raise UsageError("use either --group-by or --no-group, not both.")
     grouped = not no_group
@@ -154,19 +159,24 @@ def build_table(
     flats = [run_params(r) for r in records]
     all_params = sorted({k for f in flats for k in f})
     param_cols = {p: _param_column(p) for p in all_params}
-    choices = [*RUN_COLUMNS, *param_cols.values(), *METRIC_COLUMNS]
+    names = sorted({n for r in records for n in r.metric_names()})
+    choices = [*RUN_COLUMNS, *param_cols.values()]
     by_key = {c.key: c for c in choices}
 
     if columns:
         chosen = []
-        for key in columns:
+        for key in query.expand_columns(columns, names):
             if key not in by_key:
-                raise UsageError(
-                    f"unknown column '{key}'; choose from: {', '.join(c.key for c in choices)}."
-                )
+                metric_name = query.metric_of_column(key)
+                if key not in FACT_COLUMNS and metric_name not in names:
+                    known = [c.key for c in choices] + list(FACT_COLUMNS) + names
+                    raise UsageError(f"unknown column '{key}'; choose from: {', '.join(known)}"
+                                     " (a metric as NAME, best:NAME, min:NAME or max:NAME).")
+                by_key[key] = metric_column(key, records)
             chosen.append(by_key[key])
     else:
         chosen = _default_columns(records, flats, param_cols, grouped, group_by)
+        by_key.update({c.key: c for c in chosen})
 
     groups = group(records, group_by, no_group)
     rows = [_row(g.members, chosen, grouped) for g in groups]
@@ -175,23 +185,43 @@ def build_table(
 
 
 def _param_column(p: str) -> Column:
-    taken = {c.key for c in (*RUN_COLUMNS, *METRIC_COLUMNS)}
+    taken = {c.key for c in RUN_COLUMNS} | set(FACT_COLUMNS)
     key = f"param.{p}" if p in taken else p
     return Column(key, p, "param", param=p)
 
 
 def _default_columns(records, flats, param_cols, grouped, group_by) -> list[Column]:
     cols = [c for c in RUN_COLUMNS if c.key != "n" or grouped]
-    if not any(r.spec.parent for r in records):
+    if not any(r.parent for r in records):
         cols = [c for c in cols if c.key not in ("parent", "fork_epoch")]
     if group_by:
         shown = [k for k in group_by if k in param_cols]
     else:
         shown = [k for k in varying_keys(flats) if not (grouped and k == "seed")]
-    return [*cols, *(param_cols[k] for k in shown), *METRIC_COLUMNS[:DEFAULT_METRICS]]
+    return [*cols, *(param_cols[k] for k in shown), *_default_metric_columns(records)]
 
 
-def _row(members: list[RunRecord], columns: list[Column], grouped: bool) -> Row:
+def _default_metric_columns(records: list[RunRow]) -> list[Column]:
+    """What the runs log: parameter count, epochs, the primary metric's best and final
+    value, a few held-out metrics, training time."""
+    keys: list[str] = []
+    if any(r.num_params for r in records):
+        keys.append("num_params")
+    if any(r.epoch is not None for r in records):
+        keys.append("epochs_run")
+    primaries = query.primary_metrics(records)
+    if primaries:  # one primary metric: its name in the column key (`best_val_acc`)
+        keys += [f"best_{primaries[0]}" if len(primaries) == 1 else "best", "best_epoch",
+                 *(f"final_{m}" for m in primaries)]
+    held_out = sorted({n for r in records for (n, scope) in r.summaries
+                       if scope == "epoch" and n not in primaries and HELD_OUT.search(n)})
+    keys += [f"final_{n}" for n in held_out[:MAX_DEFAULT_METRICS]]
+    if any(query.train_time(r) is not None for r in records):
+        keys.append("train_time")
+    return [metric_column(k, records) for k in keys]
+
+
+def _row(members: list[RunRow], columns: list[Column], grouped: bool) -> Row:
     values: dict[str, Any] = {}
     for c in columns:
         if c.key == "n":
@@ -207,7 +237,7 @@ def _row(members: list[RunRecord], columns: list[Column], grouped: bool) -> Row:
     return Row(values, [m.id for m in members])
 
 
-def _text_value(members: list[RunRecord], key: str) -> Any:
+def _text_value(members: list[RunRow], key: str) -> Any:
     if key == "run":
         first = members[0].id
         return first if len(members) == 1 else f"{first} +{len(members) - 1}"
@@ -275,7 +305,7 @@ def _order(v: Any) -> tuple:
 
 
 def render(
-    records: list[RunRecord],
+    records: list[RunRow],
     fmt: str,
     columns: list[str] | None = None,
     group_by: list[str] | None = None,
@@ -374,7 +404,7 @@ def to_json(table: Table) -> str:
             elif isinstance(v, _Several):
                 obj[c.key] = list(v)
             else:
-                obj[c.key] = v
+                obj[c.key] = None if isinstance(v, float) and not math.isfinite(v) else v
         obj["members"] = row.members
         rows.append(obj)
     doc = {
@@ -419,6 +449,8 @@ def _cell_text(v: Any, c: Column, fmt, row: Row) -> str:
         return _param_text(v)
     if c.kind == "count":
         return str(v)
+    if isinstance(v, float) and not math.isfinite(v):
+        return str(v)  # nan, inf: shown as such, never formatted as a number
     return fmt(v)
 
 
@@ -434,8 +466,8 @@ def _number_format(table: Table, c: Column):
         return lambda x, std=False: _duration(x)
     if c.kind == "int":
         return lambda x, std=False: _int_text(x, std)
-    if c.kind == "rate":
-        return lambda x, std=False: f"{x:,.0f}"
+    if c.kind == "num":
+        return lambda x, std=False: f"{x:.4g}"
     return lambda x, std=False: str(x)
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import UsageError
-from .records import RunRecord
+from .index import RunRow
 
 #: Keys that are not params but can still be grouped by.
 SPEC_KEYS = ("experiment", "status", "parent", "fork_epoch")
@@ -32,11 +32,11 @@ def flatten(params: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return out
 
 
-def run_params(rec: RunRecord) -> dict[str, Any]:
+def run_params(rec: RunRow) -> dict[str, Any]:
     """A run's flattened params, its seed included (the spec's seed wins)."""
     flat = flatten(rec.params)
-    if rec.spec.seed is not None:
-        flat["seed"] = rec.spec.seed
+    if rec.seed is not None:
+        flat["seed"] = rec.seed
     return flat
 
 
@@ -76,19 +76,19 @@ def varying_keys(flats: list[dict[str, Any]]) -> list[str]:
 _MISSING = "\0missing"
 
 
-def spec_value(rec: RunRecord, key: str) -> Any:
+def spec_value(rec: RunRow, key: str) -> Any:
     if key == "experiment":
         return rec.experiment
     if key == "status":
         return rec.status
     if key == "parent":
-        return rec.spec.parent
+        return rec.parent
     if key == "fork_epoch":
-        return rec.spec.fork_epoch
+        return rec.fork_epoch
     return run_params(rec).get(key)
 
 
-def check_group_by(records: list[RunRecord], keys: list[str]) -> list[str]:
+def check_group_by(records: list[RunRow], keys: list[str]) -> list[str]:
     known = sorted({k for r in records for k in run_params(r)})
     choices = [*SPEC_KEYS, *known]
     for k in keys:
@@ -102,11 +102,11 @@ def check_group_by(records: list[RunRecord], keys: list[str]) -> list[str]:
 @dataclass
 class Group:
     key: tuple[str, ...]
-    members: list[RunRecord] = field(default_factory=list)
+    members: list[RunRow] = field(default_factory=list)
 
 
 def group(
-    records: list[RunRecord], group_by: list[str] | None = None, no_group: bool = False
+    records: list[RunRow], group_by: list[str] | None = None, no_group: bool = False
 ) -> list[Group]:
     """Groups in order of first appearance in `records`."""
     if group_by:
@@ -118,14 +118,14 @@ def group(
     return list(groups.values())
 
 
-def group_key(rec: RunRecord, group_by: list[str] | None, no_group: bool) -> tuple[str, ...]:
+def group_key(rec: RunRow, group_by: list[str] | None, no_group: bool) -> tuple[str, ...]:
     if no_group:
         return (rec.id,)
     if group_by:
         return tuple(freeze(spec_value(rec, k)) for k in group_by)
     flat = {k: v for k, v in run_params(rec).items() if k != "seed"}
     # a fork with no overrides is still not its parent: keep the fork epoch in the key
-    return (rec.experiment, freeze(rec.spec.fork_epoch), freeze(flat))
+    return (rec.experiment, freeze(rec.fork_epoch), freeze(flat))
 
 
 @dataclass(frozen=True)

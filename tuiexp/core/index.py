@@ -8,23 +8,30 @@ the run directories (`rebuild`).
 from __future__ import annotations
 
 import json
+import math
 import sqlite3
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from itertools import repeat
 from typing import Any
 
 from . import events, runstore
+from .errors import UsageError
+from .metrics import MAX_STEP, RESERVED, KeySummary, primary, valid_name
 from .paths import LogsDir, RunPaths
-from .records import Summary
+from .series import Buckets, width_for
 from .spec import RunSpec
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 ACTIVE = ("queued", "starting", "running")
+SCOPE_CODE = {"epoch": 0, "step": 1}
+_FINITE = "value BETWEEN -1.7976931348623157e308 AND 1.7976931348623157e308"
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
-    id TEXT PRIMARY KEY,
+    num INTEGER PRIMARY KEY,
+    id TEXT NOT NULL UNIQUE,
     experiment TEXT NOT NULL,
     parent TEXT,
     fork_epoch INTEGER,
@@ -36,11 +43,13 @@ CREATE TABLE IF NOT EXISTS runs (
     epoch INTEGER,
     epochs INTEGER,
     step INTEGER,
-    best_val_acc REAL,
-    best_epoch INTEGER,
-    last_epoch TEXT,
-    last_step TEXT,
+    metric TEXT,
+    mode TEXT,
+    best REAL,
+    best_at INTEGER,
     meta TEXT,
+    logged_params TEXT,
+    warnings TEXT,
     checkpoints TEXT,
     started REAL,
     ended REAL,
@@ -53,63 +62,131 @@ CREATE TABLE IF NOT EXISTS runs (
 CREATE INDEX IF NOT EXISTS runs_status ON runs(status, priority, queue_pos);
 CREATE INDEX IF NOT EXISTS runs_seq ON runs(seq);
 CREATE INDEX IF NOT EXISTS runs_parent ON runs(parent);
-CREATE TABLE IF NOT EXISTS epochs (
-    run_id TEXT NOT NULL, epoch INTEGER NOT NULL, t REAL, data TEXT NOT NULL,
-    PRIMARY KEY (run_id, epoch)) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS steps (
-    run_id TEXT NOT NULL, step INTEGER NOT NULL, t REAL, train_loss REAL, lr REAL,
-    PRIMARY KEY (run_id, step)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS keys (
+    id INTEGER PRIMARY KEY, name TEXT NOT NULL, scope INTEGER NOT NULL, UNIQUE (name, scope));
+CREATE TABLE IF NOT EXISTS metrics (
+    run INTEGER NOT NULL, key INTEGER NOT NULL, x INTEGER NOT NULL, value REAL,
+    PRIMARY KEY (run, key, x)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS summaries (
+    run INTEGER NOT NULL, key INTEGER NOT NULL, count INTEGER NOT NULL, last REAL,
+    last_at INTEGER, min REAL, min_at INTEGER, max REAL, max_at INTEGER, total REAL,
+    PRIMARY KEY (run, key)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS confusion (
-    run_id TEXT NOT NULL, epoch INTEGER NOT NULL, data TEXT NOT NULL,
-    PRIMARY KEY (run_id, epoch)) WITHOUT ROWID;
+    run INTEGER NOT NULL, epoch INTEGER NOT NULL, data TEXT NOT NULL,
+    PRIMARY KEY (run, epoch)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
+_TABLES = ("runs", "keys", "metrics", "summaries", "confusion", "settings")
 
 
 @dataclass
 class RunRow:
-    """One row of the runs table, decoded."""
+    """One run as every view sees it: queue state, status, progress, the primary
+    metric's best, and (when asked for) its metric summaries."""
 
     id: str
     experiment: str
-    parent: str | None
-    fork_epoch: int | None
-    created: float
-    priority: int
-    queue_pos: float
     status: str
-    message: str
-    epoch: int | None
-    epochs: int | None
-    step: int | None
-    best_val_acc: float | None
-    best_epoch: int | None
-    last_epoch: dict[str, Any]
-    last_step: dict[str, Any]
-    meta: dict[str, Any]
-    checkpoints: list[int]
-    started: float | None
-    ended: float | None
-    gpu: str | None
-    pid: int | None
-    attempt: int
-    spec: dict[str, Any]
-    seq: int
+    num: int = 0
+    parent: str | None = None
+    fork_epoch: int | None = None
+    created: float = 0.0
+    priority: int = 0
+    queue_pos: float = 0.0
+    message: str = ""
+    epoch: int | None = None
+    epochs: int | None = None
+    step: int | None = None
+    metric: str | None = None  # the primary metric (resolved: the spec's, or the default rule)
+    mode: str | None = None
+    best: float | None = None  # its best finite value, and the epoch (or step) of it
+    best_at: int | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+    #: what the script reported it used (`params` events)
+    logged_params: dict[str, Any] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    checkpoints: list[int] = field(default_factory=list)
+    started: float | None = None
+    ended: float | None = None
+    gpu: str | None = None
+    pid: int | None = None
+    attempt: int = 0
+    spec: dict[str, Any] = field(default_factory=dict)
+    seq: int = 0
+    #: (name, scope) -> summary; filled by `Index.attach_summaries`
+    summaries: dict[tuple[str, str], KeySummary] = field(default_factory=dict)
+    #: name -> epoch-level points; filled by `query.attach_curves` for plots
+    curves: dict[str, list[tuple[int, float]]] = field(default_factory=dict)
 
     @property
     def params(self) -> dict[str, Any]:
-        return self.spec.get("params", {})
+        """The spec's params, with what the script reported on top."""
+        spec_params = self.spec.get("params", {})
+        return {**spec_params, **self.logged_params} if self.logged_params else spec_params
+
+    @property
+    def best_epoch(self) -> int | None:
+        """The epoch of the primary metric's best value (None where it is logged per step)."""
+        return self.best_at if self.metric and (self.metric, "epoch") in self.summaries else None
+
+    @property
+    def seed(self) -> int | None:
+        return self.spec.get("seed")
+
+    @property
+    def num_params(self) -> int | None:
+        return self.meta.get("num_params")
+
+    def summary(self, name: str) -> KeySummary | None:
+        """A metric's summary, epoch scope first."""
+        return self.summaries.get((name, "epoch")) or self.summaries.get((name, "step"))
+
+    def metric_names(self) -> list[str]:
+        return sorted({n for n, _ in self.summaries})
 
 
-_COLUMNS = [f for f in RunRow.__dataclass_fields__]
-_JSON_COLUMNS = {"last_epoch", "last_step", "meta", "spec", "checkpoints"}
+_COLUMNS = [f for f in RunRow.__dataclass_fields__ if f not in ("summaries", "curves")]
+_JSON_COLUMNS = {"meta": dict, "logged_params": dict, "warnings": list, "spec": dict,
+                 "checkpoints": list}
 
 
 def _decode(row: sqlite3.Row) -> RunRow:
     d = {k: row[k] for k in _COLUMNS}
-    for k in _JSON_COLUMNS:
-        d[k] = json.loads(d[k]) if d[k] else ({} if k != "checkpoints" else [])
+    for k, empty in _JSON_COLUMNS.items():
+        d[k] = json.loads(d[k]) if d[k] else empty()
     return RunRow(**d)
+
+
+@dataclass
+class Fold:
+    """What ingest has folded of one run's event log so far (the supervisor keeps one per
+    watched run, so each tick reads only the new lines)."""
+
+    num: int | None = None
+    spec_metric: str | None = None
+    spec_mode: str | None = None
+    epoch: int | None = None
+    step: int | None = None
+    started: float | None = None
+    ended: float | None = None
+    status: dict[str, Any] | None = None  # the last status event since the last start
+    meta: dict[str, Any] = field(default_factory=dict)
+    logged_params: dict[str, Any] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    checkpoints: set[int] = field(default_factory=set)
+    keys: dict[tuple[str, str], KeySummary] = field(default_factory=dict)
+    dropped: set[tuple[str, str]] = field(default_factory=set)  # names refused, with a warning
+    skipped: int = 0  # step/epoch events with a step or epoch that is not an int in range
+
+    def primary(self) -> tuple[str | None, str, float | None, int | None]:
+        name, mode = primary(self.spec_metric, self.spec_mode, {n for n, _ in self.keys})
+        ks = self.keys.get((name, "epoch")) or self.keys.get((name, "step")) if name else None
+        best, at = ks.best(mode) if ks else (None, None)
+        return name, mode, best, at
+
+
+MAX_NAMES = 10_000  # distinct metric names per run; later names are dropped with a warning
+MAX_WARNINGS = 50
 
 
 class Index:
@@ -121,17 +198,34 @@ class Index:
                                   check_same_thread=False)
         self.db.row_factory = sqlite3.Row
         self.db.execute("PRAGMA busy_timeout = 30000")
+        self._key_ids: dict[tuple[str, int], int] = {}
         if not readonly:
             self.db.execute("PRAGMA journal_mode = WAL")
             self.db.execute("PRAGMA synchronous = NORMAL")
-            with self.tx():
-                for stmt in SCHEMA.split(";"):
-                    if stmt.strip():
-                        self.db.execute(stmt)
-                self.db.execute("INSERT OR IGNORE INTO settings VALUES ('schema', ?)",
-                                (str(SCHEMA_VERSION),))
-                self.db.execute("INSERT OR IGNORE INTO settings SELECT 'seq', COALESCE(MAX(seq), 0)"
-                                " FROM runs")
+            self._ensure_schema()
+
+    def _ensure_schema(self) -> None:
+        """Create the tables; an index of another schema version is rebuilt from the run
+        directories (it holds nothing they do not), keeping the queue order."""
+        with self.tx() as db:
+            version = None
+            if db.execute("SELECT 1 FROM sqlite_master WHERE name = 'settings'").fetchone():
+                row = db.execute("SELECT value FROM settings WHERE key = 'schema'").fetchone()
+                version = row[0] if row else None
+            stale = version is not None and version != str(SCHEMA_VERSION)
+            queue: dict[str, tuple[float, int]] = {}
+            if stale:
+                queue = {r[0]: (r[1], r[2]) for r in
+                         db.execute("SELECT id, queue_pos, priority FROM runs")}
+                for table in (*_TABLES, "epochs", "steps"):
+                    db.execute(f"DROP TABLE IF EXISTS {table}")
+            for stmt in SCHEMA.split(";"):
+                if stmt.strip():
+                    db.execute(stmt)
+            db.execute("INSERT OR IGNORE INTO settings VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
+            db.execute("INSERT OR IGNORE INTO settings SELECT 'seq', COALESCE(MAX(seq), 0) FROM runs")
+        if stale:
+            self.rebuild(queue)
 
     def close(self) -> None:
         self.db.close()
@@ -164,15 +258,15 @@ class Index:
     def add_run(self, spec: RunSpec, status: str = "queued") -> None:
         """Index a new run; a row already there (the supervisor found it first) stays."""
         with self.tx() as db:
-            self._insert(db, spec, status, replace=False)
+            self._insert(db, spec, status)
 
-    def _insert(self, db: sqlite3.Connection, spec: RunSpec, status: str, message: str = "",
-                replace: bool = True) -> None:
+    def _insert(self, db: sqlite3.Connection, spec: RunSpec, status: str, message: str = "") -> None:
         db.execute(
-            f"INSERT OR {'REPLACE' if replace else 'IGNORE'} INTO runs (id, experiment, parent, fork_epoch, created, priority,"
-            " queue_pos, status, message, epochs, spec, seq) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+            "INSERT OR IGNORE INTO runs (id, experiment, parent, fork_epoch, created, priority,"
+            " queue_pos, status, message, epochs, metric, mode, spec, seq)"
+            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (spec.id, spec.experiment, spec.parent, spec.fork_epoch, spec.created, spec.priority,
-             spec.created, status, message, _total_epochs(spec.params),
+             spec.created, status, message, _total_epochs(spec.params), spec.metric, spec.mode,
              json.dumps(spec.to_json()), self._next_seq()),
         )
 
@@ -213,9 +307,15 @@ class Index:
 
     def delete(self, run_id: str) -> None:
         with self.tx() as db:
-            for table in ("epochs", "steps", "confusion"):
-                db.execute(f"DELETE FROM {table} WHERE run_id = ?", (run_id,))
-            db.execute("DELETE FROM runs WHERE id = ?", (run_id,))
+            self._delete(db, run_id)
+
+    def _delete(self, db: sqlite3.Connection, run_id: str) -> None:
+        row = db.execute("SELECT num FROM runs WHERE id = ?", (run_id,)).fetchone()
+        if row is None:
+            return
+        for table in ("metrics", "summaries", "confusion"):
+            db.execute(f"DELETE FROM {table} WHERE run = ?", (row[0],))
+        db.execute("DELETE FROM runs WHERE num = ?", (row[0],))
 
     def put_setting(self, key: str, value: Any) -> None:
         with self.tx() as db:
@@ -226,71 +326,157 @@ class Index:
         return json.loads(row[0]) if row else default
 
     # -- ingest (the supervisor) -------------------------------------------------
-    def ingest(self, run_id: str, paths: RunPaths, summary: Summary, offset: int,
+    def ingest(self, run_id: str, paths: RunPaths, fold: Fold, offset: int,
                max_bytes: int | None = 16 << 20) -> tuple[int, int]:
         """Fold the events after `offset` into the index; returns (new offset, events read).
 
-        Rows are keyed by (run, step) and (run, epoch): reading a log again after a
-        crash or a restart (the supervisor keeps offsets in memory) doubles nothing."""
+        Points are keyed by (run, metric, step or epoch): reading a log again after a
+        crash or a restart doubles nothing, and a resume's repeated epoch replaces the
+        earlier one. An event whose step or epoch is not an integer in [0, 2**63) is
+        skipped, never fatal."""
         chunk = events.read_from(paths.events, offset, max_bytes)
         if not chunk.events:
             return chunk.offset, 0
-        steps, epochs, confusions = [], [], []
+        if fold.num is None:
+            row = self.db.execute("SELECT num, spec FROM runs WHERE id = ?", (run_id,)).fetchone()
+            if row is None:
+                raise UsageError(f"run {run_id} is not in the index.")
+            spec = json.loads(row[1])
+            fold.num, fold.spec_metric, fold.spec_mode = row[0], spec.get("metric"), spec.get("mode")
+        num, keys, dropped = fold.num, fold.keys, fold.dropped
+        batch: dict[tuple[str, str], tuple[list[int], list[float]]] = {}
+        confusions = []
         for ev in chunk.events:
-            summary.add(ev)
-            kind = ev.get("kind")
-            if kind == "step":
-                if type(step := ev.get("step")) is int:
-                    steps.append((run_id, step, ev.get("t"), _num(ev.get("train_loss")),
-                                  _num(ev.get("lr"))))
-            elif kind == "epoch" and isinstance(ev.get("epoch"), int):
-                epochs.append((run_id, ev["epoch"], ev.get("t"), json.dumps(ev)))
-            elif kind == "confusion" and isinstance(ev.get("epoch"), int):
-                confusions.append((run_id, ev["epoch"], json.dumps(ev)))
+            kind = ev["kind"]
+            if kind == "step" or kind == "epoch":
+                x = ev.get(kind)
+                if type(x) is not int or not 0 <= x < MAX_STEP:
+                    fold.skipped += 1
+                    continue
+                if kind == "step":
+                    fold.step = x
+                else:
+                    fold.epoch = x
+                for name, v in ev.items():
+                    tv = type(v)
+                    if (tv is not float and tv is not int) or name in RESERVED:
+                        continue
+                    points = batch.get((name, kind))
+                    if points is None:
+                        if (name, kind) in dropped or (
+                                (name, kind) not in keys and not self._new_key(fold, name, kind)):
+                            continue
+                        points = batch[(name, kind)] = ([], [])
+                    points[0].append(x)
+                    points[1].append(v)
+            elif kind == "confusion" and type(ev.get("epoch")) is int and 0 <= ev["epoch"] < MAX_STEP:
+                confusions.append((num, ev["epoch"], json.dumps(ev)))
+            else:
+                _fold_other(fold, kind, ev)
+        kids = {k: self._key_id(*k) for k in batch}
+        repeated = set()
+        for k, (xs, vs) in batch.items():
+            ks = keys[k]
+            if (ks.last_at is not None and xs[0] <= ks.last_at) or any(
+                    a >= b for a, b in zip(xs, xs[1:], strict=False)):
+                repeated.add(k)  # a resume repeated points: recomputed from the table below
+            else:
+                ks.extend(xs, vs)
         with self.tx() as db:
-            db.executemany("INSERT OR REPLACE INTO steps VALUES (?,?,?,?,?)", steps)
-            db.executemany("INSERT OR REPLACE INTO epochs VALUES (?,?,?,?)", epochs)
+            for k, (xs, vs) in batch.items():
+                db.executemany("INSERT OR REPLACE INTO metrics VALUES (?,?,?,?)",
+                               zip(repeat(num), repeat(kids[k]), xs, vs))
             db.executemany("INSERT OR REPLACE INTO confusion VALUES (?,?,?)", confusions)
+            for k in repeated:
+                keys[k] = self._summarize(db, num, *k)
+            db.executemany(
+                "INSERT OR REPLACE INTO summaries VALUES (?,?,?,?,?,?,?,?,?,?)",
+                [(num, kids[k], s.count, s.last, s.last_at, s.min, s.min_at, s.max,
+                  s.max_at, s.total) for k in batch if (s := keys[k])])
+            metric, mode, best, best_at = fold.primary()
             db.execute(
-                "UPDATE runs SET epoch=?, step=?, best_val_acc=?, best_epoch=?, last_epoch=?,"
-                " last_step=?, meta=?, checkpoints=?, started=COALESCE(started, ?),"
-                " seq=? WHERE id=?",
-                (summary.epoch, summary.step, summary.best_val_acc, summary.best_epoch,
-                 json.dumps(summary.last_epoch), json.dumps(summary.last_step),
-                 json.dumps(summary.meta), json.dumps(sorted(summary.checkpoints)),
-                 summary.started, self._next_seq(), run_id),
+                "UPDATE runs SET epoch=?, step=?, metric=?, mode=?, best=?, best_at=?, meta=?,"
+                " logged_params=?, warnings=?, checkpoints=?, started=COALESCE(started, ?),"
+                " seq=? WHERE num=?",
+                (fold.epoch, fold.step, metric, mode, best, best_at, _dumps(fold.meta),
+                 _dumps(fold.logged_params), _dumps(fold.warnings), json.dumps(sorted(fold.checkpoints)),
+                 fold.started, self._next_seq(), num),
             )
         return chunk.offset, len(chunk.events)
 
-    def rebuild(self) -> int:
-        """Rebuild the whole index from the run directories; returns the run count."""
+    def _new_key(self, fold: Fold, name: str, scope: str) -> bool:
+        """A metric name seen for the first time in this run: checked, capped, summarised."""
+        if not valid_name(name):
+            fold.dropped.add((name, scope))
+            _warn(fold, f"metric name {name[:60]!r} is not allowed (letters, digits, _ . / -;"
+                        " at most 128 characters); its values were dropped")
+            return False
+        if len(fold.keys) >= MAX_NAMES:
+            fold.dropped.add((name, scope))
+            _warn(fold, f"more than {MAX_NAMES} metric names; later names were dropped")
+            return False
+        fold.keys[(name, scope)] = KeySummary(name, scope)
+        return True
+
+    def _key_id(self, name: str, scope: str) -> int:
+        code = SCOPE_CODE[scope]
+        kid = self._key_ids.get((name, code))
+        if kid is None:
+            self.db.execute("INSERT OR IGNORE INTO keys (name, scope) VALUES (?, ?)", (name, code))
+            kid = self.db.execute("SELECT id FROM keys WHERE name = ? AND scope = ?",
+                                  (name, code)).fetchone()[0]
+            self._key_ids[(name, code)] = kid
+        return kid
+
+    def _summarize(self, db: sqlite3.Connection, num: int, name: str, scope: str) -> KeySummary:
+        """A key's summary recomputed from its stored points."""
+        ks = KeySummary(name, scope)
+        kid = self._key_id(name, scope)
+        for x, v in db.execute("SELECT x, value FROM metrics WHERE run = ? AND key = ?"
+                               " ORDER BY x", (num, kid)):
+            ks.add(x, _nan(v))
+        return ks
+
+    def rebuild(self, queue: dict[str, tuple[float, int]] | None = None) -> int:
+        """Rebuild the whole index from the run directories; returns the run count.
+        Directories that cannot be indexed are left out (`problems` says why)."""
         ids = runstore.run_ids(self.logs)
         with self.tx() as db:
-            queue = {r["id"]: (r["queue_pos"], r["priority"]) for r in
-                     db.execute("SELECT id, queue_pos, priority FROM runs")}
-            for table in ("runs", "epochs", "steps", "confusion"):
+            if queue is None:
+                queue = {r["id"]: (r["queue_pos"], r["priority"]) for r in
+                         db.execute("SELECT id, queue_pos, priority FROM runs")}
+            for table in ("runs", "metrics", "summaries", "confusion"):
                 db.execute(f"DELETE FROM {table}")
+        self.problems: list[str] = []
+        done = 0
         for rid in ids:
-            self.reindex_run(rid, queue.get(rid))
-        return len(ids)
+            try:
+                self.reindex_run(rid, queue.get(rid))
+                done += 1
+            except UsageError as e:
+                self.problems.append(str(e))
+        return done
 
     def reindex_run(self, run_id: str, queue: tuple[float, int] | None = None) -> str:
+        """Index one run directory from scratch. A directory whose run.json names another
+        run (a copy: `cp -r runs/A runs/A-backup`) is refused, never merged into A."""
         paths = self.logs.run(run_id)
         spec = runstore.load_spec(paths)
+        if spec.id != run_id:
+            raise UsageError(f"{paths.dir}: its run.json belongs to run {spec.id} (a copy?);"
+                             " not indexed — move it out of runs/ or remove it.")
         evs = events.read_all(paths.events)
         verdict = runstore.derive_status(paths, runstore.last_status(evs))
         proc = runstore.read_json(paths.proc) or {}
         with self.tx() as db:
-            db.execute("DELETE FROM steps WHERE run_id = ?", (run_id,))
-            db.execute("DELETE FROM epochs WHERE run_id = ?", (run_id,))
-            db.execute("DELETE FROM confusion WHERE run_id = ?", (run_id,))
+            self._delete(db, run_id)
             self._insert(db, spec, verdict.status, verdict.message)
             if queue:
                 db.execute("UPDATE runs SET queue_pos=?, priority=? WHERE id=?", (*queue, run_id))
             db.execute("UPDATE runs SET attempt=?, pid=?, gpu=?, ended=? WHERE id=?",
                        (proc.get("attempt", 0), proc.get("pid"), proc.get("gpu"),
                         (runstore.read_json(paths.exit) or {}).get("ended"), run_id))
-        self.ingest(run_id, paths, Summary(), 0, max_bytes=None)
+        self.ingest(run_id, paths, Fold(), 0, max_bytes=None)
         return verdict.status
 
     # -- reads ---------------------------------------------------------------
@@ -305,25 +491,101 @@ class Index:
         sql += " ORDER BY created, id"
         return [_decode(r) for r in self.db.execute(sql, args)]
 
-    def listing(self, status: Iterable[str] | None = None,
-                experiment: Iterable[str] | None = None) -> list[tuple[Any, ...]]:
-        """What `tuiexp ls` prints, without decoding every run's JSON in Python:
-        (id, status, epoch, epochs, val_acc, best_val_acc, parent, fork_epoch)."""
-        # json_valid: a diverged run's NaN is valid to Python's json, not to SQLite's
-        sql = ("SELECT id, status, epoch, epochs, CASE WHEN json_valid(last_epoch) THEN"
-               " json_extract(last_epoch, '$.val_acc') END,"
-               " best_val_acc, parent, fork_epoch FROM runs WHERE 1")
-        args: list[Any] = []
-        for column, values in (("status", status), ("experiment", experiment)):
-            if values:
-                values = list(values)
-                sql += f" AND {column} IN ({','.join('?' * len(values))})"
-                args += values
-        return self.db.execute(sql + " ORDER BY created, id", args).fetchall()
-
     def run(self, run_id: str) -> RunRow | None:
         row = self.db.execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone()
         return _decode(row) if row else None
+
+    def ids(self) -> set[str]:
+        return {r[0] for r in self.db.execute("SELECT id FROM runs")}
+
+    def attach_summaries(self, rows: list[RunRow], names: Iterable[str] | None = None) -> list[RunRow]:
+        """Fill each row's `summaries` (only `names`, when given) in one query."""
+        by_num = {r.num: r for r in rows}
+        if not by_num:
+            return rows
+        sql = ("SELECT s.run, k.name, k.scope, s.count, s.last, s.last_at, s.min, s.min_at,"
+               " s.max, s.max_at, s.total FROM summaries s JOIN keys k ON k.id = s.key WHERE 1")
+        args: list[Any] = []
+        if len(by_num) <= 500:  # else scanning every summary beats a huge IN list
+            sql += f" AND s.run IN ({','.join('?' * len(by_num))})"
+            args += list(by_num)
+        if names is not None:
+            names = list(names)
+            sql += f" AND k.name IN ({','.join('?' * len(names))})"
+            args += names
+        scopes = {code: scope for scope, code in SCOPE_CODE.items()}
+        for num, name, code, count, last, last_at, lo, lo_at, hi, hi_at, total in \
+                self.db.execute(sql, args):
+            row = by_num.get(num)
+            if row is not None:
+                scope = scopes[code]
+                row.summaries[(name, scope)] = KeySummary(
+                    name, scope, count, _nan(last) if last_at is not None else None, last_at,
+                    lo, lo_at, hi, hi_at, total or 0.0)
+        return rows
+
+    def metric_names(self, scope: str | None = None) -> list[str]:
+        """Every metric name any run has logged (at `scope`, when given)."""
+        sql = "SELECT DISTINCT name FROM keys WHERE id IN (SELECT DISTINCT key FROM summaries)"
+        args: tuple[Any, ...] = ()
+        if scope:
+            sql += " AND scope = ?"
+            args = (SCOPE_CODE[scope],)
+        return sorted(r[0] for r in self.db.execute(sql + " ORDER BY name", args))
+
+    def points(self, num: int, name: str, scope: str, after: int = -1,
+               limit: int = 1_000_000) -> list[tuple[int, float]]:
+        """(x, value) of one metric after x = `after`, ascending; NaN where NaN was logged."""
+        kid = self._known_key(name, scope)
+        if kid is None:
+            return []
+        return [(x, _nan(v)) for x, v in self.db.execute(
+            "SELECT x, value FROM metrics WHERE run = ? AND key = ? AND x > ? ORDER BY x LIMIT ?",
+            (num, kid, after, limit))]
+
+    def curves(self, nums: list[int], names: list[str], scope: str = "epoch"
+               ) -> dict[int, dict[str, list[tuple[int, float]]]]:
+        """Every point of `names` at `scope` for the runs `nums`: {run: {name: [(x, v)]}}."""
+        out: dict[int, dict[str, list[tuple[int, float]]]] = {n: {} for n in nums}
+        kids = {k: name for name in names if (k := self._known_key(name, scope)) is not None}
+        if not kids or not nums:
+            return out
+        sql = (f"SELECT run, key, x, value FROM metrics WHERE key IN ({','.join('?' * len(kids))})"
+               " ORDER BY run, key, x")
+        for run, key, x, v in self.db.execute(sql, list(kids)):
+            if run in out:
+                out[run].setdefault(kids[key], []).append((x, _nan(v)))
+        return out
+
+    def buckets(self, num: int, name: str, scope: str, size: int) -> Buckets:
+        """One metric as at most `size` min/max buckets, aggregated by SQLite (one range
+        scan), the same buckets a live `Buckets` fed point by point would hold."""
+        kid = self._known_key(name, scope)
+        if kid is None:
+            return Buckets(size)
+        lo, hi = self.db.execute(f"SELECT MIN(x), MAX(x) FROM metrics WHERE run = ? AND key = ?"
+                                 f" AND {_FINITE}", (num, kid)).fetchone()
+        if lo is None:
+            return Buckets(size)
+        width = width_for(lo, hi, size)
+        rows = self.db.execute(
+            f"WITH g AS (SELECT x / ? AS b, MAX(x) AS xm, MIN(value) AS lo, MAX(value) AS hi"
+            f" FROM metrics WHERE run = ? AND key = ? AND {_FINITE} GROUP BY b)"
+            " SELECT g.xm, g.lo, g.hi, m.value FROM g JOIN metrics m"
+            " ON m.run = ? AND m.key = ? AND m.x = g.xm ORDER BY g.xm",
+            (width, num, kid, num, kid)).fetchall()
+        return Buckets.of(rows, size, width)
+
+    def _known_key(self, name: str, scope: str) -> int | None:
+        code = SCOPE_CODE[scope]
+        kid = self._key_ids.get((name, code))
+        if kid is None:
+            row = self.db.execute("SELECT id FROM keys WHERE name = ? AND scope = ?",
+                                  (name, code)).fetchone()
+            if row is None:
+                return None
+            kid = self._key_ids[(name, code)] = row[0]
+        return kid
 
     def find(self, prefix: str) -> list[str]:
         """Run ids equal to, or starting with, or ending with `prefix`."""
@@ -348,38 +610,61 @@ class Index:
     def max_seq(self) -> int:
         return self.db.execute("SELECT COALESCE(MAX(seq), 0) FROM runs").fetchone()[0]
 
-    def epochs(self, run_id: str, after: int = -1) -> list[dict[str, Any]]:
-        return [json.loads(r[0]) for r in self.db.execute(
-            "SELECT data FROM epochs WHERE run_id = ? AND epoch > ? ORDER BY epoch",
-            (run_id, after))]
-
-    def steps(self, run_id: str, after: int = -1, limit: int = 1_000_000) -> list[tuple[int, float | None, float | None]]:
-        return [tuple(r) for r in self.db.execute(
-            "SELECT step, train_loss, lr FROM steps WHERE run_id = ? AND step > ?"
-            " ORDER BY step LIMIT ?", (run_id, after, limit))]
-
     def confusion(self, run_id: str, epoch: int | None = None) -> dict[str, Any] | None:
+        base = "SELECT c.data FROM confusion c JOIN runs r ON r.num = c.run WHERE r.id = ?"
         if epoch is None:
-            row = self.db.execute("SELECT data FROM confusion WHERE run_id = ?"
-                                  " ORDER BY epoch DESC LIMIT 1", (run_id,)).fetchone()
+            row = self.db.execute(base + " ORDER BY c.epoch DESC LIMIT 1", (run_id,)).fetchone()
         else:
-            row = self.db.execute("SELECT data FROM confusion WHERE run_id = ? AND epoch = ?",
-                                  (run_id, epoch)).fetchone()
+            row = self.db.execute(base + " AND c.epoch = ?", (run_id, epoch)).fetchone()
         return json.loads(row[0]) if row else None
 
     def confusion_epochs(self, run_id: str) -> list[int]:
         return [r[0] for r in self.db.execute(
-            "SELECT epoch FROM confusion WHERE run_id = ? ORDER BY epoch", (run_id,))]
+            "SELECT c.epoch FROM confusion c JOIN runs r ON r.num = c.run WHERE r.id = ?"
+            " ORDER BY c.epoch", (run_id,))]
 
     def counts(self) -> dict[str, int]:
         return {r[0]: r[1] for r in self.db.execute(
             "SELECT status, COUNT(*) FROM runs GROUP BY status")}
 
 
-def _num(x: Any) -> float | None:
-    return x if type(x) is float else float(x) if type(x) is int else None
+def _fold_other(fold: Fold, kind: str, ev: dict[str, Any]) -> None:
+    """Events other than metrics and confusion matrices."""
+    if kind == "meta":
+        fold.meta.update({k: v for k, v in ev.items() if k not in ("v", "t", "kind")})
+    elif kind == "params" and isinstance(ev.get("params"), dict):
+        fold.logged_params.update(ev["params"])
+    elif kind == "warning":
+        _warn(fold, str(ev.get("message", "")))
+    elif kind == "start":
+        fold.started = fold.started or ev.get("t")
+        fold.status = None
+        fold.ended = None
+    elif kind == "status":
+        fold.status = ev
+        if ev.get("status") in events.TERMINAL:
+            fold.ended = ev.get("t")
+    elif kind == "checkpoint" and type(ev.get("epoch")) is int:
+        fold.checkpoints.add(ev["epoch"])
+    elif kind == "checkpoint_removed":
+        fold.checkpoints.discard(ev.get("epoch"))  # type: ignore[arg-type]
+
+
+def _warn(fold: Fold, message: str) -> None:
+    if len(fold.warnings) < MAX_WARNINGS and message not in fold.warnings:
+        fold.warnings.append(message)
+
+
+def _nan(v: float | None) -> float:
+    """SQLite stores NaN as NULL: a stored point that is NULL was logged as NaN."""
+    return math.nan if v is None else v
+
+
+def _dumps(obj: Any) -> str | None:
+    """JSON for a column; NaN and non-JSON values become strings rather than failing ingest."""
+    return json.dumps(obj, default=str) if obj else None
 
 
 def _total_epochs(params: dict[str, Any]) -> int | None:
     e = params.get("epochs")
-    return e if isinstance(e, int) else None
+    return e if isinstance(e, int) and not isinstance(e, bool) else None

@@ -14,16 +14,12 @@ import math
 from pathlib import Path
 from typing import Any
 
-from . import atomic, events
+from . import atomic
 from .errors import UsageError
 from .export import metric as metric_of
 from .grouping import Group, Stat, compact, group, run_params, varying_keys
-from .paths import RunPaths
-from .records import RunRecord
-
-CURVE_METRICS = ("val_acc", "val_loss", "train_acc", "train_loss", "val_top5", "lr",
-                 "epoch_time", "images_per_s")
-POINT_METRICS = ("best_val_acc", "final_val_acc", "final_val_loss", "final_train_acc")
+from .index import Index, RunRow
+from .query import split_column
 
 Series = list[tuple[int, float]]
 
@@ -58,17 +54,18 @@ def _figure(w: float, h: float) -> Any:
 # -- series --------------------------------------------------------------------
 
 
-def own_series(rec: RunRecord, metric: str) -> Series:
-    return [(e["epoch"], float(e[metric])) for e in rec.epochs if _finite(e.get(metric))]
+def own_series(rec: RunRow, metric: str) -> Series:
+    """A run's finite epoch-level points of `metric` (its `curves`, attached by the query)."""
+    return [(x, y) for x, y in rec.curves.get(metric, ()) if _finite(y)]
 
 
-def lineage(rec: RunRecord, by_id: dict[str, RunRecord], metric: str, depth: int = 0) -> Series:
+def lineage(rec: RunRow, by_id: dict[str, RunRow], metric: str, depth: int = 0) -> Series:
     """The points a fork inherits: its ancestors' values up to its fork epoch."""
-    parent = by_id.get(rec.spec.parent or "")
-    if parent is None or rec.spec.fork_epoch is None or depth > 50:
+    parent = by_id.get(rec.parent or "")
+    if parent is None or rec.fork_epoch is None or depth > 50:
         return []
     full = lineage(parent, by_id, metric, depth + 1) + own_series(parent, metric)
-    return [(x, y) for x, y in full if x <= rec.spec.fork_epoch]
+    return [(x, y) for x, y in full if x <= rec.fork_epoch]
 
 
 def mean_series(series: list[Series]) -> tuple[list[int], list[float], list[float]]:
@@ -96,8 +93,8 @@ def labels_for(groups: list[Group], grouped: bool) -> list[str]:
             continue
         flat = run_params(first)
         parts = [f"{k}={_short(compact(flat[k]))}" for k in keys if flat.get(k) is not None]
-        if first.spec.fork_epoch is not None:
-            parts.append(f"fork@{first.spec.fork_epoch}")
+        if first.fork_epoch is not None:
+            parts.append(f"fork@{first.fork_epoch}")
         text = ", ".join(parts) or first.experiment
         if many and parts:
             text = f"{first.experiment}: {text}"
@@ -111,26 +108,27 @@ def labels_for(groups: list[Group], grouped: bool) -> list[str]:
 
 
 def curves(
-    records: list[RunRecord],
+    records: list[RunRow],
     metrics: list[str] | tuple[str, ...] = ("val_acc", "val_loss"),
     group_by: list[str] | None = None,
     no_group: bool = False,
-    all_records: list[RunRecord] | None = None,
+    all_records: list[RunRow] | None = None,
 ) -> Any:
     """One panel per metric, x = epoch; a line per run, or per group (mean, std band).
 
     A fork's line starts at its parent's value at the fork epoch; where the parent
     is not plotted itself, the inherited prefix is drawn dotted.
     """
-    for m in metrics:
-        if m not in CURVE_METRICS and not any(m in e for r in records for e in r.epochs):
-            raise UsageError(f"no metric '{m}' in these runs; choose from: {', '.join(CURVE_METRICS)}.")
-    records = sorted(records, key=lambda r: (r.experiment, r.spec.created, r.id))
-    if not any(r.epochs for r in records):
-        raise UsageError("none of these runs has logged an epoch yet; nothing to plot.")
+    if not metrics:
+        raise UsageError("no metric to plot.")
+    records = sorted(records, key=lambda r: (r.experiment, r.created, r.id))
+    if not any(r.curves.get(m) for r in records for m in metrics):
+        raise UsageError(f"none of these runs has logged {', '.join(metrics)} at an epoch yet;"
+                         " nothing to plot.")
     by_id = {r.id: r for r in (all_records or records)}
     shown = {r.id for r in records}
-    groups = [g for g in group(records, group_by, no_group) if any(m.epochs for m in g.members)]
+    groups = [g for g in group(records, group_by, no_group)
+              if any(m.curves.get(k) for m in g.members for k in metrics)]
     labels = labels_for(groups, not no_group)
     fig = _figure(5.0 * len(metrics), 3.6 + 0.22 * ((len(groups) + 1) // 2))
     axes = fig.subplots(1, len(metrics), squeeze=False)[0]
@@ -157,7 +155,7 @@ def _draw_group(ax, g: Group, metric: str, by_id, shown: set[str], label: str, c
     prefixes = [lineage(m, by_id, metric) for m in g.members]
     px, py, psd = mean_series([p for p in prefixes if p])
     if px:
-        parent_shown = all(m.spec.parent in shown for m in g.members)
+        parent_shown = all(m.parent in shown for m in g.members)
         if not parent_shown:  # the inherited part, drawn faintly
             ax.plot(px, py, color=color, linestyle=":", linewidth=1.2)
         # the fork continues from its parent's point at the fork epoch
@@ -183,15 +181,19 @@ def _colors(n: int) -> list[Any]:
 
 
 def params_plot(
-    records: list[RunRecord],
-    metric: str = "best_val_acc",
+    records: list[RunRow],
+    metric: str = "best",
     group_by: list[str] | None = None,
     no_group: bool = False,
 ) -> Any:
-    """One point per group at its parameter count (log x), mean ± std as error bar."""
-    if metric not in POINT_METRICS:
-        raise UsageError(f"unknown metric '{metric}'; choose from: {', '.join(POINT_METRICS)}.")
-    records = sorted(records, key=lambda r: (r.experiment, r.spec.created, r.id))
+    """One point per group at its parameter count (log x), mean ± std as error bar;
+    `metric` is a column spec (`best`, `best:val/acc`, `final_val_acc`...)."""
+    names = sorted({n for r in records for n in r.metric_names()})
+    if metric not in ("best", "num_params", "epochs_run", "train_time") and \
+            split_column(metric)[1] not in names:
+        raise UsageError(f"no metric '{split_column(metric)[1]}' in these runs; choose from: "
+                         f"best, {', '.join(names) or '(none logged yet)'} (or best:NAME).")
+    records = sorted(records, key=lambda r: (r.experiment, r.created, r.id))
     groups = group(records, group_by, no_group)
     labels = labels_for(groups, not no_group)
     points = []
@@ -217,7 +219,7 @@ def params_plot(
                             textcoords="offset points")
     ax.set_xscale("log")
     ax.set_xlabel("parameters")
-    ax.set_ylabel(metric)
+    ax.set_ylabel(_axis_label(metric, records))
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize="small")
     return fig
@@ -226,27 +228,19 @@ def params_plot(
 # -- confusion -----------------------------------------------------------------
 
 
-def confusion_events(paths: RunPaths) -> dict[int, dict[str, Any]]:
-    """The run's confusion events by epoch (the last one for an epoch wins)."""
-    out: dict[int, dict[str, Any]] = {}
-    for ev in events.iter_kind(events.read_all(paths.events), "confusion"):
-        if isinstance(ev.get("epoch"), int) and isinstance(ev.get("matrix"), list):
-            out[ev["epoch"]] = ev
-    return out
-
-
-def pick_confusion(paths: RunPaths, epoch: int | None = None) -> dict[str, Any]:
-    found = confusion_events(paths)
+def pick_confusion(index: Index, run_id: str, epoch: int | None = None) -> dict[str, Any]:
+    """A run's confusion matrix at `epoch` (default: the latest), from the index."""
+    found = index.confusion_epochs(run_id)
     if not found:
-        raise UsageError(f"run {paths.run_id} has logged no confusion matrix.")
-    if epoch is None:
-        epoch = max(found)
-    if epoch not in found:
+        raise UsageError(f"run {run_id} has logged no confusion matrix.")
+    if epoch is not None and epoch not in found:
         raise UsageError(
-            f"run {paths.run_id} has no confusion matrix at epoch {epoch}; "
-            f"choose from: {', '.join(map(str, sorted(found)))}."
+            f"run {run_id} has no confusion matrix at epoch {epoch}; "
+            f"choose from: {', '.join(map(str, found))}."
         )
-    return found[epoch]
+    ev = index.confusion(run_id, epoch)
+    assert ev is not None
+    return ev
 
 
 def per_class_accuracy(matrix: list[list[float]]) -> list[float | None]:
@@ -258,9 +252,9 @@ def per_class_accuracy(matrix: list[list[float]]) -> list[float | None]:
     return out
 
 
-def confusion_plot(paths: RunPaths, epoch: int | None = None) -> Any:
-    """Per-class accuracy bars beside the row-normalised confusion heatmap."""
-    ev = pick_confusion(paths, epoch)
+def confusion_plot(ev: dict[str, Any], run_id: str) -> Any:
+    """Per-class accuracy bars beside the row-normalised confusion heatmap of one
+    confusion event (`pick_confusion`)."""
     matrix = [[float(x) for x in row] for row in ev["matrix"]]
     n = len(matrix)
     labels = [str(x) for x in (ev.get("labels") or range(n))][:n]
@@ -278,7 +272,7 @@ def confusion_plot(paths: RunPaths, epoch: int | None = None) -> Any:
     im = ax_map.imshow(norm, cmap="Blues", vmin=0.0, vmax=1.0)
     ax_map.set_xlabel("predicted")
     ax_map.set_ylabel("true")
-    ax_map.set_title(f"{paths.run_id}: confusion (row-normalised)")
+    ax_map.set_title(f"{run_id}: confusion (row-normalised)")
     fig.colorbar(im, ax=ax_map, shrink=0.8)
     step = max(1, math.ceil(n / 40))  # keep tick labels readable for 100+ classes
     ticks = list(range(0, n, step))
@@ -292,6 +286,14 @@ def confusion_plot(paths: RunPaths, epoch: int | None = None) -> Any:
                 ax_map.text(j, i, f"{int(matrix[i][j])}", ha="center", va="center",
                             fontsize="x-small", color="white" if norm[i][j] > 0.5 else "black")
     return fig
+
+
+def _axis_label(column: str, records: list[RunRow]) -> str:
+    if column == "best":
+        names = {r.metric for r in records if r.metric}
+        return f"best {names.pop()}" if len(names) == 1 else "best (primary metric)"
+    agg, name = split_column(column)
+    return name if agg == "last" else f"{agg} {name}"
 
 
 def _finite(x: Any) -> bool:

@@ -16,16 +16,16 @@ import time
 from pathlib import Path
 from typing import Any
 
-from . import atomic, export, plots
+from . import atomic, export, plots, query
 from .errors import TuiexpError, UsageError
 from .grouping import flatten, run_params, varying_keys
-from .paths import LogsDir
-from .records import RunRecord
+from .index import Index, RunRow
+from .metrics import default_mode
 
 
 def write_report(
-    records: list[RunRecord],
-    logs: LogsDir,
+    records: list[RunRow],
+    index: Index,
     out: Path,
     experiments: list[str] | None = None,
     statuses: list[str] | None = None,
@@ -34,7 +34,7 @@ def write_report(
     now: float | None = None,
 ) -> Path:
     """Write the report folder; returns the path of report.md."""
-    everything = records
+    logs = index.logs
     records = export.select(records, experiments, statuses)
     if not records:
         raise UsageError("no runs match; nothing to report.")
@@ -62,27 +62,46 @@ def write_report(
     for name in names:
         recs = [r for r in records if r.experiment == name]
         slug = _slug(name, slugs)
-        lines += _experiment_section(name, slug, recs, everything, logs, out, config, svg)
+        lines += _experiment_section(name, slug, recs, index, out, config, svg)
     path = out / "report.md"
     atomic.write_text(path, "\n".join(lines).rstrip() + "\n")
     return path
 
 
-def _experiment_section(name, slug, recs, everything, logs, out, config, svg) -> list[str]:
+def curve_metrics(recs: list[RunRow]) -> list[str]:
+    """What a report plots: the primary metric, and the held-out loss beside it."""
+    primaries = query.primary_metrics(recs)
+    names = {n for r in recs for (n, scope) in r.summaries if scope == "epoch"}
+    losses = sorted(n for n in names if n not in primaries and export.HELD_OUT.search(n)
+                    and default_mode(n) == "min")
+    return [*primaries[:1], *losses[:1]]
+
+
+def winner(recs: list[RunRow]) -> RunRow | None:
+    """The run with the best value of its primary metric (ties: the earliest)."""
+    scored = [r for r in recs if r.best is not None and r.metric]
+    if not scored:
+        return None
+    return max(scored, key=lambda r: r.best if r.mode != "min" else -r.best)  # type: ignore[operator]
+
+
+def _experiment_section(name, slug, recs, index, out, config, svg) -> list[str]:
     lines = [f"## {_md_text(name)}", ""]
     lines += [export.render(recs, "md"), ""]
+    names = curve_metrics(recs)
+    query.attach_curves(index, recs, names)
     lines += _figure(f"{slug}-curves", "training curves", out, svg,
-                     lambda: plots.curves(recs, ("val_acc", "val_loss"), all_records=everything))
+                     lambda: plots.curves(recs, names, all_records=query.with_ancestors(index, recs, names)))
     if len({r.num_params for r in recs if r.num_params}) > 1:
-        lines += _figure(f"{slug}-params", "accuracy against parameter count", out, svg,
-                         lambda: plots.params_plot(recs))
-    best = max((r for r in recs if r.summary.best_val_acc is not None),
-               key=lambda r: r.summary.best_val_acc or 0.0, default=None)
-    if best is not None and best.summary.confusion_epochs:
-        epoch = best.summary.best_epoch if best.summary.best_epoch in \
-            best.summary.confusion_epochs else None
+        lines += _figure(f"{slug}-params", "best primary metric against parameter count", out,
+                         svg, lambda: plots.params_plot(recs))
+    best = winner(recs)
+    cm_epochs = index.confusion_epochs(best.id) if best else []
+    if best is not None and cm_epochs:
+        epoch = best.best_at if best.best_at in cm_epochs else None
         lines += _figure(f"{slug}-confusion", f"confusion of the best run, {best.id}", out, svg,
-                         lambda: plots.confusion_plot(logs.run(best.id), epoch))
+                         lambda: plots.confusion_plot(plots.pick_confusion(index, best.id, epoch),
+                                                      best.id))
     lines += _config_section(name, recs, config)
     return lines
 
@@ -97,7 +116,7 @@ def _figure(stem: str, title: str, out: Path, svg: bool, draw) -> list[str]:
     return [f"![{title}]({rel})", ""]
 
 
-def _config_section(name: str, recs: list[RunRecord], config: dict[str, Any]) -> list[str]:
+def _config_section(name: str, recs: list[RunRow], config: dict[str, Any]) -> list[str]:
     flats = [run_params(r) for r in recs]
     vary = set(varying_keys(flats))
     common = {k: v for k, v in flats[0].items() if k not in vary}
@@ -111,9 +130,9 @@ def _config_section(name: str, recs: list[RunRecord], config: dict[str, Any]) ->
     if vary:
         lines += [f"Varying: {', '.join(f'`{k}`' for k in sorted(vary))}.", ""]
     lines += ["| run | seed | status | parent | fork at |", "|---|---|---|---|---|"]
-    for r in sorted(recs, key=lambda r: (r.spec.created, r.id)):
-        lines.append(f"| {r.id} | {_cell(r.spec.seed)} | {r.status} | {_cell(r.spec.parent)} "
-                     f"| {_cell(r.spec.fork_epoch)} |")
+    for r in sorted(recs, key=lambda r: (r.created, r.id)):
+        lines.append(f"| {r.id} | {_cell(r.seed)} | {r.status} | {_cell(r.parent)} "
+                     f"| {_cell(r.fork_epoch)} |")
     return [*lines, ""]
 
 

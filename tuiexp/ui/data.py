@@ -9,54 +9,17 @@ from __future__ import annotations
 import math
 import os
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..core import daemon, gpu
+from ..core import daemon, gpu, query
 from ..core.index import ACTIVE, Index, RunRow
 from ..core.paths import LogsDir
+from ..core.query import current_lr, progress
+from ..core.series import Buckets
 
 SPARK = "▁▂▃▄▅▆▇█"
-
-
-class Buckets:
-    """A bounded, downsampled series: at most `size` (x, min, max, last) buckets.
-
-    When full, neighbouring buckets merge pairwise and each later bucket spans
-    twice as many points, so memory is O(size) whatever the run length."""
-
-    def __init__(self, size: int = 64):
-        self.size = size
-        self.span = 1  # points per bucket
-        self.items: list[list[float]] = []  # [x, lo, hi, last, n]
-
-    def add(self, x: float, y: float | None) -> None:
-        if y is None or not math.isfinite(y):
-            return
-        if self.items and self.items[-1][4] < self.span:
-            b = self.items[-1]
-            b[0], b[1], b[2], b[3], b[4] = x, min(b[1], y), max(b[2], y), y, b[4] + 1
-            return
-        if len(self.items) >= self.size:
-            self._halve()
-            return self.add(x, y)
-        self.items.append([x, y, y, y, 1])
-
-    def extend(self, points: Iterable[tuple[float, float | None]]) -> None:
-        for x, y in points:
-            self.add(x, y)
-
-    def _halve(self) -> None:
-        merged = []
-        for a, b in zip(self.items[::2], self.items[1::2], strict=False):
-            merged.append([b[0], min(a[1], b[1]), max(a[2], b[2]), b[3], a[4] + b[4]])
-        if len(self.items) % 2:
-            merged.append(self.items[-1])
-        self.items, self.span = merged, self.span * 2
-
-    def values(self) -> list[float]:
-        return [b[3] for b in self.items]
 
 
 def sparkline(values: list[float], width: int = 12) -> str:
@@ -96,61 +59,77 @@ def fmt_num(v: Any, spec: str = ".3g") -> str:
 
 # -- one run's state ---------------------------------------------------------------
 
+SPARK_SIZE = 48
+SCAN_EVERY = 5.0  # seconds between looks for run directories the index lacks
+LOSS_NAMES = ("train_loss", "loss", "train/loss", "Loss/train", "loss/train")
+
+
+@dataclass
+class Spark:
+    """One sparkline of a run: a metric at a scope, bounded, and how far it is read."""
+
+    name: str
+    scope: str
+    buckets: Buckets = field(default_factory=lambda: Buckets(SPARK_SIZE))
+    last_x: int = -1
+
 
 @dataclass
 class RunState:
-    """A run's row plus its bounded series, kept by the poller."""
+    """A run's row plus its bounded sparkline series, kept by the poller."""
 
     row: RunRow
-    loss: Buckets = field(default_factory=lambda: Buckets(48))
-    acc: Buckets = field(default_factory=lambda: Buckets(48))
-    last_step: int = -1
-    last_epoch: int = -1
+    sparks: list[Spark | None] = field(default_factory=lambda: [None, None])
     backfilled: bool = False
 
     @property
     def id(self) -> str:
         return self.row.id
 
-
-def elapsed(row: RunRow, now: float) -> float | None:
-    if not row.started:
-        return None
-    return (row.ended or now) - row.started
+    def values(self, slot: int) -> list[float]:
+        spark = self.sparks[slot] if slot < len(self.sparks) else None
+        return spark.buckets.values() if spark else []
 
 
-def eta(row: RunRow, now: float) -> float | None:
-    if row.status != "running" or not row.epochs or not row.epoch:
+def spark_metrics(row: RunRow, configured: list[str]) -> list[tuple[str, str] | None]:
+    """(name, scope) of a run's two sparklines: the configured names (`[ui] sparklines`),
+    else a training loss and the run's primary metric, as far as it logs them."""
+    def find(name: str | None) -> tuple[str, str] | None:
+        if not name:
+            return None
+        for scope in ("step", "epoch") if name in LOSS_NAMES else ("epoch", "step"):
+            if (name, scope) in row.summaries:
+                return name, scope
         return None
-    base = row.fork_epoch or 0
-    done, total = row.epoch - base, row.epochs - base
-    spent = elapsed(row, now)
-    if done <= 0 or spent is None:
-        return None
-    return spent / done * (total - done)
+
+    if configured:
+        return [find(n) for n in (*configured, None, None)[:2]]
+    loss = next((k for n in LOSS_NAMES if (k := find(n))), None)
+    if loss is None:
+        loss = next(((n, s) for n, s in sorted(row.summaries, key=lambda k: k[1] != "step")
+                     if "loss" in n.lower()), None)
+    return [loss, find(row.metric)]
 
 
 def lr_of(row: RunRow) -> Any:
-    return row.last_step.get("lr", row.last_epoch.get("lr"))
-
-
-def epochs_done(row: RunRow) -> int:
-    """Epochs behind the run: a fork that has not logged yet starts from its fork epoch."""
-    return row.epoch if row.epoch is not None else row.fork_epoch or 0
-
-
-def progress(row: RunRow) -> float:
-    return epochs_done(row) / row.epochs if row.epochs else 0.0
+    return current_lr(row)
 
 
 # -- the table model ---------------------------------------------------------------
+
+def _best_first(r: RunRow) -> tuple[int, float]:
+    """Runs with a best value first, the best of each run's own metric and mode first."""
+    if r.best is None:
+        return (1, 0.0)
+    return (0, r.best if r.mode == "min" else -r.best)
+
 
 SORTS: dict[str, Callable[[RunRow], Any]] = {
     "created": lambda r: r.created,
     "id": lambda r: r.id,
     "experiment": lambda r: (r.experiment, r.created),
     "status": lambda r: (r.status, r.created),
-    "best": lambda r: -(r.best_val_acc if r.best_val_acc is not None else -1),
+    "best": _best_first,
     "epoch": lambda r: -progress(r),
 }
 
@@ -219,8 +198,10 @@ class Poller:
     calls between polls; its results ride along with the next delta."""
 
     def __init__(self, logs: LogsDir, clock: Callable[[], float] = time.time,
-                 resources_every: float = 2.0, backfill_batch: int = 40):
+                 resources_every: float = 2.0, backfill_batch: int = 40,
+                 sparklines: list[str] | tuple[str, ...] = ()):
         self.logs = logs
+        self.sparklines = list(sparklines)
         self.clock = clock
         self.index: Index | None = None
         self.states: dict[str, RunState] = {}
@@ -229,6 +210,7 @@ class Poller:
         self.backfill_batch = backfill_batch
         self._resources_at = -math.inf
         self._ids_checked_at = -math.inf
+        self._scanned_at = -math.inf
         self._filled: dict[str, RunState] = {}  # backfilled since the last delta
         self._gone: list[str] = []  # archived since the last delta
         self._resources: Resources | None = None  # read since the last delta
@@ -245,7 +227,7 @@ class Poller:
         first = self.seq == 0 and not self.states
         if self.seq and self.index.max_seq() < self.seq:
             self.seq = 0  # the newest run was deleted and its seq will be reused: read all
-        rows = self.index.runs(since_seq=self.seq)
+        rows = self.index.attach_summaries(self.index.runs(since_seq=self.seq))
         if rows:
             self.seq = max(self.seq, max(r.seq for r in rows))
         changed = [self._update(r) for r in rows]
@@ -262,6 +244,9 @@ class Poller:
         self._backfill_some(budget)
         self._gone += self._removed()
         now = time.monotonic()
+        if now - self._scanned_at >= SCAN_EVERY:  # runs written by hand, outside the queue
+            self._scanned_at = now
+            query.index_new_directories(self.index)
         if now - self._resources_at >= self.resources_every:
             self._resources_at = now
             self._resources = self.resources()
@@ -280,16 +265,18 @@ class Poller:
         return st
 
     def _advance(self, st: RunState) -> None:
-        """Append the steps and epochs logged since the state's last ones."""
-        row = st.row
-        if row.step is not None and row.step > st.last_step:
-            new = self.index.steps(row.id, after=st.last_step, limit=10_000)
-            st.loss.extend((s, loss) for s, loss, _ in new)
-            st.last_step = new[-1][0] if new else st.last_step
-        if row.epoch is not None and row.epoch > st.last_epoch:
-            for e in self.index.epochs(row.id, after=st.last_epoch):
-                st.acc.add(e["epoch"], e.get("val_acc"))
-                st.last_epoch = e["epoch"]
+        """Fold the points logged since each sparkline's last one."""
+        for spark in st.sparks:
+            if spark is None:
+                continue
+            summary = st.row.summaries.get((spark.name, spark.scope))
+            if summary is None or summary.last_at is None or summary.last_at <= spark.last_x:
+                continue
+            new = self.index.points(st.row.num, spark.name, spark.scope, after=spark.last_x,
+                                    limit=10_000)
+            spark.buckets.extend(new)
+            if new:
+                spark.last_x = new[-1][0]
 
     def _backfill_some(self, budget: float) -> None:
         """Histories of up to `backfill_batch` runs (live ones first), within `budget` s."""
@@ -305,9 +292,10 @@ class Poller:
         """A run's history in a new state (the UI may be reading the old one right now):
         losses pre-aggregated by SQLite (one range scan), then the epochs."""
         new = RunState(st.row)
-        pts = downsampled_steps(self.index, st.id, new.loss.size)
-        new.loss.extend((x, y) for x, _lo, _hi, y in pts)
-        new.last_step = int(pts[-1][0]) if pts else -1
+        for slot, key in enumerate(spark_metrics(st.row, self.sparklines)):
+            if key is not None:
+                b = self.index.buckets(st.row.num, *key, size=SPARK_SIZE)
+                new.sparks[slot] = Spark(*key, b, int(b.last_x) if b.items else -1)
         new.backfilled = True
         self._advance(new)
         return new
@@ -318,7 +306,7 @@ class Poller:
         if now - self._ids_checked_at < 2.0:
             return []
         self._ids_checked_at = now
-        ids = {r[0] for r in self.index.db.execute("SELECT id FROM runs")}
+        ids = self.index.ids()
         gone = [rid for rid in self.states if rid not in ids]
         for rid in gone:
             del self.states[rid]
@@ -347,20 +335,6 @@ class Poller:
             self.index = None
 
 
-def downsampled_steps(index: Index, run_id: str, buckets: int) -> list[tuple[float, float, float, float]]:
-    """(last step, min, max, last loss) per bucket of a run's steps, aggregated in SQLite."""
-    lo_hi = index.db.execute("SELECT MIN(step), MAX(step) FROM steps WHERE run_id = ?",
-                             (run_id,)).fetchone()
-    if lo_hi[0] is None:
-        return []
-    width = max(1, math.ceil((lo_hi[1] - lo_hi[0] + 1) / buckets))
-    rows = index.db.execute(
-        "SELECT MAX(step), MIN(train_loss), MAX(train_loss), AVG(train_loss) FROM steps"
-        " WHERE run_id = ? AND train_loss IS NOT NULL GROUP BY (step - ?) / ? ORDER BY 1",
-        (run_id, lo_hi[0], width)).fetchall()
-    return [tuple(r) for r in rows]
-
-
 def needs_daemon(logs: LogsDir, index: Index) -> bool:
     """True when there is queued or live work and no supervisor watches it."""
     counts = index.counts()
@@ -371,59 +345,50 @@ def needs_daemon(logs: LogsDir, index: Index) -> bool:
 
 
 @dataclass
+class MetricChart:
+    """One metric of a run for the detail grid: min/max buckets, and for an epoch-level
+    metric of a fork, its ancestors' points up to the fork."""
+
+    name: str
+    scope: str
+    buckets: Buckets
+    prefix: list[tuple[int, float]]
+
+
+@dataclass
 class Detail:
     """Everything the detail screen shows for one run, read in a worker."""
 
     row: RunRow
-    epochs: list[dict[str, Any]]
-    prefix: list[dict[str, Any]]  # the parent lineage's epochs up to the fork
-    steps: list[tuple[float, float, float, float]]
+    charts: list[MetricChart]  # the primary metric first
     confusion_epochs: list[int]
     stdout: str
     confusion: dict[str, Any] | None = None  # at the chosen epoch
     prev_confusion: dict[str, Any] | None = None  # at the epoch before it
 
-    def steps_as_epochs(self) -> list[tuple[float, float, float, float]]:
-        """Steps with x in epochs, so they share the epoch axis (steps per epoch estimated)."""
-        r = self.row
-        if not self.steps or not r.step:
-            return []
-        # a fork counts steps on from its parent's, maybe at another batch size: map its
-        # own steps onto its own epochs, from the fork epoch to the last one logged
-        base = r.fork_epoch or 0
-        first = self.steps[0][0] - 1 if base else 0
-        top = r.epoch if r.epoch and r.epoch > base else base + 1
-        scale = (top - base) / max(r.step - first, 1)
-        return [(base + (x - first) * scale, lo, hi, y) for x, lo, hi, y in self.steps]
 
-
-def lineage_prefix(index: Index, row: RunRow, limit: int = 8) -> list[dict[str, Any]]:
-    """Epochs of the ancestors, each up to where its child forked, oldest first."""
-    by_epoch: dict[int, dict[str, Any]] = {}
-    cur, until = row.parent, row.fork_epoch
-    while cur and until is not None and limit:
-        for e in index.epochs(cur):
-            if e["epoch"] <= until:
-                by_epoch.setdefault(e["epoch"], e)  # the nearer ancestor wins
-        parent = index.run(cur)
-        if parent is None:
-            break
-        cur, until, limit = parent.parent, parent.fork_epoch, limit - 1
-    return [by_epoch[k] for k in sorted(by_epoch)]
+def chart_order(row: RunRow) -> list[tuple[str, str]]:
+    """Every (metric, scope) of a run: the primary metric first, then epoch-level, then
+    step-level metrics by name."""
+    return sorted(row.summaries, key=lambda k: (k[0] != row.metric, k[1] != "epoch", k[0]))
 
 
 def load_detail(index: Index, logs: LogsDir, run_id: str, cm_epoch: int | None = None,
-                width: int = 200) -> Detail | None:
-    """One run's curves, lineage prefix, confusion at `cm_epoch` (default: latest), stdout."""
-    row = index.run(run_id)
+                width: int = 120) -> Detail | None:
+    """One run's metric charts (after its lineage's prefix), the confusion matrix at
+    `cm_epoch` (default: latest) and the one before it, and the stdout tail."""
+    row = query.get_run(index, run_id)
     if row is None:
         return None
+    keys = chart_order(row)
+    prefix = query.lineage_prefix(index, row, [n for n, scope in keys if scope == "epoch"])
+    charts = [MetricChart(name, scope, index.buckets(row.num, name, scope, width),
+                          prefix.get(name, []) if scope == "epoch" else [])
+              for name, scope in keys]
     cm_epochs = index.confusion_epochs(run_id)
     want = cm_epoch if cm_epoch in cm_epochs else (cm_epochs[-1] if cm_epochs else None)
     before = [e for e in cm_epochs if want is not None and e < want]
-    return Detail(row, index.epochs(run_id), lineage_prefix(index, row),
-                  downsampled_steps(index, run_id, width), cm_epochs,
-                  tail(logs.run(run_id).stdout),
+    return Detail(row, charts, cm_epochs, tail(logs.run(run_id).stdout),
                   index.confusion(run_id, want) if want is not None else None,
                   index.confusion(run_id, before[-1]) if before else None)
 

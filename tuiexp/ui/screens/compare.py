@@ -12,11 +12,11 @@ from textual.containers import Vertical
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
+from ...core import query
 from ...core.index import Index
-from ..data import lineage_prefix
+from ...core.report import curve_metrics
 from ..messages import DetailLoaded
 from ..widgets.chart import Chart, Line
-from .detail import curve
 
 PALETTE = ("cyan", "magenta", "yellow", "green", "red", "blue", "bright_white", "bright_cyan")
 
@@ -42,8 +42,8 @@ class CompareScreen(Screen):
     def compose(self) -> ComposeResult:
         yield Static("comparing " + ", ".join(escape(r) for r in self.run_ids), id="header")
         with Vertical(id="top"):
-            yield Chart("val accuracy (forks after their parent's prefix)", id="acc")
-            yield Chart("val loss", log_y=True, id="loss")
+            yield Chart(id="primary")
+            yield Chart(log_y=True, id="loss")
         yield DataTable(id="params", cursor_type="row")
         yield Footer()
 
@@ -53,22 +53,27 @@ class CompareScreen(Screen):
     @work(thread=True, exit_on_error=False, exclusive=True)
     def load(self) -> None:
         with Index(self.app.logs) as index:  # type: ignore[attr-defined]
-            rows = [r for r in (index.run(rid) for rid in self.run_ids) if r is not None]
-            data = [(r, lineage_prefix(index, r) + index.epochs(r.id)) for r in rows]
-        self.post_message(DetailLoaded(data))  # type: ignore[arg-type]
+            rows = [r for r in (query.get_run(index, rid) for rid in self.run_ids) if r]
+            names = curve_metrics(rows)
+            query.attach_curves(index, rows, names)
+            data = [(r, {n: pts + r.curves.get(n, []) for n, pts in
+                         query.lineage_prefix(index, r, names).items()}) for r in rows]
+        self.post_message(DetailLoaded((names, data)))  # type: ignore[arg-type]
 
     def on_detail_loaded(self, msg: DetailLoaded) -> None:
-        data = msg.detail or []
+        names, data = msg.detail or ([], [])  # type: ignore[misc]
         colours = {r.id: PALETTE[i % len(PALETTE)] for i, (r, _) in enumerate(data)}
-        for chart, key in (("#acc", "val_acc"), ("#loss", "val_loss")):
-            self.query_one(chart, Chart).plot(
-                [Line(r.id[-12:], curve(eps, key), colours[r.id]) for r, eps in data])
+        for chart_id, name in zip(("#primary", "#loss"), (*names, None, None), strict=False):
+            chart = self.query_one(chart_id, Chart)
+            chart.title = f"{name} (forks after their parent's prefix)" if name else ""
+            chart.plot([Line(r.id[-12:], curves.get(name, []), colours[r.id])
+                        for r, curves in data] if name else [])
         table = self.query_one("#params", DataTable)
         table.clear(columns=True)
         table.add_column("param")
         for r, _ in data:
             table.add_column(f"[{colours[r.id]}]{escape(r.id[-16:])}[/]")
-        rows = differing({r.id: {**r.params, "best_val_acc": r.best_val_acc, "status": r.status}
+        rows = differing({r.id: {**r.params, f"best {r.metric}": r.best, "status": r.status}
                           for r, _ in data})
         for k, vals in rows:
             table.add_row(k, *vals)

@@ -10,20 +10,34 @@ from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
+from textual.containers import Grid, Horizontal
 from textual.screen import Screen
 from textual.widgets import Footer, Log, Static
 
 from ...core.index import Index
-from ..data import Delta, Detail, epochs_done, load_detail, summarize_confusion
+from ...core.metrics import default_mode, fmt_value
+from ...core.query import epochs_done
+from ..data import Delta, Detail, MetricChart, load_detail, summarize_confusion
 from ..messages import DetailLoaded
 from ..widgets.chart import Chart, Line
 
 PREFIX = "grey50"
+CHARTS_PER_PAGE = 4
+COLOURS = ("green", "red", "cyan", "magenta", "yellow", "bright_blue")
 
 
-def curve(rows: list[dict], key: str) -> list[tuple[float, float]]:
-    return [(e["epoch"], e[key]) for e in rows if isinstance(e.get(key), (int, float))]
+def chart_lines(c: MetricChart, colour: str) -> list[Line]:
+    """A metric's line after its lineage's prefix; where buckets merged many points, the
+    per-bucket maximum too, dim, so a spike stays visible."""
+    own = [(x, last) for x, _lo, _hi, last in c.buckets.items]
+    lines = []
+    if c.prefix:
+        lines.append(Line("parent", c.prefix, PREFIX))
+        own = c.prefix[-1:] + own
+    lines.append(Line(c.scope, own, colour))
+    if c.buckets.width > 1:
+        lines.append(Line("max", [(x, hi) for x, _lo, hi, _ in c.buckets.items], f"dim {colour}"))
+    return lines
 
 
 def heat(count: int, total: int) -> str:
@@ -60,6 +74,8 @@ class DetailScreen(Screen):
         Binding("left_square_bracket", "confusion(-1)", "Prev epoch"),
         Binding("right_square_bracket", "confusion(1)", "Next epoch"),
         Binding("f", "fork", "Fork"),
+        Binding("n,pagedown", "page(1)", "More charts"),
+        Binding("p,pageup", "page(-1)", "Back charts", show=False),
     ]
 
     def __init__(self, run_id: str) -> None:
@@ -68,14 +84,14 @@ class DetailScreen(Screen):
         self.detail: Detail | None = None
         self.cm_epoch: int | None = None  # None: follow the latest
         self.shown_stdout = ""
+        self.page = 0
 
     def compose(self) -> ComposeResult:
         yield Static(f"run {escape(self.run_id)} — loading…", id="header")
         with Horizontal(id="top"):
-            with Vertical(classes="charts"):
-                yield Chart("loss", log_y=True, id="loss")
-                yield Chart("accuracy", id="acc")
-                yield Chart("learning rate", id="lr")
+            with Grid(id="charts"):
+                for i in range(CHARTS_PER_PAGE):
+                    yield Chart(id=f"chart{i}")
             yield Static("", id="confusion")
         with Horizontal(id="bottom"):
             yield Log(max_lines=500, id="stdout")
@@ -106,26 +122,39 @@ class DetailScreen(Screen):
             return
         r = d.row
         fork = f" — fork of {r.parent} at epoch {r.fork_epoch}" if r.parent else ""
-        best = f"best {r.best_val_acc:.2%} at epoch {r.best_epoch}" if r.best_val_acc else ""
+        best = (f"best {r.metric} {fmt_value(r.metric, r.best)} at {r.best_at}"
+                if r.metric and r.best is not None else "")
         self.query_one("#header", Static).update(
             f"[b]{escape(r.id)}[/]  {escape(r.experiment)}  {r.status} {escape(r.message)}"
             f"  epoch {epochs_done(r)}/{r.epochs or '?'}  {best}{escape(fork)}")
-        pre = d.prefix
-        self.query_one("#loss", Chart).plot([
-            Line("parent", curve(pre, "train_loss"), PREFIX),
-            Line("train step", [(x, y) for x, _lo, _hi, y in d.steps_as_epochs()], "red"),
-            Line("train", curve(d.epochs, "train_loss"), "bright_red"),
-            Line("val", curve(pre, "val_loss")[-1:] + curve(d.epochs, "val_loss"), "yellow")])
-        self.query_one("#acc", Chart).plot([
-            Line("parent", curve(pre, "val_acc"), PREFIX),
-            Line("train", curve(d.epochs, "train_acc"), "cyan"),
-            Line("val", curve(pre, "val_acc")[-1:] + curve(d.epochs, "val_acc"), "green")])
-        self.query_one("#lr", Chart).plot([
-            Line("parent", curve(pre, "lr"), PREFIX), Line("lr", curve(d.epochs, "lr"), "magenta")])
+        self.draw_charts()
         self.show_stdout(d.stdout or "(no output yet)")
         self.query_one("#spec", Static).update(spec_table(d.row.spec))
         self.query_one("#confusion", Static).update(
             confusion_text(d.confusion, d.prev_confusion) if d.confusion else Text("No confusion matrix logged yet.", style="dim"))
+
+    def draw_charts(self) -> None:
+        """The current page of the run's metrics, the primary one first."""
+        charts = self.detail.charts if self.detail else []
+        pages = max(1, -(-len(charts) // CHARTS_PER_PAGE))
+        self.page = min(self.page, pages - 1)
+        shown = charts[self.page * CHARTS_PER_PAGE:(self.page + 1) * CHARTS_PER_PAGE]
+        for i in range(CHARTS_PER_PAGE):
+            chart = self.query_one(f"#chart{i}", Chart)
+            if i >= len(shown):
+                chart.title, chart.log_y = ("no metric logged yet" if not charts and not i
+                                            else ""), False
+                chart.plot([])
+                continue
+            c = shown[i]
+            n = self.page * CHARTS_PER_PAGE + i + 1
+            chart.title = f"{c.name} ({c.scope}) {n}/{len(charts)}"
+            chart.log_y = default_mode(c.name) == "min" and "loss" in c.name.lower()
+            chart.plot(chart_lines(c, COLOURS[(n - 1) % len(COLOURS)]))
+
+    def action_page(self, step: int) -> None:
+        self.page = max(0, self.page + step)
+        self.draw_charts()
 
     def show_stdout(self, text: str) -> None:
         """Append what is new, so a reader scrolled back is not thrown to the top each tick."""

@@ -11,10 +11,10 @@ from textual.binding import Binding
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Footer, Input
 
-from ...core import export
+from ...core import export, query
 from ...core.client import Client
 from ...core.errors import TuiexpError
-from ...core.records import load_records
+from ...core.index import Index
 from ...core.runstore import checkpoint_epochs
 from ..data import SORTS, Delta, Resources
 from ..messages import ClientFailed, ClientSucceeded
@@ -111,7 +111,8 @@ class RunsScreen(Screen):
     @work(thread=True, exit_on_error=False, group="client")
     def export_table(self, fmt: str, path: Path) -> None:
         try:
-            records = load_records(self.app.logs)  # type: ignore[attr-defined]
+            with Index(self.app.logs) as index:  # type: ignore[attr-defined]
+                records = query.load_runs(index)
             where = export.write(path, export.render(records, fmt)).resolve()
         except Exception as e:  # noqa: BLE001 - whatever it is, say it; the app stays up
             self.app.post_message(ClientFailed(f"Export failed: {e}"))

@@ -7,27 +7,17 @@ from textual.geometry import Region
 from textual.widgets import DataTable
 from textual.widgets.data_table import ColumnKey, RowKey
 
-from ..data import (
-    RunState,
-    bar,
-    duration,
-    elapsed,
-    epochs_done,
-    eta,
-    fmt_num,
-    lr_of,
-    progress,
-    sparkline,
-    visible_order,
-)
+from ...core.metrics import fmt_value
+from ...core.query import elapsed, epochs_done, eta, progress
+from ..data import RunState, bar, duration, fmt_num, lr_of, sparkline, visible_order
 
-WIDTHS = {"id": 32, "experiment": 14, "status": 9, "epoch": 16, "loss": 12, "val acc": 12,
+WIDTHS = {"id": 32, "experiment": 14, "status": 9, "epoch": 16, "loss": 12, "metric": 12,
           "best": 6, "lr": 7, "bs": 4, "dropout": 7, "gpu": 5, "elapsed": 7, "eta": 6}
 COLUMNS = tuple(WIDTHS)
 STATUS_STYLE = {
     "queued": "yellow", "starting": "cyan", "running": "bold green", "finished": "blue",
     "failed": "bold red", "crashed": "bold red", "diverged": "magenta", "oom": "bold magenta",
-    "cancelled": "dim",
+    "cancelled": "dim", "preempted": "yellow",
 }
 
 
@@ -42,9 +32,9 @@ def cells(st: RunState, depth: int, now: float, marked: bool) -> tuple[str, ...]
         escape(r.experiment),
         f"[{STATUS_STYLE.get(r.status, '')}]{r.status}[/]",
         f"{done:>7} {bar(progress(r))}",
-        f"[red]{sparkline(st.loss.values())}[/]",
-        f"[green]{sparkline(st.acc.values())}[/]",
-        f"{r.best_val_acc:.1%}" if r.best_val_acc is not None else "",
+        f"[red]{sparkline(st.values(0))}[/]",
+        f"[green]{sparkline(st.values(1))}[/]",
+        fmt_value(r.metric or "", r.best) if r.best is not None else "",
         fmt_num(lr_of(r), ".1e"),
         fmt_num(p.get("batch_size"), "d") if isinstance(p.get("batch_size"), int) else "",
         fmt_num(p.get("dropout")),

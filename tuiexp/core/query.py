@@ -1,0 +1,229 @@
+"""The one read model: every view (dashboard, `ls`, `show`, export, plots, report)
+reads runs through these functions over the index, and the facts derived from a
+run — duration, ETA, lineage, a metric column's value — are computed here once.
+Views format; they do not recompute. No view re-reads `events.jsonl`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from typing import Any
+
+from . import daemon
+from .errors import UsageError
+from .index import Index, RunRow
+from .metrics import default_mode, matching
+
+ALL = None  # `metrics=ALL`: attach every metric summary
+
+#: Columns every run has, beside metric columns (docs/RESULTS.md).
+RUN_FACTS = ("num_params", "epochs_run", "best", "best_epoch", "train_time")
+#: Old column names, kept working: `best_val_acc` is `best:val_acc`, `final_x` is `last:x`.
+AGGREGATES = ("last", "best", "min", "max")
+
+
+def load_runs(index: Index, status: Iterable[str] | None = None,
+              experiment: Iterable[str] | None = None,
+              metrics: Iterable[str] | None = ALL) -> list[RunRow]:
+    """Runs (oldest first) with the summaries of `metrics` (every metric by default)."""
+    rows = index.runs(status=status, experiment=experiment)
+    return index.attach_summaries(rows, metrics)
+
+
+def get_run(index: Index, run_id: str) -> RunRow | None:
+    row = index.run(run_id)
+    return index.attach_summaries([row])[0] if row else None
+
+
+def refresh_unsupervised(index: Index, ids: list[str] | None = None) -> None:
+    """With no supervisor watching, a "running" row may be stale: derive it again from
+    the run directory, which is the truth."""
+    if daemon.is_running(index.logs):
+        return
+    for row in index.runs(status=("starting", "running")):
+        if ids is None or row.id in ids:
+            index.reindex_run(row.id)
+
+
+def index_new_directories(index: Index) -> list[str]:
+    """Index run directories the index does not know yet (a script run by hand, with no
+    supervisor to notice it), so they show without a manual `reindex`."""
+    from . import runstore
+
+    known = index.ids()
+    added = []
+    for rid in runstore.run_ids(index.logs):
+        if rid not in known:
+            try:
+                index.reindex_run(rid)
+                added.append(rid)
+            except UsageError:
+                pass  # a copy or a bad directory: `reindex` and `doctor` report it
+    return added
+
+
+# -- facts of one run --------------------------------------------------------------
+
+
+def elapsed(row: RunRow, now: float) -> float | None:
+    if not row.started:
+        return None
+    return (row.ended or now) - row.started
+
+
+def train_time(row: RunRow) -> float | None:
+    """Seconds of training: the sum of logged `epoch_time`s, else start to end."""
+    s = row.summaries.get(("epoch_time", "epoch"))
+    if s and s.count:
+        return s.total
+    return row.ended - row.started if row.ended and row.started else None
+
+
+def epochs_done(row: RunRow) -> int:
+    """Epochs behind the run: a fork that has not logged yet starts from its fork epoch."""
+    return row.epoch if row.epoch is not None else row.fork_epoch or 0
+
+
+def progress(row: RunRow) -> float:
+    return epochs_done(row) / row.epochs if row.epochs else 0.0
+
+
+def eta(row: RunRow, now: float) -> float | None:
+    """Seconds left for a running run, from the pace of the epochs this attempt ran."""
+    if row.status != "running" or not row.epochs or not row.epoch:
+        return None
+    base = row.fork_epoch or 0
+    done, total = row.epoch - base, row.epochs - base
+    spent = elapsed(row, now)
+    if done <= 0 or spent is None:
+        return None
+    return spent / done * (total - done)
+
+
+def current_lr(row: RunRow) -> float | None:
+    s = row.summaries.get(("lr", "step")) or row.summaries.get(("lr", "epoch"))
+    return s.last if s else None
+
+
+def mode_of(row: RunRow, name: str) -> str:
+    """How `name` is ranked for this run: its primary mode, else by the name's kind."""
+    return (row.mode or "max") if name == row.metric else default_mode(name)
+
+
+def value(row: RunRow, column: str) -> Any:
+    """A table column's value for one run: a run fact, or `AGG:NAME` with AGG one of
+    last/best/min/max (a bare NAME is its last value; `final_NAME` and `best_NAME`
+    are the old spellings). None where the run has not produced it; NaN stays NaN."""
+    if column == "num_params":
+        return row.meta.get("num_params")
+    if column == "epochs_run":
+        return row.epoch
+    if column == "best":
+        return row.best
+    if column == "best_epoch":
+        return row.best_at
+    if column == "train_time":
+        return train_time(row)
+    agg, name = split_column(column)
+    s = row.summary(name)
+    if s is None or not s.count:
+        return None
+    if agg == "last":
+        return s.last
+    if agg == "best":
+        return s.best(mode_of(row, name))[0]
+    return s.min if agg == "min" else s.max
+
+
+def split_column(column: str) -> tuple[str, str]:
+    """`best:val/acc` -> ("best", "val/acc"); `final_val_acc` -> ("last", "val_acc")."""
+    agg, sep, name = column.partition(":")
+    if sep and agg in AGGREGATES:
+        return agg, name
+    for old, new in (("final_", "last"), ("best_", "best")):
+        if column.startswith(old) and len(column) > len(old):
+            return new, column[len(old):]
+    return "last", column
+
+
+def expand_columns(patterns: list[str], names: Iterable[str]) -> list[str]:
+    """Column specs with globs over metric names expanded (`val/*`, `best:val/*`)."""
+    names = set(names)
+    out: list[str] = []
+    for p in patterns:
+        agg, sep, name = p.partition(":")
+        if sep and agg in AGGREGATES and any(c in name for c in "*?["):
+            out += [f"{agg}:{n}" for n in matching([name], names)]
+        elif not sep and any(c in p for c in "*?["):
+            out += matching([p], names)
+        else:
+            out.append(p)
+    return list(dict.fromkeys(out))
+
+
+def metric_of_column(column: str) -> str | None:
+    """The metric a column reads (None for run facts other than metrics)."""
+    if column in RUN_FACTS:
+        return "epoch_time" if column == "train_time" else None
+    return split_column(column)[1]
+
+
+def primary_metrics(rows: list[RunRow]) -> list[str]:
+    """The primary metrics of these runs, most common first."""
+    counts: dict[str, int] = {}
+    for r in rows:
+        if r.metric:
+            counts[r.metric] = counts.get(r.metric, 0) + 1
+    return sorted(counts, key=lambda m: (-counts[m], m))
+
+
+# -- series --------------------------------------------------------------------------
+
+
+def attach_curves(index: Index, rows: list[RunRow], names: list[str]) -> list[RunRow]:
+    """Fill each row's `curves` with the epoch-level points of `names` (one query)."""
+    by_num = index.curves([r.num for r in rows], names)
+    for r in rows:
+        r.curves = by_num.get(r.num, {})
+    return rows
+
+
+def with_ancestors(index: Index, recs: list[RunRow], names: list[str]) -> list[RunRow]:
+    """`recs` and every ancestor of theirs, with curves: a fork's line starts at its
+    parent's value at the fork epoch."""
+    by_id = {r.id: r for r in recs}
+    todo = [r.parent for r in recs if r.parent]
+    while todo:
+        rid = todo.pop()
+        if rid in by_id:
+            continue
+        row = index.run(rid)
+        if row is not None:
+            by_id[rid] = attach_curves(index, [row], names)[0]
+            if row.parent:
+                todo.append(row.parent)
+    return list(by_id.values())
+
+
+def lineage_prefix(index: Index, row: RunRow, names: list[str], limit: int = 8
+                   ) -> dict[str, list[tuple[int, float]]]:
+    """The ancestors' epoch points up to where the lineage forked, oldest first: a fork's
+    curves read as one line that branches."""
+    out: dict[str, dict[int, float]] = {n: {} for n in names}
+    cur, until = row.parent, row.fork_epoch
+    while cur and until is not None and limit:
+        parent = index.run(cur)
+        if parent is None:
+            break
+        pts = index.curves([parent.num], names).get(parent.num, {})
+        for name, series in pts.items():
+            for x, v in series:
+                if x <= until:
+                    out[name].setdefault(x, v)  # the nearer ancestor wins
+        cur, until, limit = parent.parent, parent.fork_epoch, limit - 1
+    return {n: sorted(d.items()) for n, d in out.items()}
+
+
+def finite(x: Any) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
