@@ -232,9 +232,11 @@ def main(argv: list[str] | None = None) -> int:
     reader.join(timeout=2.0)  # a grandchild may hold the pipe open: do not wait for it
     batcher.flush()
     if rc < 0:  # die of the same signal, so the supervisor tells a kill from an error
-        signal.signal(-rc, signal.SIG_DFL)
+        if -rc not in (signal.SIGKILL, signal.SIGSTOP):  # those two cannot be handled
+            signal.signal(-rc, signal.SIG_DFL)
         signal.pthread_sigmask(signal.SIG_UNBLOCK, [-rc])
         os.kill(os.getpid(), -rc)
+        return 128 - rc  # a signal whose default is to be ignored: the shell's convention
     return rc
 
 

@@ -86,7 +86,8 @@ def flag_name(key: str) -> str:
 def flags(params: dict[str, Any], prefix: str = "") -> list[str]:
     """Every param as a flag: `--key value`; true bools as a bare `--key` (false ones
     omitted, as argparse's store_true expects); lists as repeated values after one
-    flag (nargs="+"); nested tables as dotted flags (`--model_args.width 8`)."""
+    flag (nargs="+"); nested tables as dotted flags (`--model_args.width 8`); a value
+    that starts with `-` as `--key=-1e-05`, so argparse does not take it for an option."""
     out: list[str] = []
     for key, value in params.items():
         name = f"{prefix}.{key}" if prefix else key
@@ -97,7 +98,9 @@ def flags(params: dict[str, Any], prefix: str = "") -> list[str]:
         elif isinstance(value, list):
             out += [_flag(name, prefix), *(format_value(v) for v in value)] if value else []
         else:
-            out += [_flag(name, prefix), format_value(value)]
+            text = format_value(value)
+            # argparse reads `-1e-05` or `-x` after a flag as another option: join them
+            out += [f"{_flag(name, prefix)}={text}"] if text.startswith("-") else [_flag(name, prefix), text]
     return out
 
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import gpu
-from .config import Config, Experiment
+from .config import Config, Experiment, sentence
 from .errors import ConfigError
 
 
@@ -97,10 +97,11 @@ def gpu_problems(cfg: Config) -> list[str]:
     place = f"{cfg.path.name}, line {line}" if line else cfg.path.name
     present = sorted(g.index for g in gpu.gpus())
     if not present:
-        return [f"{place}: `gpus` = {list(wanted)} names GPU indices, but this machine has no GPU "
-                f"that nvml can see (use \"auto\" or \"none\") (in [queue])."]
-    missing = [g for g in wanted if g not in present]
-    if missing:
-        return [f"{place}: `gpus` names GPU {', '.join(map(str, missing))}, which this machine does not "
-                f"have (it has {', '.join(map(str, present))}) (in [queue])."]
-    return []
+        what = (f"`gpus` = {list(wanted)} names GPU indices, but this machine has no GPU that nvml "
+                f"can see (use \"auto\" or \"none\")")
+    elif missing := [g for g in wanted if g not in present]:
+        what = (f"`gpus` names GPU {', '.join(map(str, missing))}, which this machine does not have "
+                f"(it has {', '.join(map(str, present))})")
+    else:
+        return []
+    return [f"{place}: {sentence(what)} (in [queue])"]
