@@ -194,6 +194,10 @@ def supervisor_pids() -> set[int]:
 def wait_child(child: subprocess.Popen[bytes], batcher: Batcher) -> int:
     """Wait for the child, writing batches and passing on signals meant for it alone."""
     while child.poll() is None:
+        if not hasattr(signal, "sigtimedwait"):  # macOS: no sender to tell; the group has it
+            time.sleep(FLUSH_EVERY)
+            batcher.flush()
+            continue
         info = signal.sigtimedwait(SIGNALS, FLUSH_EVERY)
         if info is not None and info.si_pid not in supervisor_pids():
             try:
@@ -223,7 +227,11 @@ def main(argv: list[str] | None = None) -> int:
               file=sys.stderr)
         return 127
     # from here a SIGTERM is ours to pass on (or not), never our death before the child's
-    signal.pthread_sigmask(signal.SIG_BLOCK, SIGNALS)
+    if hasattr(signal, "sigtimedwait"):
+        signal.pthread_sigmask(signal.SIG_BLOCK, SIGNALS)
+    else:
+        for sig in SIGNALS:
+            signal.signal(sig, lambda *_: None)
     assert child.stdout is not None
     reader = threading.Thread(target=pump, args=(child.stdout.fileno(), Parser(pattern), batcher),
                               daemon=True)

@@ -152,6 +152,15 @@ def test_metric_mode_and_run_keys_from_defaults(tmp_path):
     assert a.params == {"lr": 1}  # [defaults] params stay the trainer's
     assert (t.metric, t.mode, t.args, t.scalars) == ("val/acc", "max", None, None)
     assert "metric" not in t.params and cfg.expand("t")[0]["epochs"] == 2
+    body = ("[defaults]\nmetric = \"val/loss\"\nmode = \"min\"\n"
+            "[experiments.p]\ncommand = \"x\"\nmetric = \"err\"\nmode = \"max\"\n"
+            "[experiments.q]\nextends = \"p\"\nmetric = \"f1\"\n"
+            "[experiments.r]\nextends = \"p\"\nmode = \"min\"\n"
+            "[experiments.s]\ncommand = \"x\"\nmetric = \"acc\"\n[experiments.u]\ncommand = \"x\"\n")
+    got = {k: (e.metric, e.mode) for k, e in load(tmp_path, body).experiments.items()}
+    # a mode goes with the metric of its own table or a nearer one, never a farther one
+    assert got == {"p": ("err", "max"), "q": ("f1", "max"), "r": ("err", "min"), "s": ("acc", "max"),
+                   "u": ("val/loss", "min")}
     assert [config.default_mode(m) for m in ("val_acc", "val/loss", "error_rate", "mse", "lossy",
                                               "train.nll", "closs", "top5_err")] == [
         "max", "min", "min", "min", "max", "min", "min", "min"]

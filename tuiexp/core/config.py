@@ -31,9 +31,9 @@ QUEUE_KEYS = {"gpus": "auto", "jobs_per_gpu": 1, "min_free_memory_mb": 0, "cpu_j
 #: Tables that belong to a choice (`model`, `scheduler`): an experiment that sets
 #: one replaces the inherited table instead of merging into it.
 REPLACED_TABLES = frozenset({"model_args", "scheduler_args"})
-#: Keys of an experiment table that are not params.
 #: How a run is started and judged; also allowed in [defaults], for every experiment.
 RUN_KEYS = ("metric", "mode", "args", "scalars")
+#: Keys of an experiment table that are not params.
 RESERVED = ("extends", "description", "command", "cwd", "sweep", "random", "seeds", "priority", "tags",
             *RUN_KEYS)
 UI_KEYS = ("columns", "sparklines", "bell")
@@ -336,8 +336,7 @@ def _make_experiment(name: str, table: dict[str, Any], defaults: dict[str, Any],
             raise fail(here, k, f"`{k}` applies to a `command`; the built-in trainer takes its params as they are")
         if command is None:
             run[k] = None  # [defaults] gives them to experiments with a command only
-    if run["metric"] is not None and run["mode"] is None:
-        run["mode"] = default_mode(run["metric"])
+    run["metric"], run["mode"] = _primary_metric(name, loc.raw_experiments, defaults)
 
     own = {k: v for k, v in table.items() if k not in RESERVED}
     params = own
@@ -369,6 +368,25 @@ def _make_experiment(name: str, table: dict[str, Any], defaults: dict[str, Any],
     return Experiment(name=name, params=params, command=command, cwd=cwd, description=description,
                       sweep=sweep, random=rnd, seeds=tuple(seeds), priority=priority, tags=tuple(tags),
                       **run)
+
+
+def _primary_metric(name: str, raw: dict[str, Any], defaults: dict[str, Any]) -> tuple[str | None, str | None]:
+    """`metric` and `mode` from the nearest table that sets them (the experiment, then
+    what it extends, then [defaults]); a mode set farther away than the metric belongs
+    to another metric, so the metric's own default mode applies."""
+    levels, cur = [], name
+    while isinstance(raw.get(cur), dict) and len(levels) <= len(raw):
+        levels.append(raw[cur])
+        cur = raw[cur].get("extends")
+    metric = mode = None
+    for level in [*levels, defaults]:
+        if metric is None and mode is None:
+            mode = level.get("mode")
+        if metric is None:
+            metric = level.get("metric")
+    if metric is not None and mode is None:
+        mode = default_mode(metric)
+    return metric, mode
 
 
 def _check_template(command: tuple[str, ...], params: dict[str, Any], seeds: list[int], fail: Any) -> None:
