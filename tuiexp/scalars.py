@@ -30,6 +30,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections import deque
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +44,8 @@ INTEGER = re.compile(r"\+?\d+")
 RESERVED = frozenset({"v", "t", "kind"})
 FLUSH_EVERY = 0.25  # seconds between batches written to events.jsonl
 MAX_LINE = 1 << 20  # a longer line without a newline is passed through, not parsed
+BACKLOG = 8 << 20  # output bytes waiting to be parsed; beyond, output is passed through only
+LINE_END = re.compile(rb"\r\n|\r|\n")
 SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 
@@ -147,34 +150,89 @@ def _write_all(fd: int, data: bytes) -> None:
         view = view[os.write(fd, view):]
 
 
-def pump(source: int, parser: Parser, batcher: Batcher) -> None:
-    """Copy the child's output to our stdout as it comes; parse complete lines
-    (a newline or a carriage return ends one: progress bars rewrite with \\r)."""
-    carry = b""
+class Backlog:
+    """Output waiting to be parsed, bounded: past `limit` bytes a chunk is passed
+    through but not parsed (a gap), so parsing never slows the child down."""
+
+    def __init__(self, limit: int = BACKLOG):
+        self.chunks: deque[bytes] = deque()
+        self.size, self.limit = 0, limit
+        self.closed = self.in_gap = False
+        self.cond = threading.Condition()
+
+    def put(self, data: bytes) -> None:
+        with self.cond:
+            if self.size + len(data) > self.limit:
+                if not self.in_gap:  # b"": a marker, so no line is glued across the gap
+                    self.in_gap = True
+                    self.chunks.append(b"")
+            else:
+                self.in_gap = False
+                self.size += len(data)
+                self.chunks.append(data)
+            self.cond.notify()
+
+    def close(self) -> None:
+        with self.cond:
+            self.closed = True
+            self.cond.notify()
+
+    def get(self) -> bytes | None:
+        """The next chunk (b"" for a gap); None once closed and drained."""
+        with self.cond:
+            while not self.chunks and not self.closed:
+                self.cond.wait()
+            if not self.chunks:
+                return None
+            data = self.chunks.popleft()
+            self.size -= len(data)
+            return data
+
+
+def copy(source: int, backlog: Backlog) -> None:
+    """Copy the child's output to our stdout as it comes, and hand it to the parser."""
     out_ok = True
     while True:
         try:
             data = os.read(source, 1 << 16)
         except OSError:
             data = b""
-        if out_ok and data:
+        if not data:
+            backlog.close()
+            return
+        if out_ok:
             try:
                 _write_all(1, data)
             except OSError:  # our stdout is gone: keep draining, or the child blocks
                 out_ok = False
+        backlog.put(data)
+
+
+def parse_all(backlog: Backlog, parser: Parser, batcher: Batcher) -> None:
+    """Parse complete lines (a newline or a carriage return ends one: progress bars
+    rewrite theirs with \\r); the last line counts once the output has ended."""
+    carry = b""
+    warned = False
+    while (data := backlog.get()) is not None:
         if not data:
-            if carry:
-                _parse(carry, parser, batcher)
-            return
-        *lines, carry = re.split(rb"\r\n|\r|\n", carry + data)
+            carry = b""
+            if not warned:
+                warned = True
+                batcher.add([("warning", {"message": "stdout scalars fell behind the output: some "
+                                          "lines were not read for metrics (stdout.log has them all)"})],
+                            time.time())
+            continue
+        *lines, carry = LINE_END.split(carry + data)
         for line in lines:
             _parse(line, parser, batcher)
         if len(carry) > MAX_LINE:
             carry = b""
+    if carry:
+        _parse(carry, parser, batcher)
 
 
 def _parse(line: bytes, parser: Parser, batcher: Batcher) -> None:
-    if line.strip():
+    if b":" in line or b"=" in line or parser.pattern is not None:
         batcher.add(parser.events(line.decode("utf-8", "replace")), time.time())
 
 
@@ -233,11 +291,15 @@ def main(argv: list[str] | None = None) -> int:
         for sig in SIGNALS:
             signal.signal(sig, lambda *_: None)
     assert child.stdout is not None
-    reader = threading.Thread(target=pump, args=(child.stdout.fileno(), Parser(pattern), batcher),
-                              daemon=True)
+    backlog = Backlog()
+    reader = threading.Thread(target=copy, args=(child.stdout.fileno(), backlog), daemon=True)
+    parsing = threading.Thread(target=parse_all, args=(backlog, Parser(pattern), batcher), daemon=True)
     reader.start()
+    parsing.start()
     rc = wait_child(child, batcher)
     reader.join(timeout=2.0)  # a grandchild may hold the pipe open: do not wait for it
+    backlog.close()
+    parsing.join(timeout=30.0)  # the bounded backlog parses in seconds
     batcher.flush()
     if rc < 0:  # die of the same signal, so the supervisor tells a kill from an error
         if -rc not in (signal.SIGKILL, signal.SIGSTOP):  # those two cannot be handled

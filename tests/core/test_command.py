@@ -67,6 +67,7 @@ def test_flags_round_trip_through_argparse(tmp_path):
 
 def test_a_fork_changes_the_flags(tmp_path):
     parent = spec("python parse.py --lr {lr}", {"lr": 0.1, "batch_size": 64}, args="flags")
+    assert build_argv(parent)[1:] == ["parse.py", "--lr", "0.1", "--batch-size", "64"]  # lr once
     child = parent.forked("c", 1, {"lr": 0.01, "batch_size": 32})
     assert parsed(tmp_path, child)["lr"] == 0.01 and parsed(tmp_path, child)["batch_size"] == 32
 

@@ -83,16 +83,19 @@ def flag_name(key: str) -> str:
     return "--" + key.replace("_", "-")
 
 
-def flags(params: dict[str, Any], prefix: str = "") -> list[str]:
+def flags(params: dict[str, Any], prefix: str = "", skip: frozenset[str] = frozenset()) -> list[str]:
     """Every param as a flag: `--key value`; true bools as a bare `--key` (false ones
     omitted, as argparse's store_true expects); lists as repeated values after one
     flag (nargs="+"); nested tables as dotted flags (`--model_args.width 8`); a value
-    that starts with `-` as `--key=-1e-05`, so argparse does not take it for an option."""
+    that starts with `-` as `--key=-1e-05`, so argparse does not take it for an option.
+    Dotted names in `skip` (those the command templates already) are left out."""
     out: list[str] = []
     for key, value in params.items():
         name = f"{prefix}.{key}" if prefix else key
+        if name in skip:
+            continue
         if isinstance(value, dict):
-            out += flags(value, name)
+            out += flags(value, name, skip)
         elif isinstance(value, bool):
             out += [_flag(name, prefix)] if value else []
         elif isinstance(value, list):
@@ -111,7 +114,7 @@ def _flag(name: str, prefix: str) -> str:
 
 def build_argv(spec: RunSpec) -> list[str]:
     """The user's command for this run: templates filled from spec.params, and with
-    `args = "flags"`, every param appended as a flag. A TemplateError for a missing
+    `args = "flags"`, every other param appended as a flag. A TemplateError for a missing
     param (config loading reports it first, with file and line)."""
     argv: list[str] = []
     for part in spec.command or ():
@@ -120,6 +123,6 @@ def build_argv(spec: RunSpec) -> list[str]:
         except KeyError as e:
             raise TemplateError(f"the command names `{{{e.args[0]}}}`, a param this run "
                                 f"does not have.") from None
-    if spec.args == "flags":
-        argv += flags(spec.params)
+    if spec.args == "flags":  # what the command templates is not passed twice
+        argv += flags(spec.params, skip=frozenset(f for part in spec.command or () for f in fields(part)))
     return argv
