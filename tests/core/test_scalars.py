@@ -15,7 +15,7 @@ from pathlib import Path
 from tests.conftest import tuiexp, wait_for, write_config
 from tuiexp.core import events
 from tuiexp.core.paths import LogsDir
-from tuiexp.scalars import Parser
+from tuiexp.scalars import Backlog, Batcher, Parser, parse_all
 
 #: a training script that has never heard of tuiexp
 PLAIN = """
@@ -68,6 +68,20 @@ def test_parser_rule():
         assert p.events(noise) == [], noise
     rx = Parser(re.compile(r"(?P<key>\w+) -> (?P<value>[^,\s]+)"))
     assert rx.events("epoch -> 2, acc -> 0.5") == [("epoch", {"epoch": 2, "acc": 0.5})]
+
+
+def test_lines_split_across_chunks_carriage_returns_and_a_full_backlog(tmp_path):
+    backlog, batcher = Backlog(limit=64), Batcher(tmp_path / "events.jsonl")
+    for chunk in (b"los", b"s: 1\rloss: 2\r\nacc=", b"0.5\n", b"x" * 100, b"loss: 9\n", b"loss: 3"):
+        backlog.put(chunk)  # the 100 bytes overflow: a gap, and the next chunk still fits
+    backlog.close()
+    parse_all(backlog, Parser(), batcher)
+    batcher.flush()
+    got = metric_events(tmp_path)
+    assert got[:3] == [{"kind": "step", "step": 0, "loss": 1.0}, {"kind": "step", "step": 1, "loss": 2.0},
+                       {"kind": "step", "step": 0, "acc": 0.5}]
+    assert got[3]["kind"] == "warning" and "fell behind" in got[3]["message"]
+    assert got[4:] == [{"kind": "step", "step": 2, "loss": 9.0}, {"kind": "step", "step": 3, "loss": 3.0}]
 
 
 def test_wrapper_passes_output_through_and_writes_metrics(tmp_path):
