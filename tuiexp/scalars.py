@@ -17,6 +17,12 @@ The rule for a line (`epoch=3 loss=0.41 acc=0.87`, `epoch: 1 val_acc: 0.5`):
   too, if the line has it); else with `epoch` → one epoch event at that epoch;
   else each key counts its own values: its n-th value is logged at step n - 1.
 With --pattern, every match of REGEX (named groups `key` and `value`) is a pair.
+
+Signals: SIGTERM and SIGINT never kill the wrapper before its child. One sent to
+the whole process group (the supervisor's cancel, a terminal's Ctrl-C) has reached
+the child already and is not repeated (tuiexp.track reads a second SIGTERM as
+"stop now"); one sent to the wrapper alone (`kill PID`) is passed on. A child
+killed by a signal makes the wrapper die of the same signal.
 """
 
 from __future__ import annotations
