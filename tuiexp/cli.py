@@ -112,19 +112,23 @@ def cmd_ui(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
+    from .core import preflight
+
     cfg = configmod.load(args.file or args.config)
-    total = 0
+    report = preflight.check(cfg)
     print(f"{cfg.path}: {len(cfg.experiments)} experiments")
     for name, exp in cfg.experiments.items():
-        n = len(cfg.expand(name))
-        total += n
+        n = report.runs.get(name)
         kind = "trainer" if exp.builtin else " ".join(exp.command or ())
         desc = f"  {exp.description}" if exp.description else ""
-        print(f"  {name:<24} {n:>4} run{'s' if n != 1 else ' '}  [{kind}]{desc}")
+        count = "   ?" if n is None else f"{n:>4}"
+        print(f"  {name:<24} {count} run{'s' if n != 1 else ' '}  [{kind}]{desc}")
     q = cfg.queue
-    print(f"{total} runs in all; queue: gpus={q.gpus} jobs_per_gpu={q.jobs_per_gpu} "
+    print(f"{sum(report.runs.values())} runs in all; queue: gpus={q.gpus} jobs_per_gpu={q.jobs_per_gpu} "
           f"min_free_memory_mb={q.min_free_memory_mb} cpu_jobs={q.cpu_jobs}")
-    return 0
+    for problem in report.problems:
+        print(f"tuiexp: {problem}", file=sys.stderr)
+    return 2 if report.problems else 0
 
 
 def cmd_run(args: argparse.Namespace) -> int:

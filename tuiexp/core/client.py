@@ -82,7 +82,8 @@ class Client:
         specs = [
             RunSpec(id=new_run_id(experiment), experiment=experiment, params=params,
                     command=exp.command, cwd=cwd, seed=params.get("seed"), priority=exp.priority,
-                    git_commit=commit, config_path=str(config.path.resolve()), tags=exp.tags)
+                    git_commit=commit, config_path=str(config.path.resolve()), tags=exp.tags,
+                    metric=exp.metric, mode=exp.mode, args=exp.args, scalars=exp.scalars)
             for params in all_params
         ]
         self.index.put_setting("queue", asdict(config.queue))

@@ -22,15 +22,25 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-from .errors import ConfigError
+from .command import TemplateError, fields
+from .errors import ConfigError, UsageError
+from .spec import check_experiment_name
 
-TOP_LEVEL = ("queue", "defaults", "experiments")
+TOP_LEVEL = ("queue", "defaults", "experiments", "ui")
 QUEUE_KEYS = {"gpus": "auto", "jobs_per_gpu": 1, "min_free_memory_mb": 0, "cpu_jobs": 1}
 #: Tables that belong to a choice (`model`, `scheduler`): an experiment that sets
 #: one replaces the inherited table instead of merging into it.
 REPLACED_TABLES = frozenset({"model_args", "scheduler_args"})
+#: How a run is started and judged; also allowed in [defaults], for every experiment.
+RUN_KEYS = ("metric", "mode", "args", "scalars")
 #: Keys of an experiment table that are not params.
-RESERVED = ("extends", "description", "command", "cwd", "sweep", "random", "seeds", "priority", "tags")
+RESERVED = ("extends", "description", "command", "cwd", "sweep", "random", "seeds", "priority", "tags",
+            *RUN_KEYS)
+UI_KEYS = ("columns", "sparklines", "bell")
+METRIC_NAME = re.compile(r"[A-Za-z0-9_./-]{1,128}")
+#: a primary metric whose name has one of these parts (split at `/ . _ -`) is minimised
+LOWER_IS_BETTER = re.compile(r"(?:^|[/._-])(?:\w*loss|error|err|mse|mae|rmse|nll|perplexity|ppl|wer|cer)"
+                             r"(?:$|[/._-])", re.IGNORECASE)
 DISTRIBUTIONS = ("uniform", "log_uniform", "int_uniform", "choice")
 
 
@@ -40,6 +50,15 @@ class QueueSettings:
     jobs_per_gpu: int = 1
     min_free_memory_mb: int = 0
     cpu_jobs: int = 1
+
+
+@dataclass(frozen=True)
+class UiSettings:
+    """The [ui] table: what the dashboard shows (empty: what the runs log)."""
+
+    columns: tuple[str, ...] = ()
+    sparklines: tuple[str, ...] = ()
+    bell: bool = False  # ring the terminal bell when a run ends
 
 
 @dataclass(frozen=True)
@@ -54,6 +73,10 @@ class Experiment:
     seeds: tuple[int, ...] = ()
     priority: int = 0
     tags: tuple[str, ...] = ()
+    metric: str | None = None  # the primary metric; None: the read model's default
+    mode: str | None = None  # "max" | "min"
+    args: str | None = None  # "flags": every param passed as --key value
+    scalars: str | None = None  # "stdout" or a regex with groups `key` and `value`
 
     @property
     def builtin(self) -> bool:
@@ -72,6 +95,7 @@ class Config:
     queue: QueueSettings
     experiments: dict[str, Experiment]
     locate: _Locator
+    ui: UiSettings = field(default_factory=UiSettings)
 
     def experiment(self, name: str) -> Experiment:
         if name not in self.experiments:
@@ -133,7 +157,7 @@ class Config:
 def load(path: str | Path) -> Config:
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")  # a BOM (Windows editors) is dropped
     except FileNotFoundError:
         raise ConfigError(f"{path} does not exist (pass --config FILE).") from None
     except IsADirectoryError:
@@ -160,9 +184,11 @@ def parse(raw: dict[str, Any], path: Path, text: str = "") -> Config:
         if key not in TOP_LEVEL:
             raise fail("", key, f"unknown table `{key}`{_suggest(key, TOP_LEVEL)}")
     queue = _parse_queue(raw.get("queue", {}), fail)
+    ui = _parse_ui(raw.get("ui", {}), fail)
     defaults = raw.get("defaults", {})
     if not isinstance(defaults, dict):
         raise fail("", "defaults", "`defaults` must be a table")
+    _check_run_keys(defaults, lambda k, what: fail("defaults", k, what))
     raw_exps = raw.get("experiments", {})
     if not isinstance(raw_exps, dict):
         raise fail("", "experiments", "`experiments` must be a table of tables")
@@ -195,9 +221,64 @@ def parse(raw: dict[str, Any], path: Path, text: str = "") -> Config:
 
     experiments = {}
     for exp_name in raw_exps:
+        try:
+            check_experiment_name(exp_name)
+        except UsageError:
+            raise fail("experiments", exp_name, f"'{exp_name}' is not a valid experiment name (no `/`, "
+                       f"no `..`, not starting with `.`)") from None
         table = resolve(exp_name, (exp_name,))
         experiments[exp_name] = _make_experiment(exp_name, table, defaults, fail, loc)
-    return Config(path=path, queue=queue, experiments=experiments, locate=loc)
+    cfg = Config(path=path, queue=queue, experiments=experiments, locate=loc, ui=ui)
+    for exp in experiments.values():
+        _check_finite(cfg, exp)
+    return cfg
+
+
+def _parse_ui(u: Any, fail: Any) -> UiSettings:
+    if not isinstance(u, dict):
+        raise fail("", "ui", "`ui` must be a table")
+    for k in u:
+        if k not in UI_KEYS:
+            raise fail("ui", k, f"unknown key `{k}` in [ui]{_suggest(k, UI_KEYS)}")
+    lists = {}
+    for k in ("columns", "sparklines"):
+        v = u.get(k, [])
+        if not (isinstance(v, list) and all(isinstance(c, str) and c for c in v)):
+            raise fail("ui", k, f"`{k}` must be a list of names (e.g. [\"val/acc\", \"loss\"])")
+        lists[k] = tuple(v)
+    bell = u.get("bell", False)
+    if not isinstance(bell, bool):
+        raise fail("ui", "bell", "`bell` must be true or false")
+    return UiSettings(columns=lists["columns"], sparklines=lists["sparklines"], bell=bell)
+
+
+def default_mode(metric: str) -> str:
+    """"min" for a name that reads as a loss or an error (`val/loss`, `Loss/train`,
+    `error_rate`, `mse`, `ppl`...), else "max"."""
+    return "min" if LOWER_IS_BETTER.search(metric) else "max"
+
+
+def _check_run_keys(table: dict[str, Any], fail: Any) -> None:
+    """metric, mode, args and scalars: their types and values, wherever they are set."""
+    metric = table.get("metric")
+    if metric is not None and not (isinstance(metric, str) and METRIC_NAME.fullmatch(metric)):
+        raise fail("metric", f"`metric` must be a metric name (letters, digits, `_ . / -`, up to 128), "
+                   f"got {metric!r}")
+    if table.get("mode", "max") not in ("max", "min"):
+        raise fail("mode", f'`mode` must be "max" or "min", got {table["mode"]!r}')
+    if table.get("args", "flags") != "flags":
+        raise fail("args", f'`args` must be "flags" (every param as --key value), got {table["args"]!r}')
+    scalars = table.get("scalars", "stdout")
+    if not isinstance(scalars, str):
+        raise fail("scalars", '`scalars` must be "stdout" or a regex with groups (?P<key>...) and (?P<value>...)')
+    if scalars != "stdout":
+        try:
+            groups = re.compile(scalars).groupindex
+        except re.error as e:
+            raise fail("scalars", f"`scalars` is not a valid regex: {e}") from None
+        if not {"key", "value"} <= groups.keys():
+            raise fail("scalars", "`scalars` must be \"stdout\" or a regex with named groups "
+                       "(?P<key>...) and (?P<value>...)")
 
 
 def _parse_queue(q: Any, fail: Any) -> QueueSettings:
@@ -245,13 +326,27 @@ def _make_experiment(name: str, table: dict[str, Any], defaults: dict[str, Any],
     cwd = table.get("cwd")
     if cwd is not None and not isinstance(cwd, str):
         raise fail(here, "cwd", "`cwd` must be a path")
+    if len(set(seeds)) != len(seeds):
+        dup = next(s for s in seeds if seeds.count(s) > 1)
+        raise fail(here, "seeds", f"`seeds` lists {dup} twice")
+    _check_run_keys(table, lambda k, what: fail(here, k, what))
+    run = {k: table.get(k, defaults.get(k)) for k in RUN_KEYS}
+    for k in ("args", "scalars"):
+        if command is None and k in table:
+            raise fail(here, k, f"`{k}` applies to a `command`; the built-in trainer takes its params as they are")
+        if command is None:
+            run[k] = None  # [defaults] gives them to experiments with a command only
+    run["metric"], run["mode"] = _primary_metric(name, loc.raw_experiments, defaults)
 
     own = {k: v for k, v in table.items() if k not in RESERVED}
     params = own
     if command is None:
         from ..trainer.config import DEFAULTS
 
-        params = deep_merge(deep_merge(DEFAULTS, defaults), own, replace=REPLACED_TABLES)
+        trainer_defaults = {k: v for k, v in defaults.items() if k not in RUN_KEYS}
+        params = deep_merge(deep_merge(DEFAULTS, trainer_defaults), own, replace=REPLACED_TABLES)
+    if command is not None:
+        _check_template(command, params, seeds, lambda what: fail(here, "command", what))
 
     sweep = table.get("sweep", {})
     if not isinstance(sweep, dict):
@@ -271,7 +366,74 @@ def _make_experiment(name: str, table: dict[str, Any], defaults: dict[str, Any],
         _check_distribution(key, dist, lambda what, k=key: fail(f"{here}.random", k, what))
         _check_exists(key, params, lambda what, k=key: fail(f"{here}.random", k, what))
     return Experiment(name=name, params=params, command=command, cwd=cwd, description=description,
-                      sweep=sweep, random=rnd, seeds=tuple(seeds), priority=priority, tags=tuple(tags))
+                      sweep=sweep, random=rnd, seeds=tuple(seeds), priority=priority, tags=tuple(tags),
+                      **run)
+
+
+def _primary_metric(name: str, raw: dict[str, Any], defaults: dict[str, Any]) -> tuple[str | None, str | None]:
+    """`metric` and `mode` from the nearest table that sets them (the experiment, then
+    what it extends, then [defaults]); a mode set farther away than the metric belongs
+    to another metric, so the metric's own default mode applies."""
+    levels, cur = [], name
+    while isinstance(raw.get(cur), dict) and len(levels) <= len(raw):
+        levels.append(raw[cur])
+        cur = raw[cur].get("extends")
+    metric = mode = None
+    for level in [*levels, defaults]:
+        if metric is None and mode is None:
+            mode = level.get("mode")
+        if metric is None:
+            metric = level.get("metric")
+    if metric is not None and mode is None:
+        mode = default_mode(metric)
+    return metric, mode
+
+
+def _check_template(command: tuple[str, ...], params: dict[str, Any], seeds: list[int], fail: Any) -> None:
+    """Every `{name}` of the command names a param this experiment has."""
+    known = {**params, "seed": 0} if seeds else params
+    for part in command:
+        try:
+            names = fields(part)
+        except TemplateError as e:
+            raise fail(f"`command` has {e}") from None
+        for dotted in names:
+            node: Any = known
+            for key in dotted.split("."):
+                if not isinstance(node, dict) or key not in node:
+                    choices = node.keys() if isinstance(node, dict) else []
+                    raise fail(f"`command` names `{{{dotted}}}`, a param this experiment does not "
+                               f"have{_suggest(key, choices)}")
+                node = node[key]
+
+
+def _check_finite(cfg: Config, exp: Experiment) -> None:
+    """NaN and inf are TOML numbers, never a sensible param: refuse them with their line."""
+    places = [("", k, v) for k, v in exp.params.items()]
+    places += [("sweep.", k, v) for k, v in exp.sweep.items()]
+    places += [("random.", k, v) for k, v in exp.random.items() if k not in ("trials", "seed")]
+    for prefix, key, value in places:
+        path = _non_finite(value, prefix + key)
+        if path is not None:
+            raise ConfigError(cfg.where(exp.name, prefix + key,
+                                        f"`{path}` is not a finite number (nan or inf)"))
+
+
+def _non_finite(node: Any, path: str) -> str | None:
+    """The path of the first NaN or infinite float under `node`, else None."""
+    if isinstance(node, float) and not math.isfinite(node):
+        return path
+    if isinstance(node, dict):
+        items = [(f"{path}.{k}", v) for k, v in node.items()]
+    elif isinstance(node, list):
+        items = [(f"{path}[{i}]", v) for i, v in enumerate(node)]
+    else:
+        return None
+    for sub, v in items:
+        found = _non_finite(v, sub)
+        if found is not None:
+            return found
+    return None
 
 
 def _check_exists(key: str, params: dict[str, Any], fail: Any) -> None:
@@ -415,6 +577,12 @@ class _Locator:
             if found or not key:
                 break
             found = self._line(".".join(parts[:cut]), ".".join([*parts[cut:], key]))
+        if not found and key and "." in key:  # `[x.sweep]` then `lr = ...`
+            head, rest = key.split(".", 1)
+            found = self._line(f"{table}.{head}" if table else head, rest)
+        if not found and key and len(parts) > 1 and table.startswith("experiments."):
+            # inside an inline table (`random = { lr = {...} }`): the line of the table's key
+            return self.line(".".join(parts[:-1]), parts[-1])
         return found
 
     def _line(self, table: str, key: str | None) -> int | None:

@@ -10,6 +10,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from .command import build_argv
 from .paths import RunPaths
 from .spec import RunSpec
 
@@ -17,14 +18,19 @@ BUILTIN = ("-m", "tuiexp.trainer")
 
 
 def argv_for(spec: RunSpec) -> list[str]:
-    """The command line: the built-in trainer, or the user's command where a leading
-    `python` means the interpreter tuiexp runs in (so the run sees the same packages)."""
+    """The command line: the built-in trainer, or the user's command (templates and
+    flags rendered from the params, see core/command.py) where a leading `python`
+    means the interpreter tuiexp runs in (so the run sees the same packages). With
+    `scalars` set it runs under the stdout-scalars wrapper (tuiexp/scalars.py)."""
     if spec.command is None:
         return [sys.executable, *BUILTIN]
-    argv = list(spec.command)
+    argv = build_argv(spec)
     if argv[0] in ("python", "python3"):
         argv[0] = sys.executable
-    return argv
+    if spec.scalars is None:
+        return argv
+    pattern = [] if spec.scalars == "stdout" else ["--pattern", spec.scalars]
+    return [sys.executable, "-m", "tuiexp.scalars", *pattern, "--", *argv]
 
 
 @dataclass
