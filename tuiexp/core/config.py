@@ -23,6 +23,7 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 from .errors import ConfigError
+from .params import ParamError, builtin_schema, schema_for
 
 TOP_LEVEL = ("queue", "defaults", "experiments")
 QUEUE_KEYS = {"gpus": "auto", "jobs_per_gpu": 1, "min_free_memory_mb": 0, "cpu_jobs": 1}
@@ -103,12 +104,11 @@ class Config:
         return runs
 
     def validate_params(self, exp: Experiment, params: dict[str, Any], overrides: dict[str, Any]) -> None:
-        if not exp.builtin:
+        schema = schema_for(exp)  # None for a user's command: its params are its own business
+        if schema is None:
             return
-        from ..trainer.config import ParamError, validate  # torch-free by contract
-
         try:
-            validate(params)
+            schema.validate(params)
         except ParamError as e:
             top = e.key.split(".")[0].split("[")[0]
             if top in overrides:
@@ -249,9 +249,7 @@ def _make_experiment(name: str, table: dict[str, Any], defaults: dict[str, Any],
     own = {k: v for k, v in table.items() if k not in RESERVED}
     params = own
     if command is None:
-        from ..trainer.config import DEFAULTS
-
-        params = deep_merge(deep_merge(DEFAULTS, defaults), own, replace=REPLACED_TABLES)
+        params = deep_merge(deep_merge(builtin_schema().defaults(), defaults), own, replace=REPLACED_TABLES)
 
     sweep = table.get("sweep", {})
     if not isinstance(sweep, dict):
