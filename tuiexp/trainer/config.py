@@ -187,8 +187,8 @@ class Augment:
 class EarlyStop:
     """The metric that picks the `best` checkpoint and stops a run early (resolved)."""
 
-    metric: str = param("auto", REG, "the metric: the run's primary metric (`metric` of the "
-                        "experiment; val_acc when none) or any epoch metric",
+    metric: str = param("auto", REG, "auto: the experiment's primary metric (`metric`, val_acc when "
+                        "unset); or any metric of the `epoch` events",
                         choices=("auto", *EPOCH_METRICS))
     patience: int = param(0, REG, "epochs without a better metric before stopping; 0 = off", lo=0)
     mode: str = param("auto", REG, "max or min; auto: the experiment's `mode` for its metric, "
@@ -241,7 +241,7 @@ class TrainConfig:
     """Every param of the built-in trainer, typed; built by `from_params`."""
 
     # data
-    dataset: str = param("shapes", DATA, "the images", choices=DATASETS)
+    dataset: str = param("shapes", DATA, "the images (files under `data_root`, below)", choices=DATASETS)
     data_root: str = param(None, DATA, f"where the dataset's files are (see below); unset: "
                            f"`{DEFAULT_DATA_ROOT}`, except imagefolder, which needs it",
                            kind="str", accepts="a path")
@@ -294,25 +294,20 @@ class TrainConfig:
     mix_off_epoch: int = param(0, REG, "last epoch with mixing (0 = all epochs)", lo=0)
     augment: Augment = param(
         {k: s.default for k, s in specs(Augment).items()}, REG,
-        "per-image random crop of the zero-padded image, horizontal flip, "
-        "brightness/contrast/saturation by ±strength, rotation by ±degrees (≤ 180), random "
-        "erasing with that probability (fractions ≤ 1)")
+        "per-image augmentation, on the device, in batches: the keys below")
     ema: float = param(0.0, REG, "EMA decay of the weights (e.g. 0.999); when on, validation "
                        "uses the EMA model", lo=0, hi=1, hi_open=True)
     early_stop: EarlyStop = param(
         {k: s.default for k, s in specs(EarlyStop).items()}, REG,
-        "stop after `patience` epochs without a better `metric` (0 = off). The same metric "
-        "picks the `best` checkpoint: by default the experiment's primary metric "
-        "(`metric`/`mode`, val_acc/max when unset); any epoch metric may be named")
+        "which metric picks the `best` checkpoint and when to stop early: the keys below")
     # run
     seed: int = param(0, RUN, "model init, shuffling, augmentation", lo=0)
-    device: str = param("auto", RUN, "cuda when available, else cpu; or `cpu`, `cuda`, `cuda:N`, "
-                        "`mps`", accepts='"auto", "cpu", "cuda", "cuda:N" or "mps"')
+    device: str = param("auto", RUN, "auto: cuda when available, else cpu", accepts='"auto", "cpu", "cuda", "cuda:N" or "mps"')
     compile: bool = param(False, RUN, "`torch.compile` the model")
-    amp: str | bool = param("auto", RUN, "bf16 autocast on CUDA, off on CPU; `bf16`, `fp16` "
-                            "(with a grad scaler), `true`, `false`", kind="bool",
+    amp: str | bool = param("auto", RUN, "auto: bf16 autocast on CUDA, off on CPU; `fp16` "
+                            "adds a grad scaler; `true` = bf16", kind="bool",
                             also=("auto", "bf16", "fp16"))
-    channels_last: str | bool = param("auto", RUN, "on with CUDA", kind="bool", also=("auto",))
+    channels_last: str | bool = param("auto", RUN, "auto: on with CUDA", kind="bool", also=("auto",))
     log_every: int = param(50, RUN, "steps between `step` events", lo=1)
     checkpoint_every: int = param(1, RUN, "keep every N-th epoch's checkpoint, plus always the "
                                   "last and the best", lo=1)
@@ -331,6 +326,8 @@ class TrainConfig:
 
 
 PARAMS: dict[str, Spec] = specs(TrainConfig)
+#: params that are tables of declared keys (checked key by key, documented row by row)
+TABLES: dict[str, type] = {"augment": Augment, "early_stop": EarlyStop}
 AUGMENT_DEFAULTS: dict[str, Any] = PARAMS["augment"].default
 EARLY_STOP_DEFAULTS: dict[str, Any] = PARAMS["early_stop"].default
 #: every param with its default, as experiments.toml and run.json hold them
@@ -416,8 +413,8 @@ def validate(params: Mapping[str, Any]) -> None:
     p = {**DEFAULTS, **params}
     for key, spec in PARAMS.items():
         spec.check(key, p[key])
-    _check_table(p["augment"], Augment, "augment.")
-    _check_table(p["early_stop"], EarlyStop, "early_stop.")
+    for key, cls in TABLES.items():
+        _check_table(p[key], cls, key + ".")
     for check in _CROSS_CHECKS:
         check(p)
 
