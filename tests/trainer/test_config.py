@@ -95,9 +95,9 @@ def test_schedule_keys_are_params() -> None:
         ({"amp": "fp8"}, "amp", 'must be "auto", "bf16", "fp16", true or false, got \'fp8\''),
         ({"data_on_device": 1}, "data_on_device", 'must be "auto", true or false, got 1'),
         ({"normalize": "none"}, "normalize", 'must be "auto" or a table {mean=[..], std=[..]}, got \'none\''),
-        ({"dataset": "imagefolder"}, "data_root", 'must be set for dataset = "imagefolder": the folder '
-                                                 "that holds train/<class>/… (and optionally val/ or test/)"),
-        ({"dataset": "imagefolder", "data_root": ""}, "data_root", None),
+        ({"dataset": "imagefolder"}, "dataset", 'is "imagefolder", which needs data_root: the folder '
+                                               "that holds train/<class>/… (and optionally val/ or test/)"),
+        ({"dataset": "imagefolder", "data_root": ""}, "dataset", None),
         ({"data_root": 3}, "data_root", "must be a path, got 3"),
         ({"early_stop": {"mode": "up"}}, "early_stop.mode", "must be one of auto, max, min"),
         ({"early_stop": {"patience": -1}}, "early_stop.patience", "must be ≥ 0, got -1"),

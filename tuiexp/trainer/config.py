@@ -328,6 +328,7 @@ class TrainConfig:
 PARAMS: dict[str, Spec] = specs(TrainConfig)
 #: params that are tables of declared keys (checked key by key, documented row by row)
 TABLES: dict[str, type] = {"augment": Augment, "early_stop": EarlyStop}
+_TABLE_SPECS: dict[type, dict[str, Spec]] = {cls: specs(cls) for cls in TABLES.values()}
 AUGMENT_DEFAULTS: dict[str, Any] = PARAMS["augment"].default
 EARLY_STOP_DEFAULTS: dict[str, Any] = PARAMS["early_stop"].default
 #: every param with its default, as experiments.toml and run.json hold them
@@ -411,8 +412,8 @@ def validate(params: Mapping[str, Any]) -> None:
     """Raise ParamError for the first wrong param (unknown, mistyped or out of range)."""
     _known(params, PARAMS, "")
     p = {**DEFAULTS, **params}
-    for key, spec in PARAMS.items():
-        spec.check(key, p[key])
+    for key, value in params.items():  # defaults are valid (tests/trainer/test_config.py)
+        PARAMS[key].check(key, value)
     for key, cls in TABLES.items():
         _check_table(p[key], cls, key + ".")
     for check in _CROSS_CHECKS:
@@ -430,7 +431,7 @@ def _known(table: Any, allowed: Any, prefix: str) -> None:
 
 
 def _check_table(table: dict[str, Any], cls: type, prefix: str) -> None:
-    declared = specs(cls)
+    declared = _TABLE_SPECS[cls]
     _known(table, declared, prefix)
     for key, value in table.items():
         declared[key].check(prefix + key, value)
@@ -451,8 +452,9 @@ def _integer(key: str, value: Any, lo: int = 0) -> None:
 
 def _check_data(p: dict[str, Any]) -> None:
     if p["dataset"] == "imagefolder" and not p["data_root"]:
-        raise ParamError("data_root", 'must be set for dataset = "imagefolder": the folder '
-                                      "that holds train/<class>/… (and optionally val/ or test/)")
+        # named after `dataset`: its line in experiments.toml is where the fix goes
+        raise ParamError("dataset", 'is "imagefolder", which needs data_root: the folder that '
+                                    "holds train/<class>/… (and optionally val/ or test/)")
     norm = p["normalize"]
     if isinstance(norm, dict):
         _known(norm, ("mean", "std"), "normalize.")
