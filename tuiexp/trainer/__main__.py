@@ -219,7 +219,7 @@ def note_best(s: State, cfg: TrainConfig, value: float) -> bool:
 
 def progress(epoch: int, cfg: TrainConfig, m: dict[str, float], improved: bool) -> str:
     """One line per epoch for stdout.log: `epoch 3/10  train_loss 0.8123  val_loss 0.7340
-    val_acc 0.7120  lr 0.003100  2.4s  *` (* = a new best by early_stop.metric)."""
+    val_acc 0.7120  lr 0.0031  2.4s  *` (* = a new best by early_stop.metric)."""
     keys = ["train_loss", "val_loss", "val_acc"]
     if cfg.early_stop.metric not in (*keys, "lr", "epoch_time"):
         keys.append(cfg.early_stop.metric)
