@@ -45,7 +45,7 @@ def lint_imports(root: Path) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PYTHONPATH": str(root)}  # grimp must find this tree's tuiexp first
     return subprocess.run(
         [sys.executable, "-c", "import sys; from importlinter.cli import lint_imports_command; "
-                               "sys.exit(lint_imports_command())", "--no-cache", "--no-logo"],
+                               "sys.exit(lint_imports_command())", "--no-cache"],
         cwd=root, env=env, capture_output=True, text=True, timeout=120,
     )
 
