@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from tuiexp.core import params
+from tuiexp.core import config, params
 from tuiexp.core.config import Experiment
+from tuiexp.core.errors import ConfigError
 from tuiexp.core.params import GROUP, ParamError, ParamSchema, SchemaNotFound, schema_for
 from tuiexp.core.spec import RunSpec
 
@@ -71,3 +72,24 @@ def test_a_third_party_schema_registers_through_its_own_metadata(tmp_path: Path)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), *sys.path])}
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
     assert out.stdout.split("\n")[0] == "{'lr': 0.1} ('f1',) True False"
+
+
+@pytest.mark.parametrize(
+    ("body", "words"),
+    [
+        ('[experiments.pets]\nepochs = 2\ndataset = "imagefolder"\n',
+         'experiments.toml, line 3: `dataset` is "imagefolder", which needs data_root'),
+        ("[experiments.a]\nlr = nan\n", "experiments.toml, line 2: `lr` must be a finite number, got nan"),
+        ("[experiments.a]\nsweep = {lr = [0.1, inf]}\n", "`lr` must be a finite number, got inf"),
+        ('[experiments.a]\nearly_stop = {metric = "val/acc"}\n', "line 2: `early_stop.metric` must be one of auto, val_acc"),
+    ],
+)
+def test_the_config_loader_checks_builtin_params_through_the_registry(tmp_path: Path, body: str,
+                                                                       words: str) -> None:
+    path = tmp_path / "experiments.toml"
+    path.write_text(body)
+    cfg = config.load(path)
+    with pytest.raises(ConfigError) as info:
+        for name in cfg.experiments:
+            cfg.expand(name)
+    assert words in str(info.value)
