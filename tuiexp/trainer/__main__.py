@@ -224,7 +224,7 @@ def progress(epoch: int, cfg: TrainConfig, m: dict[str, float], improved: bool) 
     if cfg.early_stop.metric not in (*keys, "lr", "epoch_time"):
         keys.append(cfg.early_stop.metric)
     parts = [f"epoch {epoch}/{cfg.epochs}", *(f"{k} {m[k]:.4f}" for k in keys),
-             f"lr {m['lr']:.6g}", f"{m['epoch_time']:.1f}s"]
+             f"lr {m['lr']:.3g}", f"{m['epoch_time']:.1f}s"]
     return "  ".join(parts) + ("  *" if improved else "")
 
 
