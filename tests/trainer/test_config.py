@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 from tuiexp.core.errors import ConfigError, ForkError
+from tuiexp.trainer import paramdoc
 from tuiexp.trainer.config import (
     DEFAULTS,
+    EPOCH_METRICS,
+    PARAMS,
     SCHEDULE_KEYS,
     ParamError,
+    TrainConfig,
     check_fork,
     from_params,
     validate,
@@ -70,6 +75,33 @@ def test_schedule_keys_are_params() -> None:
         ({"early_stop": {"metric": "val_f1"}}, "early_stop.metric", None),
         ({"device": "gpu"}, "device", None),
         ({"schedule_start": 10}, "schedule_start", None),
+        # non-finite numbers, ranges everywhere, imagefolder without a path
+        ({"lr": float("nan")}, "lr", "must be a finite number, got nan"),
+        ({"grad_clip": float("inf")}, "grad_clip", "must be a finite number, got inf"),
+        ({"warmup_epochs": float("-inf")}, "warmup_epochs", "must be a finite number, got -inf"),
+        ({"val_split": float("nan")}, "val_split", "must be a finite number, got nan"),
+        ({"schedule": [{"epochs": 10, "lr": float("nan")}]}, "schedule[0].lr", "must be a finite number, got nan"),
+        ({"scheduler_args": {"eta_min": float("nan")}}, "scheduler_args.eta_min", "must be a finite number, got nan"),
+        ({"normalize": {"mean": [float("nan")], "std": [1.0]}}, "normalize.mean", "must be a finite number, got nan"),
+        ({"model_args": {"block_dropout": float("nan")}}, "model_args.block_dropout", "must be a finite number, got nan"),
+        ({"augment": {"rotation": 200}}, "augment.rotation", "must be ≤ 180, got 200"),
+        ({"augment": {"erasing": float("nan")}}, "augment.erasing", "must be a finite number, got nan"),
+        ({"seed": 2**64}, "seed", f"must be below 2**63, got {2**64}"),
+        ({"seed": -1}, "seed", "must be ≥ 0, got -1"),
+        ({"mix_prob": 1.5}, "mix_prob", "must be ≤ 1, got 1.5"),
+        ({"ema": 1}, "ema", "must be < 1, got 1"),
+        ({"num_workers": -1}, "num_workers", "must be ≥ 0, got -1"),
+        ({"scheduler": "step", "scheduler_args": {"step_size": 0}}, "scheduler_args.step_size", "must be > 0, got 0"),
+        ({"amp": "fp8"}, "amp", 'must be "auto", "bf16", "fp16", true or false, got \'fp8\''),
+        ({"data_on_device": 1}, "data_on_device", 'must be "auto", true or false, got 1'),
+        ({"normalize": "none"}, "normalize", 'must be "auto" or a table {mean=[..], std=[..]}, got \'none\''),
+        ({"dataset": "imagefolder"}, "dataset", 'is "imagefolder", which needs data_root: the folder '
+                                               "that holds train/<class>/… (and optionally val/ or test/)"),
+        ({"dataset": "imagefolder", "data_root": ""}, "dataset", None),
+        ({"data_root": 3}, "data_root", "must be a path, got 3"),
+        ({"early_stop": {"mode": "up"}}, "early_stop.mode", "must be one of auto, max, min"),
+        ({"early_stop": {"patience": -1}}, "early_stop.patience", "must be ≥ 0, got -1"),
+        ({"early_stop": {"metric": "val/acc"}}, "early_stop.metric", None),
     ],
 )
 def test_bad_params_name_the_key(params: dict, key: str, reason: str | None) -> None:
@@ -79,6 +111,57 @@ def test_bad_params_name_the_key(params: dict, key: str, reason: str | None) -> 
     if reason is not None:
         assert info.value.reason == reason
     assert isinstance(info.value, ConfigError) and key in str(info.value)
+
+
+def test_any_epoch_metric_may_stop_early_and_imagefolder_takes_a_path() -> None:
+    for name in EPOCH_METRICS:
+        validate({"early_stop": {"metric": name, "patience": 2}})
+    validate({"dataset": "imagefolder", "data_root": "/data/pets"})
+    assert from_params({}).data_root == "data"  # unset: the named datasets' usual place
+    assert from_params({"dataset": "imagefolder", "data_root": "pets"}).data_root == "pets"
+
+
+@pytest.mark.parametrize(
+    ("early_stop", "metric", "mode", "want"),
+    [
+        ({}, None, None, ("val_acc", "max")),  # nothing said: val_acc, higher is better
+        ({}, "val_loss", None, ("val_loss", "min")),  # the run's metric, its usual direction
+        ({}, "val_top5", "min", ("val_top5", "min")),  # the run's metric and mode
+        ({}, "epoch_time", None, ("epoch_time", "min")),
+        ({"metric": "train_acc"}, "val_loss", "min", ("train_acc", "max")),  # explicit wins
+        ({"metric": "val_loss", "mode": "max"}, None, None, ("val_loss", "max")),
+        ({"mode": "min"}, "val_acc", "max", ("val_acc", "min")),
+    ],
+)
+def test_best_follows_the_runs_primary_metric(early_stop: dict, metric: str | None,
+                                              mode: str | None, want: tuple[str, str]) -> None:
+    cfg = from_params({"early_stop": early_stop}, metric=metric, mode=mode)
+    assert (cfg.early_stop.metric, cfg.early_stop.mode) == want
+    assert cfg.early_stop.lower_is_better == (want[1] == "min")
+
+
+def test_a_primary_metric_the_trainer_does_not_log_is_a_sentence() -> None:
+    with pytest.raises(ConfigError, match="the experiment's metric `val/acc` is not one the built-in "
+                                          "trainer logs .*set early_stop.metric"):
+        from_params({}, metric="val/acc")
+    assert from_params({"early_stop": {"metric": "val_acc"}}, metric="val/acc").early_stop.metric == "val_acc"
+
+
+def test_docs_tables_match_the_declaration() -> None:
+    doc = Path(__file__).resolve().parents[2] / "docs" / "TRAINER.md"
+    text = doc.read_text(encoding="utf-8")
+    assert paramdoc.render(text) == text, (
+        "docs/TRAINER.md's params tables are stale: run python -m tuiexp.trainer.paramdoc docs/TRAINER.md")
+    for name in DEFAULTS:
+        assert f"| `{name}` |" in text
+
+
+def test_every_param_is_typed_and_documented() -> None:
+    fields = TrainConfig.__dataclass_fields__
+    assert set(DEFAULTS) == set(fields) - {"phases"}
+    for name, spec in PARAMS.items():
+        assert spec.doc and spec.section in ("data", "model", "optimisation", "regularisation", "run"), name
+        spec.check(name, spec.default)  # every default passes its own declaration
 
 
 def test_did_you_mean_in_nested_tables() -> None:

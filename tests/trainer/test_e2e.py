@@ -13,6 +13,7 @@ import torch
 from tuiexp.core import runstore
 from tuiexp.core.paths import LogsDir, RunPaths
 from tuiexp.core.spec import RunSpec
+from tuiexp.trainer.config import EPOCH_METRICS
 
 from .conftest import TINY, final_status, make_run, read_events, run_trainer, start_trainer
 
@@ -135,3 +136,42 @@ def test_bad_setups_fail_at_once_with_a_sentence(tmp_path: Path, params: dict, w
 
 def test_spec_seed_and_run_spec_are_untouched(parent: RunPaths) -> None:
     assert isinstance(runstore.load_spec(parent), RunSpec)
+
+
+def test_epoch_events_hold_exactly_the_declared_metrics(parent: RunPaths) -> None:
+    for e in read_events(parent, "epoch"):
+        names = set(e) - {"v", "t", "kind", "epoch"}
+        assert names == set(EPOCH_METRICS) - {"peak_mem_mb"}  # peak_mem_mb on CUDA only
+
+
+def test_the_best_checkpoint_follows_the_runs_primary_metric(tmp_path: Path) -> None:
+    paths = make_run(tmp_path, TINY, metric="val_loss")  # no mode: a loss is lower-better
+    proc = run_trainer(paths)
+    assert proc.returncode == 0, proc.stderr
+    losses = {e["epoch"]: e["val_loss"] for e in read_events(paths, "epoch")}
+    bests = [c["epoch"] for c in read_events(paths, "checkpoint") if "best" in c["tags"]]
+    assert bests[-1] == min(losses, key=losses.__getitem__)
+    # one progress line per epoch on stdout, a star where the best moved
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("epoch ")]
+    assert [ln.split()[1] for ln in lines] == ["1/3", "2/3", "3/3"]
+    assert [ln.endswith("*") for ln in lines] == [e in bests for e in (1, 2, 3)]
+    assert f"val_loss {losses[1]:.4f}" in lines[0] and "train_loss" in lines[0] and "lr " in lines[0]
+
+
+def test_early_stopping_follows_the_primary_metric_and_its_mode(tmp_path: Path) -> None:
+    # the cosine lr falls every epoch: with lr/max as the primary metric, epoch 1 stays best
+    paths = make_run(tmp_path, {**TINY, "early_stop": {"patience": 1}}, metric="lr", mode="max")
+    proc = run_trainer(paths)
+    assert proc.returncode == 0, proc.stderr
+    assert [e["epoch"] for e in read_events(paths, "epoch")] == [1, 2]
+    assert final_status(paths)["message"] == "early stop after epoch 2: lr has not improved since epoch 1"
+    assert [c["epoch"] for c in read_events(paths, "checkpoint") if "best" in c["tags"]] == [1]
+
+
+def test_a_primary_metric_the_trainer_does_not_log_fails_at_once(tmp_path: Path) -> None:
+    paths = make_run(tmp_path, TINY, metric="val/acc")
+    proc = run_trainer(paths)
+    assert proc.returncode == 2
+    status = final_status(paths)
+    assert status["status"] == "failed" and "metric `val/acc` is not one the built-in trainer logs" in status["message"]
+    assert not read_events(paths, "epoch")

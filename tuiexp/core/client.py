@@ -19,6 +19,7 @@ from .config import Config, deep_merge, describe_param_error, sentence
 from .errors import ForkError, RunNotFound, UsageError
 from .events import TERMINAL
 from .index import Index, RunRow
+from .params import ParamError, builtin_schema
 from .paths import LogsDir
 from .spec import RunSpec, check_experiment_name, new_run_id
 
@@ -163,13 +164,12 @@ def fork_params(parent: dict[str, Any], overrides: dict[str, Any], epoch: int,
         raise ForkError(f"cannot fork at epoch {epoch}: epochs = {epochs} leaves nothing to train "
                         f"(set epochs above {epoch}).")
     if builtin:
-        from ..trainer.config import SCHEDULE_KEYS, ParamError, check_fork, validate
-
-        check_fork(parent, child)  # first: "cannot change the model" beats its consequences
-        if SCHEDULE_KEYS & overrides.keys():
+        schema = builtin_schema()
+        schema.check_fork(parent, child)  # first: "cannot change the model" beats its consequences
+        if schema.schedule_keys & overrides.keys():
             child["schedule_start"] = epoch  # the new schedule starts at the fork
         try:
-            validate(child)
+            schema.validate(child)
         except ParamError as e:
             raise ForkError(f"cannot fork: {sentence(describe_param_error(e.key, e.reason))}") from None
     return child

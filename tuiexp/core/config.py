@@ -24,6 +24,7 @@ else:  # pragma: no cover
 
 from .command import TemplateError, fields
 from .errors import ConfigError, UsageError
+from .params import ParamError, builtin_schema, schema_for
 from .spec import check_experiment_name
 
 TOP_LEVEL = ("queue", "defaults", "experiments", "ui")
@@ -127,12 +128,11 @@ class Config:
         return runs
 
     def validate_params(self, exp: Experiment, params: dict[str, Any], overrides: dict[str, Any]) -> None:
-        if not exp.builtin:
+        schema = schema_for(exp)  # None for a user's command: its params are its own business
+        if schema is None:
             return
-        from ..trainer.config import ParamError, validate  # torch-free by contract
-
         try:
-            validate(params)
+            schema.validate(params)
         except ParamError as e:
             top = e.key.split(".")[0].split("[")[0]
             if top in overrides:
@@ -341,10 +341,9 @@ def _make_experiment(name: str, table: dict[str, Any], defaults: dict[str, Any],
     own = {k: v for k, v in table.items() if k not in RESERVED}
     params = own
     if command is None:
-        from ..trainer.config import DEFAULTS
-
         trainer_defaults = {k: v for k, v in defaults.items() if k not in RUN_KEYS}
-        params = deep_merge(deep_merge(DEFAULTS, trainer_defaults), own, replace=REPLACED_TABLES)
+        params = deep_merge(deep_merge(builtin_schema().defaults(), trainer_defaults), own,
+                            replace=REPLACED_TABLES)
     if command is not None:
         _check_template(command, params, seeds, lambda what: fail(here, "command", what))
 

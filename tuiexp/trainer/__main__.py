@@ -8,6 +8,7 @@ Exit codes: 0 finished, 2 failed (bad params, data or model), 3 diverged,
 
 from __future__ import annotations
 
+import math
 import random
 import sys
 from typing import Any
@@ -32,7 +33,7 @@ class OutOfMemory(Exception):
 def cli() -> int:
     run = track.init()
     try:
-        return main(from_params(run.params), run)
+        return main(from_params(run.params, run.spec.get("metric"), run.spec.get("mode")), run)
     except TuiexpError as e:  # bad params, missing data, unknown model: a sentence, no traceback
         track.finish("failed", str(e))
         print(f"tuiexp.trainer: {e}", file=sys.stderr)
@@ -48,6 +49,9 @@ def main(cfg: TrainConfig, run: track.Run) -> int:
     torch.manual_seed(cfg.seed)
     random.seed(cfg.seed)
     setup_dev = pick_device(cfg.device)
+    if cfg.early_stop.metric == "peak_mem_mb" and setup_dev.type != "cuda":
+        raise TuiexpError(f"the best checkpoint follows peak_mem_mb, which is logged on CUDA "
+                          f"only, but this run trains on {setup_dev.type}; choose another metric.")
     data = datasets.load(cfg, setup_dev)
     setup = Setup(
         device=setup_dev,
@@ -135,6 +139,7 @@ def train(s: State, data: datasets.Data, cfg: TrainConfig, setup: Setup, run: tr
         metrics = {**stats, **val, "batch_size": s.batch_size}
         improved = note_best(s, cfg, metrics[cfg.early_stop.metric])
         track.log(epoch=epoch, **metrics)
+        print(progress(epoch, cfg, metrics, improved), flush=True)  # stdout.log tells the story
         track.confusion(epoch, data.classes, confusion)
         save(s, cfg, run, improved)
         if cfg.early_stop.patience and s.bad_epochs >= cfg.early_stop.patience:
@@ -202,12 +207,25 @@ def warm_start(s: State, ckpt: dict[str, Any], cfg: TrainConfig, fork_epoch: int
 
 
 def note_best(s: State, cfg: TrainConfig, value: float) -> bool:
+    """Whether `value` of the best-picking metric beats the best so far (NaN never does)."""
     lower = cfg.early_stop.lower_is_better
-    if s.best != s.best or (value < s.best if lower else value > s.best):  # first, or better
+    finite = math.isfinite(value)
+    if finite and (not math.isfinite(s.best) or (value < s.best if lower else value > s.best)):
         s.best, s.best_epoch, s.bad_epochs = value, s.epoch, 0
         return True
     s.bad_epochs += 1
     return False
+
+
+def progress(epoch: int, cfg: TrainConfig, m: dict[str, float], improved: bool) -> str:
+    """One line per epoch for stdout.log: `epoch 3/10  train_loss 0.8123  val_loss 0.7340
+    val_acc 0.7120  lr 0.0031  2.4s  *` (* = a new best by early_stop.metric)."""
+    keys = ["train_loss", "val_loss", "val_acc"]
+    if cfg.early_stop.metric not in (*keys, "lr", "epoch_time"):
+        keys.append(cfg.early_stop.metric)
+    parts = [f"epoch {epoch}/{cfg.epochs}", *(f"{k} {m[k]:.4f}" for k in keys),
+             f"lr {m['lr']:.3g}", f"{m['epoch_time']:.1f}s"]
+    return "  ".join(parts) + ("  *" if improved else "")
 
 
 def save(s: State, cfg: TrainConfig, run: track.Run, improved: bool) -> None:

@@ -1,17 +1,30 @@
-"""The built-in trainer's params: defaults, validation with kind errors, the typed config.
+"""The built-in trainer's params, declared once: `TrainConfig`'s fields carry each param's
+default, kind, range and meaning; defaults, validation (kind errors, did-you-mean), the
+docs table (docs/TRAINER.md, `python -m tuiexp.trainer.paramdoc`) and the typed config
+all come from them.
 
-This module must not import torch: the core imports it to check experiments.toml
-(and fork requests) in processes that never train.
+This module must not import torch: the core reaches it (through the `tuiexp.schemas`
+entry point, see tuiexp/core/params.py) to check experiments.toml and fork requests in
+processes that never train.
 """
 
 from __future__ import annotations
 
+import copy
 import difflib
+import math
 import re
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from ..core.errors import ConfigError, ForkError
+from ..core.params import ParamError
+
+__all__ = [
+    "DEFAULTS", "EPOCH_METRICS", "SCHEDULE_KEYS", "SCHEMA", "Augment", "EarlyStop", "ParamError",
+    "Phase", "Spec", "TrainConfig", "check_fork", "from_params", "validate",
+]
 
 DATASETS = ("shapes", "cifar10", "cifar100", "mnist", "fashion_mnist", "svhn", "imagefolder")
 #: classes and channels per dataset (None where only the disk knows)
@@ -24,6 +37,8 @@ DATASET_SHAPES: dict[str, tuple[int | None, int | None]] = {
     "svhn": (10, 3),
     "imagefolder": (None, 3),
 }
+#: where the named datasets live when data_root is not set (imagefolder needs it set)
+DEFAULT_DATA_ROOT = "data"
 FAMILIES = ("vgg", "resnet", "mbconv")
 OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop")
 SCHEDULERS = (
@@ -50,86 +65,138 @@ MODEL_ARGS: dict[str, tuple[str, ...]] = {
 }
 #: model_args that hold no weights: a fork may change them
 WEIGHTLESS_MODEL_ARGS = frozenset({"block_dropout"})
-EARLY_STOP_METRICS = ("val_acc", "val_loss", "val_top5", "train_loss", "train_acc")
-
-AUGMENT_DEFAULTS: dict[str, Any] = {
-    "crop_padding": 4, "flip": True, "color_jitter": 0.0, "rotation": 0.0, "erasing": 0.0,
-}
-EARLY_STOP_DEFAULTS: dict[str, Any] = {"metric": "val_acc", "patience": 0}
-
-DEFAULTS: dict[str, Any] = {
-    # data
-    "dataset": "shapes",
-    "data_root": "data",
-    "download": False,
-    "val_split": 0.05,
-    "image_size": 32,
-    "num_train": 5000,
-    "num_test": 1000,
-    "data_seed": 0,
-    "normalize": "auto",
-    "num_workers": 2,
-    "data_on_device": "auto",
-    # model
-    "model": "resnet",
-    "model_args": {},
-    "dropout": 0.0,
-    # optimisation
-    "epochs": 10,
-    "batch_size": 128,
-    "optimizer": "sgd",
-    "lr": 0.1,
-    "momentum": 0.9,
-    "nesterov": True,
-    "weight_decay": 5e-4,
-    "scheduler": "cosine",
-    "scheduler_args": {},
-    "warmup_epochs": 0,
-    "schedule": [],
-    "schedule_start": 0,
-    "grad_clip": 0.0,
-    "label_smoothing": 0.0,
-    # regularisation
-    "mixup": 0.0,
-    "cutmix": 0.0,
-    "mix_prob": 1.0,
-    "mix_off_epoch": 0,
-    "augment": AUGMENT_DEFAULTS,
-    "ema": 0.0,
-    "early_stop": EARLY_STOP_DEFAULTS,
-    # run
-    "seed": 0,
-    "device": "auto",
-    "compile": False,
-    "amp": "auto",
-    "channels_last": "auto",
-    "log_every": 50,
-    "checkpoint_every": 1,
-    "auto_batch_size": False,
-    "threads": 0,
-}
-
-#: params whose change in a fork restarts the schedule at the fork epoch
-SCHEDULE_KEYS = frozenset({
-    "schedule", "optimizer", "lr", "scheduler", "scheduler_args", "warmup_epochs",
-    "epochs", "momentum", "nesterov", "weight_decay",
-})
-PHASE_KEYS = (
-    "epochs", "optimizer", "lr", "momentum", "nesterov", "weight_decay",
-    "scheduler", "scheduler_args", "warmup_epochs",
+#: every metric an `epoch` event of the trainer holds (peak_mem_mb on CUDA only): any of
+#: them may be a run's primary metric or early_stop.metric
+EPOCH_METRICS = (
+    "val_acc", "val_loss", "val_top5", "train_loss", "train_acc", "lr",
+    "epoch_time", "images_per_s", "batch_size", "peak_mem_mb",
 )
+EARLY_STOP_METRICS = EPOCH_METRICS  # the old name
+#: of EPOCH_METRICS, those where lower is better (the mode when none is given)
+LOWER_IS_BETTER = frozenset({"val_loss", "train_loss", "epoch_time", "peak_mem_mb"})
+#: the largest integer an event, the index (SQLite INTEGER) and torch seeds all hold
+MAX_INT = 2**63 - 1
 
 
-class ParamError(ConfigError):
-    """A param that is unknown, of the wrong type or out of range."""
-
-    def __init__(self, key: str, reason: str):
-        super().__init__(f"param `{key}`: {reason}")
-        self.key = key
-        self.reason = reason
+# -- the declaration ---------------------------------------------------------------
 
 
-# -- the typed config ----------------------------------------------------------
+@dataclass(frozen=True)
+class Spec:
+    """One param: its default (in TOML terms), kind, accepted range and meaning."""
+
+    default: Any
+    section: str
+    doc: str
+    kind: str  # bool, int, float, str, table, list
+    lo: float | None = None
+    hi: float | None = None
+    lo_open: bool = False
+    hi_open: bool = False
+    choices: tuple[str, ...] = ()
+    #: literal values accepted besides the kind ("auto", "test")
+    also: tuple[str, ...] = ()
+    #: how errors and the docs say what is accepted, where the kind alone does not
+    accepts: str = ""
+
+    def check(self, key: str, value: Any) -> None:
+        """Raise ParamError unless `value` suits this param."""
+        if value is None and self.default is None:  # unset (run.json writes the default)
+            return
+        if isinstance(value, str) and value in self.also:
+            return
+        if not _has_kind(value, self.kind):
+            raise ParamError(key, f"must be {self.accepts or self._kind_words()}, got {value!r}")
+        if self.choices and value not in self.choices:
+            raise ParamError(key, f"must be one of {', '.join(self.choices)}")
+        if self.kind in ("int", "float"):
+            _range(key, value, self.lo, self.hi, self.lo_open, self.hi_open)
+
+    def _kind_words(self) -> str:
+        words = {"bool": "true or false", "int": "an integer", "float": "a number", "str": "a string",
+                 "table": "a table", "list": "a list"}[self.kind]
+        if not self.also:
+            return words
+        return ", ".join(f'"{a}"' for a in self.also) + (" or " if self.kind != "bool" else ", ") + words
+
+
+def param(default: Any, section: str, doc: str, *, kind: str | None = None, **kw: Any) -> Any:
+    """A dataclass field that declares a param (no dataclass default: configs are built
+    by from_params, which fills in every default)."""
+    spec = Spec(default, section, doc, kind or _kind_of(default), **kw)
+    return field(metadata={"param": spec})
+
+
+def _kind_of(default: Any) -> str:
+    for kind, types in (("bool", bool), ("int", int), ("float", float), ("str", str),
+                        ("table", dict), ("list", list)):
+        if isinstance(default, types):
+            return kind
+    raise TypeError(f"no param kind for default {default!r}")  # pragma: no cover
+
+
+def specs(cls: type) -> dict[str, Spec]:
+    """The declared params of a config dataclass, in declaration order."""
+    return {f.name: f.metadata["param"] for f in fields(cls) if "param" in f.metadata}
+
+
+def _has_kind(value: Any, kind: str) -> bool:
+    if kind == "bool":
+        return isinstance(value, bool)
+    if kind == "int":
+        return isinstance(value, int) and not isinstance(value, bool)
+    if kind == "float":
+        return _is_number(value)
+    return isinstance(value, {"str": str, "table": dict, "list": list}[kind])
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _range(key: str, value: float, lo: float | None = None, hi: float | None = None,
+           lo_open: bool = False, hi_open: bool = False) -> None:
+    """Raise ParamError unless `value` is finite and within the bounds."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ParamError(key, f"must be a finite number, got {value}")
+    if isinstance(value, int) and abs(value) > MAX_INT:
+        raise ParamError(key, f"must be below 2**63, got {value}")
+    if lo is not None and (value < lo or (lo_open and value == lo)):
+        raise ParamError(key, f"must be {'>' if lo_open else '≥'} {lo}, got {value}")
+    if hi is not None and (value > hi or (hi_open and value == hi)):
+        raise ParamError(key, f"must be {'<' if hi_open else '≤'} {hi}, got {value}")
+
+
+# -- the typed config: one field per param -------------------------------------------
+
+DATA, MODEL, OPTIM, REG, RUN = "data", "model", "optimisation", "regularisation", "run"
+
+
+@dataclass(frozen=True)
+class Augment:
+    """Per-image augmentation (the `augment` table)."""
+
+    crop_padding: int = param(4, REG, "random crop of the zero-padded image (pixels; 0 = off)", lo=0)
+    flip: bool = param(True, REG, "random horizontal flip")
+    color_jitter: float = param(0.0, REG, "brightness/contrast/saturation by ±strength", lo=0, hi=1)
+    rotation: float = param(0.0, REG, "rotation by ±degrees", lo=0, hi=180)
+    erasing: float = param(0.0, REG, "random erasing with this probability", lo=0, hi=1)
+
+
+@dataclass(frozen=True)
+class EarlyStop:
+    """The metric that picks the `best` checkpoint and stops a run early (resolved)."""
+
+    metric: str = param("auto", REG, "auto: the experiment's primary metric (`metric`, val_acc when "
+                        "unset); or any metric of the `epoch` events",
+                        choices=("auto", *EPOCH_METRICS))
+    patience: int = param(0, REG, "epochs without a better metric before stopping; 0 = off", lo=0)
+    mode: str = param("auto", REG, "max or min; auto: the experiment's `mode` for its metric, "
+                      "else min for losses, times and memory", choices=("auto", "max", "min"))
+
+    @property
+    def lower_is_better(self) -> bool:
+        return self.mode == "min"
 
 
 @dataclass(frozen=True)
@@ -152,72 +219,103 @@ class Phase:
         return self.end - self.start
 
 
-@dataclass(frozen=True)
-class Augment:
-    crop_padding: int
-    flip: bool
-    color_jitter: float
-    rotation: float
-    erasing: float
+def _table_text(cls: type) -> str:
+    return "{" + ", ".join(f"{k}={_toml(s.default)}" for k, s in specs(cls).items()) + "}"
 
 
-@dataclass(frozen=True)
-class EarlyStop:
-    metric: str
-    patience: int
-
-    @property
-    def lower_is_better(self) -> bool:
-        return self.metric.endswith("loss")
+def _toml(v: Any) -> str:
+    """A default as one writes it in experiments.toml."""
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, str):
+        return f'"{v}"'
+    if isinstance(v, dict):
+        return "{" + ", ".join(f"{k}={_toml(x)}" for k, x in v.items()) + "}"
+    if isinstance(v, list):
+        return "[" + ", ".join(_toml(x) for x in v) + "]"
+    return repr(v)
 
 
 @dataclass(frozen=True)
 class TrainConfig:
-    dataset: str
-    data_root: str
-    download: bool
-    val_split: float | str
-    image_size: int
-    num_train: int
-    num_test: int
-    data_seed: int
-    normalize: str | dict[str, list[float]]
-    num_workers: int
-    data_on_device: str | bool
-    model: str
-    model_args: dict[str, Any]
-    dropout: float
-    epochs: int
-    batch_size: int
-    optimizer: str
-    lr: float
-    momentum: float
-    nesterov: bool
-    weight_decay: float
-    scheduler: str
-    scheduler_args: dict[str, Any]
-    warmup_epochs: float
-    schedule: list[dict[str, Any]]
-    schedule_start: int
-    grad_clip: float
-    label_smoothing: float
-    mixup: float
-    cutmix: float
-    mix_prob: float
-    mix_off_epoch: int
-    augment: Augment
-    ema: float
-    early_stop: EarlyStop
-    seed: int
-    device: str
-    compile: bool
-    amp: str | bool
-    channels_last: str | bool
-    log_every: int
-    checkpoint_every: int
-    auto_batch_size: bool
-    threads: int
-    phases: tuple[Phase, ...]
+    """Every param of the built-in trainer, typed; built by `from_params`."""
+
+    # data
+    dataset: str = param("shapes", DATA, "the images (files under `data_root`, below)", choices=DATASETS)
+    data_root: str = param(None, DATA, f"where the dataset's files are (see below); unset: "
+                           f"`{DEFAULT_DATA_ROOT}`, except imagefolder, which needs it",
+                           kind="str", accepts="a path")
+    download: bool = param(False, DATA, "let torchvision fetch a missing dataset (needs internet)")
+    val_split: float | str = param(0.05, DATA, "fraction of train held out (seeded by `data_seed`), "
+                                   "or `\"test\"` to validate on the test split",
+                                   lo=0, hi=1, lo_open=True, hi_open=True, also=("test",),
+                                   accepts='a fraction or "test"')
+    image_size: int = param(32, DATA, "shapes: image side; imagefolder: resize to this", lo=8)
+    num_train: int = param(5000, DATA, "shapes only: train images generated", lo=10)
+    num_test: int = param(1000, DATA, "shapes only: test images generated", lo=10)
+    data_seed: int = param(0, DATA, "shapes generation and the validation split", lo=0)
+    normalize: str | dict[str, list[float]] = param(
+        "auto", DATA, "per-channel mean/std from the train set, or `{mean=[..], std=[..]}`",
+        kind="table", also=("auto",), accepts='"auto" or a table {mean=[..], std=[..]}')
+    num_workers: int = param(2, DATA, "imagefolder DataLoader workers", lo=0)
+    data_on_device: str | bool = param("auto", DATA, "hold tensor datasets on the GPU "
+                                       "(auto: when under 4 GiB)", kind="bool", also=("auto",))
+    # model
+    model: str = param("resnet", MODEL, "`vgg`, `resnet`, `mbconv`, `tv:<torchvision name>` "
+                       "(e.g. `tv:resnet18`, random init), or `package.module:factory`")
+    model_args: dict[str, Any] = param({}, MODEL, "per family, below; for `tv:` passed to the "
+                                       "builder; for a factory passed as keywords")
+    dropout: float = param(0.0, MODEL, "dropout before the linear head (inserted before the last "
+                           "`Linear` of a `tv:` model)", lo=0, hi=1, hi_open=True)
+    # optimisation
+    epochs: int = param(10, OPTIM, "total epochs, counted from the start of the lineage "
+                        "(a fork continues the count)", lo=1)
+    batch_size: int = param(128, OPTIM, "images per step", lo=1)
+    optimizer: str = param("sgd", OPTIM, "norms and biases get no weight decay", choices=OPTIMIZERS)
+    lr: float = param(0.1, OPTIM, "peak learning rate", lo=0, lo_open=True)
+    momentum: float = param(0.9, OPTIM, "sgd (and rmsprop) momentum", lo=0, hi=1, hi_open=True)
+    nesterov: bool = param(True, OPTIM, "Nesterov momentum (sgd)")
+    weight_decay: float = param(5e-4, OPTIM, "L2 penalty (decoupled for adamw)", lo=0)
+    scheduler: str = param("cosine", OPTIM, "see below", choices=SCHEDULERS)
+    scheduler_args: dict[str, Any] = param({}, OPTIM, "the scheduler's settings, below")
+    warmup_epochs: float = param(0.0, OPTIM, "linear warm-up (per step) to `lr`; the scheduler "
+                                 "runs on the remaining epochs", lo=0)
+    schedule: list[dict[str, Any]] = param([], OPTIM, "phases, below")
+    schedule_start: int = param(0, OPTIM, "the epoch the schedule counts from (a fork that changes "
+                                "schedule keys sets it to its fork epoch)", lo=0)
+    grad_clip: float = param(0.0, OPTIM, "max gradient norm; 0 = off", lo=0)
+    label_smoothing: float = param(0.0, OPTIM, "cross-entropy label smoothing", lo=0, hi=1,
+                                   hi_open=True)
+    # regularisation
+    mixup: float = param(0.0, REG, "Beta(α, α) for MixUp; with cutmix too, one of them per "
+                         "batch, 50/50; 0 = off", lo=0)
+    cutmix: float = param(0.0, REG, "Beta(α, α) for CutMix; 0 = off", lo=0)
+    mix_prob: float = param(1.0, REG, "share of batches mixed", lo=0, hi=1)
+    mix_off_epoch: int = param(0, REG, "last epoch with mixing (0 = all epochs)", lo=0)
+    augment: Augment = param(
+        {k: s.default for k, s in specs(Augment).items()}, REG,
+        "per-image augmentation, on the device, in batches: the keys below")
+    ema: float = param(0.0, REG, "EMA decay of the weights (e.g. 0.999); when on, validation "
+                       "uses the EMA model", lo=0, hi=1, hi_open=True)
+    early_stop: EarlyStop = param(
+        {k: s.default for k, s in specs(EarlyStop).items()}, REG,
+        "which metric picks the `best` checkpoint and when to stop early: the keys below")
+    # run
+    seed: int = param(0, RUN, "model init, shuffling, augmentation", lo=0)
+    device: str = param("auto", RUN, "auto: cuda when available, else cpu", accepts='"auto", "cpu", "cuda", "cuda:N" or "mps"')
+    compile: bool = param(False, RUN, "`torch.compile` the model")
+    amp: str | bool = param("auto", RUN, "auto: bf16 autocast on CUDA, off on CPU; `fp16` "
+                            "adds a grad scaler; `true` = bf16", kind="bool",
+                            also=("auto", "bf16", "fp16"))
+    channels_last: str | bool = param("auto", RUN, "auto: on with CUDA", kind="bool", also=("auto",))
+    log_every: int = param(50, RUN, "steps between `step` events", lo=1)
+    checkpoint_every: int = param(1, RUN, "keep every N-th epoch's checkpoint, plus always the "
+                                  "last and the best", lo=1)
+    auto_batch_size: bool = param(False, RUN, "on CUDA out-of-memory, retry the epoch at half "
+                                  "the batch")
+    threads: int = param(0, RUN, "`torch.set_num_threads` (0 = torch's default)", lo=0)
+    # derived from the above: not a param
+    phases: tuple[Phase, ...] = ()
 
     def phase_at(self, epoch: int) -> Phase:
         """The phase that trains `epoch` (1-based); epochs before the schedule use the first."""
@@ -227,17 +325,63 @@ class TrainConfig:
         return self.phases[-1]
 
 
-def from_params(params: dict[str, Any]) -> TrainConfig:
-    """Validate `params` and fill in defaults; raises ParamError."""
+PARAMS: dict[str, Spec] = specs(TrainConfig)
+#: params that are tables of declared keys (checked key by key, documented row by row)
+TABLES: dict[str, type] = {"augment": Augment, "early_stop": EarlyStop}
+_TABLE_SPECS: dict[type, dict[str, Spec]] = {cls: specs(cls) for cls in TABLES.values()}
+AUGMENT_DEFAULTS: dict[str, Any] = PARAMS["augment"].default
+EARLY_STOP_DEFAULTS: dict[str, Any] = PARAMS["early_stop"].default
+#: every param with its default, as experiments.toml and run.json hold them
+DEFAULTS: dict[str, Any] = {k: s.default for k, s in PARAMS.items()}
+
+#: params whose change in a fork restarts the schedule at the fork epoch
+SCHEDULE_KEYS = frozenset({
+    "schedule", "optimizer", "lr", "scheduler", "scheduler_args", "warmup_epochs",
+    "epochs", "momentum", "nesterov", "weight_decay",
+})
+#: what one phase of `schedule` may set (checked as the top-level param of that name)
+PHASE_KEYS = (
+    "epochs", "optimizer", "lr", "momentum", "nesterov", "weight_decay",
+    "scheduler", "scheduler_args", "warmup_epochs",
+)
+
+
+# -- building the config --------------------------------------------------------------
+
+
+def from_params(params: Mapping[str, Any], metric: str | None = None,
+                mode: str | None = None) -> TrainConfig:
+    """Validate `params`, fill in defaults and resolve early_stop against the run's
+    primary `metric`/`mode` (RunSpec; None: val_acc/max); raises ParamError / ConfigError."""
     validate(params)
-    p = {**DEFAULTS, **params}
+    p = copy.deepcopy({**DEFAULTS, **params})
+    p["data_root"] = p["data_root"] or DEFAULT_DATA_ROOT
     p["augment"] = Augment(**{**AUGMENT_DEFAULTS, **p["augment"]})
-    p["early_stop"] = EarlyStop(**{**EARLY_STOP_DEFAULTS, **p["early_stop"]})
+    p["early_stop"] = resolve_early_stop({**EARLY_STOP_DEFAULTS, **p["early_stop"]}, metric, mode)
     p["phases"] = _phases(p)
-    for key in ("lr", "momentum", "weight_decay", "dropout", "grad_clip", "label_smoothing",
-                "mixup", "cutmix", "mix_prob", "ema", "warmup_epochs"):
-        p[key] = float(p[key])
+    for key, spec in PARAMS.items():
+        if spec.kind == "float" and _is_number(p[key]):
+            p[key] = float(p[key])
     return TrainConfig(**p)
+
+
+def resolve_early_stop(es: Mapping[str, Any], metric: str | None, mode: str | None) -> EarlyStop:
+    """The metric and mode that pick the best checkpoint: early_stop's own when given,
+    else the run's primary metric, else val_acc; a metric this trainer does not log is a
+    ConfigError (the run could never have a best)."""
+    name = es["metric"]
+    if name == "auto":
+        name = metric or "val_acc"
+        if name not in EPOCH_METRICS:
+            raise ConfigError(
+                f"the experiment's metric `{name}` is not one the built-in trainer logs "
+                f"({', '.join(EPOCH_METRICS)}); name one of them, or set early_stop.metric."
+            )
+    how = es["mode"]
+    if how == "auto":
+        follows_run = name == (metric or "val_acc") and mode in ("max", "min")
+        how = mode if follows_run else ("min" if name in LOWER_IS_BETTER else "max")
+    return EarlyStop(metric=name, patience=es["patience"], mode=how)
 
 
 def _phases(p: dict[str, Any]) -> tuple[Phase, ...]:
@@ -257,28 +401,27 @@ def _phases(p: dict[str, Any]) -> tuple[Phase, ...]:
     return tuple(out)
 
 
-# -- validation ------------------------------------------------------------------
+# -- validation: the declared kinds and ranges, then what depends on other params ----------
 
 _MODULE_FACTORY = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
 _TV_NAME = re.compile(r"^tv:[a-z_][a-z0-9_]*$")
+_DEVICE = re.compile(r"^(auto|cpu|cuda|mps|cuda:\d+)$")
 
 
-def validate(params: dict[str, Any]) -> None:
+def validate(params: Mapping[str, Any]) -> None:
     """Raise ParamError for the first wrong param (unknown, mistyped or out of range)."""
-    _known(params, DEFAULTS, "")
-    for key, value in params.items():
-        _check_type(key, value, DEFAULTS[key])
+    _known(params, PARAMS, "")
     p = {**DEFAULTS, **params}
-    _check_data(p)
-    _check_model(p)
-    _check_optim(p, "", p)
-    _check_schedule(p)
-    _check_regularisation(p)
-    _check_run(p)
+    for key, value in params.items():  # defaults are valid (tests/trainer/test_config.py)
+        PARAMS[key].check(key, value)
+    for key, cls in TABLES.items():
+        _check_table(p[key], cls, key + ".")
+    for check in _CROSS_CHECKS:
+        check(p)
 
 
-def _known(table: dict[str, Any], allowed: Any, prefix: str) -> None:
-    if not isinstance(table, dict):
+def _known(table: Any, allowed: Any, prefix: str) -> None:
+    if not isinstance(table, Mapping):
         raise ParamError(prefix.rstrip(".") or "params", f"must be a table, got {table!r}")
     for key in table:
         if key not in allowed:
@@ -287,83 +430,40 @@ def _known(table: dict[str, Any], allowed: Any, prefix: str) -> None:
             raise ParamError(prefix + str(key), reason)
 
 
-def _check_type(key: str, value: Any, default: Any) -> None:
-    """Check `value` has the kind of `default` (an int passes for a float)."""
-    if key in _LOOSE:  # params that take a string or another kind: checked by hand
-        return
-    if isinstance(default, bool):
-        ok, kind = isinstance(value, bool), "true or false"
-    elif isinstance(default, int):
-        ok, kind = isinstance(value, int) and not isinstance(value, bool), "an integer"
-    elif isinstance(default, float):
-        ok, kind = _is_number(value), "a number"
-    elif isinstance(default, str):
-        ok, kind = isinstance(value, str), "a string"
-    elif isinstance(default, dict):
-        ok, kind = isinstance(value, dict), "a table"
-    elif isinstance(default, list):
-        ok, kind = isinstance(value, list), "a list"
-    else:  # pragma: no cover - every default is one of the above
-        ok, kind = True, ""
-    if not ok:
-        raise ParamError(key, f"must be {kind}, got {value!r}")
-
-
-_LOOSE = {"val_split", "normalize", "data_on_device", "amp", "channels_last", "warmup_epochs"}
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
+def _check_table(table: dict[str, Any], cls: type, prefix: str) -> None:
+    declared = _TABLE_SPECS[cls]
+    _known(table, declared, prefix)
+    for key, value in table.items():
+        declared[key].check(prefix + key, value)
 
 
 def _number(key: str, value: Any, lo: float | None = None, hi: float | None = None,
             lo_open: bool = False, hi_open: bool = False) -> None:
     if not _is_number(value):
         raise ParamError(key, f"must be a number, got {value!r}")
-    if lo is not None and (value < lo or (lo_open and value == lo)):
-        raise ParamError(key, f"must be {'>' if lo_open else '≥'} {lo}, got {value}")
-    if hi is not None and (value > hi or (hi_open and value == hi)):
-        raise ParamError(key, f"must be {'<' if hi_open else '≤'} {hi}, got {value}")
+    _range(key, value, lo, hi, lo_open, hi_open)
 
 
 def _integer(key: str, value: Any, lo: int = 0) -> None:
     if not isinstance(value, int) or isinstance(value, bool):
         raise ParamError(key, f"must be an integer, got {value!r}")
-    if value < lo:
-        raise ParamError(key, f"must be ≥ {lo}, got {value}")
-
-
-def _choice(key: str, value: Any, choices: tuple[str, ...]) -> None:
-    if value not in choices:
-        raise ParamError(key, f"must be one of {', '.join(choices)}")
-
-
-def _auto_or_bool(key: str, value: Any) -> None:
-    if value != "auto" and not isinstance(value, bool):
-        raise ParamError(key, f"must be \"auto\", true or false, got {value!r}")
+    _range(key, value, lo)
 
 
 def _check_data(p: dict[str, Any]) -> None:
-    _choice("dataset", p["dataset"], DATASETS)
-    v = p["val_split"]
-    if v != "test":
-        if not _is_number(v):
-            raise ParamError("val_split", f"must be a fraction or \"test\", got {v!r}")
-        _number("val_split", v, 0, 1, lo_open=True, hi_open=True)
-    _integer("image_size", p["image_size"], 8)
-    _integer("num_train", p["num_train"], 10)
-    _integer("num_test", p["num_test"], 10)
-    _integer("num_workers", p["num_workers"], 0)
-    _auto_or_bool("data_on_device", p["data_on_device"])
+    if p["dataset"] == "imagefolder" and not p["data_root"]:
+        # named after `dataset`: its line in experiments.toml is where the fix goes
+        raise ParamError("dataset", 'is "imagefolder", which needs data_root: the folder that '
+                                    "holds train/<class>/… (and optionally val/ or test/)")
     norm = p["normalize"]
-    if norm != "auto":
-        if not isinstance(norm, dict):
-            raise ParamError("normalize", f"must be \"auto\" or a table {{mean=[..], std=[..]}}, got {norm!r}")
+    if isinstance(norm, dict):
         _known(norm, ("mean", "std"), "normalize.")
         for k in ("mean", "std"):
             vals = norm.get(k)
             if not isinstance(vals, list) or not vals or not all(_is_number(x) for x in vals):
                 raise ParamError(f"normalize.{k}", f"must be a list of numbers, got {vals!r}")
+            for x in vals:
+                _range(f"normalize.{k}", x)
         if any(x <= 0 for x in norm["std"]):
             raise ParamError("normalize.std", "must be positive")
 
@@ -372,7 +472,7 @@ def _check_model(p: dict[str, Any]) -> None:
     model = p["model"]
     if model in FAMILIES:
         _known(p["model_args"], MODEL_ARGS[model], "model_args.")
-        _check_model_args(model, p["model_args"])
+        _check_model_args(p["model_args"])
     elif not (_TV_NAME.match(model) or _MODULE_FACTORY.match(model)):
         hint = difflib.get_close_matches(model, FAMILIES, n=1)
         raise ParamError(
@@ -381,14 +481,14 @@ def _check_model(p: dict[str, Any]) -> None:
             "\"tv:<torchvision name>\" or \"package.module:factory\""
             + (f" (did you mean `{hint[0]}`?)" if hint else ""),
         )
-    _number("dropout", p["dropout"], 0, 1, hi_open=True)
 
 
-def _check_model_args(family: str, args: dict[str, Any]) -> None:
+def _check_model_args(args: dict[str, Any]) -> None:
     for key in ("widths", "depths"):
         if key in args:
             v = args[key]
-            if not isinstance(v, list) or not v or not all(isinstance(x, int) and x > 0 for x in v):
+            if not isinstance(v, list) or not v or not all(
+                    isinstance(x, int) and not isinstance(x, bool) and 0 < x <= MAX_INT for x in v):
                 raise ParamError(f"model_args.{key}", f"must be a list of positive integers, got {v!r}")
     if "widths" in args and "depths" in args and len(args["widths"]) != len(args["depths"]):
         raise ParamError("model_args.depths", "must have as many entries as model_args.widths")
@@ -403,45 +503,32 @@ def _check_model_args(family: str, args: dict[str, Any]) -> None:
             _number(f"model_args.{key}", args[key], 0, lo_open=True)
     for key in ("base_width", "expand", "head_width"):
         if key in args:
-            _integer(f"model_args.{key}", args[key], 1)
+            _integer(f"model_args.{key}", args[key], 1 if key != "head_width" else 0)
     if "se" in args and not isinstance(args["se"], bool):
         raise ParamError("model_args.se", f"must be true or false, got {args['se']!r}")
 
 
-def _check_optim(t: dict[str, Any], prefix: str, top: dict[str, Any]) -> None:
-    """Check the optimizer keys of the top level or of one schedule phase."""
-    if "optimizer" in t:
-        _choice(prefix + "optimizer", t["optimizer"], OPTIMIZERS)
-    if "lr" in t:
-        _number(prefix + "lr", t["lr"], 0, lo_open=True)
-    if "momentum" in t:
-        _number(prefix + "momentum", t["momentum"], 0, 1, hi_open=True)
-    if "nesterov" in t and not isinstance(t["nesterov"], bool):
-        raise ParamError(prefix + "nesterov", f"must be true or false, got {t['nesterov']!r}")
-    if "weight_decay" in t:
-        _number(prefix + "weight_decay", t["weight_decay"], 0)
-    if "warmup_epochs" in t:
-        _number(prefix + "warmup_epochs", t["warmup_epochs"], 0)
-    if "scheduler" in t:
-        _choice(prefix + "scheduler", t["scheduler"], SCHEDULERS)
-    if "scheduler_args" in t:
-        args = t["scheduler_args"]
-        if not isinstance(args, dict):
-            raise ParamError(prefix + "scheduler_args", f"must be a table, got {args!r}")
-        sched = t.get("scheduler", top["scheduler"])
-        _known(args, SCHEDULER_ARGS[sched], prefix + "scheduler_args.")
-        for k, v in args.items():
-            if k == "milestones":
-                if not isinstance(v, list) or not all(_is_number(x) and x > 0 for x in v):
-                    raise ParamError(f"{prefix}scheduler_args.milestones", f"must be a list of epochs, got {v!r}")
-            else:
-                _number(f"{prefix}scheduler_args.{k}", v, 0)
+def _check_scheduler_args(t: Mapping[str, Any], prefix: str, top: dict[str, Any]) -> None:
+    """Check the scheduler_args of the top level or of one schedule phase (its keys
+    depend on the scheduler in force there)."""
+    if "scheduler_args" not in t:
+        return
+    args = t["scheduler_args"]
+    sched = t.get("scheduler", top["scheduler"])
+    _known(args, SCHEDULER_ARGS[sched], prefix + "scheduler_args.")
+    for k, v in args.items():
+        key = f"{prefix}scheduler_args.{k}"
+        if k == "milestones":
+            if not isinstance(v, list) or not all(_is_number(x) and 0 < x <= MAX_INT for x in v):
+                raise ParamError(key, f"must be a list of epochs, got {v!r}")
+        elif k in ("T_0", "step_size", "patience"):
+            _number(key, v, 0, lo_open=k != "patience")
+        else:
+            _number(key, v, 0)
 
 
 def _check_schedule(p: dict[str, Any]) -> None:
-    _integer("epochs", p["epochs"], 1)
-    _integer("batch_size", p["batch_size"], 1)
-    _integer("schedule_start", p["schedule_start"], 0)
+    _check_scheduler_args(p, "", p)
     if p["schedule_start"] >= p["epochs"]:
         raise ParamError("schedule_start", f"must be below epochs ({p['epochs']}), got {p['schedule_start']}")
     span = p["epochs"] - p["schedule_start"]
@@ -449,15 +536,16 @@ def _check_schedule(p: dict[str, Any]) -> None:
     for i, phase in enumerate(p["schedule"]):
         key = f"schedule[{i}]"
         _known(phase, PHASE_KEYS, key + ".")
+        for k, value in phase.items():
+            PARAMS[k].check(f"{key}.{k}", value)
         last = i == len(p["schedule"]) - 1
         if "epochs" in phase:
-            _integer(key + ".epochs", phase["epochs"], 1)
             total += phase["epochs"]
         elif not last:
             raise ParamError(key + ".epochs", "is needed on every phase but the last")
         else:
             total = span if total < span else total + 1
-        _check_optim(phase, key + ".", p)
+        _check_scheduler_args(phase, key + ".", p)
         if "scheduler" in phase and "scheduler_args" not in phase:
             # the phase inherits top-level scheduler_args: they must suit its scheduler
             _known(p["scheduler_args"], SCHEDULER_ARGS[phase["scheduler"]], key + ".scheduler_args.")
@@ -467,48 +555,22 @@ def _check_schedule(p: dict[str, Any]) -> None:
             f"phases cover {total} epochs but {span} remain "
             f"(epochs {p['epochs']} - schedule_start {p['schedule_start']})",
         )
-    _number("grad_clip", p["grad_clip"], 0)
-    _number("label_smoothing", p["label_smoothing"], 0, 1, hi_open=True)
-
-
-def _check_regularisation(p: dict[str, Any]) -> None:
-    _number("mixup", p["mixup"], 0)
-    _number("cutmix", p["cutmix"], 0)
-    _number("mix_prob", p["mix_prob"], 0, 1)
-    _integer("mix_off_epoch", p["mix_off_epoch"], 0)
-    _number("ema", p["ema"], 0, 1, hi_open=True)
-    aug = p["augment"]
-    _known(aug, AUGMENT_DEFAULTS, "augment.")
-    for key, value in aug.items():
-        _check_type(f"augment.{key}", value, AUGMENT_DEFAULTS[key])
-    _integer("augment.crop_padding", aug.get("crop_padding", 0), 0)
-    _number("augment.color_jitter", aug.get("color_jitter", 0), 0, 1)
-    _number("augment.rotation", aug.get("rotation", 0), 0, 180)
-    _number("augment.erasing", aug.get("erasing", 0), 0, 1)
-    es = p["early_stop"]
-    _known(es, EARLY_STOP_DEFAULTS, "early_stop.")
-    if "metric" in es:
-        _choice("early_stop.metric", es["metric"], EARLY_STOP_METRICS)
-    _integer("early_stop.patience", es.get("patience", 0), 0)
 
 
 def _check_run(p: dict[str, Any]) -> None:
-    _integer("seed", p["seed"], 0)
-    dev = p["device"]
-    if not (dev in ("auto", "cpu", "cuda", "mps") or re.match(r"^cuda:\d+$", dev)):
-        raise ParamError("device", f"must be \"auto\", \"cpu\", \"cuda\", \"cuda:N\" or \"mps\", got {dev!r}")
-    if p["amp"] not in ("auto", "bf16", "fp16") and not isinstance(p["amp"], bool):
-        raise ParamError("amp", f"must be \"auto\", \"bf16\", \"fp16\", true or false, got {p['amp']!r}")
-    _auto_or_bool("channels_last", p["channels_last"])
-    _integer("log_every", p["log_every"], 1)
-    _integer("checkpoint_every", p["checkpoint_every"], 1)
-    _integer("threads", p["threads"], 0)
+    if not _DEVICE.match(p["device"]):
+        raise ParamError("device", f"must be {PARAMS['device'].accepts}, got {p['device']!r}")
+
+
+_CROSS_CHECKS: tuple[Callable[[dict[str, Any]], None], ...] = (
+    _check_data, _check_model, _check_schedule, _check_run,
+)
 
 
 # -- forks -------------------------------------------------------------------------
 
 
-def check_fork(parent_params: dict[str, Any], child_params: dict[str, Any]) -> None:
+def check_fork(parent_params: Mapping[str, Any], child_params: Mapping[str, Any]) -> None:
     """Refuse a fork whose weights could not load: another model or another kind of data."""
     parent, child = {**DEFAULTS, **parent_params}, {**DEFAULTS, **child_params}
     if parent["model"] != child["model"]:
@@ -540,3 +602,28 @@ def check_fork(parent_params: dict[str, Any], child_params: dict[str, Any]) -> N
             f"a fork cannot change image_size ({parent['image_size']} → {child['image_size']}): "
             "the parent learned on another image size."
         )
+
+
+# -- the schema the core finds through the `tuiexp.schemas` entry point -----------------
+
+
+class BuiltinSchema:
+    """The built-in trainer as a tuiexp.core.params.ParamSchema."""
+
+    schedule_keys = SCHEDULE_KEYS
+    metrics = EPOCH_METRICS
+
+    def defaults(self) -> dict[str, Any]:
+        """Every param with its default (a copy)."""
+        return copy.deepcopy(DEFAULTS)
+
+    def validate(self, params: Mapping[str, Any]) -> None:
+        """Raise ParamError for the first wrong param."""
+        validate(params)
+
+    def check_fork(self, parent: Mapping[str, Any], child: Mapping[str, Any]) -> None:
+        """Raise ForkError when `child` cannot start from `parent`'s weights."""
+        check_fork(parent, child)
+
+
+SCHEMA = BuiltinSchema()

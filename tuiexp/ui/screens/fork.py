@@ -17,7 +17,7 @@ from ...core.client import fork_params
 from ...core.config import parse_value
 from ...core.errors import TuiexpError
 from ...core.index import RunRow
-from ...trainer.config import DEFAULTS
+from ...core.params import builtin_schema
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -60,7 +60,7 @@ def _toml(v: Any) -> str:
 def plan(parent: dict[str, Any], builtin: bool, epoch: int, texts: dict[str, str],
          schedule: str) -> tuple[dict[str, Any], str | None]:
     """(overrides, the reason the trainer would refuse them or None), from the form's text."""
-    base = {**DEFAULTS, **parent} if builtin else parent
+    base = {**builtin_schema().defaults(), **parent} if builtin else parent
     overrides: dict[str, Any] = {}
     try:
         for key, text in texts.items():
@@ -104,7 +104,7 @@ class ForkScreen(ModalScreen["Request | None"]):
         self.overrides: dict[str, Any] = {}
 
     def compose(self) -> ComposeResult:
-        p = {**DEFAULTS, **self.row.params} if self.builtin else self.row.params
+        p = {**builtin_schema().defaults(), **self.row.params} if self.builtin else self.row.params
         with VerticalScroll(classes="dialog"):
             yield Static(f"[b]Fork {escape(self.row.id)}[/]  ({'built-in trainer' if self.builtin else 'own script'})")
             # the verdict and the diff first, so they stay in view on a short terminal
