@@ -242,6 +242,13 @@ def _ls_columns(args: argparse.Namespace) -> list[str]:
     """--columns, else the config's `[ui] columns`, else none beyond the defaults."""
     if args.columns:
         return [c.strip() for v in args.columns for c in v.split(",") if c.strip()]
+    from pathlib import Path
+
+    if Path(args.config).is_file():
+        try:
+            return list(configmod.load(args.config).ui.columns)
+        except TuiexpError:
+            pass  # a broken experiments file must not stop `ls`; `check` says what is wrong
     return []
 
 

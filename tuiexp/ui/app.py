@@ -13,7 +13,10 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.worker import get_current_worker
 
+from ..core import config as configmod
 from ..core import daemon
+from ..core.config import UiSettings
+from ..core.errors import TuiexpError
 from ..core.paths import LogsDir
 from .data import Poller, needs_daemon
 from .messages import ClientFailed, ClientSucceeded, IndexPolled
@@ -38,12 +41,16 @@ class TuiexpApp(App[int]):
         super().__init__()
         self.logs, self.config_path, self.clock = logs, Path(config_path), clock
         self.interval, self.spawn_daemon, self.observer = interval, spawn_daemon, observer
-        self.poller = Poller(logs, clock)
+        self.ui, self.config_error = read_ui_settings(self.config_path)
+        self.poller = Poller(logs, clock, sparklines=self.ui.sparklines)
         self._wake = threading.Event()  # set to poll now (after a command)
         self._applied = threading.Event()  # set once the UI applied the last delta
 
     async def on_mount(self) -> None:
         await self.push_screen(RunsScreen())  # mounted before the first delta arrives
+        if self.config_error:
+            self.notify(f"{self.config_error} The [ui] settings are ignored until it is fixed.",
+                        severity="warning", timeout=10)
         self.watch_index()
 
     def on_unmount(self) -> None:
@@ -120,6 +127,17 @@ class TuiexpApp(App[int]):
         from .screens.help import palette_commands
 
         yield from palette_commands(self, screen)
+
+
+def read_ui_settings(path: Path) -> tuple[UiSettings, str | None]:
+    """The `[ui]` table of the experiments file (defaults when the file is missing or has
+    a mistake, with the mistake's sentence to show)."""
+    if not path.exists():
+        return UiSettings(), None
+    try:
+        return configmod.load(path).ui, None
+    except TuiexpError as e:
+        return UiSettings(), str(e)
 
 
 def make_app(logs: LogsDir, config_path: str | Path, clock: Callable[[], float] = time.time,

@@ -34,7 +34,7 @@ def chart_lines(c: MetricChart, colour: str) -> list[Line]:
     if c.prefix:
         lines.append(Line("parent", c.prefix, PREFIX))
         own = c.prefix[-1:] + own
-    lines.append(Line(c.scope, own, colour))
+    lines.append(Line("", own, colour))
     if c.buckets.width > 1:
         lines.append(Line("max", [(x, hi) for x, _lo, hi, _ in c.buckets.items], f"dim {colour}"))
     return lines
@@ -130,8 +130,10 @@ class DetailScreen(Screen):
         self.draw_charts()
         self.show_stdout(d.stdout or "(no output yet)")
         self.query_one("#spec", Static).update(spec_table(d.row.spec))
-        self.query_one("#confusion", Static).update(
-            confusion_text(d.confusion, d.prev_confusion) if d.confusion else Text("No confusion matrix logged yet.", style="dim"))
+        panel = self.query_one("#confusion", Static)
+        panel.set_class(d.confusion is None, "hidden")  # the charts take the width instead
+        if d.confusion:
+            panel.update(confusion_text(d.confusion, d.prev_confusion))
 
     def draw_charts(self) -> None:
         """The current page of the run's metrics, the primary one first."""
@@ -148,7 +150,7 @@ class DetailScreen(Screen):
                 continue
             c = shown[i]
             n = self.page * CHARTS_PER_PAGE + i + 1
-            chart.title = f"{c.name} ({c.scope}) {n}/{len(charts)}"
+            chart.title = f"{c.name} by {c.scope} {n}/{len(charts)}"
             chart.log_y = default_mode(c.name) == "min" and "loss" in c.name.lower()
             chart.plot(chart_lines(c, COLOURS[(n - 1) % len(COLOURS)]))
 

@@ -51,7 +51,7 @@ class RunsScreen(Screen):
 
     def compose(self) -> ComposeResult:
         yield ResourceStrip("reading the index…", id="resources")
-        yield RunsTable(id="runs")
+        yield RunsTable(extra=self.app.ui.columns, id="runs")  # type: ignore[attr-defined]
         yield Input(placeholder="filter by id, experiment or status (enter keeps, esc clears)",
                     id="filter", classes="hidden")
         yield Footer()

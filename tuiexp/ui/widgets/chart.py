@@ -31,7 +31,8 @@ def render_lines(lines: list[Line], width: int, height: int, title: str = "",
     out = Text()
     legend = Text(f"{title}  " if title else "", style="bold")
     for ln in lines:
-        legend.append(f"━ {ln.label}  ", style=ln.style)
+        if ln.label:  # an unnamed line needs no legend entry (a chart of one metric)
+            legend.append(f"━ {ln.label}  ", style=ln.style)
     if not xs:
         out.append_text(legend)
         out.append("\n(no data yet)", style="dim")

@@ -7,6 +7,8 @@ from textual.geometry import Region
 from textual.widgets import DataTable
 from textual.widgets.data_table import ColumnKey, RowKey
 
+from ...core import query
+from ...core.index import RunRow
 from ...core.metrics import fmt_value
 from ...core.query import elapsed, epochs_done, eta, progress
 from ..data import RunState, bar, duration, fmt_num, lr_of, sparkline, visible_order
@@ -21,8 +23,10 @@ STATUS_STYLE = {
 }
 
 
-def cells(st: RunState, depth: int, now: float, marked: bool) -> tuple[str, ...]:
-    """The markup of a run's cells (pure: the same inputs give the same strings)."""
+def cells(st: RunState, depth: int, now: float, marked: bool,
+          extra: tuple[str, ...] = ()) -> tuple[str, ...]:
+    """The markup of a run's cells (pure: the same inputs give the same strings); `extra`
+    are the `[ui] columns` (metric column specs), after the best value."""
     r, p = st.row, st.row.params
     tree = ("  " * (depth - 1) + "└ ") if depth else ""
     mark = "[reverse]•[/]" if marked else " "
@@ -35,6 +39,7 @@ def cells(st: RunState, depth: int, now: float, marked: bool) -> tuple[str, ...]
         f"[red]{sparkline(st.values(0))}[/]",
         f"[green]{sparkline(st.values(1))}[/]",
         fmt_value(r.metric or "", r.best) if r.best is not None else "",
+        *(_metric_cell(r, c) for c in extra),
         fmt_num(lr_of(r), ".1e"),
         fmt_num(p.get("batch_size"), "d") if isinstance(p.get("batch_size"), int) else "",
         fmt_num(p.get("dropout")),
@@ -44,12 +49,20 @@ def cells(st: RunState, depth: int, now: float, marked: bool) -> tuple[str, ...]
     )
 
 
+def _metric_cell(r: RunRow, column: str) -> str:
+    v = query.value(r, column)
+    return "" if v is None else fmt_value(query.metric_of_column(column) or column, v)
+
+
 class RunsTable(DataTable):
     """Rows keyed by run id. `show` rebuilds only when the order changes; otherwise it
     writes the cells whose markup changed and repaints only their rows."""
 
-    def __init__(self, **kw: object) -> None:
+    def __init__(self, extra: tuple[str, ...] = (), **kw: object) -> None:
         super().__init__(cursor_type="row", zebra_stripes=True, **kw)  # type: ignore[arg-type]
+        self.extra = extra
+        at = COLUMNS.index("best") + 1
+        self.columns_shown = (*COLUMNS[:at], *extra, *COLUMNS[at:])
         self.states: dict[str, RunState] = {}
         self.order: list[tuple[str, int]] = []
         self.shown: dict[str, tuple[str, ...]] = {}
@@ -58,8 +71,8 @@ class RunsTable(DataTable):
         self._second = -1  # the clock's second at the last show: elapsed/ETA move once a second
 
     def on_mount(self) -> None:
-        for name in COLUMNS:
-            self.add_column(name, key=name, width=WIDTHS[name])
+        for name in self.columns_shown:
+            self.add_column(name, key=name, width=WIDTHS.get(name, max(8, min(len(name), 14))))
 
     @property
     def current_id(self) -> str | None:
@@ -89,9 +102,9 @@ class RunsTable(DataTable):
             new = dict(self.shown)
             for rid, depth in order:
                 if rid in dirty or (tick and rows[rid].status == "running"):
-                    new[rid] = cells(self.states[rid], depth, now, rid in self.marked)
+                    new[rid] = cells(self.states[rid], depth, now, rid in self.marked, self.extra)
         else:
-            new = {rid: cells(self.states[rid], depth, now, rid in self.marked)
+            new = {rid: cells(self.states[rid], depth, now, rid in self.marked, self.extra)
                    for rid, depth in order}
         self._second = int(now)
         if order != self.order:
@@ -103,7 +116,7 @@ class RunsTable(DataTable):
                 continue
             for col, (a, b) in enumerate(zip(old or (), row_cells, strict=False)):
                 if a != b:
-                    writes.setdefault(rid, []).append((COLUMNS[col], b))
+                    writes.setdefault(rid, []).append((self.columns_shown[col], b))
         self.shown = new
         self._write(writes)
         return sum(len(w) for w in writes.values())
@@ -164,7 +177,7 @@ class RunsTable(DataTable):
         ids = [rid for rid, _ in order]
         if keep in ids:
             self.move_cursor(row=ids.index(keep), animate=False)
-        return len(new) * len(COLUMNS)
+        return len(new) * len(self.columns_shown)
 
     def select_run(self, run_id: str) -> None:
         ids = [rid for rid, _ in self.order]
