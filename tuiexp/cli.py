@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import json
+import sqlite3
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from .core import config as configmod
 from .core import daemon
-from .core.client import Client
+from .core.client import Client, storage_problem
 from .core.errors import TuiexpError, UsageError
 from .core.events import TERMINAL
 from .core.index import RunRow
@@ -28,7 +32,15 @@ def main(argv: list[str] | None = None) -> int:
     except TuiexpError as e:
         print(f"tuiexp: {e}", file=sys.stderr)
         return e.exit_code
+    except sqlite3.Error as e:  # a full disk, a failing or damaged index
+        print(f"tuiexp: {storage_problem(_logs(args), e)}; `tuiexp doctor` checks the logs "
+              f"directory.", file=sys.stderr)
+        return 1
     except OSError as e:  # a path that is a file, a directory, unreadable...
+        if e.errno == errno.ENOSPC:
+            print(f"tuiexp: {storage_problem(_logs(args), e)}; free some space and try again.",
+                  file=sys.stderr)
+            return 1
         where = f" ({e.filename})" if e.filename else ""
         print(f"tuiexp: {e.strerror or e}{where}.", file=sys.stderr)
         return 2
@@ -92,6 +104,12 @@ def build_parser() -> argparse.ArgumentParser:
         pass
     else:
         add_parsers(sub, common)
+    try:
+        from .cli_doctor import add_parsers as add_doctor
+    except ImportError:  # pragma: no cover - doctor not installed
+        pass
+    else:
+        add_doctor(sub, common)
     return parser
 
 
@@ -199,8 +217,20 @@ def _fmt(v: Any) -> str:
     return str(v)
 
 
+@contextmanager
+def _reading_client(args: argparse.Namespace) -> Iterator[Client]:
+    """A client for a command that only reads: where the index cannot be written, it
+    reads the run directories, and says so on stderr."""
+    with Client(_logs(args), autostart=False, reading=True) as client:
+        try:
+            yield client
+        finally:
+            if client.notice:
+                print(f"tuiexp: {client.notice}", file=sys.stderr)
+
+
 def cmd_ls(args: argparse.Namespace) -> int:
-    with Client(_logs(args), autostart=False) as client:
+    with _reading_client(args) as client:
         client.refresh_unsupervised()
         if args.json:
             rows = client.index.runs(status=args.status, experiment=args.experiment)
@@ -232,7 +262,7 @@ def _row_json(r: RunRow) -> dict[str, Any]:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    with Client(_logs(args), autostart=False) as client:
+    with _reading_client(args) as client:
         row = client.row(args.run)
         children = client.index.children(row.id)
         from .core.runstore import checkpoint_epochs
