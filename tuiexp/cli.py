@@ -33,8 +33,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"tuiexp: {e}", file=sys.stderr)
         return e.exit_code
     except sqlite3.Error as e:  # a full disk, a failing or damaged index
-        print(f"tuiexp: {storage_problem(_logs(args), e)}; `tuiexp doctor` checks the logs "
-              f"directory.", file=sys.stderr)
+        problem = storage_problem(_logs(args), e)
+        advice = ("free some space and try again" if "disk" in problem
+                  else "`tuiexp doctor` checks the logs directory")
+        print(f"tuiexp: {problem}; {advice}.", file=sys.stderr)
         return 1
     except OSError as e:  # a path that is a file, a directory, unreadable...
         if e.errno == errno.ENOSPC:

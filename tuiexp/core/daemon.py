@@ -155,10 +155,10 @@ class Supervisor:
                 self.index.set_status(run_id, "running", "", pid=act.handle.pid,
                                       started=time.time())
                 act.announced = True
-            caught_up = self._ingest(run_id, act)
-            if act.ended is not None and caught_up:
-                self._conclude(run_id, act)
-            self._clear(run_id)
+            if self._ingest(run_id, act):
+                if act.ended is not None:
+                    self._conclude(run_id, act)
+                self._clear(run_id)
         except Exception as e:  # noqa: BLE001 - retried next tick
             self._complain(run_id, f"watching {run_id} failed", e)
 
@@ -422,7 +422,30 @@ def is_running(logs: LogsDir) -> bool:
 
 
 def info(logs: LogsDir) -> dict[str, object] | None:
-    return runstore.read_json(logs.daemon_info) if is_running(logs) else None
+    """The running supervisor's daemon.json (pid, started); None when none runs. Where a
+    full disk kept it from writing that file, the pid comes from the kernel's lock table."""
+    if not is_running(logs):
+        return None
+    data = runstore.read_json(logs.daemon_info)
+    if data is None and (pid := lock_holder(logs)) is not None:
+        data = {"pid": pid}
+    return data
+
+
+def lock_holder(logs: LogsDir) -> int | None:
+    """The pid holding `daemon.lock`, from /proc/locks (Linux); None where unknown."""
+    try:
+        st = os.stat(logs.daemon_lock)
+        with open("/proc/locks") as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return None
+    want = f"{os.major(st.st_dev):02x}:{os.minor(st.st_dev):02x}:{st.st_ino}"
+    for line in lines:
+        fields = line.split()
+        if len(fields) >= 6 and fields[1] == "FLOCK" and fields[5] == want:
+            return int(fields[4])
+    return None
 
 
 def spawn(logs: LogsDir, wait: float = 10.0) -> bool:

@@ -212,8 +212,8 @@ def check_run_dir(paths: RunPaths) -> str | None:
     rid = data.get("id")
     if rid != name:
         shown = f"'{rid}'" if isinstance(rid, str) else "no valid id"
-        return (f"{paths.spec} names run {shown}, not '{name}' as its directory does "
-                f"(a copied or hand-edited run directory?).")
+        return (f"{paths.spec} names run {shown}, not '{name}' as its directory does (a "
+                f"copied or hand-edited run?); move it out of {paths.dir.parent} to keep it.")
     try:
         RunSpec.from_json(data)
     except (TypeError, ValueError) as e:
