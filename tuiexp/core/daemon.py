@@ -9,7 +9,6 @@ that died unseen. Runs never depend on it: killing it loses nothing.
 from __future__ import annotations
 
 import argparse
-import errno
 import fcntl
 import logging
 import os
@@ -275,8 +274,8 @@ class Supervisor:
         if free >= MIN_FREE_BYTES:
             self._clear("disk")
             return True
-        self._complain("disk", "not starting queued runs",
-                       OSError(errno.ENOSPC, f"only {free // 1024} KiB free on {self.logs.root}"))
+        self._say("disk", f"not starting queued runs: less than {MIN_FREE_BYTES >> 10} KiB "
+                          f"free on the disk of {self.logs.root}")
         return False
 
     def _queue_settings(self) -> QueueSettings:
