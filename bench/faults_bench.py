@@ -30,10 +30,10 @@ from tuiexp.core.paths import LogsDir  # noqa: E402
 
 
 def bench_run_kills(tmp: Path, kills: int, seed: int) -> None:
-    torch_kills = max(1, kills * 3 // 10)
+    torch_kills = max(1, kills * 3 // 10)  # torch runs: 2-3 s of CPU per start
     plan = [("victim_torch", torch_kills - torch_kills // 2), ("victim_torch", torch_kills // 2)]
     rest = kills - torch_kills
-    plan += [("victim_json", rest // 3 + (i < rest % 3)) for i in range(3)]
+    plan += [("victim_json", rest // 4 + (i < rest % 4)) for i in range(4)]
     plan = [p for p in plan if p[1] > 0]
     t = time.perf_counter()
     try:
