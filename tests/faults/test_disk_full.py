@@ -82,3 +82,20 @@ def _alive(pid: int) -> bool:
             return f.read().rsplit(")", 1)[1].split()[0] != "Z"
     except OSError:
         return False
+
+
+def test_reading_commands_read_the_run_directories_when_the_index_cannot_be_opened(workdir):
+    """Where no tmpfs can be mounted too: an index that cannot be opened at all."""
+    write_config(workdir, CONFIG)
+    run_id = tuiexp(workdir, "run", "quick", "--wait", check=True).stdout.split()[0]
+    logs = LogsDir.at(workdir / "logs")
+    daemon.stop(logs)
+    for suffix in ("", "-wal", "-shm"):
+        (logs.root / f"index.sqlite{suffix}").unlink(missing_ok=True)
+    logs.index.mkdir()  # SQLite: "unable to open database file"
+    for args in (("ls",), ("show", run_id)):
+        out = tuiexp(workdir, *args)
+        assert out.returncode == 0 and run_id in out.stdout and "finished" in out.stdout
+        assert out.stderr.count("\n") == 1 and "read from their directories" in out.stderr
+    out = tuiexp(workdir, "run", "quick")
+    assert out.returncode != 0 and one_sentence(out) and str(logs.index) in out.stderr

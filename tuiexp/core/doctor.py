@@ -203,7 +203,8 @@ def _open_index(logs: LogsDir) -> tuple[Index | None, Finding | None]:
         index.runs()
         return index, trouble
     except (sqlite3.Error, OSError) as e:
-        trouble.message = f"the index {logs.index} cannot be read ({e})."
+        trouble.message = (f"the index {logs.index} cannot be read ({e}); move it aside and "
+                           f"run `tuiexp reindex` to rebuild it from the run directories.")
         return None, trouble
 
 
