@@ -93,9 +93,12 @@ class Client:
     def wake_supervisor(self) -> None:
         """Start a supervisor that died while runs wait in the queue (cheap: a lock probe,
         and a query only when no supervisor holds the lock). Does not wait for it."""
-        if daemon.is_running(self.logs) or not self.index.queued_ids():
-            return
-        daemon.spawn(self.logs, wait=0)
+        try:
+            if daemon.is_running(self.logs) or not self.index.queued_ids():
+                return
+            daemon.spawn(self.logs, wait=0)
+        except (OSError, sqlite3.Error):
+            pass  # someone else's read-only logs: reading must still work
 
     def _write(self, fn: Callable[[], object]) -> None:
         """A write a reading command makes on the way (a stale row refreshed); where the

@@ -363,7 +363,7 @@ class Supervisor:
     # -- saying things once -------------------------------------------------------
     def _fail(self, run_id: str, e: BaseException, expect: tuple[str, ...] | None = None) -> None:
         """Mark one run failed for a problem of its own (bad id, bad data), once."""
-        message = _reason(e) if isinstance(e, TuiexpError) else \
+        message = f"{_reason(e)}." if isinstance(e, TuiexpError) else \
             f"the supervisor could not handle it ({_reason(e)})."
         self._say(run_id, f"{run_id} failed: {message}", exc=e)
         try:
