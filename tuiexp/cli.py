@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import math
+import sqlite3
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from .core import config as configmod
 from .core import daemon, query
-from .core.client import Client
+from .core.client import Client, storage_problem
 from .core.errors import TuiexpError, UsageError
 from .core.events import TERMINAL
 from .core.index import Index, RunRow
@@ -31,7 +35,17 @@ def main(argv: list[str] | None = None) -> int:
     except TuiexpError as e:
         print(f"tuiexp: {e}", file=sys.stderr)
         return e.exit_code
+    except sqlite3.Error as e:  # a full disk, a failing or damaged index
+        problem = storage_problem(_logs(args), e)
+        advice = ("free some space and try again" if "disk" in problem
+                  else "`tuiexp doctor` checks the logs directory")
+        print(f"tuiexp: {problem}; {advice}.", file=sys.stderr)
+        return 1
     except OSError as e:  # a path that is a file, a directory, unreadable...
+        if e.errno == errno.ENOSPC:
+            print(f"tuiexp: {storage_problem(_logs(args), e)}; free some space and try again.",
+                  file=sys.stderr)
+            return 1
         where = f" ({e.filename})" if e.filename else ""
         print(f"tuiexp: {e.strerror or e}{where}.", file=sys.stderr)
         return 2
@@ -98,6 +112,12 @@ def build_parser() -> argparse.ArgumentParser:
         pass
     else:
         add_parsers(sub, common)
+    try:
+        from .cli_doctor import add_parsers as add_doctor
+    except ImportError:  # pragma: no cover - doctor not installed
+        pass
+    else:
+        add_doctor(sub, common)
     return parser
 
 
@@ -218,11 +238,21 @@ def _fmt(v: Any) -> str:
     return str(v)
 
 
+@contextmanager
+def _reading_client(args: argparse.Namespace) -> Iterator[Client]:
+    """A client for a command that only reads: where the index cannot be written, it
+    reads the run directories, and says so on stderr."""
+    with Client(_logs(args), autostart=False, reading=True) as client:
+        try:
+            yield client
+        finally:
+            if client.notice:
+                print(f"tuiexp: {client.notice}", file=sys.stderr)
+
+
 def cmd_ls(args: argparse.Namespace) -> int:
-    logs = _logs(args)
-    with Client(logs, autostart=False) as client:
-        client.start_if_needed()
-        query.index_new_directories(client.index)
+    with _reading_client(args) as client:
+        client.index_new_directories()
         client.refresh_unsupervised()
         asked = _ls_columns(args)
         names = client.index.metric_names()
@@ -303,8 +333,7 @@ def _json_num(v: float | None) -> float | str | None:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    with Client(_logs(args), autostart=False) as client:
-        client.start_if_needed()
+    with _reading_client(args) as client:
         row = client.row(args.run)
         children = client.index.children(row.id)
         from .core.runstore import checkpoint_epochs
@@ -354,11 +383,12 @@ def show_metrics(row: RunRow) -> str:
 
 
 def cmd_reindex(args: argparse.Namespace) -> int:
-    from .core.index import Index
-
     with Index(_logs(args)) as index:
         n = index.rebuild()
-    print(f"reindexed {n} runs")
+    for problem in index.problems:
+        print(f"tuiexp: left out: {problem}", file=sys.stderr)
+    print(f"reindexed {n} runs" + (f"; {len(index.problems)} left out (above)"
+                                   if index.problems else ""))
     return 0
 
 

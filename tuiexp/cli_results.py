@@ -94,6 +94,8 @@ def _list(values) -> list[str] | None:
     """Flatten repeated and comma-separated option values."""
     if not values:
         return None
+    if isinstance(values, str):  # an option given once, without action="append"
+        values = [values]
     out: list[str] = []
     for v in values:
         for item in v if isinstance(v, list) else [v]:

@@ -6,10 +6,13 @@ supervisor runs; it never starts a run's process itself.
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
+import sqlite3
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -27,10 +30,24 @@ RESUMABLE = ("failed", "crashed", "cancelled", "oom", "diverged")
 
 
 class Client:
-    def __init__(self, logs: LogsDir, autostart: bool = True):
+    """A client of one logs directory.
+
+    `reading=True` is for commands that only read (`ls`, `show`): when the index cannot
+    be written (a full disk, a read-only copy of someone's logs), runs are read from
+    their directories instead, and `notice` says so; and a supervisor that died is
+    started again when runs wait in the queue."""
+
+    def __init__(self, logs: LogsDir, autostart: bool = True, reading: bool = False):
         self.logs = logs.ensure()
-        self.index = Index(logs)
         self.autostart = autostart
+        self.reading = reading
+        self.notice: str | None = None  # why runs are read from their directories
+        if reading:
+            self.index, self.notice = open_for_reading(logs)
+            if self.notice is None:
+                self.wake_supervisor()
+        else:
+            self.index = Index(logs)
 
     def close(self) -> None:
         self.index.close()
@@ -47,7 +64,10 @@ class Client:
         found = self.index.find(ref)
         if not found:
             runstore.load_spec(self.logs.run(ref))  # raises RunNotFound with the place
-            self.index.reindex_run(ref)  # on disk but not indexed yet
+            problem = runstore.check_run_dir(self.logs.run(ref))
+            if problem is not None:
+                raise UsageError(problem)
+            self._write(lambda: self.index.reindex_run(ref))  # on disk but not indexed yet
             return ref
         if len(found) > 1:
             shown = ", ".join(found[:5]) + (" ..." if len(found) > 5 else "")
@@ -63,13 +83,38 @@ class Client:
         return row
 
     def refresh_unsupervised(self, ids: list[str] | None = None) -> None:
-        query.refresh_unsupervised(self.index, ids)
+        """With no supervisor watching, a "running" row may be stale: derive it again
+        from the run directory, which is the truth."""
+        if self.notice is None:  # (read from the directories, every row is fresh)
+            self._write(lambda: query.refresh_unsupervised(self.index, ids))
 
-    def start_if_needed(self) -> None:
-        """Start a supervisor that died while runs wait in the queue (read-only commands
-        too: queued runs must not wait for the next writing command)."""
-        if self.index.queued_ids() and not daemon.is_running(self.logs):
-            daemon.spawn(self.logs)
+    def index_new_directories(self) -> None:
+        """Index run directories the index lacks (a script run by hand)."""
+        if self.notice is None:
+            self._write(lambda: query.index_new_directories(self.index))
+
+    def wake_supervisor(self) -> None:
+        """Start a supervisor that died while runs wait in the queue (cheap: a lock probe,
+        and a query only when no supervisor holds the lock). Does not wait for it."""
+        try:
+            if daemon.is_running(self.logs) or not self.index.queued_ids():
+                return
+            daemon.spawn(self.logs, wait=0)
+        except (OSError, sqlite3.Error):
+            pass  # someone else's read-only logs: reading must still work
+
+    def _write(self, fn: Callable[[], object]) -> None:
+        """A write a reading command makes on the way (a stale row refreshed); where the
+        index cannot take it, the command reads the run directories instead."""
+        if not self.reading:
+            fn()
+            return
+        try:
+            fn()
+        except (sqlite3.OperationalError, OSError) as e:
+            self.index.close()
+            self.index = directory_index(self.logs)
+            self.notice = unwritable_notice(self.logs, e)
 
     # -- queueing ---------------------------------------------------------------
     def enqueue(self, config: Config, experiment: str, overrides: dict[str, Any] | None = None) -> list[str]:
@@ -152,6 +197,64 @@ class Client:
         """Make sure a supervisor watches this logs directory (unless autostart is off)."""
         if self.autostart and not daemon.spawn(self.logs):
             raise UsageError(f"the supervisor did not start; see {self.logs.daemon_log}.")
+
+
+def open_for_reading(logs: LogsDir) -> tuple[Index, str | None]:
+    """The index to read runs from, and None; or, where the index cannot be opened for
+    writing, one rebuilt in memory from the run directories and a notice saying so.
+    Raises a UsageError (one sentence) when neither can be had."""
+    try:
+        return Index(logs), None
+    except (sqlite3.Error, OSError) as e:
+        trouble = e
+    notice = unwritable_notice(logs, trouble)
+    try:
+        return directory_index(logs), notice
+    except (sqlite3.Error, OSError) as e:
+        raise UsageError(f"{storage_problem(logs, trouble)}; reading the run directories "
+                         f"failed too ({e}).") from None
+
+
+class _InMemory(LogsDir):
+    """The same logs directory, with an index that lives in memory (nothing is written)."""
+
+    @property
+    def index(self) -> Path:
+        return Path(":memory:")
+
+    def ensure(self) -> LogsDir:
+        return self
+
+
+def directory_index(logs: LogsDir) -> Index:
+    """An index built in memory from the run directories, as `reindex` would build it;
+    a directory that cannot be read as a run is left out."""
+    index = Index(_InMemory(logs.root))
+    for rid in runstore.run_ids(logs):
+        if runstore.check_run_dir(logs.run(rid)) is None:
+            try:
+                index.reindex_run(rid)
+            except Exception:  # noqa: BLE001, S112 - one bad run must not hide the others
+                continue
+    return index
+
+
+def unwritable_notice(logs: LogsDir, e: BaseException) -> str:
+    return f"{storage_problem(logs, e)}; runs are read from their directories."
+
+
+def storage_problem(logs: LogsDir, e: BaseException) -> str:
+    """One sentence (without its full stop) on why the logs directory cannot be written."""
+    text = str(e).rstrip(".")
+    if isinstance(e, OSError):
+        text = e.strerror or text
+        if e.errno == errno.ENOSPC:
+            return f"no space left on the disk of {logs.root}"
+    if "full" in text:
+        return f"the index {logs.index} cannot be written: the disk is full ({text})"
+    if "disk I/O error" in text:
+        return f"the index {logs.index} cannot be written ({text}; is the disk full?)"
+    return f"the index {logs.index} cannot be written ({text})"
 
 
 def fork_params(parent: dict[str, Any], overrides: dict[str, Any], epoch: int,

@@ -12,14 +12,17 @@ import argparse
 import fcntl
 import logging
 import os
+import shutil
 import signal
+import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import atomic, runstore
+from . import atomic, events, runstore
 from . import gpu as gpus
 from .config import QueueSettings
 from .errors import TuiexpError
@@ -33,6 +36,7 @@ TICK = 0.1
 CANCEL_GRACE = 10.0  # seconds between SIGTERM and SIGKILL
 SCAN_EVERY = 5.0  # seconds between looks for run directories the index does not know
 IDLE_EXIT = float(os.environ.get("TUIEXP_DAEMON_IDLE", "900"))
+MIN_FREE_BYTES = 512 << 10  # below this much free disk, queued runs wait for space
 
 
 @dataclass
@@ -47,6 +51,23 @@ class Active:
     offset: int = 0
     start_time: float | None = None
     term_sent: float | None = None
+    #: set once the process has ended (and been reaped): what is left is bookkeeping,
+    #: retried every tick until it succeeds (a full disk fails it until space returns)
+    ended: float | None = None
+    returncode: int | None = None
+    exit_written: bool = False
+    announced: bool = False  # its index row says "running"
+    #: why its events cannot be indexed (bad data in its log): it is no longer ingested,
+    #: and it ends `failed` with this reason
+    broken: str | None = None
+    #: its start could not be recorded: it was killed, and is queued again
+    requeue: str | None = None
+
+
+def environmental(e: BaseException) -> bool:
+    """A failure of the machine (disk full, a locked or failing database), not of a run's
+    data: retried next tick rather than blamed on a run."""
+    return isinstance(e, (OSError, sqlite3.OperationalError))
 
 
 class Supervisor:
@@ -58,17 +79,23 @@ class Supervisor:
         self.stopping = False
         self._last_scan = 0.0
         self._last_busy = time.time()
+        self._adopted = False
+        self._said: dict[str, str] = {}  # what was logged per subject: a repeat is not
 
     # -- lifecycle ------------------------------------------------------------
     def serve(self) -> None:
-        self.adopt()
         while not self.stopping:
             started = time.monotonic()
             try:
+                if not self._adopted:
+                    self._adopted = self.adopt()
                 self.tick()
-            except Exception:  # one bad run directory must not stop the queue
-                log.exception("tick failed")
-            if self.active or self.index.queued_ids():
+                busy = bool(self.active or self.index.queued_ids())
+                self._clear("tick")
+            except Exception as e:  # noqa: BLE001 - nothing may stop the supervisor
+                self._complain("tick", "the supervisor's tick failed", e)
+                busy = True
+            if busy:
                 self._last_busy = time.time()
             elif time.time() - self._last_busy > IDLE_EXIT:
                 log.info("idle for %.0f s, exiting", IDLE_EXIT)
@@ -76,60 +103,122 @@ class Supervisor:
             time.sleep(max(0.0, TICK - (time.monotonic() - started)))
         self.index.close()
 
-    def adopt(self) -> None:
+    def adopt(self) -> bool:
         """Take over the runs a previous supervisor left: alive ones are watched again,
-        dead ones get their true status from their directory."""
+        dead ones get their true status from their directory. False when some row could
+        not be dealt with for now (a full disk): the next tick tries again."""
+        done = True
         for row in self.index.runs(status=("starting", "running")):
-            paths = self.logs.run(row.id)
-            proc = runstore.read_json(paths.proc)
-            if proc and proc.get("attempt") == row.attempt and runstore.pid_alive(
-                    proc["pid"], proc.get("start_time")):
-                act = Active(paths, Handle(proc["pid"], None), row.attempt, proc.get("gpu"),
-                             start_time=proc.get("start_time"))
-                self._catch_up(row.id, act, from_scratch=True)
-                self.active[row.id] = act
-                log.info("adopted %s (pid %s)", row.id, proc["pid"])
-            else:
-                self.index.reindex_run(row.id)
-                log.info("%s died unseen", row.id)
+            if row.id in self.active:
+                continue
+            try:
+                self._adopt_one(row.id, row.attempt)
+            except Exception as e:  # noqa: BLE001 - one run's problem is that run's
+                if environmental(e):
+                    done = False
+                    self._complain(row.id, f"adopting {row.id} failed", e)
+                else:
+                    self._fail(row.id, e)
+        return done
+
+    def _adopt_one(self, run_id: str, attempt: int) -> None:
+        paths = self.logs.run(run_id)
+        proc = runstore.read_json(paths.proc)
+        if proc and proc.get("attempt") == attempt and runstore.pid_alive(
+                proc["pid"], proc.get("start_time")):
+            act = Active(paths, Handle(proc["pid"], None), attempt, proc.get("gpu"),
+                         start_time=proc.get("start_time"), announced=True)
+            self.active[run_id] = act
+            self._ingest(run_id, act, from_scratch=True)
+            log.info("adopted %s (pid %s)", run_id, proc["pid"])
+        else:
+            self.index.reindex_run(run_id)
+            log.info("%s died unseen", run_id)
 
     # -- one tick ---------------------------------------------------------------
     def tick(self) -> None:
         for run_id, act in list(self.active.items()):
-            try:
-                self._handle_cancel(run_id, act)
-                self._catch_up(run_id, act)
-                self._reap(run_id, act)
-            except Exception:  # one bad run directory must not stop the others
-                log.exception("watching %s failed", run_id)
+            self._watch(run_id, act)
         self._dispatch()
         if time.time() - self._last_scan > SCAN_EVERY:
             self._scan()
 
-    def _catch_up(self, run_id: str, act: Active, from_scratch: bool = False) -> None:
-        """Ingest new event lines; from scratch, re-fold the whole log (rows are keyed,
-        so re-inserting what an earlier supervisor ingested doubles nothing)."""
-        if from_scratch:
-            act.fold, act.offset = Fold(), 0
-        limit = None if from_scratch else 16 << 20
-        act.offset, _ = self.index.ingest(run_id, act.paths, act.fold, act.offset, limit)
+    def _watch(self, run_id: str, act: Active) -> None:
+        """One run's share of a tick; whatever fails here is this run's alone."""
+        try:
+            if act.ended is None:
+                self._handle_cancel(run_id, act)
+                self._poll(act)  # reap first: a failing ingest must never leave a zombie
+            if not act.announced and act.ended is None:
+                self.index.set_status(run_id, "running", "", pid=act.handle.pid,
+                                      started=time.time())
+                act.announced = True
+            if self._ingest(run_id, act):
+                if act.ended is not None:
+                    self._conclude(run_id, act)
+                self._clear(run_id)
+        except Exception as e:  # noqa: BLE001 - retried next tick
+            self._complain(run_id, f"watching {run_id} failed", e)
 
-    def _reap(self, run_id: str, act: Active) -> None:
+    def _poll(self, act: Active) -> None:
         rc = self.executor.poll(act.handle)
         if act.handle.popen is None:  # adopted: we only see whether it lives
             if runstore.pid_alive(act.handle.pid, act.start_time):
                 return
         elif rc is None:
             return
-        self._catch_up(run_id, act)
-        if act.handle.popen is not None or act.term_sent is not None:
-            atomic.write_json(act.paths.exit, {"returncode": rc, "attempt": act.attempt,
-                                               "ended": time.time(),
+        act.ended, act.returncode = time.time(), rc
+
+    def _ingest(self, run_id: str, act: Active, from_scratch: bool = False) -> bool:
+        """Ingest new event lines; False when the index could not take them now (the
+        next tick retries). Bad data in the log marks the run broken, once."""
+        if act.broken is not None:
+            return True
+        try:
+            self._catch_up(run_id, act, from_scratch, whole=act.ended is not None)
+            return True
+        except Exception as e:  # noqa: BLE001 - sorted below
+            if environmental(e):
+                self._complain(run_id, f"indexing {run_id} failed", e)
+                return False
+            act.broken = f"the index could not take its events ({_reason(e)})"
+            log.error("%s: %s; it is no longer indexed", run_id, act.broken)
+            if act.announced and act.ended is None:
+                self.index.set_status(run_id, "running", act.broken + ".")
+            return True
+
+    def _catch_up(self, run_id: str, act: Active, from_scratch: bool = False,
+                  whole: bool = False) -> None:
+        """Ingest new event lines; from scratch, re-fold the whole log (rows are keyed,
+        so re-inserting what an earlier supervisor ingested doubles nothing)."""
+        if from_scratch:
+            act.fold, act.offset = Fold(), 0
+        limit = None if from_scratch or whole else 16 << 20
+        act.offset, _ = self.index.ingest(run_id, act.paths, act.fold, act.offset, limit)
+
+    def _conclude(self, run_id: str, act: Active) -> None:
+        """Record how an ended run ended: exit.json, then its index row. Either may fail
+        on a full disk; the run stays watched and the next tick tries again."""
+        if act.requeue is not None:
+            if self.index.set_status(run_id, "queued", act.requeue, expect=("starting", "running")):
+                log.info("%s queued again: %s", run_id, act.requeue)
+            del self.active[run_id]
+            return
+        if not act.exit_written and (act.handle.popen is not None or act.term_sent is not None):
+            atomic.write_json(act.paths.exit, {"returncode": act.returncode,
+                                               "attempt": act.attempt, "ended": act.ended,
                                                "cancelled": act.term_sent is not None})
-        verdict = runstore.derive_status(act.paths, act.fold.status)
-        self.index.set_status(run_id, verdict.status, verdict.message, ended=time.time())
+        act.exit_written = True
+        last = act.fold.status
+        if act.broken is not None:  # its summary stopped where ingest did
+            last = runstore.last_status(events.read_all(act.paths.events))
+        verdict = runstore.derive_status(act.paths, last)
+        status, message = verdict.status, verdict.message
+        if act.broken is not None:
+            status, message = "failed", f"{act.broken}; the run itself ended {verdict.status}."
+        self.index.set_status(run_id, status, message, ended=act.ended)
         del self.active[run_id]
-        log.info("%s ended: %s %s", run_id, verdict.status, verdict.message)
+        log.info("%s ended: %s %s", run_id, status, message)
 
     def _handle_cancel(self, run_id: str, act: Active) -> None:
         if not act.paths.cancel.exists():
@@ -145,28 +234,65 @@ class Supervisor:
         queued = self.index.queued_ids()
         if not queued:
             return
-        settings = QueueSettings(**{k: tuple(v) if isinstance(v, list) else v for k, v in
-                                    self.index.setting("queue", {}).items()})
+        if not self._room_to_start():
+            return
+        settings = self._queue_settings()
         for run_id, attempt in queued:
             if run_id in self.active:
                 continue
-            if self.logs.run(run_id).cancel.exists():
-                self.index.set_status(run_id, "cancelled", "cancelled before it started",
-                                      expect=("queued",))
+            try:
+                slot = self._dispatch_one(run_id, attempt, settings)
+            except Exception as e:  # noqa: BLE001 - one run's problem is that run's
+                if environmental(e):
+                    self._complain(run_id, f"starting {run_id} failed", e)
+                    return  # the machine's trouble: the next tick tries again
+                self._fail(run_id, e, expect=("queued", "starting"))
                 continue
-            slot = self._free_slot(settings)
             if slot is False:
                 return
-            try:
-                self._start(run_id, attempt + 1, slot)
-            except Exception:
-                log.exception("starting %s failed", run_id)
+
+    def _dispatch_one(self, run_id: str, attempt: int, settings: QueueSettings) -> bool | None:
+        """Start one queued run if a slot is free; False when none is."""
+        paths = self.logs.run(run_id)  # an invalid id stops here, as this run's failure
+        if paths.cancel.exists():
+            self.index.set_status(run_id, "cancelled", "cancelled before it started",
+                                  expect=("queued",))
+            return None
+        slot = self._free_slot(settings)
+        if slot is False:
+            return False
+        self._start(run_id, attempt + 1, slot)
+        return None
+
+    def _room_to_start(self) -> bool:
+        """No run is started into a full disk; the queue waits for space instead."""
+        try:
+            free = shutil.disk_usage(self.logs.runs).free
+        except OSError:
+            return True
+        if free >= MIN_FREE_BYTES:
+            self._clear("disk")
+            return True
+        self._say("disk", f"not starting queued runs: less than {MIN_FREE_BYTES >> 10} KiB "
+                          f"free on the disk of {self.logs.root}")
+        return False
+
+    def _queue_settings(self) -> QueueSettings:
+        raw = self.index.setting("queue", {})
+        try:
+            return QueueSettings(**{k: tuple(v) if isinstance(v, list) else v
+                                    for k, v in raw.items()})
+        except (TypeError, ValueError, AttributeError) as e:
+            self._complain("settings", "the queue settings in the index are unusable; "
+                           "using the defaults", e)
+            return QueueSettings()
 
     def _free_slot(self, settings: QueueSettings) -> str | None | bool:
         """A GPU index (as CUDA_VISIBLE_DEVICES), None for a CPU slot, False for none free."""
         used: dict[str | None, int] = {}
         for act in self.active.values():
-            used[act.gpu] = used.get(act.gpu, 0) + 1
+            if act.ended is None:
+                used[act.gpu] = used.get(act.gpu, 0) + 1
         visible = [] if settings.gpus == "none" else gpus.gpus()
         if settings.gpus not in ("auto", "none"):
             visible = [g for g in visible if g.index in settings.gpus]
@@ -197,31 +323,84 @@ class Supervisor:
                                            "start_error": message, "ended": time.time()})
             self.index.set_status(run_id, "failed", message, ended=time.time())
             return
-        runstore.write_proc(paths, handle.pid, attempt, gpu=gpu)
-        proc = runstore.read_json(paths.proc) or {}
-        act = Active(paths, handle, attempt, gpu, start_time=proc.get("start_time"))
-        self._catch_up(run_id, act, from_scratch=True)
-        self.active[run_id] = act
-        self.index.set_status(run_id, "running", "", pid=handle.pid, started=time.time())
+        act = Active(paths, handle, attempt, gpu)
+        self.active[run_id] = act  # watched from here on, whatever fails next
+        try:
+            runstore.write_proc(paths, handle.pid, attempt, gpu=gpu)
+        except OSError as e:
+            # without proc.json the directory cannot tell this attempt ever ran: stop it,
+            # and queue it again (dispatch waits for space)
+            self.executor.signal(handle, signal.SIGKILL)
+            act.requeue = f"queued again: its start could not be recorded ({_reason(e)})"
+            log.error("%s: %s", run_id, act.requeue)
+            return
+        act.start_time = (runstore.read_json(paths.proc) or {}).get("start_time")
+        self._ingest(run_id, act, from_scratch=True)
+        self.index.set_status(run_id, "running", act.broken or "", pid=handle.pid,
+                              started=time.time())
+        act.announced = True
         log.info("started %s (pid %s, gpu %s)", run_id, handle.pid, gpu)
 
     def _scan(self) -> None:
-        """Index run directories it does not know (a script run by hand, a copied run)."""
+        """Index run directories it does not know (a script run by hand). A directory
+        that cannot be a run (its run.json unreadable, or naming another run) is skipped,
+        and said once in the log."""
         self._last_scan = time.time()
         known = {r.id for r in self.index.runs()}
         for rid in runstore.run_ids(self.logs):
-            if rid not in known and rid not in self.active:
-                try:
-                    self.index.reindex_run(rid)
-                except TuiexpError:
-                    pass
+            if rid in known or rid in self.active:
+                continue
+            problem = runstore.check_run_dir(self.logs.run(rid))
+            if problem is not None:
+                self._say(f"dir:{rid}", problem)
+                continue
+            try:
+                self.index.reindex_run(rid)
+            except Exception as e:  # noqa: BLE001 - one directory's problem is its own
+                self._complain(f"dir:{rid}", f"{rid} could not be indexed", e)
+
+    # -- saying things once -------------------------------------------------------
+    def _fail(self, run_id: str, e: BaseException, expect: tuple[str, ...] | None = None) -> None:
+        """Mark one run failed for a problem of its own (bad id, bad data), once."""
+        message = f"{_reason(e)}." if isinstance(e, TuiexpError) else \
+            f"the supervisor could not handle it ({_reason(e)})."
+        self._say(run_id, f"{run_id} failed: {message}", exc=e)
+        try:
+            self.index.set_status(run_id, "failed", message, expect=expect, ended=time.time())
+        except Exception as again:  # noqa: BLE001 - said in the log; the queue goes on
+            self._complain(run_id, f"marking {run_id} failed failed", again)
+
+    def _complain(self, subject: str, what: str, e: BaseException) -> None:
+        self._say(subject, f"{what}: {_reason(e)}", exc=e)
+
+    def _say(self, subject: str, message: str, exc: BaseException | None = None) -> None:
+        """Log a problem once per subject, not every tick (until it changes or clears)."""
+        if self._said.get(subject) == message:
+            return
+        self._said[subject] = message
+        if exc is not None and not environmental(exc) and not isinstance(exc, TuiexpError):
+            log.error(message, exc_info=exc)
+        else:
+            log.warning(message)
+
+    def _clear(self, subject: str) -> None:
+        if self._said.pop(subject, None) is not None and not subject.startswith("dir:"):
+            log.info("%s: works again", subject)
+
+
+def _reason(e: BaseException) -> str:
+    """An exception as a short phrase (a TuiexpError is a sentence already)."""
+    text = str(e).rstrip(".") or type(e).__name__
+    if isinstance(e, (TuiexpError, OSError, sqlite3.OperationalError)):
+        return text
+    return f"{type(e).__name__}: {text}"
 
 
 # -- the lock and the process -------------------------------------------------
 def try_lock(logs: LogsDir) -> int | None:
     """Take the one-supervisor lock; the fd keeps it (None if another holds it)."""
     logs.ensure()
-    fd = os.open(logs.daemon_lock, os.O_RDWR | os.O_CREAT, 0o644)
+    fd = os.open(logs.daemon_lock, os.O_RDWR | os.O_CREAT, 0o666)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
@@ -241,7 +420,30 @@ def is_running(logs: LogsDir) -> bool:
 
 
 def info(logs: LogsDir) -> dict[str, object] | None:
-    return runstore.read_json(logs.daemon_info) if is_running(logs) else None
+    """The running supervisor's daemon.json (pid, started); None when none runs. Where a
+    full disk kept it from writing that file, the pid comes from the kernel's lock table."""
+    if not is_running(logs):
+        return None
+    data = runstore.read_json(logs.daemon_info)
+    if data is None and (pid := lock_holder(logs)) is not None:
+        data = {"pid": pid}
+    return data
+
+
+def lock_holder(logs: LogsDir) -> int | None:
+    """The pid holding `daemon.lock`, from /proc/locks (Linux); None where unknown."""
+    try:
+        st = os.stat(logs.daemon_lock)
+        with open("/proc/locks") as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return None
+    want = f"{os.major(st.st_dev):02x}:{os.minor(st.st_dev):02x}:{st.st_ino}"
+    for line in lines:
+        fields = line.split()
+        if len(fields) >= 6 and fields[1] == "FLOCK" and fields[5] == want:
+            return int(fields[4])
+    return None
 
 
 def spawn(logs: LogsDir, wait: float = 30.0) -> bool:
@@ -297,18 +499,43 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s",
                         stream=sys.stdout)
-    atomic.write_json(logs.daemon_info, {"pid": os.getpid(), "started": time.time()})
-    sup = Supervisor(logs)
+    stop = threading.Event()
+    opened: list[Supervisor] = []
 
     def on_term(signum: int, frame: object) -> None:
-        sup.stopping = True
+        stop.set()
+        for sup in opened:
+            sup.stopping = True
 
     signal.signal(signal.SIGTERM, on_term)
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    sup = _open(logs, stop)
+    if sup is None:
+        return 0
+    opened.append(sup)
+    sup.stopping = stop.is_set()
     log.info("supervising %s (pid %d)", logs.root, os.getpid())
     sup.serve()
     Path(logs.daemon_info).unlink(missing_ok=True)
     return 0
+
+
+def _open(logs: LogsDir, stop: threading.Event) -> Supervisor | None:
+    """The supervisor, once its index opens: on a full disk it waits for space (holding
+    the lock, so no second one starts) rather than dying; None if stopped or idle first."""
+    said, wrote_info, since = "", False, time.time()
+    while not stop.is_set() and time.time() - since < IDLE_EXIT:
+        try:
+            if not wrote_info:
+                atomic.write_json(logs.daemon_info, {"pid": os.getpid(), "started": time.time()})
+                wrote_info = True
+            return Supervisor(logs)
+        except (OSError, sqlite3.OperationalError) as e:
+            if str(e) != said:
+                said = str(e)
+                log.warning("cannot open %s yet (%s); retrying", logs.index, e)
+            stop.wait(1.0)
+    return None
 
 
 if __name__ == "__main__":

@@ -86,7 +86,7 @@ def _jsonable(x: Any) -> Any:
 
 def append(path: Path, kind: str, t: float, fields: dict[str, Any], sync: bool = False) -> None:
     """Append one event without a `track.Run` (tests and tools that write a log by hand)."""
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)  # less the umask
     try:
         ensure_line_start(fd, path)
         os.write(fd, encode(kind, t, fields))

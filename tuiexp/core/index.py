@@ -199,6 +199,7 @@ class Index:
         self.db.row_factory = sqlite3.Row
         self.db.execute("PRAGMA busy_timeout = 30000")
         self._key_ids: dict[tuple[str, int], int] = {}
+        self.problems: list[str] = []  # directories the last `rebuild` left out, and why
         if not readonly:
             self.db.execute("PRAGMA journal_mode = WAL")
             self.db.execute("PRAGMA synchronous = NORMAL")
@@ -439,15 +440,20 @@ class Index:
 
     def rebuild(self, queue: dict[str, tuple[float, int]] | None = None) -> int:
         """Rebuild the whole index from the run directories; returns the run count.
-        Directories that cannot be indexed are left out (`problems` says why)."""
-        ids = runstore.run_ids(self.logs)
+        Directories that cannot be indexed are left out; `problems` says why, a sentence
+        each (a copied run, a planted directory, an unreadable run.json)."""
+        try:
+            ids = sorted(p.name for p in self.logs.runs.iterdir()
+                         if p.is_dir() and not p.name.startswith("."))
+        except FileNotFoundError:
+            ids = []
         with self.tx() as db:
             if queue is None:
                 queue = {r["id"]: (r["queue_pos"], r["priority"]) for r in
                          db.execute("SELECT id, queue_pos, priority FROM runs")}
             for table in ("runs", "metrics", "summaries", "confusion"):
                 db.execute(f"DELETE FROM {table}")
-        self.problems: list[str] = []
+        self.problems = []
         done = 0
         for rid in ids:
             try:
@@ -461,10 +467,9 @@ class Index:
         """Index one run directory from scratch. A directory whose run.json names another
         run (a copy: `cp -r runs/A runs/A-backup`) is refused, never merged into A."""
         paths = self.logs.run(run_id)
-        spec = runstore.load_spec(paths)
-        if spec.id != run_id:
-            raise UsageError(f"{paths.dir}: its run.json belongs to run {spec.id} (a copy?);"
-                             " not indexed — move it out of runs/ or remove it.")
+        if paths.dir.is_dir() and (problem := runstore.check_run_dir(paths)):
+            raise UsageError(problem)
+        spec = runstore.load_spec(paths)  # a missing run: RunNotFound, with the place
         evs = events.read_all(paths.events)
         verdict = runstore.derive_status(paths, runstore.last_status(evs))
         proc = runstore.read_json(paths.proc) or {}

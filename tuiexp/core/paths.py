@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import re
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -11,11 +13,38 @@ from .errors import UsageError
 RUN_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 
 
+def is_run_id(name: object) -> bool:
+    """Whether `name` may be a run id (and so a directory name under runs/)."""
+    return isinstance(name, str) and bool(RUN_ID_RE.match(name)) and ".." not in name
+
+
 def check_run_id(run_id: str) -> str:
     """Refuse ids that could escape the logs directory or break a file name."""
-    if not RUN_ID_RE.match(run_id) or ".." in run_id:
+    if not is_run_id(run_id):
         raise UsageError(f"'{run_id}' is not a valid run id (letters, digits, '_', '-', '.' only).")
     return run_id
+
+
+def share_with_group() -> None:
+    """Give the group what the owner gets in files made from now on (umask 022 -> 002):
+    the policy of a shared (setgid) logs directory. Runs inherit it from the supervisor."""
+    mask = current_umask()
+    os.umask((mask & ~0o070) | ((mask & 0o700) >> 3))
+
+
+def current_umask() -> int:
+    """The process's umask, read without changing it where /proc allows (another thread
+    creating a file meanwhile would otherwise get the temporary mask)."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o077)
+    os.umask(mask)
+    return mask
 
 
 @dataclass(frozen=True)
@@ -49,8 +78,26 @@ class LogsDir:
     def run(self, run_id: str) -> RunPaths:
         return RunPaths(self.runs / check_run_id(run_id))
 
+    @property
+    def shared(self) -> bool:
+        """A logs directory with the setgid bit is shared with its group (docs/ARCHITECTURE.md)."""
+        try:
+            return bool(self.root.stat().st_mode & stat.S_ISGID)
+        except OSError:
+            return False
+
     def ensure(self) -> LogsDir:
+        """Make the layout; apply the file-mode policy of a shared directory."""
         self.runs.mkdir(parents=True, exist_ok=True)
+        if self.shared:
+            share_with_group()
+        if not self.index.exists():
+            # SQLite creates its file 0644 whatever the umask (and its -wal and -shm take
+            # the database file's mode): made here, it follows the policy like every file
+            try:
+                os.close(os.open(self.index, os.O_WRONLY | os.O_CREAT, 0o666))
+            except OSError:
+                pass  # read-only place: SQLite will say so in its own words
         return self
 
 

@@ -19,7 +19,7 @@ from typing import Any
 
 from . import atomic, events
 from .errors import ForkError, RunNotFound, UsageError
-from .paths import LogsDir, RunPaths
+from .paths import LogsDir, RunPaths, is_run_id
 from .spec import RunSpec, new_run_id
 
 
@@ -179,11 +179,46 @@ def last_status(evs: list[dict[str, Any]]) -> dict[str, Any] | None:
 
 
 def run_ids(logs: LogsDir) -> list[str]:
+    """Names of the directories under runs/ that look like runs: a valid id and a
+    run.json (hidden staging directories and stray names are not runs). Whether the
+    run.json agrees is `check_run_dir`'s business."""
     try:
         return sorted(p.name for p in logs.runs.iterdir()
-                      if not p.name.startswith(".") and (p / "run.json").exists())
+                      if is_run_id(p.name) and (p / "run.json").exists())
     except FileNotFoundError:
         return []
+
+
+def check_run_dir(paths: RunPaths) -> str | None:
+    """Why a run directory cannot be indexed, as one sentence; None when it can.
+
+    The directory's name is the run's id: a run.json that is unreadable, or that
+    names another run (a copied or hand-edited directory), is reported, never
+    merged into the run it names."""
+    name = paths.dir.name
+    if not is_run_id(name):
+        return (f"{paths.dir} is not named like a run id (letters, digits, '_', '-', '.'); "
+                f"move it out of {paths.dir.parent}.")
+    try:
+        data = json.loads(paths.spec.read_text())
+    except FileNotFoundError:
+        return f"{paths.dir} has no run.json; move it out of {paths.dir.parent}."
+    except OSError as e:
+        return f"{paths.spec} cannot be read ({e.strerror or e})."
+    except ValueError as e:  # not JSON, or not UTF-8
+        return f"{paths.spec} is not valid JSON ({e})."
+    if not isinstance(data, dict):
+        return f"{paths.spec} does not hold a run spec (a JSON object)."
+    rid = data.get("id")
+    if rid != name:
+        shown = f"'{rid}'" if isinstance(rid, str) else "no valid id"
+        return (f"{paths.spec} names run {shown}, not '{name}' as its directory does (a "
+                f"copied or hand-edited run?); move it out of {paths.dir.parent} to keep it.")
+    try:
+        RunSpec.from_json(data)
+    except (TypeError, ValueError) as e:
+        return f"{paths.spec} is not a valid run spec ({e})."
+    return None
 
 
 def checkpoint_epochs(paths: RunPaths) -> list[int]:
