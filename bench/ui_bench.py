@@ -1,4 +1,5 @@
-"""Dashboard bench: 200 runs (20 live, 10 events/s each), 5,000 points per series.
+"""Dashboard bench: 200 runs × 20 metrics (20 runs live, 10 events/s each), 5,000
+points per step-level series.
 
     .venv/bin/python bench/ui_bench.py [--seconds 15] [--live-on-screen]
 
@@ -24,6 +25,12 @@ HERE = Path(__file__).resolve()
 sys.path.insert(0, str(HERE.parents[1]))
 
 N_RUNS, N_LIVE, POINTS, RATE = 200, 20, 5000, 10.0
+#: 18 epoch-level metrics besides the step-level loss and lr: 20 per run
+EPOCH_METRICS = ["val_acc", "val_loss", "train_acc", *(f"val/extra{k:02d}" for k in range(15))]
+
+
+def epoch_metrics(e: int) -> dict[str, float]:
+    return {name: 1 - 0.5 * math.exp(-e / (8 + k)) for k, name in enumerate(EPOCH_METRICS)}
 
 
 def writer() -> None:
@@ -35,17 +42,19 @@ def writer() -> None:
     step, t_end = 0, time.time() + float(run.params.get("seconds", 60))
     while time.time() < t_end:
         step += 1
-        run.log(step=step, train_loss=2 * math.exp(-step / 300) + 0.01, lr=0.1)
+        # sent_at: the UI measures event-to-row delay from it
+        run.log(step=step, train_loss=2 * math.exp(-step / 300) + 0.01, lr=0.1, sent_at=time.time())
         if step % 50 == 0:
-            run.log(epoch=step // 50, train_loss=1 / step, val_loss=1 / step, val_acc=1 - 1 / step)
+            run.log(epoch=step // 50, **epoch_metrics(step // 50))
         run.flush()
         time.sleep(1 / RATE)
     track.finish()
 
 
 def seed_index(root: Path, seconds: float) -> Path:
-    """180 finished runs written straight into the index, 20 live ones queued."""
+    """180 finished runs, their event logs written and indexed for real; 20 live ones queued."""
     from tuiexp.core import config as configmod
+    from tuiexp.core import events, runstore
     from tuiexp.core.client import Client
     from tuiexp.core.index import Index
     from tuiexp.core.paths import LogsDir
@@ -62,18 +71,16 @@ def seed_index(root: Path, seconds: float) -> Path:
             spec = RunSpec(id=f"old-{i:03d}", experiment=f"sweep{i % 7}", params={
                 "epochs": 30, "batch_size": 2 ** (4 + i % 4), "dropout": (i % 5) / 10},
                 created=1e9 + i)
-            index.add_run(spec)
-            steps = [(spec.id, s, 0.0, 2 * math.exp(-s / 900) + rnd.random() * 0.05, 0.1)
-                     for s in range(1, POINTS + 1)]
-            epochs = [(spec.id, e, 0.0, json.dumps({"kind": "epoch", "epoch": e,
-                       "val_acc": 1 - 0.5 * math.exp(-e / 8), "train_loss": 1 / e, "lr": 0.1}))
+            paths = runstore.create(logs, spec)
+            lines = [events.encode("start", 1e9, {})]
+            lines += [events.encode("step", 1e9, {"step": s, "lr": 0.1, "train_loss":
+                                                  2 * math.exp(-s / 900) + rnd.random() * 0.05})
+                      for s in range(1, POINTS + 1)]
+            lines += [events.encode("epoch", 1e9, {"epoch": e, **epoch_metrics(e)})
                       for e in range(1, 31)]
-            with index.tx() as db:
-                db.executemany("INSERT INTO steps VALUES (?,?,?,?,?)", steps)
-                db.executemany("INSERT INTO epochs VALUES (?,?,?,?)", epochs)
-                db.execute("UPDATE runs SET status='finished', epoch=30, step=?, best_val_acc=?,"
-                           " best_epoch=30, last_epoch=?, started=?, ended=? WHERE id=?",
-                           (POINTS, 0.9, epochs[-1][3], 1e9, 1e9 + 600, spec.id))
+            lines.append(events.encode("status", 1e9 + 600, {"status": "finished"}))
+            paths.events.write_bytes(b"".join(lines))
+            index.reindex_run(spec.id)
     with Client(logs) as client:
         client.enqueue(configmod.load(cfg), "live", {})
     return root
@@ -100,7 +107,8 @@ def ui(root: Path, out: Path, started: float, seconds: float, live_on_screen: bo
             return
         stats["ticks"].append(spent)
         for st in msg.delta.changed:
-            t = st.row.last_step.get("t")
+            sent = st.row.summaries.get(("sent_at", "step"))
+            t = sent.last if sent else None
             if t and t > seen.get(st.id, 0):
                 if st.id in seen:
                     stats["delays"].append(now - t)
@@ -169,7 +177,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
         root = seed_index(Path(tmp), args.seconds + 25)
-        print(f"seeded {N_RUNS} runs x {POINTS} points in {time.perf_counter() - t0:.1f} s; "
+        print(f"seeded {N_RUNS} runs x 20 metrics ({POINTS} points per step series) in {time.perf_counter() - t0:.1f} s; "
               f"{N_LIVE} live writers at {RATE:.0f} events/s each")
         time.sleep(3)  # let the writers start
         t = time.time()

@@ -195,7 +195,8 @@ def test_a_half_made_run_directory_is_never_dispatched(workdir):
 
 def test_daemon_killed_with_three_active_runs_readopts_them(workdir):
     write_config(workdir, CONFIG)
-    ids = [queue(workdir, "slow", "--set", "epochs=8")[0] for _ in range(3)]
+    ids = [queue(workdir, "slow", "--set", "epochs=8", "--set", "sleep=0.1")[0]
+           for _ in range(3)]
     logs = LogsDir.at(workdir / "logs")
     with Index(logs) as index:
         wait_for(lambda: all((r := index.run(i)) and r.status == "running" and r.step for i in ids))

@@ -58,7 +58,7 @@ def test_queue_fork_and_see_the_child_in_tmux(tmp_path: Path):
         keys("f")
         wait_for(screen=pane, what=lambda: "from epoch" in pane())
         keys("Enter")  # open the epoch list (last checkpoint highlighted)
-        time.sleep(0.3)
+        wait_for(screen=pane, what=lambda: "epoch 1" in pane())  # the list is open
         keys("Up")
         keys("Up")
         keys("Enter")

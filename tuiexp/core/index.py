@@ -261,12 +261,13 @@ class Index:
         with self.tx() as db:
             self._insert(db, spec, status)
 
-    def _insert(self, db: sqlite3.Connection, spec: RunSpec, status: str, message: str = "") -> None:
+    def _insert(self, db: sqlite3.Connection, spec: RunSpec, status: str, message: str = "",
+                num: int | None = None) -> None:
         db.execute(
-            "INSERT OR IGNORE INTO runs (id, experiment, parent, fork_epoch, created, priority,"
+            "INSERT OR IGNORE INTO runs (num, id, experiment, parent, fork_epoch, created, priority,"
             " queue_pos, status, message, epochs, metric, mode, spec, seq)"
-            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-            (spec.id, spec.experiment, spec.parent, spec.fork_epoch, spec.created, spec.priority,
+            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            (num, spec.id, spec.experiment, spec.parent, spec.fork_epoch, spec.created, spec.priority,
              spec.created, status, message, _total_epochs(spec.params), spec.metric, spec.mode,
              json.dumps(spec.to_json()), self._next_seq()),
         )
@@ -474,8 +475,10 @@ class Index:
         verdict = runstore.derive_status(paths, runstore.last_status(evs))
         proc = runstore.read_json(paths.proc) or {}
         with self.tx() as db:
+            old = db.execute("SELECT num FROM runs WHERE id = ?", (run_id,)).fetchone()
             self._delete(db, run_id)
-            self._insert(db, spec, verdict.status, verdict.message)
+            # the same number again: a supervisor's fold of this run keeps pointing at it
+            self._insert(db, spec, verdict.status, verdict.message, num=old[0] if old else None)
             if queue:
                 db.execute("UPDATE runs SET queue_pos=?, priority=? WHERE id=?", (*queue, run_id))
             db.execute("UPDATE runs SET attempt=?, pid=?, gpu=?, ended=? WHERE id=?",
