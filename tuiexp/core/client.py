@@ -14,7 +14,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from . import atomic, daemon, runstore
+from . import atomic, daemon, runstore, slurm
 from .config import Config, deep_merge, describe_param_error, sentence
 from .errors import ForkError, RunNotFound, UsageError
 from .events import TERMINAL
@@ -22,7 +22,7 @@ from .index import Index, RunRow
 from .paths import LogsDir
 from .spec import RunSpec, check_experiment_name, new_run_id
 
-RESUMABLE = ("failed", "crashed", "cancelled", "oom", "diverged")
+RESUMABLE = ("failed", "crashed", "cancelled", "oom", "diverged", "preempted")
 
 
 class Client:
@@ -79,10 +79,14 @@ class Client:
         cwd = str(Path(exp.cwd if exp.cwd else ".").expanduser())
         cwd = str((config.path.parent / cwd).resolve())
         commit = git_commit(config.path.parent)
+        on_slurm = config.queue.executor == "slurm"
+        if on_slurm:
+            slurm.require(config.path.name)
         specs = [
             RunSpec(id=new_run_id(experiment), experiment=experiment, params=params,
                     command=exp.command, cwd=cwd, seed=params.get("seed"), priority=exp.priority,
-                    git_commit=commit, config_path=str(config.path.resolve()), tags=exp.tags)
+                    git_commit=commit, config_path=str(config.path.resolve()), tags=exp.tags,
+                    slurm={**config.queue.slurm, **exp.slurm} if on_slurm else None)
             for params in all_params
         ]
         self.index.put_setting("queue", asdict(config.queue))

@@ -25,12 +25,14 @@ else:  # pragma: no cover
 from .errors import ConfigError
 
 TOP_LEVEL = ("queue", "defaults", "experiments")
-QUEUE_KEYS = {"gpus": "auto", "jobs_per_gpu": 1, "min_free_memory_mb": 0, "cpu_jobs": 1}
+QUEUE_KEYS = {"gpus": "auto", "jobs_per_gpu": 1, "min_free_memory_mb": 0, "cpu_jobs": 1,
+              "executor": "local", "slurm": {}}
 #: Tables that belong to a choice (`model`, `scheduler`): an experiment that sets
 #: one replaces the inherited table instead of merging into it.
 REPLACED_TABLES = frozenset({"model_args", "scheduler_args"})
 #: Keys of an experiment table that are not params.
-RESERVED = ("extends", "description", "command", "cwd", "sweep", "random", "seeds", "priority", "tags")
+RESERVED = ("extends", "description", "command", "cwd", "sweep", "random", "seeds", "priority", "tags",
+            "slurm")
 DISTRIBUTIONS = ("uniform", "log_uniform", "int_uniform", "choice")
 
 
@@ -40,6 +42,9 @@ class QueueSettings:
     jobs_per_gpu: int = 1
     min_free_memory_mb: int = 0
     cpu_jobs: int = 1
+    executor: str = "local"  # "local" | "slurm"
+    #: sbatch settings for every run (core/slurm.py SETTINGS); an experiment's `slurm` overrides
+    slurm: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -54,6 +59,7 @@ class Experiment:
     seeds: tuple[int, ...] = ()
     priority: int = 0
     tags: tuple[str, ...] = ()
+    slurm: dict[str, Any] = field(default_factory=dict)
 
     @property
     def builtin(self) -> bool:
@@ -217,7 +223,13 @@ def _parse_queue(q: Any, fail: Any) -> QueueSettings:
         if not isinstance(v, int) or isinstance(v, bool) or v < (0 if k == "min_free_memory_mb" else 1):
             raise fail("queue", k, f"`{k}` must be a positive integer, got {v!r}")
         ints[k] = v
-    return QueueSettings(gpus=gpus, **ints)
+    executor = q.get("executor", "local")
+    if executor not in ("local", "slurm"):
+        raise fail("queue", "executor", f'`executor` must be "local" or "slurm", got {executor!r}')
+    from .slurm import check_settings
+
+    slurm = check_settings(q.get("slurm", {}), lambda k, what: fail("queue.slurm", k, what))
+    return QueueSettings(gpus=gpus, executor=executor, slurm=slurm, **ints)
 
 
 def _make_experiment(name: str, table: dict[str, Any], defaults: dict[str, Any], fail: Any,
@@ -246,6 +258,9 @@ def _make_experiment(name: str, table: dict[str, Any], defaults: dict[str, Any],
     if cwd is not None and not isinstance(cwd, str):
         raise fail(here, "cwd", "`cwd` must be a path")
 
+    from .slurm import check_settings
+
+    slurm = check_settings(table.get("slurm", {}), lambda k, what: fail(f"{here}.slurm", k, what))
     own = {k: v for k, v in table.items() if k not in RESERVED}
     params = own
     if command is None:
@@ -271,7 +286,8 @@ def _make_experiment(name: str, table: dict[str, Any], defaults: dict[str, Any],
         _check_distribution(key, dist, lambda what, k=key: fail(f"{here}.random", k, what))
         _check_exists(key, params, lambda what, k=key: fail(f"{here}.random", k, what))
     return Experiment(name=name, params=params, command=command, cwd=cwd, description=description,
-                      sweep=sweep, random=rnd, seeds=tuple(seeds), priority=priority, tags=tuple(tags))
+                      sweep=sweep, random=rnd, seeds=tuple(seeds), priority=priority, tags=tuple(tags),
+                      slurm=slurm)
 
 
 def _check_exists(key: str, params: dict[str, Any], fail: Any) -> None:

@@ -19,11 +19,12 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import atomic, runstore
+from . import atomic, runstore, slurm
 from . import gpu as gpus
 from .config import QueueSettings
 from .errors import TuiexpError
-from .executor import Handle, LocalExecutor, describe_start_error
+from .events import TERMINAL
+from .executor import Handle, LocalExecutor, SlurmExecutor, describe_start_error
 from .index import Index
 from .paths import LogsDir, RunPaths
 from .records import Summary
@@ -48,6 +49,7 @@ class Active:
     offset: int = 0
     start_time: float | None = None
     term_sent: float | None = None
+    note: str = ""  # the Slurm state last shown as the run's message
 
 
 class Supervisor:
@@ -55,6 +57,7 @@ class Supervisor:
         self.logs = logs.ensure()
         self.index = Index(logs)
         self.executor = executor or LocalExecutor()
+        self._slurm: SlurmExecutor | None = None  # made when the first Slurm run needs it
         self.active: dict[str, Active] = {}
         self.stopping = False
         self._last_scan = 0.0
@@ -83,7 +86,13 @@ class Supervisor:
         for row in self.index.runs(status=("starting", "running")):
             paths = self.logs.run(row.id)
             proc = runstore.read_json(paths.proc)
-            if proc and proc.get("attempt") == row.attempt and runstore.pid_alive(
+            if proc and proc.get("job_id") and proc.get("attempt") == row.attempt:
+                # a Slurm job: the next poll says whether it still lives
+                act = Active(paths, Handle(0, None, str(proc["job_id"])), row.attempt, None)
+                self._catch_up(row.id, act, from_scratch=True)
+                self.active[row.id] = act
+                log.info("adopted %s (slurm job %s)", row.id, proc["job_id"])
+            elif proc and proc.get("attempt") == row.attempt and runstore.pid_alive(
                     proc["pid"], proc.get("start_time")):
                 act = Active(paths, Handle(proc["pid"], None), row.attempt, proc.get("gpu"),
                              start_time=proc.get("start_time"))
@@ -96,6 +105,9 @@ class Supervisor:
 
     # -- one tick ---------------------------------------------------------------
     def tick(self) -> None:
+        jobs = [a.handle for a in self.active.values() if a.handle.job_id]
+        if jobs:
+            self.slurm().refresh(jobs)  # one squeue for all jobs
         for run_id, act in list(self.active.items()):
             try:
                 self._handle_cancel(run_id, act)
@@ -116,6 +128,8 @@ class Supervisor:
         act.offset, _ = self.index.ingest(run_id, act.paths, act.summary, act.offset, limit)
 
     def _reap(self, run_id: str, act: Active) -> None:
+        if act.handle.job_id:
+            return self._reap_job(run_id, act)
         rc = self.executor.poll(act.handle)
         if act.handle.popen is None:  # adopted: we only see whether it lives
             if runstore.pid_alive(act.handle.pid, act.start_time):
@@ -128,9 +142,62 @@ class Supervisor:
                                                "ended": time.time(),
                                                "cancelled": act.term_sent is not None})
         verdict = runstore.derive_status(act.paths, act.summary.status)
-        self.index.set_status(run_id, verdict.status, verdict.message, ended=time.time())
+        self._ended(run_id, act, verdict.status, verdict.message)
+
+    def _ended(self, run_id: str, act: Active, status: str, message: str) -> None:
+        """Record the end; a preempted run (time limit, stop.request) is queued again."""
         del self.active[run_id]
-        log.info("%s ended: %s %s", run_id, verdict.status, verdict.message)
+        log.info("%s ended: %s %s", run_id, status, message)
+        if status == "preempted" and not act.paths.cancel.exists():
+            asked = runstore.read_json(act.paths.queue) or {}
+            atomic.write_json(act.paths.queue, {"attempt": act.attempt + 1, "queued": time.time(),
+                                                "priority": asked.get("priority", 0),
+                                                "requeued": True})
+            if self.index.set_status(run_id, "queued", f"preempted ({message}); requeued",
+                                     ended=None):
+                return
+        self.index.set_status(run_id, status, message, ended=time.time())
+
+    def slurm(self) -> SlurmExecutor:
+        """The Slurm executor, made on first use; daemon.json then says how it sees jobs."""
+        if self._slurm is None:
+            self._slurm = SlurmExecutor()
+            info = runstore.read_json(self.logs.daemon_info) or {}
+            atomic.write_json(self.logs.daemon_info, {
+                **info, "executor": "slurm",
+                "job_state": "squeue + sacct" if self._slurm.poller.accounting else "squeue"})
+        return self._slurm
+
+    def _reap_job(self, run_id: str, act: Active) -> None:
+        """Follow a Slurm job: pending → starting, running → running, ended → a verdict."""
+        job_id = act.handle.job_id
+        assert job_id is not None
+        job = self.slurm().poll(act.handle)
+        if job is None and not self.slurm().poller.gone(job_id):
+            return  # not asked about yet, or no answer: ask again next tick
+        if job is not None and not job.done:
+            status = "starting" if job.state == "PENDING" else "running"
+            message = job.describe(job_id)
+            if act.note != message:
+                act.note = message
+                self.index.set_status(run_id, status, message, expect=("starting", "running"))
+                slurm.write_node(act.paths, job_id, job.node)
+            return
+        self._catch_up(run_id, act)
+        cancelled = act.term_sent is not None
+        atomic.write_json(act.paths.exit, slurm.ended(act.paths, act.attempt, job, cancelled))
+        last = act.summary.status
+        proc = runstore.read_json(act.paths.proc) or {}
+        if (last is not None and last.get("status") in TERMINAL
+                and last.get("t", 0) >= proc.get("started", 0)):
+            status, message = last["status"], last.get("message", "")
+        else:
+            said = slurm.verdict_message(act.paths, act.attempt, job, job_id, cancelled)
+            if said is None:
+                verdict = runstore.derive_status(act.paths, None)
+                said = (verdict.status, verdict.message)
+            status, message = said
+        self._ended(run_id, act, status, message)
 
     def _handle_cancel(self, run_id: str, act: Active) -> None:
         if not act.paths.cancel.exists():
@@ -138,9 +205,12 @@ class Supervisor:
         now = time.time()
         if act.term_sent is None:
             act.term_sent = now
-            self.executor.signal(act.handle, signal.SIGTERM)
-        elif now - act.term_sent > CANCEL_GRACE:
-            self.executor.signal(act.handle, signal.SIGKILL)
+            self._executor(act).signal(act.handle, signal.SIGTERM)
+        elif now - act.term_sent > CANCEL_GRACE and not act.handle.job_id:
+            self._executor(act).signal(act.handle, signal.SIGKILL)  # Slurm kills at KillWait
+
+    def _executor(self, act: Active) -> LocalExecutor | SlurmExecutor:
+        return self.slurm() if act.handle.job_id else self.executor
 
     def _dispatch(self) -> None:
         queued = self.index.queued_ids()
@@ -155,11 +225,11 @@ class Supervisor:
                 self.index.set_status(run_id, "cancelled", "cancelled before it started",
                                       expect=("queued",))
                 continue
-            slot = self._free_slot(settings)
+            slot = None if settings.executor == "slurm" else self._free_slot(settings)
             if slot is False:
                 return
             try:
-                self._start(run_id, attempt + 1, slot)
+                self._start(run_id, attempt + 1, slot, settings)
             except Exception:
                 log.exception("starting %s failed", run_id)
 
@@ -181,7 +251,8 @@ class Supervisor:
             return str(g.index)
         return False
 
-    def _start(self, run_id: str, attempt: int, gpu: str | None) -> None:
+    def _start(self, run_id: str, attempt: int, gpu: str | None,
+               settings: QueueSettings | None = None) -> None:
         paths = self.logs.run(run_id)
         if not self.index.set_status(run_id, "starting", "", expect=("queued",),
                                      attempt=attempt, gpu=gpu):
@@ -189,7 +260,11 @@ class Supervisor:
         spec = None
         try:
             spec = runstore.load_spec(paths)
-            handle = self.executor.start(spec, paths, gpu)
+            if settings is not None and settings.executor == "slurm":
+                options = spec.slurm if spec.slurm is not None else settings.slurm
+                handle = self.slurm().start(spec, paths, options, attempt)
+            else:
+                handle = self.executor.start(spec, paths, gpu)
         except Exception as e:  # noqa: BLE001 - any failure to start is the run's, not ours
             message = describe_start_error(spec, e) if spec and isinstance(e, OSError) else str(e)
             atomic.write_json(paths.proc, {"pid": 0, "attempt": attempt, "start_time": 0,
@@ -198,13 +273,21 @@ class Supervisor:
                                            "start_error": message, "ended": time.time()})
             self.index.set_status(run_id, "failed", message, ended=time.time())
             return
-        runstore.write_proc(paths, handle.pid, attempt, gpu=gpu)
+        if handle.job_id:
+            atomic.write_json(paths.proc, {"pid": 0, "attempt": attempt, "started": time.time(),
+                                           "executor": "slurm", "job_id": handle.job_id})
+        else:
+            runstore.write_proc(paths, handle.pid, attempt, gpu=gpu)
         proc = runstore.read_json(paths.proc) or {}
         act = Active(paths, handle, attempt, gpu, start_time=proc.get("start_time"))
         self._catch_up(run_id, act, from_scratch=True)
         self.active[run_id] = act
-        self.index.set_status(run_id, "running", "", pid=handle.pid, started=time.time())
-        log.info("started %s (pid %s, gpu %s)", run_id, handle.pid, gpu)
+        if handle.job_id:
+            self.index.set_status(run_id, "starting", f"slurm job {handle.job_id} submitted",
+                                  pid=None, started=time.time())
+        else:
+            self.index.set_status(run_id, "running", "", pid=handle.pid, started=time.time())
+        log.info("started %s (pid %s, gpu %s, job %s)", run_id, handle.pid, gpu, handle.job_id)
 
     def _scan(self) -> None:
         """Index run directories it does not know (a script run by hand, a copied run)."""
