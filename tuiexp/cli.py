@@ -107,6 +107,10 @@ def cmd_ui(args: argparse.Namespace) -> int:
 
 def cmd_check(args: argparse.Namespace) -> int:
     cfg = configmod.load(args.file or args.config)
+    if cfg.queue.executor == "slurm":
+        from .core import slurm
+
+        slurm.require(cfg.path.name)
     total = 0
     print(f"{cfg.path}: {len(cfg.experiments)} experiments")
     for name, exp in cfg.experiments.items():
@@ -117,8 +121,15 @@ def cmd_check(args: argparse.Namespace) -> int:
         print(f"  {name:<24} {n:>4} run{'s' if n != 1 else ' '}  [{kind}]{desc}")
     q = cfg.queue
     print(f"{total} runs in all; queue: gpus={q.gpus} jobs_per_gpu={q.jobs_per_gpu} "
-          f"min_free_memory_mb={q.min_free_memory_mb} cpu_jobs={q.cpu_jobs}")
+          f"min_free_memory_mb={q.min_free_memory_mb} cpu_jobs={q.cpu_jobs}"
+          + (f" executor=slurm {' '.join(_slurm_opts(q.slurm))}" if q.executor == "slurm" else ""))
     return 0
+
+
+def _slurm_opts(settings: dict[str, Any]) -> list[str]:
+    from .core.slurm import sbatch_options
+
+    return sbatch_options(settings)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -281,7 +292,8 @@ def cmd_daemon(args: argparse.Namespace) -> int:
         return 0
     data = daemon.info(logs)
     if data:
-        print(f"supervisor running, pid {data['pid']}, logs {logs.root}")
+        jobs = (f"; slurm jobs seen through {data['job_state']}" if data.get("job_state") else "")
+        print(f"supervisor running, pid {data['pid']}, logs {logs.root}{jobs}")
         return 0
     print(f"no supervisor running for {logs.root}")
     return 3
