@@ -3,7 +3,7 @@
     python bench/slurm_bench.py [--runs 5]
 
 Prints, as medians over the runs:
-- submit → running: from `tuiexp run` returning to the index showing the run running
+- submit → running: from calling `tuiexp run` to the index showing the run running
   (sbatch, Slurm's scheduling, the job starting, the supervisor's next squeue);
 - requeue round trip: from Slurm's time-limit signal (SIGUSR1 to the batch shell, sent
   here with `scancel --batch --signal=USR1`) to the run running again as a new job

@@ -44,7 +44,7 @@ epochs = 2
 
 [experiments.slow]
 command = "python FAKE_RUN"
-epochs = 40
+epochs = 25
 steps_per_epoch = 5
 sleep = 0.05
 
