@@ -30,6 +30,7 @@ from tests.slurm.conftest import (
 )
 from tests.trainer.conftest import TINY, make_run, read_events, run_trainer
 from tuiexp.core import daemon, events, slurm
+from tuiexp.core.index import Index
 from tuiexp.core.paths import LogsDir
 
 FAKE = """
@@ -60,7 +61,7 @@ hang = true
 
 [experiments.sweep]
 command = "python FAKE_RUN"
-epochs = 6
+epochs = 10
 steps_per_epoch = 5
 sleep = 0.1
 seeds = [1, 2, 3, 4]
@@ -108,14 +109,17 @@ def test_sweep_of_four_on_two_cpus_pends_then_runs(project):
     ids = queue(project, "sweep")
     assert len(ids) == 4
 
-    def split() -> tuple[int, int]:
-        rows = [show(project, r) for r in ids]
-        pending = sum(r["status"] == "starting" and "pending" in r["message"] for r in rows)
-        running = sum(r["status"] == "running" for r in rows)
-        return pending, running
+    seen = set()
 
-    wait_for(lambda: split() == (2, 2), timeout=60, every=0.3)
-    wait_for(lambda: all(status(project, r) == "finished" for r in ids), timeout=90, every=0.5)
+    def split() -> tuple[int, int]:
+        with Index(LogsDir.at(project / "logs")) as index:  # one read, all four rows at once
+            rows = [index.run(r) for r in ids]
+        pending = sum(r.status == "starting" and "pending" in r.message for r in rows)
+        running = sum(r.status == "running" for r in rows)
+        seen.add((pending, running))
+        return (2, 2) in seen and all(r.status == "finished" for r in rows)
+
+    wait_for(split, timeout=120, every=0.1)
     assert "squeue" in ok(project, "daemon", "status")
 
 

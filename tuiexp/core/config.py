@@ -228,7 +228,7 @@ def _parse_queue(q: Any, fail: Any) -> QueueSettings:
         raise fail("queue", "executor", f'`executor` must be "local" or "slurm", got {executor!r}')
     from .slurm import check_settings
 
-    slurm = check_settings(q.get("slurm", {}), lambda k, what: fail("queue.slurm", k, what))
+    slurm = check_settings(q.get("slurm", {}), _slurm_fail(fail, "queue"))
     return QueueSettings(gpus=gpus, executor=executor, slurm=slurm, **ints)
 
 
@@ -260,7 +260,7 @@ def _make_experiment(name: str, table: dict[str, Any], defaults: dict[str, Any],
 
     from .slurm import check_settings
 
-    slurm = check_settings(table.get("slurm", {}), lambda k, what: fail(f"{here}.slurm", k, what))
+    slurm = check_settings(table.get("slurm", {}), _slurm_fail(fail, here))
     own = {k: v for k, v in table.items() if k not in RESERVED}
     params = own
     if command is None:
@@ -288,6 +288,15 @@ def _make_experiment(name: str, table: dict[str, Any], defaults: dict[str, Any],
     return Experiment(name=name, params=params, command=command, cwd=cwd, description=description,
                       sweep=sweep, random=rnd, seeds=tuple(seeds), priority=priority, tags=tuple(tags),
                       slurm=slurm)
+
+
+def _slurm_fail(fail: Any, table: str) -> Any:
+    """A bad key of a `slurm` table, at its own line (a [x.slurm] table) or the table's
+    (an inline `slurm = {...}`, whose keys the locator cannot see)."""
+    def at(key: str | None, what: str) -> ConfigError:
+        err = fail(f"{table}.slurm", key, what)
+        return err if ", line " in str(err) else fail(table, "slurm", what)
+    return at
 
 
 def _check_exists(key: str, params: dict[str, Any], fail: Any) -> None:
