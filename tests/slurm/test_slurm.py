@@ -206,12 +206,13 @@ def test_time_limit_signal_checkpoints_requeues_and_matches_the_uninterrupted_ru
     time limit; the trainer stops at its next step, says preempted, is submitted again
     as a new job, resumes from its last epoch checkpoint (the interrupted epoch is run
     again from its start) and ends with the same numbers as a run never interrupted."""
-    epochs = 4
+    epochs = 8  # a few seconds of training left after epoch 1: the signal lands mid-run
     config(project, "[queue]\nexecutor = \"slurm\"\n[queue.slurm]\ncpus_per_task = 1\n"
            f"time = \"10\"\n\n[experiments.tiny]\nepochs = {epochs}\n" + TINY_TOML)
     (rid,) = queue(project, "tiny")
     first = job_id(project, rid)
-    wait_for(lambda: (show(project, rid)["epoch"] or 0) >= 1, timeout=90, every=0.2)
+    log = run_dir(project, rid) / "events.jsonl"
+    wait_for(lambda: any(e["kind"] == "epoch" for e in events.read_all(log)), timeout=120)
     subprocess.run(["scancel", "--batch", "--signal=USR1", first], check=True, timeout=30)
     # the reference, never interrupted, on the other CPU meanwhile
     ref = make_run(tmp_path / "ref", {**TINY, "epochs": epochs})
