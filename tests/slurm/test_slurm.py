@@ -256,3 +256,14 @@ def test_stop_request_file_and_should_stop(tmp_path):
                           env=env, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert read_events(paths, "status")[-1]["status"] == "preempted"
+
+
+def test_cancel_a_pending_job(project):
+    config(project, FAKE)
+    (rid,) = queue(project, "held")
+    job = job_id(project, rid)
+    wait_for(lambda: "pending" in show(project, rid)["message"], timeout=30, every=0.3)
+    ok(project, "cancel", rid)
+    wait_for(lambda: status(project, rid) == "cancelled", timeout=30, every=0.3)
+    assert job_state(job) == "CANCELLED"
+    assert not (run_dir(project, rid) / "job.json").exists()  # it never ran
