@@ -267,3 +267,8 @@ def test_cancel_a_pending_job(project):
     wait_for(lambda: status(project, rid) == "cancelled", timeout=30, every=0.3)
     assert job_state(job) == "CANCELLED"
     assert not (run_dir(project, rid) / "job.json").exists()  # it never ran
+
+
+def test_partitions_for_the_cluster_panel():
+    (part,) = [p for p in slurm.partitions() if p.default]
+    assert part.available == "up" and part.nodes >= 1 and part.cpus_total >= 1

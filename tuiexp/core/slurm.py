@@ -272,6 +272,43 @@ class Poller:
         return job_id in self.asked and job_id not in self.states
 
 
+@dataclass
+class Partition:
+    """One line of `sinfo` for the dashboard's cluster panel (instead of local GPUs)."""
+
+    name: str
+    default: bool
+    available: str  # up / down / drain
+    time_limit: str
+    nodes: int
+    state: str  # idle / mixed / allocated / down ...
+    cpus_allocated: int
+    cpus_idle: int
+    cpus_total: int
+    gres: str
+
+
+def partitions() -> list[Partition]:
+    """The cluster's partitions, one sinfo call (empty when sinfo does not answer)."""
+    try:
+        out = subprocess.run(["sinfo", "-h", "-o", "%P|%a|%l|%D|%T|%C|%G"], capture_output=True,
+                             text=True, timeout=TIMEOUT, stdin=subprocess.DEVNULL)
+    except (OSError, subprocess.TimeoutExpired):
+        return []
+    found = []
+    for line in out.stdout.splitlines():
+        parts = line.strip().split("|")
+        if len(parts) != 7:
+            continue
+        name, avail, limit, nodes, state, cpus, gres = parts
+        counts = [int(c) if c.isdigit() else 0 for c in cpus.split("/")]
+        alloc, idle, _other, total = counts if len(counts) == 4 else (0, 0, 0, 0)
+        found.append(Partition(name.rstrip("*"), name.endswith("*"), avail, limit,
+                               int(nodes) if nodes.isdigit() else 0, state, alloc, idle, total,
+                               "" if gres == "(null)" else gres))
+    return found
+
+
 # -- the verdict on an ended job -------------------------------------------------------------
 def job_record(paths: RunPaths, attempt: int) -> dict[str, Any] | None:
     """What the job wrote on the node for this attempt (None: it never saw the run dir)."""
