@@ -135,6 +135,10 @@ def cmd_check(args: argparse.Namespace) -> int:
     from .core import preflight
 
     cfg = configmod.load(args.file or args.config)
+    if cfg.queue.executor == "slurm":
+        from .core import slurm
+
+        slurm.require(cfg.path.name)
     report = preflight.check(cfg)
     print(f"{cfg.path}: {len(cfg.experiments)} experiments")
     for name, exp in cfg.experiments.items():
@@ -145,10 +149,17 @@ def cmd_check(args: argparse.Namespace) -> int:
         print(f"  {name:<24} {count} run{'s' if n != 1 else ' '}  [{kind}]{desc}")
     q = cfg.queue
     print(f"{sum(report.runs.values())} runs in all; queue: gpus={q.gpus} jobs_per_gpu={q.jobs_per_gpu} "
-          f"min_free_memory_mb={q.min_free_memory_mb} cpu_jobs={q.cpu_jobs}")
+          f"min_free_memory_mb={q.min_free_memory_mb} cpu_jobs={q.cpu_jobs}"
+          + (f" executor=slurm {' '.join(_slurm_opts(q.slurm))}" if q.executor == "slurm" else ""))
     for problem in report.problems:
         print(f"tuiexp: {problem}", file=sys.stderr)
     return 2 if report.problems else 0
+
+
+def _slurm_opts(settings: dict[str, Any]) -> list[str]:
+    from .core.slurm import sbatch_options
+
+    return sbatch_options(settings)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -403,7 +414,8 @@ def cmd_daemon(args: argparse.Namespace) -> int:
         return 0
     data = daemon.info(logs)
     if data:
-        print(f"supervisor running, pid {data['pid']}, logs {logs.root}")
+        jobs = (f"; slurm jobs seen through {data['job_state']}" if data.get("job_state") else "")
+        print(f"supervisor running, pid {data['pid']}, logs {logs.root}{jobs}")
         return 0
     print(f"no supervisor running for {logs.root}")
     return 3

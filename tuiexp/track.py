@@ -36,6 +36,7 @@ from .core.runstore import checkpoint_epochs, create_standalone
 
 FLUSH_INTERVAL = 0.2
 MAX_PENDING = 100_000  # past this many unflushed events, log() flushes inline
+STOP_CHECK_EVERY = 0.5  # seconds between looks for a stop.request file (cheap on NFS too)
 
 __all__ = [
     "Cancelled",
@@ -48,6 +49,7 @@ __all__ = [
     "load_checkpoint",
     "finish",
     "current",
+    "should_stop",
 ]
 
 
@@ -71,6 +73,8 @@ class Run:
         self._finished = False
         self._closed = False
         self._stop = threading.Event()
+        self._stop_asked = False  # SIGUSR1 or a stop.request file: checkpoint, exit, requeue
+        self._stop_checked = 0.0
         self._flusher = threading.Thread(target=self._flush_loop, name="tuiexp-flush", daemon=True)
         self._flusher.start()
 
@@ -140,6 +144,19 @@ class Run:
                 self.flush()
             except OSError:  # disk full or dir gone: keep the run alive, retry later
                 pass
+
+    # -- stopping to be requeued -----------------------------------------------
+    def should_stop(self) -> bool:
+        """True once the run is asked to stop and be requeued: SIGUSR1 (Slurm sends it
+        before a time limit) or a `stop.request` file in the run directory. A loop that
+        sees it saves what it needs, calls `finish("preempted")` and exits; the
+        supervisor queues the run again and it resumes from its last checkpoint."""
+        if not self._stop_asked:
+            now = time.monotonic()
+            if now - self._stop_checked >= STOP_CHECK_EVERY:
+                self._stop_checked = now
+                self._stop_asked = self.paths.stop.exists()
+        return self._stop_asked
 
     # -- checkpoints -----------------------------------------------------------
     def save_checkpoint(self, state: Any, epoch: int, tags: tuple[str, ...] = ()) -> Path:
@@ -231,6 +248,7 @@ def init(run_dir: str | Path | None = None, params: dict[str, Any] | None = None
     atexit.register(_at_exit)
     _hook_exceptions(run)
     _hook_sigterm()
+    _hook_usr1()
     return run
 
 
@@ -262,6 +280,11 @@ def load_checkpoint(map_location: Any = "cpu") -> dict[str, Any] | None:
 
 def finish(status: str = "finished", message: str = "", **fields: Any) -> None:
     current().finish(status, message, **fields)
+
+
+def should_stop() -> bool:
+    """The current run's should_stop() (False when no run is open)."""
+    return _current is not None and _current.should_stop()
 
 
 def _at_exit() -> None:
@@ -310,6 +333,20 @@ def _hook_sigterm() -> None:
         raise Cancelled()
 
     signal.signal(signal.SIGTERM, on_term)
+
+
+def _hook_usr1() -> None:
+    """SIGUSR1 asks the run to stop at its next step (see Run.should_stop)."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+    if signal.getsignal(signal.SIGUSR1) is not signal.SIG_DFL:
+        return
+
+    def on_usr1(signum, frame):  # type: ignore[no-untyped-def]
+        if _current is not None:
+            _current._stop_asked = True
+
+    signal.signal(signal.SIGUSR1, on_usr1)
 
 
 def _standalone_run(params: dict[str, Any]) -> Path:

@@ -17,7 +17,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from . import atomic, daemon, query, runstore
+from . import atomic, daemon, query, runstore, slurm
 from .config import Config, deep_merge, describe_param_error, sentence
 from .errors import ForkError, RunNotFound, UsageError
 from .events import TERMINAL
@@ -26,7 +26,7 @@ from .params import ParamError, builtin_schema
 from .paths import LogsDir
 from .spec import RunSpec, check_experiment_name, new_run_id
 
-RESUMABLE = ("failed", "crashed", "cancelled", "oom", "diverged")
+RESUMABLE = ("failed", "crashed", "cancelled", "oom", "diverged", "preempted")
 
 
 class Client:
@@ -125,11 +125,15 @@ class Client:
         cwd = str(Path(exp.cwd if exp.cwd else ".").expanduser())
         cwd = str((config.path.parent / cwd).resolve())
         commit = git_commit(config.path.parent)
+        on_slurm = config.queue.executor == "slurm"
+        if on_slurm:
+            slurm.require(config.path.name)
         specs = [
             RunSpec(id=new_run_id(experiment), experiment=experiment, params=params,
                     command=exp.command, cwd=cwd, seed=params.get("seed"), priority=exp.priority,
                     git_commit=commit, config_path=str(config.path.resolve()), tags=exp.tags,
-                    metric=exp.metric, mode=exp.mode, args=exp.args, scalars=exp.scalars)
+                    metric=exp.metric, mode=exp.mode, args=exp.args, scalars=exp.scalars,
+                    slurm={**config.queue.slurm, **exp.slurm} if on_slurm else None)
             for params in all_params
         ]
         self.index.put_setting("queue", asdict(config.queue))

@@ -24,11 +24,13 @@ else:  # pragma: no cover
 
 from .command import TemplateError, fields
 from .errors import ConfigError, UsageError
+from .metrics import default_mode, valid_name
 from .params import ParamError, builtin_schema, schema_for
 from .spec import check_experiment_name
 
 TOP_LEVEL = ("queue", "defaults", "experiments", "ui")
-QUEUE_KEYS = {"gpus": "auto", "jobs_per_gpu": 1, "min_free_memory_mb": 0, "cpu_jobs": 1}
+QUEUE_KEYS = {"gpus": "auto", "jobs_per_gpu": 1, "min_free_memory_mb": 0, "cpu_jobs": 1,
+              "executor": "local", "slurm": {}}
 #: Tables that belong to a choice (`model`, `scheduler`): an experiment that sets
 #: one replaces the inherited table instead of merging into it.
 REPLACED_TABLES = frozenset({"model_args", "scheduler_args"})
@@ -36,12 +38,8 @@ REPLACED_TABLES = frozenset({"model_args", "scheduler_args"})
 RUN_KEYS = ("metric", "mode", "args", "scalars")
 #: Keys of an experiment table that are not params.
 RESERVED = ("extends", "description", "command", "cwd", "sweep", "random", "seeds", "priority", "tags",
-            *RUN_KEYS)
+            "slurm", *RUN_KEYS)
 UI_KEYS = ("columns", "sparklines", "bell")
-METRIC_NAME = re.compile(r"[A-Za-z0-9_./-]{1,128}")
-#: a primary metric whose name has one of these parts (split at `/ . _ -`) is minimised
-LOWER_IS_BETTER = re.compile(r"(?:^|[/._-])(?:\w*loss|error|err|mse|mae|rmse|nll|perplexity|ppl|wer|cer)"
-                             r"(?:$|[/._-])", re.IGNORECASE)
 DISTRIBUTIONS = ("uniform", "log_uniform", "int_uniform", "choice")
 
 
@@ -51,6 +49,9 @@ class QueueSettings:
     jobs_per_gpu: int = 1
     min_free_memory_mb: int = 0
     cpu_jobs: int = 1
+    executor: str = "local"  # "local" | "slurm"
+    #: sbatch settings for every run (core/slurm.py SETTINGS); an experiment's `slurm` overrides
+    slurm: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -78,6 +79,7 @@ class Experiment:
     mode: str | None = None  # "max" | "min"
     args: str | None = None  # "flags": every param passed as --key value
     scalars: str | None = None  # "stdout" or a regex with groups `key` and `value`
+    slurm: dict[str, Any] = field(default_factory=dict)
 
     @property
     def builtin(self) -> bool:
@@ -252,16 +254,10 @@ def _parse_ui(u: Any, fail: Any) -> UiSettings:
     return UiSettings(columns=lists["columns"], sparklines=lists["sparklines"], bell=bell)
 
 
-def default_mode(metric: str) -> str:
-    """"min" for a name that reads as a loss or an error (`val/loss`, `Loss/train`,
-    `error_rate`, `mse`, `ppl`...), else "max"."""
-    return "min" if LOWER_IS_BETTER.search(metric) else "max"
-
-
 def _check_run_keys(table: dict[str, Any], fail: Any) -> None:
     """metric, mode, args and scalars: their types and values, wherever they are set."""
     metric = table.get("metric")
-    if metric is not None and not (isinstance(metric, str) and METRIC_NAME.fullmatch(metric)):
+    if metric is not None and not (isinstance(metric, str) and valid_name(metric)):
         raise fail("metric", f"`metric` must be a metric name (letters, digits, `_ . / -`, up to 128), "
                    f"got {metric!r}")
     if table.get("mode", "max") not in ("max", "min"):
@@ -298,7 +294,13 @@ def _parse_queue(q: Any, fail: Any) -> QueueSettings:
         if not isinstance(v, int) or isinstance(v, bool) or v < (0 if k == "min_free_memory_mb" else 1):
             raise fail("queue", k, f"`{k}` must be a positive integer, got {v!r}")
         ints[k] = v
-    return QueueSettings(gpus=gpus, **ints)
+    executor = q.get("executor", "local")
+    if executor not in ("local", "slurm"):
+        raise fail("queue", "executor", f'`executor` must be "local" or "slurm", got {executor!r}')
+    from .slurm import check_settings
+
+    slurm = check_settings(q.get("slurm", {}), _slurm_fail(fail, "queue"))
+    return QueueSettings(gpus=gpus, executor=executor, slurm=slurm, **ints)
 
 
 def _make_experiment(name: str, table: dict[str, Any], defaults: dict[str, Any], fail: Any,
@@ -338,6 +340,9 @@ def _make_experiment(name: str, table: dict[str, Any], defaults: dict[str, Any],
             run[k] = None  # [defaults] gives them to experiments with a command only
     run["metric"], run["mode"] = _primary_metric(name, loc.raw_experiments, defaults)
 
+    from .slurm import check_settings
+
+    slurm = check_settings(table.get("slurm", {}), _slurm_fail(fail, here))
     own = {k: v for k, v in table.items() if k not in RESERVED}
     params = own
     if command is None:
@@ -366,7 +371,7 @@ def _make_experiment(name: str, table: dict[str, Any], defaults: dict[str, Any],
         _check_exists(key, params, lambda what, k=key: fail(f"{here}.random", k, what))
     return Experiment(name=name, params=params, command=command, cwd=cwd, description=description,
                       sweep=sweep, random=rnd, seeds=tuple(seeds), priority=priority, tags=tuple(tags),
-                      **run)
+                      slurm=slurm, **run)
 
 
 def _primary_metric(name: str, raw: dict[str, Any], defaults: dict[str, Any]) -> tuple[str | None, str | None]:
@@ -433,6 +438,15 @@ def _non_finite(node: Any, path: str) -> str | None:
         if found is not None:
             return found
     return None
+
+
+def _slurm_fail(fail: Any, table: str) -> Any:
+    """A bad key of a `slurm` table, at its own line (a [x.slurm] table) or the table's
+    (an inline `slurm = {...}`, whose keys the locator cannot see)."""
+    def at(key: str | None, what: str) -> ConfigError:
+        err = fail(f"{table}.slurm", key, what)
+        return err if ", line " in str(err) else fail(table, "slurm", what)
+    return at
 
 
 def _check_exists(key: str, params: dict[str, Any], fail: Any) -> None:

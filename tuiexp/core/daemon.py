@@ -22,11 +22,12 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import atomic, events, runstore
+from . import atomic, events, runstore, slurm
 from . import gpu as gpus
 from .config import QueueSettings
 from .errors import TuiexpError
-from .executor import Handle, LocalExecutor, describe_start_error
+from .events import TERMINAL
+from .executor import Handle, LocalExecutor, SlurmExecutor, describe_start_error
 from .index import Fold, Index
 from .paths import LogsDir, RunPaths
 
@@ -62,6 +63,8 @@ class Active:
     broken: str | None = None
     #: its start could not be recorded: it was killed, and is queued again
     requeue: str | None = None
+    note: str = ""  # the Slurm state last shown as the run's message
+    job: slurm.JobState | None = None  # a Slurm job's last state, once it ended
 
 
 def environmental(e: BaseException) -> bool:
@@ -75,6 +78,7 @@ class Supervisor:
         self.logs = logs.ensure()
         self.index = Index(logs)
         self.executor = executor or LocalExecutor()
+        self._slurm: SlurmExecutor | None = None  # made when the first Slurm run needs it
         self.active: dict[str, Active] = {}
         self.stopping = False
         self._last_scan = 0.0
@@ -124,7 +128,13 @@ class Supervisor:
     def _adopt_one(self, run_id: str, attempt: int) -> None:
         paths = self.logs.run(run_id)
         proc = runstore.read_json(paths.proc)
-        if proc and proc.get("attempt") == attempt and runstore.pid_alive(
+        if proc and proc.get("job_id") and proc.get("attempt") == attempt:
+            # a Slurm job: the next poll says whether it still lives
+            act = Active(paths, Handle(0, None, str(proc["job_id"])), attempt, None)
+            self.active[run_id] = act
+            self._ingest(run_id, act, from_scratch=True)
+            log.info("adopted %s (slurm job %s)", run_id, proc["job_id"])
+        elif proc and proc.get("attempt") == attempt and runstore.pid_alive(
                 proc["pid"], proc.get("start_time")):
             act = Active(paths, Handle(proc["pid"], None), attempt, proc.get("gpu"),
                          start_time=proc.get("start_time"), announced=True)
@@ -137,6 +147,9 @@ class Supervisor:
 
     # -- one tick ---------------------------------------------------------------
     def tick(self) -> None:
+        jobs = [a.handle for a in self.active.values() if a.handle.job_id and a.ended is None]
+        if jobs:
+            self.slurm().refresh(jobs)  # one squeue for all jobs
         for run_id, act in list(self.active.items()):
             self._watch(run_id, act)
         self._dispatch()
@@ -148,8 +161,11 @@ class Supervisor:
         try:
             if act.ended is None:
                 self._handle_cancel(run_id, act)
-                self._poll(act)  # reap first: a failing ingest must never leave a zombie
-            if not act.announced and act.ended is None:
+                if act.handle.job_id:
+                    self._poll_job(run_id, act)
+                else:
+                    self._poll(act)  # reap first: a failing ingest must never leave a zombie
+            if not act.announced and act.ended is None and not act.handle.job_id:
                 self.index.set_status(run_id, "running", "", pid=act.handle.pid,
                                       started=time.time())
                 act.announced = True
@@ -168,6 +184,37 @@ class Supervisor:
         elif rc is None:
             return
         act.ended, act.returncode = time.time(), rc
+
+    def _poll_job(self, run_id: str, act: Active) -> None:
+        """Follow a Slurm job: pending → starting, running → running (with the job id,
+        node or pending reason as the message), ended → concluded like a local run."""
+        job_id = act.handle.job_id
+        assert job_id is not None
+        job = self.slurm().poll(act.handle)
+        if job is None and not self.slurm().poller.gone(job_id):
+            return  # not asked about yet, or no answer: ask again next tick
+        if job is not None and not job.done:
+            status = "starting" if job.state == "PENDING" else "running"
+            message = job.describe(job_id)
+            if act.note != message:
+                self.index.set_status(run_id, status, message, expect=("starting", "running"))
+                slurm.write_node(act.paths, job_id, job.node)
+                act.note = message
+            return
+        act.job, act.ended = job, time.time()
+
+    def slurm(self) -> SlurmExecutor:
+        """The Slurm executor, made on first use; daemon.json then says how it sees jobs."""
+        if self._slurm is None:
+            self._slurm = SlurmExecutor()
+            info = runstore.read_json(self.logs.daemon_info) or {}
+            atomic.write_json(self.logs.daemon_info, {
+                **info, "executor": "slurm",
+                "job_state": "squeue + sacct" if self._slurm.poller.accounting else "squeue"})
+        return self._slurm
+
+    def _executor(self, act: Active) -> LocalExecutor | SlurmExecutor:
+        return self.slurm() if act.handle.job_id else self.executor
 
     def _ingest(self, run_id: str, act: Active, from_scratch: bool = False) -> bool:
         """Ingest new event lines; False when the index could not take them now (the
@@ -204,18 +251,55 @@ class Supervisor:
                 log.info("%s queued again: %s", run_id, act.requeue)
             del self.active[run_id]
             return
-        if not act.exit_written and (act.handle.popen is not None or act.term_sent is not None):
-            atomic.write_json(act.paths.exit, {"returncode": act.returncode,
-                                               "attempt": act.attempt, "ended": act.ended,
-                                               "cancelled": act.term_sent is not None})
-        act.exit_written = True
         last = act.fold.status
         if act.broken is not None:  # its summary stopped where ingest did
             last = runstore.last_status(events.read_all(act.paths.events))
-        verdict = runstore.derive_status(act.paths, last)
-        status, message = verdict.status, verdict.message
+        if act.handle.job_id:
+            status, message = self._job_verdict(act, last)
+        else:
+            if not act.exit_written and (act.handle.popen is not None or act.term_sent is not None):
+                atomic.write_json(act.paths.exit, {"returncode": act.returncode,
+                                                   "attempt": act.attempt, "ended": act.ended,
+                                                   "cancelled": act.term_sent is not None})
+            act.exit_written = True
+            verdict = runstore.derive_status(act.paths, last)
+            status, message = verdict.status, verdict.message
         if act.broken is not None:
-            status, message = "failed", f"{act.broken}; the run itself ended {verdict.status}."
+            status, message = "failed", f"{act.broken}; the run itself ended {status}."
+        self._ended(run_id, act, status, message)
+
+    def _job_verdict(self, act: Active, last: dict | None) -> tuple[str, str]:
+        """How a Slurm job ended: the run's own last word when it said one in this
+        attempt, else what Slurm knows (time limit, out of memory, node failure...)."""
+        job_id = act.handle.job_id
+        assert job_id is not None
+        cancelled = act.term_sent is not None
+        if not act.exit_written:
+            atomic.write_json(act.paths.exit, slurm.ended(act.paths, act.attempt, act.job, cancelled))
+            act.exit_written = True
+        proc = runstore.read_json(act.paths.proc) or {}
+        if (last is not None and last.get("status") in TERMINAL
+                and last.get("t", 0) >= proc.get("started", 0)):
+            return last["status"], last.get("message", "")
+        said = slurm.verdict_message(act.paths, act.attempt, act.job, job_id, cancelled)
+        if said is None:
+            verdict = runstore.derive_status(act.paths, None)
+            said = (verdict.status, verdict.message)
+        return said
+
+    def _ended(self, run_id: str, act: Active, status: str, message: str) -> None:
+        """Record the end; a preempted run (time limit, stop.request) is queued again as
+        its next attempt, which resumes from its last checkpoint."""
+        if status == "preempted" and not act.paths.cancel.exists():
+            asked = runstore.read_json(act.paths.queue) or {}
+            atomic.write_json(act.paths.queue, {"attempt": act.attempt + 1, "queued": time.time(),
+                                                "priority": asked.get("priority", 0),
+                                                "requeued": True})
+            if self.index.set_status(run_id, "queued", f"preempted ({message}); requeued",
+                                     ended=None):
+                del self.active[run_id]
+                log.info("%s preempted and queued again: %s", run_id, message)
+                return
         self.index.set_status(run_id, status, message, ended=act.ended)
         del self.active[run_id]
         log.info("%s ended: %s %s", run_id, status, message)
@@ -226,9 +310,9 @@ class Supervisor:
         now = time.time()
         if act.term_sent is None:
             act.term_sent = now
-            self.executor.signal(act.handle, signal.SIGTERM)
-        elif now - act.term_sent > CANCEL_GRACE:
-            self.executor.signal(act.handle, signal.SIGKILL)
+            self._executor(act).signal(act.handle, signal.SIGTERM)
+        elif now - act.term_sent > CANCEL_GRACE and not act.handle.job_id:
+            self.executor.signal(act.handle, signal.SIGKILL)  # Slurm kills at KillWait
 
     def _dispatch(self) -> None:
         queued = self.index.queued_ids()
@@ -258,10 +342,10 @@ class Supervisor:
             self.index.set_status(run_id, "cancelled", "cancelled before it started",
                                   expect=("queued",))
             return None
-        slot = self._free_slot(settings)
+        slot = None if settings.executor == "slurm" else self._free_slot(settings)
         if slot is False:
             return False
-        self._start(run_id, attempt + 1, slot)
+        self._start(run_id, attempt + 1, slot, settings)
         return None
 
     def _room_to_start(self) -> bool:
@@ -306,7 +390,8 @@ class Supervisor:
             return str(g.index)
         return False
 
-    def _start(self, run_id: str, attempt: int, gpu: str | None) -> None:
+    def _start(self, run_id: str, attempt: int, gpu: str | None,
+               settings: QueueSettings | None = None) -> None:
         paths = self.logs.run(run_id)
         if not self.index.set_status(run_id, "starting", "", expect=("queued",),
                                      attempt=attempt, gpu=gpu):
@@ -314,7 +399,11 @@ class Supervisor:
         spec = None
         try:
             spec = runstore.load_spec(paths)
-            handle = self.executor.start(spec, paths, gpu)
+            if settings is not None and settings.executor == "slurm":
+                options = spec.slurm if spec.slurm is not None else settings.slurm
+                handle = self.slurm().start(spec, paths, options, attempt)
+            else:
+                handle = self.executor.start(spec, paths, gpu)
         except Exception as e:  # noqa: BLE001 - any failure to start is the run's, not ours
             message = describe_start_error(spec, e) if spec and isinstance(e, OSError) else str(e)
             atomic.write_json(paths.proc, {"pid": 0, "attempt": attempt, "start_time": 0,
@@ -326,7 +415,11 @@ class Supervisor:
         act = Active(paths, handle, attempt, gpu)
         self.active[run_id] = act  # watched from here on, whatever fails next
         try:
-            runstore.write_proc(paths, handle.pid, attempt, gpu=gpu)
+            if handle.job_id:
+                atomic.write_json(paths.proc, {"pid": 0, "attempt": attempt, "started": time.time(),
+                                               "executor": "slurm", "job_id": handle.job_id})
+            else:
+                runstore.write_proc(paths, handle.pid, attempt, gpu=gpu)
         except OSError as e:
             # without proc.json the directory cannot tell this attempt ever ran: stop it,
             # and queue it again (dispatch waits for space)
@@ -336,10 +429,14 @@ class Supervisor:
             return
         act.start_time = (runstore.read_json(paths.proc) or {}).get("start_time")
         self._ingest(run_id, act, from_scratch=True)
-        self.index.set_status(run_id, "running", act.broken or "", pid=handle.pid,
-                              started=time.time())
+        if handle.job_id:  # pending until squeue says it runs
+            self.index.set_status(run_id, "starting", f"slurm job {handle.job_id} submitted",
+                                  pid=None, started=time.time())
+        else:
+            self.index.set_status(run_id, "running", act.broken or "", pid=handle.pid,
+                                  started=time.time())
         act.announced = True
-        log.info("started %s (pid %s, gpu %s)", run_id, handle.pid, gpu)
+        log.info("started %s (pid %s, gpu %s, job %s)", run_id, handle.pid, gpu, handle.job_id)
 
     def _scan(self) -> None:
         """Index run directories it does not know (a script run by hand). A directory

@@ -16,7 +16,7 @@ from typing import Any
 VERSION = 1
 
 #: Statuses a run process reports itself, as the last word of its event log.
-TERMINAL = ("finished", "failed", "diverged", "oom", "cancelled", "crashed")
+TERMINAL = ("finished", "failed", "diverged", "oom", "cancelled", "crashed", "preempted")
 #: Every status a run can be shown with; queued and crashed are derived by the supervisor.
 STATUSES = ("queued", "starting", "running", *TERMINAL)
 

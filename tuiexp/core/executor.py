@@ -1,5 +1,8 @@
-"""How a run's process is started and stopped. Local subprocesses now; a cluster
-scheduler (Slurm through submitit) would implement the same four methods."""
+"""How a run's process is started and stopped: local subprocesses, or Slurm jobs.
+
+Both have `start`, `poll` and `signal`; the supervisor picks one per run from
+`[queue] executor` and records it (and the Slurm job id) in proc.json, so a
+restarted supervisor knows which one watches a run."""
 
 from __future__ import annotations
 
@@ -10,6 +13,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from . import slurm
 from .command import build_argv
 from .paths import RunPaths
 from .spec import RunSpec
@@ -37,11 +41,15 @@ def argv_for(spec: RunSpec) -> list[str]:
 class Handle:
     pid: int
     popen: subprocess.Popen[bytes] | None  # None for a run adopted after a restart
+    job_id: str | None = None  # a Slurm job (pid is then 0)
 
 
 class LocalExecutor:
+    name = "local"
+
     def start(self, spec: RunSpec, paths: RunPaths, gpu: str | None) -> Handle:
         """Start the run in its own process group; raises OSError if it cannot start."""
+        paths.stop.unlink(missing_ok=True)  # a stop asked of the attempt before
         env = dict(os.environ)
         # PCI order: the index nvml admitted by is the index CUDA will open
         env.update(TUIEXP_RUN_DIR=str(paths.dir), PYTHONUNBUFFERED="1",
@@ -74,6 +82,35 @@ class LocalExecutor:
             os.killpg(handle.pid, sig)
         except (ProcessLookupError, PermissionError):
             pass
+
+
+class SlurmExecutor:
+    """Each run one job: sbatch at start, scancel to signal; `poll` answers from the
+    Poller, which the supervisor refreshes once per tick for all jobs (one squeue)."""
+
+    name = "slurm"
+
+    def __init__(self) -> None:
+        self.poller = slurm.Poller()
+
+    def start(self, spec: RunSpec, paths: RunPaths, settings: dict[str, object], attempt: int) -> Handle:
+        """Submit the run; raises slurm.SlurmError with Slurm's refusal."""
+        paths.stop.unlink(missing_ok=True)
+        job_id = slurm.submit(paths, argv_for(spec), attempt, settings, spec.cwd, spec.experiment)
+        return Handle(0, None, job_id)
+
+    def refresh(self, handles: list[Handle]) -> None:
+        self.poller.refresh([h.job_id for h in handles if h.job_id])
+
+    def poll(self, handle: Handle) -> slurm.JobState | None:
+        assert handle.job_id is not None
+        return self.poller.state(handle.job_id)
+
+    def signal(self, handle: Handle, sig: signal.Signals) -> None:
+        """SIGTERM is a plain scancel (Slurm sends TERM, then KILL after KillWait)."""
+        if handle.job_id is None:
+            return
+        slurm.cancel(handle.job_id, None if sig == signal.SIGTERM else sig.name.removeprefix("SIG"))
 
 
 def describe_start_error(spec: RunSpec, err: OSError) -> str:

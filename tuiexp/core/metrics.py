@@ -21,8 +21,10 @@ SCOPES = ("epoch", "step")  # where a metric was logged; epoch first wherever bo
 MAX_STEP = 2**63  # steps and epochs are SQLite INTEGERs
 MODES = ("max", "min")
 
-_LOWER_IS_BETTER = re.compile(r"loss|err|error|perplexity|ppl|mse|mae|rmse|nll|wer|cer|"
-                              r"time|latency|mem", re.IGNORECASE)
+#: a name with one of these parts (split at `/ . _ -`) is minimised: `val/loss`,
+#: `Loss/train`, `error_rate`, `top5_err`, `mse`, `ppl`, `epoch_time`
+_LOWER_IS_BETTER = re.compile(r"(?:^|[/._-])(?:\w*loss|error|err|mse|mae|rmse|nll|perplexity|ppl|"
+                              r"wer|cer|time|latency|mem|memory)(?:$|[/._-])", re.IGNORECASE)
 _HIGHER_IS_BETTER = re.compile(r"acc|accuracy|f1|auc|precision|recall|iou|map|bleu|rouge|"
                                r"top1|top5|score|r2", re.IGNORECASE)
 _HELD_OUT = re.compile(r"val|valid|test|eval", re.IGNORECASE)
@@ -40,8 +42,8 @@ def is_number(v: Any) -> bool:
 
 
 def default_mode(name: str) -> str:
-    """min for names that read as losses or errors, else max."""
-    return "min" if _LOWER_IS_BETTER.search(name) and not _HIGHER_IS_BETTER.search(name) else "max"
+    """"min" for a name that reads as a loss, an error or a cost, else "max"."""
+    return "min" if _LOWER_IS_BETTER.search(name) else "max"
 
 
 def primary(metric: str | None, mode: str | None, logged: list[str] | set[str]) -> tuple[str | None, str]:

@@ -147,5 +147,10 @@ class RunPaths:
         """A request to cancel, written by a client; the supervisor acts on it."""
         return self.dir / "cancel.request"
 
+    @property
+    def stop(self) -> Path:
+        """A request to stop at the next step and requeue (SIGUSR1 from Slurm writes it)."""
+        return self.dir / "stop.request"
+
     def checkpoint(self, epoch: int) -> Path:
         return self.ckpt / f"epoch-{epoch:04d}.pt"

@@ -39,6 +39,8 @@ class RunSpec:
     #: None: metrics come only through tuiexp.track; "stdout": `key: value` / `key=value`
     #: lines of the output are metrics; any other string: a regex with groups `key`, `value`
     scalars: str | None = None
+    #: sbatch settings when queued for Slurm ([queue.slurm] under the experiment's `slurm`)
+    slurm: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
         d = asdict(self)

@@ -3,7 +3,8 @@
 Reads its params from the run directory, trains, and reports through track:
 epoch metrics, a confusion matrix per epoch, checkpoints, a final status.
 Exit codes: 0 finished, 2 failed (bad params, data or model), 3 diverged,
-4 out of memory, 143 cancelled.
+4 out of memory, 143 cancelled; 0 also when preempted (asked to stop: it saves nothing
+more, says `preempted`, and a resume continues after its last epoch checkpoint).
 """
 
 from __future__ import annotations
@@ -20,7 +21,17 @@ from ..core.errors import TuiexpError
 from . import data as datasets
 from . import models
 from .config import TrainConfig, from_params
-from .loop import EMA, Diverged, Setup, State, checkpoint, evaluate, restore, train_one_epoch
+from .loop import (
+    EMA,
+    Diverged,
+    Setup,
+    State,
+    Stopped,
+    checkpoint,
+    evaluate,
+    restore,
+    train_one_epoch,
+)
 from .optim import Plateau, apply_hparams, build_optimizer
 
 EXIT_FAILED, EXIT_DIVERGED, EXIT_OOM, EXIT_CANCELLED = 2, 3, 4, 143
@@ -116,6 +127,11 @@ def main(cfg: TrainConfig, run: track.Run) -> int:
         track.finish("oom", f"CUDA out of memory at batch_size {s.batch_size}; lower batch_size "
                             "or set auto_batch_size = true.")
         return EXIT_OOM
+    except Stopped as e:
+        kept = run.checkpoint_epochs()
+        after = f"resumes after epoch {kept[-1]}" if kept else "resumes from the start"
+        track.finish("preempted", f"{e}; {after}")
+        return 0
     except track.Cancelled:
         kept = run.checkpoint_epochs()
         after = f"a resume continues after epoch {kept[-1]}" if kept else "a resume starts afresh"
@@ -146,6 +162,8 @@ def train(s: State, data: datasets.Data, cfg: TrainConfig, setup: Setup, run: tr
             track.finish("finished", f"early stop after epoch {epoch}: {cfg.early_stop.metric} "
                                      f"has not improved since epoch {s.best_epoch}")
             return 0
+        if track.should_stop() and epoch < cfg.epochs:
+            raise Stopped(f"stopped after epoch {epoch}")
     track.finish("finished")
     return 0
 

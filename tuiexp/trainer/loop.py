@@ -25,6 +25,10 @@ class Diverged(Exception):
     """The training loss stopped being a finite number."""
 
 
+class Stopped(Exception):
+    """The run was asked to stop (track.should_stop): a time limit or preemption comes."""
+
+
 @dataclass
 class Setup:
     """What the run fixed at start: where it computes and how."""
@@ -135,6 +139,8 @@ def train_one_epoch(s: State, data: Data, cfg: TrainConfig, setup: Setup, epoch:
             track.log(step=s.step, epoch=epoch, train_loss=(window / window_n).item(), lr=lr)
             window.zero_()
             window_n = 0
+        if track.should_stop():  # the epoch is repeated on resume, from its start
+            raise Stopped(f"stopped in epoch {epoch} at step {s.step}")
     _check_finite(first_bad, epoch)
     if dev.type == "cuda":
         torch.cuda.synchronize()  # honest timing
