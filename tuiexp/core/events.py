@@ -15,6 +15,8 @@ from typing import Any
 
 VERSION = 1
 
+#: Fields of every event, or set by `track.log` itself: never a metric name.
+RESERVED = frozenset({"v", "t", "kind", "step", "epoch"})
 #: Statuses a run process reports itself, as the last word of its event log.
 TERMINAL = ("finished", "failed", "diverged", "oom", "cancelled", "crashed")
 #: Every status a run can be shown with; queued and crashed are derived by the supervisor.

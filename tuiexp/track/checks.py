@@ -16,9 +16,9 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+from ..core.events import RESERVED
+
 NAME_RE = re.compile(r"[A-Za-z0-9_./-]{1,128}")
-#: fields every event has, or that `log` sets itself; never a metric name
-RESERVED = frozenset({"v", "t", "kind", "step", "epoch"})
 #: distinct metric names one run may log; later names are dropped with one warning
 MAX_NAMES = 10_000
 INT_LIMIT = 2**63  # steps, epochs and integer values must fit SQLite's INTEGER

@@ -7,7 +7,8 @@
     writer.close()
 
 Tags are cleaned as TensorBoard cleans them (characters outside A-Z a-z 0-9 _ . / -
-become `_`), so every tag is a valid metric name. The writer logs into the
+become `_`; a reserved name such as `epoch` gains a trailing `_`), so every tag is
+a valid metric name, the same one `tuiexp import tb` gives it. The writer logs into the
 process's open run when there is one (track.init() was called, or the
 supervisor's run); otherwise it opens one as track.init() would, and ends it
 on close() when it was run by hand. Neither torch nor tensorboard is imported.
@@ -15,20 +16,11 @@ on close() when it was run by hand. Neither torch nor tensorboard is imported.
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Any
 
+from ..core.tbimport import clean_tag
 from .run import Run
-
-_BAD_TAG = re.compile(r"[^-/\w.]", re.ASCII)  # TensorBoard's own _clean_tag rule (ASCII here)
-
-
-def clean_tag(tag: str) -> str:
-    """A TensorBoard tag as a metric name: TensorBoard's cleaning, then at most 128 chars."""
-    name = _BAD_TAG.sub("_", str(tag)).lstrip("/")
-    name = re.sub(r"[^A-Za-z0-9_./-]", "_", name)[:128]
-    return name or "_"
 
 
 class SummaryWriter:
