@@ -95,6 +95,14 @@ def test_a_standalone_script_exiting_zero_is_finished(tmp_path, ending):
     assert status_of(evs)["status"] == "finished"
 
 
+@pytest.mark.parametrize("code, status", [(0, "finished"), (5, "failed")])
+def test_sys_exit_inside_a_start_block_ends_that_run_by_its_code(tmp_path, code, status):
+    body = f"from tuiexp import track\nwith track.start(experiment='x'):\n    raise SystemExit({code})\n"
+    assert script(tmp_path, body).returncode == code
+    ((_, evs, _),) = runs_in(tmp_path / "logs")
+    assert status_of(evs)["status"] == status
+
+
 def test_unserialisable_params_raise_and_leave_no_directory_behind(tmp_path):
     proc = script(tmp_path, "from tuiexp import track\ntrack.init(params={'lr': 0.1, 'fn': print})\n")
     assert proc.returncode == 1 and "TypeError: params: 'fn'" in proc.stderr

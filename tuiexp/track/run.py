@@ -18,7 +18,7 @@ from ..core import events, runstore
 from ..core.atomic import fsync_dir
 from ..core.paths import RunPaths
 from ..core.runstore import checkpoint_epochs
-from . import checks
+from . import checks, exits
 
 FLUSH_INTERVAL = 0.2
 MAX_PENDING = 100_000  # past this many unflushed events, log() flushes inline
@@ -358,6 +358,9 @@ def exception_status(exc_type: Any, exc: Any, tb: Any) -> tuple[str, str]:
         return "cancelled", "cancelled by SIGTERM"
     if issubclass(exc_type, KeyboardInterrupt):
         return "cancelled", "interrupted"
+    if issubclass(exc_type, SystemExit):  # sys.exit() inside a `with track.start()` block
+        code = exits.code_of(getattr(exc, "code", None))
+        return ("finished", "") if code == 0 else ("failed", f"exited with code {code}")
     return "failed", f"{exc_type.__name__}: {exc}{_where(tb)}"
 
 
