@@ -25,7 +25,7 @@ def create_run(experiment: str | None, params: dict[str, Any], metric: str | Non
     """Make a running (standalone) run directory and return it.
 
     Everything is checked first, so a mistake leaves nothing behind."""
-    name = experiment or Path(sys.argv[0] or "script").stem or "script"
+    name = experiment or default_experiment()
     if experiment is not None:
         check_experiment_name(experiment)
     check_params(params)
@@ -38,6 +38,14 @@ def create_run(experiment: str | None, params: dict[str, Any], metric: str | Non
     _, paths = runstore.create_unique(LogsDir.at(logs_root(logs)), spec,
                                       standalone_pid=os.getpid())
     return paths.dir
+
+
+def default_experiment() -> str:
+    """The script's name (`train` for train.py); `notebook` in Jupyter, `script` for -c."""
+    stem = Path(sys.argv[0] if sys.argv and sys.argv[0] else "script").stem
+    if "ipykernel" in stem or "colab" in stem:
+        return "notebook"
+    return stem if stem and not stem.startswith("-") else "script"
 
 
 def check_params(params: Any) -> None:
