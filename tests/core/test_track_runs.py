@@ -103,9 +103,16 @@ def test_sys_exit_inside_a_start_block_ends_that_run_by_its_code(tmp_path, code,
     assert status_of(evs)["status"] == status
 
 
-def test_unserialisable_params_raise_and_leave_no_directory_behind(tmp_path):
-    proc = script(tmp_path, "from tuiexp import track\ntrack.init(params={'lr': 0.1, 'fn': print})\n")
-    assert proc.returncode == 1 and "TypeError: params: 'fn'" in proc.stderr
+@pytest.mark.parametrize("call, error", [
+    ("track.init(params={'lr': 0.1, 'fn': print})", "TypeError: params: 'fn'"),
+    ("track.init(params={'lr': 0.1}, config=5)", "TypeError: config must be"),
+    ("track.start(experiment='a/b')", "is not a valid experiment name"),
+    ("track.start(metric='val acc')", "ValueError: metric name 'val acc'"),
+    ("track.start(mode='best')", "ValueError: mode must be"),
+])
+def test_bad_arguments_raise_and_leave_no_directory_behind(tmp_path, call, error):
+    proc = script(tmp_path, f"from tuiexp import track\n{call}\n")
+    assert proc.returncode == 1 and error in proc.stderr
     assert not (tmp_path / "logs" / "runs").exists() or not list((tmp_path / "logs" / "runs").iterdir())
 
 

@@ -34,7 +34,7 @@ from typing import Any
 from ..core.errors import UsageError
 from . import exits
 from .checks import MAX_NAMES, NAME_RE, RESERVED
-from .run import FLUSH_INTERVAL, MAX_BACKLOG, MAX_PENDING, Run, exception_status
+from .run import FLUSH_INTERVAL, MAX_BACKLOG, MAX_PENDING, Run, exception_status, params_of
 from .standalone import create_run
 
 __all__ = [
@@ -82,6 +82,7 @@ def init(run_dir: str | Path | None = None, params: dict[str, Any] | None = None
     A second init() returns the open run; asking for another directory while one is
     open raises UsageError, and so does reopening a run that already finished."""
     target = run_dir or os.environ.get("TUIEXP_RUN_DIR")
+    used = params_of(config) if config is not None else None  # a bad config: nothing made
     if _current is not None:
         same = target is None or Path(target).resolve() == _current.dir.resolve()
         if not _current.finished and same:
@@ -93,9 +94,9 @@ def init(run_dir: str | Path | None = None, params: dict[str, Any] | None = None
             raise UsageError(f"track.init: run {_current.id} already finished; a finished "
                              "run cannot be reopened.")
     if target is None:
-        target = create_run(experiment, params if params is not None else _as_params(config),
+        target = create_run(experiment, params if params is not None else used or {},
                             metric, mode, logs)
-    return _open_run(Path(target), config)
+    return _open_run(Path(target), used)
 
 
 def start(experiment: str | None = None, params: dict[str, Any] | None = None, *,
@@ -107,20 +108,21 @@ def start(experiment: str | None = None, params: dict[str, Any] | None = None, *
     $TUIEXP_LOGS, else the supervisor's logs dir when run by it, else ./logs)."""
     if logs is None and "TUIEXP_LOGS" not in os.environ and os.environ.get("TUIEXP_RUN_DIR"):
         logs = Path(os.environ["TUIEXP_RUN_DIR"]).resolve().parent.parent
-    target = create_run(experiment, params if params is not None else _as_params(config),
+    used = params_of(config) if config is not None else None
+    target = create_run(experiment, params if params is not None else used or {},
                         metric, mode, logs)
-    return _open_run(target, config)
+    return _open_run(target, used)
 
 
-def _open_run(run_dir: Path, config: Any) -> Run:
+def _open_run(run_dir: Path, used: dict[str, Any] | None) -> Run:
     global _current
     run = Run(run_dir)
     run.previous, run.on_close = _current, _closed
     _current = run
     _open.append(run)
     run.event("start", pid=os.getpid(), host=socket.gethostname(), argv=sys.argv)
-    if config is not None:
-        run.log_params(config)
+    if used is not None:
+        run.log_params(used)
     run.flush()
     _install_hooks(run)
     return run
@@ -133,12 +135,6 @@ def _closed(run: Run) -> None:
         _open.remove(run)
     if _current is run and run.previous is not None and not run.previous.closed:
         _current = run.previous  # else it stays current: logging to it says "after finish()"
-
-
-def _as_params(config: Any) -> dict[str, Any]:
-    from .run import params_of
-
-    return params_of(config) if config is not None else {}
 
 
 def current() -> Run:
