@@ -133,3 +133,16 @@ def test_a_name_is_checked_once_then_remembered(run, monkeypatch):
     for i in range(1, 100):
         run.log(step=i, train_loss=0.5, lr=0.1, val_acc=0.2)
     assert len(logged(run)) == 100
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_logging_a_cuda_tensor_never_waits_for_the_device(run):
+    loss = torch.ones(8, device="cuda").mean()
+    with run._write_lock:  # keep the flush thread (which does the .item()) out meanwhile
+        torch.cuda.set_sync_debug_mode("error")  # any host-device sync now raises
+        try:
+            for i in range(10):
+                run.log(step=i, loss=loss, lr=0.1)
+        finally:
+            torch.cuda.set_sync_debug_mode(0)
+    assert logged(run)[-1]["loss"] == 1.0
