@@ -118,6 +118,12 @@ def build_parser() -> argparse.ArgumentParser:
         pass
     else:
         add_doctor(sub, common)
+    try:
+        from .cli_import import add_parsers as add_import_parsers
+    except ImportError:  # pragma: no cover - import commands not installed
+        pass
+    else:
+        add_import_parsers(sub, common)
     return parser
 
 

@@ -137,7 +137,7 @@ class Batcher:
         if not batch or self.path is None:
             return
         try:
-            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
         except OSError as e:
             print(f"tuiexp.scalars: cannot write {self.path}: {e.strerror}.", file=sys.stderr)
             return

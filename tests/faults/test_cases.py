@@ -134,7 +134,6 @@ def test_case1_reindex_takes_a_huge_step_and_keeps_the_runs_metrics(workdir):
     assert data["status"] == "finished" and data["epoch"] == 2
 
 
-@pytest.mark.xfail(strict=True, reason=TRACK)
 def test_case1_the_tracking_api_refuses_steps_out_of_range_in_the_caller(tmp_path):
     out = script(tmp_path, """
         from tuiexp import track
@@ -151,7 +150,6 @@ def test_case1_the_tracking_api_refuses_steps_out_of_range_in_the_caller(tmp_pat
 
 
 # -- case 2: an unserialisable metric ------------------------------------------------
-@pytest.mark.xfail(strict=True, reason=TRACK)
 def test_case2_an_unserialisable_value_loses_no_later_event(tmp_path):
     script(tmp_path, """
         import os, signal, time
@@ -274,7 +272,6 @@ def test_case6_check_reads_a_file_with_a_utf8_bom(tmp_path):
 
 
 # -- case 7: finish() is final ------------------------------------------------------
-@pytest.mark.xfail(strict=True, reason=TRACK)
 def test_case7_finish_is_final(tmp_path):
     out = script(tmp_path, """
         import warnings
@@ -329,7 +326,6 @@ def test_case8_doctor_fix_removes_the_temp_file_of_a_dead_checkpoint_writer(work
     assert out.returncode == 0 and not tmp.exists(), out.stdout
 
 
-@pytest.mark.xfail(strict=True, reason=TRACK)
 def test_case8_resume_removes_the_temp_file_of_a_dead_checkpoint_writer(tmp_path):
     script(tmp_path, "from tuiexp import track\ntrack.init(params={})\ntrack.finish()\n")
     (run_dir,) = [p for p in (tmp_path / "logs" / "runs").iterdir() if not p.name.startswith(".")]
@@ -361,7 +357,6 @@ def test_case9_ls_does_not_start_a_supervisor_for_an_empty_queue(workdir):
 
 
 # -- case 10: a standalone script that exits non-zero ---------------------------------------
-@pytest.mark.xfail(strict=True, reason=TRACK)
 def test_case10_a_standalone_script_exiting_1_is_failed(tmp_path):
     script(tmp_path, """
         import sys
@@ -407,7 +402,6 @@ def test_case11_a_setgid_logs_directory_is_shared_with_its_group(workdir):
     assert mode(run_dir) & 0o2775 == 0o2775  # group-writable, and setgid inherited
 
 
-@pytest.mark.xfail(strict=True, reason=TRACK)
 def test_case11_the_event_log_follows_the_umask(tmp_path):
     script(tmp_path, "from tuiexp import track\ntrack.init(params={})\ntrack.finish()\n",
            umask=0o002)

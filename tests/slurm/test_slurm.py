@@ -245,7 +245,7 @@ def test_stop_request_file_and_should_stop(tmp_path):
         "    assert time.monotonic() < deadline\n"
         "    time.sleep(0.05)\n"
         "os.unlink(os.path.join(run.dir, 'stop.request'))\n"
-        "run._stop_asked = False\n"
+        "run.stop_asked = False\n"
         "os.kill(os.getpid(), signal.SIGUSR1)\n"
         "assert track.should_stop()\n"
         "track.finish('preempted', 'asked')\n"

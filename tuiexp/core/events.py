@@ -15,6 +15,8 @@ from typing import Any
 
 VERSION = 1
 
+#: Fields of every event, or set by `track.log` itself: never a metric name.
+RESERVED = frozenset({"v", "t", "kind", "step", "epoch"})
 #: Statuses a run process reports itself, as the last word of its event log.
 TERMINAL = ("finished", "failed", "diverged", "oom", "cancelled", "crashed", "preempted")
 #: Every status a run can be shown with; queued and crashed are derived by the supervisor.
@@ -67,10 +69,32 @@ def iter_kind(events: list[dict[str, Any]], kind: str) -> Iterator[dict[str, Any
 
 def encode(kind: str, t: float, fields: dict[str, Any]) -> bytes:
     obj = {"v": VERSION, "t": round(t, 6), "kind": kind, **fields}
-    return (json.dumps(obj, default=_jsonable, allow_nan=True) + "\n").encode()
+    return (json.dumps(obj, default=jsonable, allow_nan=True) + "\n").encode()
 
 
-def _jsonable(x: Any) -> Any:
+def encode_safe(kind: str, t: float, fields: dict[str, Any]) -> tuple[bytes, str]:
+    """encode(), but a field that cannot be written (a dict with tuple keys, a list that
+    contains itself, a tensor whose value cannot be read) is left out instead of losing
+    the event; the second item names what was left out and why ("" when nothing was)."""
+    try:
+        return encode(kind, t, fields), ""
+    except Exception:  # noqa: BLE001 - any failure of a user's object, found field by field
+        pass
+    kept, problems = {}, []
+    for key, value in fields.items():
+        try:
+            json.dumps({key: value}, default=jsonable, allow_nan=True)
+        except Exception as e:  # noqa: BLE001
+            problems.append(f"'{key}' ({type(e).__name__}: {e})")
+        else:
+            kept[key] = value
+    try:
+        return encode(kind, t, kept), ", ".join(problems)
+    except Exception as e:  # noqa: BLE001 - not expected: every field passed alone
+        return b"", f"the whole event ({type(e).__name__}: {e})"
+
+
+def jsonable(x: Any) -> Any:
     """Numbers from numpy or torch (0-d tensors) are written as plain numbers."""
     if hasattr(x, "item"):
         try:

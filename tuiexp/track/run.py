@@ -1,0 +1,446 @@
+"""`Run`: a run process's handle on its own directory (the event buffer and its writer)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import re
+import sys
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from ..core import events, runstore
+from ..core.atomic import fsync_dir
+from ..core.paths import RunPaths
+from ..core.runstore import checkpoint_epochs
+from . import checks, exits
+
+FLUSH_INTERVAL = 0.2
+MAX_PENDING = 100_000  # past this many unflushed events, log() flushes inline
+#: bytes kept in memory while the disk refuses them (ENOSPC); past this, new events are
+#: counted and dropped (a terminal status is always kept) and a warning says how many
+MAX_BACKLOG = 64 << 20
+STOP_CHECK_EVERY = 0.5  # seconds between looks for a stop.request file (cheap on NFS too)
+_TMP_RE = re.compile(r"^\..+\.(\d+)\.tmp$")  # save_checkpoint's `.epoch-N.pt.<pid>.tmp`
+
+
+class Run:
+    """A run process's handle on its own directory."""
+
+    def __init__(self, run_dir: Path):
+        self.paths = RunPaths(Path(run_dir))
+        self.paths.ckpt.mkdir(parents=True, exist_ok=True)
+        remove_orphan_tmp(self.paths.ckpt)
+        self.spec: dict[str, Any] = json.loads(self.paths.spec.read_text())
+        self.params: dict[str, Any] = dict(self.spec.get("params", {}))
+        proc = runstore.read_json(self.paths.proc) or {}
+        #: started by hand (no supervisor reads its exit code): tuiexp writes its status
+        self.standalone = bool(proc.get("standalone"))
+        # deque: append and popleft are atomic, so log() needs no lock and loses nothing
+        self._pending: deque[tuple[float, str, dict[str, Any]]] = deque()
+        self._names: set[str] = set()  # metric names already checked (the regex runs once)
+        self._names_warned = False
+        self._backlog = bytearray()  # encoded, not yet written (the disk refused it)
+        self._dropped = 0  # events lost because the backlog was full
+        self._write_lock = threading.Lock()
+        self._fd = os.open(self.paths.events, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
+        events.ensure_line_start(self._fd, self.paths.events)
+        self._finished: str | None = None  # the terminal status once finish() ran
+        self._closed = False
+        #: the run that was current before this one (a `with` block restores it)
+        self.previous: Run | None = None
+        self.on_close: Callable[[Run], None] | None = None
+        self._stop = threading.Event()
+        self.stop_asked = False  # SIGUSR1 or a stop.request file: checkpoint, exit, requeue
+        self._stop_checked = 0.0
+        self._flusher = threading.Thread(target=self._flush_loop, name="tuiexp-flush", daemon=True)
+        self._flusher.start()
+
+    # -- identity -----------------------------------------------------------
+    @property
+    def id(self) -> str:
+        return self.paths.run_id
+
+    @property
+    def dir(self) -> Path:
+        return self.paths.dir
+
+    @property
+    def parent(self) -> str | None:
+        return self.spec.get("parent")
+
+    @property
+    def fork_epoch(self) -> int | None:
+        return self.spec.get("fork_epoch")
+
+    @property
+    def finished(self) -> bool:
+        return self._finished is not None
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    # -- events ---------------------------------------------------------------
+    def log(self, data: dict[str, Any] | None = None, /, *, step: int | None = None,
+            epoch: int | None = None, **metrics: Any) -> None:
+        """Record metrics: a `step` event when `step` is given, else an `epoch` event.
+
+        Names that are not identifiers go in `data`: `run.log({"val/acc": 0.9}, epoch=3)`.
+        Raises TypeError for a value that is not a real number, ValueError for a bad
+        name or a step/epoch outside [0, 2**63), RuntimeError after finish()."""
+        if self._finished is not None:
+            raise self._final_error("track.log")
+        if data is not None:
+            metrics = {**data, **metrics}
+        if not self._names.issuperset(metrics):
+            self._admit(metrics)
+        for value in metrics.values():
+            if type(value) is not float:  # the common case costs one type test per value
+                self._check_values(metrics)
+                break
+        if step is not None:
+            if type(step) is not int or not 0 <= step < 2**63:
+                step = checks.check_index("step", step)
+            metrics["step"] = step
+            kind = "step"
+            if epoch is not None:
+                if type(epoch) is not int or not 0 <= epoch < 2**63:
+                    epoch = checks.check_index("epoch", epoch)
+                metrics["epoch"] = epoch
+        elif epoch is not None:
+            if type(epoch) is not int or not 0 <= epoch < 2**63:
+                epoch = checks.check_index("epoch", epoch)
+            metrics["epoch"] = epoch
+            kind = "epoch"
+        else:
+            raise TypeError("track.log needs step= or epoch=")
+        self._pending.append((time.time(), kind, metrics))
+        if len(self._pending) >= MAX_PENDING:
+            self._flush_quietly()
+
+    @staticmethod
+    def _check_values(metrics: dict[str, Any]) -> None:
+        check = checks.check_value
+        for name, value in metrics.items():
+            if type(value) is not float:
+                metrics[name] = check(name, value)  # same keys: safe while iterating
+
+    def _admit(self, metrics: dict[str, Any]) -> None:
+        """Check names not seen before; past MAX_NAMES, drop new ones with one warning."""
+        for name in [n for n in metrics if n not in self._names]:
+            checks.check_name(name)
+            if len(self._names) < checks.MAX_NAMES:
+                self._names.add(name)
+                continue
+            del metrics[name]
+            if not self._names_warned:
+                self._names_warned = True
+                self.warning(f"more than {checks.MAX_NAMES} metric names: '{name}' and any "
+                             "later new name are dropped")
+
+    def event(self, kind: str, **fields: Any) -> None:
+        """Append any event (see docs/EVENTS.md for the kinds readers know)."""
+        if self._finished is not None:
+            raise self._final_error(f"an event ({kind})")
+        self._pending.append((time.time(), kind, fields))
+        if len(self._pending) >= MAX_PENDING:
+            self._flush_quietly()
+
+    def meta(self, **fields: Any) -> None:
+        """Facts about the run: classes, num_params, device, dataset sizes..."""
+        self.event("meta", **fields)
+
+    def warning(self, message: str) -> None:
+        """Something the user should see: a `warning` event, also printed on stderr."""
+        print(f"tuiexp: warning: {message}", file=sys.stderr)
+        self.event("warning", message=message)
+
+    def log_params(self, config: Any) -> dict[str, Any]:
+        """Record the parameters the script really used (a dict, an argparse Namespace,
+        a dataclass) as a `params` event; readers merge them over the spec's params.
+
+        A key whose value contradicts the spec's gets a `warning` event and one line on
+        stderr. Returns the params as written (JSON values)."""
+        used = params_of(config)
+        self.event("params", params=used)
+        for key in sorted(used.keys() & self.spec.get("params", {}).keys()):
+            spec_value = self.spec["params"][key]
+            if not _same(spec_value, used[key]):
+                self.warning(f"param '{key}': the spec says {spec_value!r} but the script "
+                             f"used {used[key]!r}")
+        self.params.update(used)
+        return used
+
+    def confusion(self, epoch: int, labels: list[str], matrix: Any) -> None:
+        """The validation confusion matrix: rows are true classes, columns predicted."""
+        rows = matrix.tolist() if hasattr(matrix, "tolist") else [list(r) for r in matrix]
+        self.event("confusion", epoch=epoch, labels=list(labels), matrix=rows)
+
+    def _final_error(self, what: str) -> RuntimeError:
+        return RuntimeError(f"{what} after finish(): run {self.id} already ended "
+                            f"'{self._finished}'; finish() is final.")
+
+    # -- writing -----------------------------------------------------------------
+    def flush(self, sync: bool = False) -> None:
+        """Write every pending event (one write call, in order); fsync when `sync`.
+
+        An event that cannot be encoded is written without the offending fields, with
+        a `warning` event naming them. An OSError (disk full) keeps the bytes to retry
+        at the next flush and is raised to the caller."""
+        with self._write_lock:
+            if self._closed:
+                return
+            pop = self._pending.popleft
+            batch = [pop() for _ in range(len(self._pending))]
+            self._queue_bytes(b"".join(self._encode(*ev) for ev in batch),
+                              keep=any(ev[1] == "status" for ev in batch))
+            self._write_backlog()
+            if self._dropped:
+                n, self._dropped = self._dropped, 0
+                self._backlog += events.encode("warning", time.time(), {
+                    "message": f"{n} events were dropped while the disk refused writes"})
+                self._write_backlog()
+            if sync:
+                os.fsync(self._fd)
+
+    def _encode(self, t: float, kind: str, fields: dict[str, Any]) -> bytes:
+        data, problems = events.encode_safe(kind, t, fields)
+        if problems:
+            message = f"{kind} event at t={t:.3f}: left out {problems}"
+            print(f"tuiexp: warning: {message}", file=sys.stderr)
+            data += events.encode("warning", t, {"message": message})
+        return data
+
+    def _queue_bytes(self, data: bytes, keep: bool) -> None:
+        """Append to what is to be written; past MAX_BACKLOG only a final status is kept."""
+        if len(self._backlog) + len(data) <= MAX_BACKLOG or keep:
+            self._backlog += data
+        else:
+            self._dropped += data.count(b"\n")
+
+    def _write_backlog(self) -> None:
+        while self._backlog:  # a short write (the disk filling up) leaves the rest queued
+            written = os.write(self._fd, self._backlog)
+            del self._backlog[:written]
+
+    def _flush_quietly(self) -> None:
+        try:
+            self.flush()
+        except OSError:  # the backlog keeps the events; the flush thread retries
+            pass
+
+    def _flush_loop(self) -> None:
+        """Flush every FLUSH_INTERVAL until closed; nothing it meets may end it."""
+        while not self._stop.wait(FLUSH_INTERVAL):
+            try:
+                self.flush()
+            except OSError:  # disk full or dir gone: keep the run alive, retry later
+                pass
+            except Exception as e:  # a bug must not silently stop all later writes
+                print(f"tuiexp: flush failed, will retry: {e!r}", file=sys.stderr)
+
+    # -- checkpoints -----------------------------------------------------------
+    def save_checkpoint(self, state: Any, epoch: int, tags: tuple[str, ...] = ()) -> Path:
+        """torch.save `state` atomically (tmp, fsync, rename) as the checkpoint of `epoch`."""
+        import torch  # lazily: the UI and core never pay for torch
+
+        if self._finished is not None:
+            raise self._final_error("save_checkpoint")
+        epoch = checks.check_index("epoch", epoch)
+        path = self.paths.checkpoint(epoch)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        try:
+            with open(tmp, "wb") as f:
+                torch.save(state, f)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)
+        fsync_dir(path.parent)
+        self.event("checkpoint", epoch=epoch, path=str(path.relative_to(self.dir)), tags=list(tags))
+        self.flush(sync=True)
+        return path
+
+    def delete_checkpoint(self, epoch: int) -> None:
+        """Drop an epoch's checkpoint (retention); a fork already made holds its own link."""
+        path = self.paths.checkpoint(epoch)
+        if path.exists():
+            path.unlink()
+            self.event("checkpoint_removed", epoch=epoch)
+
+    def checkpoint_epochs(self) -> list[int]:
+        return checkpoint_epochs(self.paths)
+
+    def load_checkpoint(self, map_location: Any = "cpu") -> dict[str, Any] | None:
+        """The state to start from: this run's latest checkpoint (a resume), else the
+        parent's checkpoint it was forked from, else None (a fresh start).
+
+        The returned dict gains `_source` ("resume" or "fork")."""
+        import torch
+
+        own = self.checkpoint_epochs()
+        if own:
+            path, source = self.paths.checkpoint(own[-1]), "resume"
+        elif (self.paths.ckpt / "init.pt").exists():
+            path, source = self.paths.ckpt / "init.pt", "fork"
+        else:
+            return None
+        state = torch.load(path, map_location=map_location, weights_only=True)
+        state["_source"] = source
+        return state
+
+    # -- stopping to be requeued -----------------------------------------------
+    def should_stop(self) -> bool:
+        """True once the run is asked to stop and be requeued: SIGUSR1 (Slurm sends it
+        before a time limit) or a `stop.request` file in the run directory. A loop that
+        sees it saves what it needs, calls `finish("preempted")` and exits; the
+        supervisor queues the run again and it resumes from its last checkpoint."""
+        if not self.stop_asked:
+            now = time.monotonic()
+            if now - self._stop_checked >= STOP_CHECK_EVERY:
+                self._stop_checked = now
+                self.stop_asked = self.paths.stop.exists()
+        return self.stop_asked
+
+    # -- ending ----------------------------------------------------------------
+    def finish(self, status: str = "finished", message: str = "", **fields: Any) -> None:
+        """Write the run's final status and flush everything, durably.
+
+        finish() is final: a second call, or logging after it, raises RuntimeError."""
+        if self._finished is not None:
+            raise self._final_error("finish()")
+        self._end(status, message, **fields)
+
+    def _end(self, status: str, message: str = "", **fields: Any) -> None:
+        """finish() for tuiexp's own hooks (exit, exception, a `with` block): at most once."""
+        if self._finished is not None:
+            return
+        if status not in events.TERMINAL:
+            raise ValueError(f"finish: status {status!r} is not one of {', '.join(events.TERMINAL)}.")
+        self._pending.append((time.time(), "status", {"status": status, "message": message,
+                                                      **fields}))
+        self._finished = status
+        try:
+            self.flush(sync=True)
+        except OSError as e:
+            print(f"tuiexp: run {self.id}: the final status is not on disk yet ({e}); "
+                  "it is retried until the process exits.", file=sys.stderr)
+
+    # -- a `with` block: `with track.start(...) as run:` --------------------------
+    def __enter__(self) -> Run:
+        return self
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        """Leaving the block ends the run: finished, or failed/cancelled on an exception."""
+        try:
+            if exc_type is None:
+                self._end("finished")
+            else:
+                self._end(*exception_status(exc_type, exc, tb))
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        """Stop the flush thread and write what is left (reports, never raises, on OSError)."""
+        self._stop.set()
+        if self._flusher is not threading.current_thread():
+            self._flusher.join(timeout=5)
+        try:
+            self.flush(sync=True)
+        except OSError as e:
+            print(f"tuiexp: run {self.id}: {len(self._backlog)} bytes of events could not be "
+                  f"written to {self.paths.events} ({e}).", file=sys.stderr)
+        finally:
+            with self._write_lock:
+                if not self._closed:
+                    self._closed = True
+                    os.close(self._fd)
+            if self.on_close is not None:
+                self.on_close(self)
+
+
+def exception_status(exc_type: Any, exc: Any, tb: Any) -> tuple[str, str]:
+    """The (status, message) an exception ends a run with."""
+    from . import Cancelled  # the package defines it: it is part of the public API
+
+    if issubclass(exc_type, Cancelled):
+        return "cancelled", "cancelled by SIGTERM"
+    if issubclass(exc_type, KeyboardInterrupt):
+        return "cancelled", "interrupted"
+    if issubclass(exc_type, SystemExit):  # sys.exit() inside a `with track.start()` block
+        code = exits.code_of(getattr(exc, "code", None))
+        return ("finished", "") if code == 0 else ("failed", f"exited with code {code}")
+    return "failed", f"{exc_type.__name__}: {exc}{_where(tb)}"
+
+
+def _where(tb: Any) -> str:
+    last = None
+    while tb is not None:
+        last = tb
+        tb = tb.tb_next
+    if last is None:
+        return ""
+    code = last.tb_frame.f_code
+    return f" (at {Path(code.co_filename).name}:{last.tb_lineno} in {code.co_name})"
+
+
+def params_of(config: Any) -> dict[str, Any]:
+    """A dict, an argparse Namespace or a dataclass instance as JSON-ready params
+    (tuples become lists; a value JSON cannot hold becomes its str)."""
+    if isinstance(config, dict):
+        raw = config
+    elif dataclasses.is_dataclass(config) and not isinstance(config, type):
+        raw = dataclasses.asdict(config)
+    elif hasattr(config, "__dict__"):
+        raw = vars(config)
+    else:
+        raise TypeError(f"config must be a dict, an argparse Namespace or a dataclass, "
+                        f"not {type(config).__name__}.")
+    return {str(k): _json_value(v) for k, v in raw.items()}
+
+
+def _json_value(value: Any) -> Any:
+    try:
+        return json.loads(json.dumps(value, default=events.jsonable, allow_nan=True))
+    except (TypeError, ValueError):
+        return str(value)
+
+
+def _same(a: Any, b: Any) -> bool:
+    if isinstance(a, bool) or isinstance(b, bool):
+        return a is b
+    if isinstance(a, float) and isinstance(b, float) and a != a and b != b:
+        return True  # NaN on both sides
+    return bool(a == b)
+
+
+def remove_orphan_tmp(ckpt: Path) -> list[Path]:
+    """Delete checkpoint temp files left by a process that died mid-save (a SIGKILL).
+
+    A temp file names its writer's pid; one whose writer is dead (or is this very
+    process, which has not started saving yet) can never be completed."""
+    removed = []
+    try:
+        names = os.listdir(ckpt)
+    except OSError:
+        return removed
+    for name in names:
+        m = _TMP_RE.match(name)
+        if m is None:
+            continue
+        pid = int(m.group(1))
+        if pid != os.getpid() and runstore.pid_alive(pid):
+            continue
+        try:
+            (ckpt / name).unlink()
+            removed.append(ckpt / name)
+        except OSError:
+            pass
+    return removed
