@@ -117,13 +117,26 @@ def wait_until():
 
 
 def screen_text(app) -> str:
-    """The screen's text, from the SVG screenshot (tags dropped, spaces restored)."""
+    """The screen as lines of text, each piece at its column (read from the SVG
+    screenshot: every `<text>` has its cell position in `x` and `y`)."""
     import html
     import re
 
-    svg = app.export_screenshot()
-    body = svg[svg.find("<g class=\"terminal"):] if "<g class=\"terminal" in svg else svg
-    return html.unescape(re.sub(r"<[^>]+>", "", body)).replace("\xa0", " ")
+    from rich.cells import cell_len
+
+    char_w, line_h = 20 * 0.61, 20 * 1.22  # rich's export_svg geometry
+    grid: dict[int, dict[int, str]] = {}
+    for x, y, body in re.findall(r'<text class="[^"]*-r\d+" x="([\d.]+)" y="([\d.]+)"[^>]*>(.*?)</text>',
+                                 app.export_screenshot()):
+        row, col = round((float(y) - 20) / line_h), round(float(x) / char_w)
+        for ch in html.unescape(body).replace("\xa0", " "):
+            grid.setdefault(row, {})[col] = ch
+            col += max(1, cell_len(ch))
+    lines = []
+    for row in range(max(grid, default=-1) + 1):
+        cells = grid.get(row, {})
+        lines.append("".join(cells.get(c, " ") for c in range(max(cells, default=-1) + 1)))
+    return "\n".join(line.rstrip() for line in lines)
 
 
 @pytest.fixture

@@ -1,20 +1,32 @@
-"""A snapshot of the runs screen: fixed run ids, fixed event times and a frozen clock,
-so the text is the same on every machine. `UPDATE_GOLDEN=1 pytest tests/ui` rewrites it."""
+"""Snapshots of every screen at 80×24 and 120×40: fixed run ids, fixed event times, a
+frozen clock and a fixed resource strip (this machine's CPU and RAM are no part of the
+layout), so the text is the same on every machine. A layout regression (a column cut,
+a dialog clipped) changes the text and fails here.
+
+`UPDATE_GOLDEN=1 pytest tests/ui/test_snapshot.py` rewrites the golden files; read the
+diff before committing them.
+"""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+
+import pytest
 
 from tests.ui.conftest import screen_text, until
 from tuiexp.core import events, runstore
 from tuiexp.core.index import Index
 from tuiexp.core.paths import LogsDir
 from tuiexp.core.spec import RunSpec
-from tuiexp.ui.app import make_app
+from tuiexp.ui.app import TuiexpApp, make_app
+from tuiexp.ui.data import Resources
 
-GOLDEN = Path(__file__).parent / "golden" / "runs_screen.txt"
+GOLDEN = Path(__file__).parent / "golden"
 T0 = 1_795_000_000.0  # 2026-11-18, a fixed instant: every time below is relative to it
+SIZES = [(80, 24), (120, 40)]
+RESOURCES = Resources((), 12.0, 2048, 16384, 0, 0, False)
 
 
 def write_run(logs: LogsDir, spec: RunSpec, epochs: int, first_epoch: int = 1,
@@ -39,12 +51,18 @@ def write_run(logs: LogsDir, spec: RunSpec, epochs: int, first_epoch: int = 1,
     runstore.atomic.write_json(paths.exit, {"returncode": 0, "attempt": 1, "ended": t + 1})
 
 
-async def test_runs_screen_snapshot(tmp_path: Path):
-    logs = LogsDir.at(tmp_path / "logs")
-    (tmp_path / "experiments.toml").write_text('[experiments.x]\ncommand = "true"\n')
-    params = {"epochs": 4, "batch_size": 64, "dropout": 0.1}
+@pytest.fixture(scope="module")
+def frozen(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A logs dir with a sweep run, its fork and a failed run; nothing live."""
+    root = tmp_path_factory.mktemp("frozen")
+    logs = LogsDir.at(root / "logs")
+    (root / "experiments.toml").write_text(
+        '[experiments.sweep]\ncommand = "true"\nepochs = 4\nbatch_size = 64\n'
+        '[experiments.other]\ncommand = "true"\n')
+    params = {"epochs": 4, "batch_size": 64, "dropout": 0.1, "optimizer": "sgd", "lr": 0.1,
+              "schedule": [{"kind": "cosine"}]}
     parent = RunSpec(id="20261118-000000-sweep-aaaa", experiment="sweep", params=params,
-                     command=("true",), created=T0)
+                     command=("true",), created=T0, seed=0)
     write_run(logs, parent, epochs=4)
     child = parent.forked("20261118-001000-sweep-bbbb", 2, {"batch_size": 32})
     child = RunSpec.from_json({**child.to_json(), "created": T0 + 600})
@@ -54,18 +72,80 @@ async def test_runs_screen_snapshot(tmp_path: Path):
     write_run(logs, other, epochs=1, status="failed")
     with Index(logs) as index:
         index.rebuild()
+    return root
 
-    app = make_app(logs, tmp_path / "experiments.toml", clock=lambda: T0 + 3600,
-                   spawn_daemon=False, interval=0.2)
-    async with app.run_test(size=(150, 12)) as pilot:
-        table = app.screen.query_one("RunsTable")
-        await until(pilot, lambda: len(table.states) == 3
-                    and all(s.backfilled for s in table.states.values()))
-        await pilot.pause(0.5)
-        lines = screen_text(app).splitlines()
-    # the strip's CPU and RAM figures are this machine's: the snapshot starts below it
-    below = lines[next(i for i, line in enumerate(lines) if "supervisor" in line) + 1:]
-    text = "\n".join(line.rstrip() for line in below).strip("\n") + "\n"
+
+def frozen_app(root: Path) -> TuiexpApp:
+    """The app on the frozen logs; the config path relative (dialogs show it), so run
+    it from `root`."""
+    app = make_app(LogsDir.at(root / "logs"), "experiments.toml",
+                   clock=lambda: T0 + 3600, spawn_daemon=False, interval=0.2)
+    app.poller.resources = lambda: RESOURCES  # type: ignore[method-assign]
+    return app
+
+
+def runs_ready(app: TuiexpApp) -> bool:
+    table = app.screen_stack[1].query_one("RunsTable")
+    return len(table.states) == 3 and all(s.backfilled for s in table.states.values())
+
+
+async def open_detail(pilot, app: TuiexpApp) -> None:
+    await pilot.press("enter")
+    await until(pilot, lambda: getattr(app.screen, "detail", None) is not None)
+
+
+async def open_confirm(pilot, app: TuiexpApp) -> None:
+    await pilot.press("d")
+    await until(pilot, lambda: type(app.screen).__name__ == "ConfirmScreen")
+
+
+async def open_export(pilot, app: TuiexpApp) -> None:
+    await pilot.press("e")
+    await until(pilot, lambda: type(app.screen).__name__ == "ExportScreen")
+
+
+async def open_help(pilot, app: TuiexpApp) -> None:
+    await pilot.press("question_mark")
+    await until(pilot, lambda: type(app.screen).__name__ == "HelpScreen")
+
+
+async def open_compare(pilot, app: TuiexpApp) -> None:
+    await pilot.press("space", "space")
+    await pilot.press("C")
+    await until(pilot, lambda: type(app.screen).__name__ == "CompareScreen"
+                and app.screen.query_one("#params").row_count > 0)
+
+
+async def open_new(pilot, app: TuiexpApp) -> None:
+    await pilot.press("n")
+    await until(pilot, lambda: type(app.screen).__name__ == "NewScreen")
+
+
+async def stay(pilot, app: TuiexpApp) -> None:
+    return None
+
+
+SCREENS: dict[str, Callable[..., Awaitable[None]]] = {
+    "runs": stay, "detail": open_detail, "confirm": open_confirm, "export": open_export,
+    "help": open_help, "compare": open_compare, "new": open_new,
+}
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+@pytest.mark.parametrize("name", list(SCREENS))
+async def test_screen_snapshot(frozen: Path, name: str, size: tuple[int, int],
+                               monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.chdir(frozen)
+    app = frozen_app(frozen)
+    async with app.run_test(size=size) as pilot:
+        await until(pilot, lambda: runs_ready(app))
+        await until(pilot, lambda: "supervisor" in screen_text(app))
+        await SCREENS[name](pilot, app)
+        await pilot.wait_for_scheduled_animations()
+        await pilot.pause()
+        text = "\n".join(line.rstrip() for line in screen_text(app).splitlines()) + "\n"
+    golden = GOLDEN / f"{name}_{size[0]}x{size[1]}.txt"
     if os.environ.get("UPDATE_GOLDEN"):
-        GOLDEN.write_text(text)
-    assert text == GOLDEN.read_text()
+        golden.write_text(text)
+    assert golden.exists(), f"no {golden.name}: run with UPDATE_GOLDEN=1 and read it"
+    assert text == golden.read_text(), f"{golden.name} changed; the screen now:\n{text}"

@@ -1,5 +1,6 @@
-"""End to end in a real terminal: queue with `n`, fork from epoch 1 with another batch
-size using only keys, and see the child drawn under its parent."""
+"""End to end in a real terminal of 80×24: queue with `n`, fork from epoch 1 with another
+batch size using only keys, and see the child drawn under its parent (run labels name
+what differs: `ckpt bs=32`, `└ ckpt bs=64`)."""
 
 from __future__ import annotations
 
@@ -44,7 +45,7 @@ def test_queue_fork_and_see_the_child_in_tmux(tmp_path: Path):
     session = f"tuiexp-e2e-{os.getpid()}"
     cmd = (f"cd {tmp_path} && TUIEXP_DAEMON_IDLE=30 {sys.executable} -c "
            "'from tuiexp.cli import main; main()'; sleep 5")
-    tmux("new-session", "-d", "-s", session, "-x", "200", "-y", "50", cmd)
+    tmux("new-session", "-d", "-s", session, "-x", "80", "-y", "24", cmd)
     pane = lambda: tmux("capture-pane", "-p", "-t", session)  # noqa: E731
     keys = lambda *k: tmux("send-keys", "-t", session, *k)  # noqa: E731
     try:
@@ -72,8 +73,8 @@ def test_queue_fork_and_see_the_child_in_tmux(tmp_path: Path):
 
         def drawn_under_parent() -> bool:
             lines = pane().splitlines()
-            at = [i for i, line in enumerate(lines) if parent.id in line and "└" not in line]
-            return bool(at) and "└ " + child.id in lines[at[0] + 1]
+            at = [i for i, line in enumerate(lines) if "ckpt bs=32 " in line and "└" not in line]
+            return bool(at) and "└ ckpt bs=64 " in lines[at[0] + 1]
 
         wait_for(drawn_under_parent, 15, screen=pane)
         keys("q")

@@ -8,11 +8,14 @@ from functools import partial
 from rich.table import Table
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
+from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 
 from .runs import BINDINGS as RUNS_KEYS
 
+TABLE_KEYS = [("j / k, ↓ / ↑", "next / previous run"), ("g / G, home / end", "first / last run"),
+              ("pgdn / pgup", "a page down / up")]
 DETAIL_KEYS = [("[ / ]", "previous / next confusion epoch"), ("f", "fork this run"),
                ("esc", "back to the runs")]
 FORK_KEYS = [("tab", "next field"), ("enter / ctrl+s", "queue the fork"), ("esc", "cancel")]
@@ -26,6 +29,8 @@ def key_table() -> Table:
     t.add_column("does")
     for b in RUNS_KEYS:
         t.add_row("runs", b.key.replace("slash", "/").replace(",", " / "), b.description)
+    for key, does in TABLE_KEYS:
+        t.add_row("runs", key, does)
     for where, keys in (("detail", DETAIL_KEYS), ("fork form", FORK_KEYS), ("anywhere", GLOBAL_KEYS)):
         for key, does in keys:
             t.add_row(where, key, does)
@@ -36,7 +41,8 @@ class HelpScreen(Screen):
     BINDINGS = [Binding("escape,question_mark,q", "app.pop_screen", "Back")]
 
     def compose(self) -> ComposeResult:
-        yield Static(key_table(), id="keys")
+        with VerticalScroll():
+            yield Static(key_table(), id="keys")
         yield Footer()
 
 

@@ -156,7 +156,8 @@ class RunsScreen(Screen):
         if rid := self.selected():
             self.app.push_screen(DetailScreen(rid))
 
-    def on_data_table_row_selected(self) -> None:
+    def on_runs_table_selected(self, event: RunsTable.Selected) -> None:
+        self.table.select_run(event.run_id)
         self.action_detail()
 
     def action_fork(self) -> None:

@@ -1,11 +1,29 @@
-"""The runs table: one row per run, updated cell by cell from poll deltas."""
+"""The runs table: one line per run, drawn with Textual's line API (`ScrollView` +
+`render_line`), so only the visible rows are ever rendered and nothing private of a
+Textual widget is touched.
+
+Each row's cells are markup strings computed from a `RunState` (`cells`, pure); the
+widget keeps the last cells of every row and a cache of rendered lines. A poll delta
+recomputes the changed rows' cells, drops only their cached lines and repaints only
+those of them on screen. Columns carry a priority: as the terminal narrows the least
+important hide, and the run label takes what width is left.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
 from rich.markup import escape
-from textual.geometry import Region
-from textual.widgets import DataTable
-from textual.widgets.data_table import ColumnKey, RowKey
+from rich.style import Style
+from rich.text import Text
+from textual import events
+from textual.binding import Binding, BindingType
+from textual.geometry import Region, Size
+from textual.message import Message
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
 
 from ...core import query
 from ...core.index import RunRow
@@ -13,40 +31,176 @@ from ...core.metrics import fmt_value
 from ...core.query import elapsed, epochs_done, eta, progress
 from ..data import RunState, bar, duration, fmt_num, lr_of, sparkline, visible_order
 
-WIDTHS = {"id": 32, "experiment": 14, "status": 9, "epoch": 16, "loss": 12, "metric": 12,
-          "best": 6, "lr": 7, "bs": 4, "dropout": 7, "gpu": 5, "elapsed": 7, "eta": 6}
-COLUMNS = tuple(WIDTHS)
 STATUS_STYLE = {
     "queued": "yellow", "starting": "cyan", "running": "bold green", "finished": "blue",
     "failed": "bold red", "crashed": "bold red", "diverged": "magenta", "oom": "bold magenta",
-    "cancelled": "dim", "preempted": "yellow",
+    "cancelled": "dim", "preempted": "yellow", "pruned": "dim",
 }
 
 
-def cells(st: RunState, depth: int, now: float, marked: bool,
-          extra: tuple[str, ...] = ()) -> tuple[str, ...]:
-    """The markup of a run's cells (pure: the same inputs give the same strings); `extra`
-    are the `[ui] columns` (metric column specs), after the best value."""
+@dataclass(frozen=True)
+class Column:
+    """A table column: `priority` 0 always shows; higher numbers hide first as the
+    terminal narrows. The `grow` column takes the width left, up to what its cells need."""
+
+    key: str
+    title: str
+    width: int
+    priority: int
+    right: bool = False
+    grow: bool = False
+
+
+BEFORE_EXTRA = (
+    Column("run", "run", 22, 0, grow=True),
+    Column("id", "id", 26, 9),
+    Column("experiment", "experiment", 12, 8),
+    Column("status", "status", 9, 0),
+    Column("pos", "q#", 3, 2, right=True),
+    Column("epoch", "epoch", 7, 1, right=True),
+    Column("progress", "progress", 8, 7),
+    Column("loss", "loss", 12, 5),
+    Column("metric", "metric", 12, 6),
+    Column("best", "best", 7, 1, right=True),
+)
+AFTER_EXTRA = (
+    Column("lr", "lr", 7, 3, right=True),
+    Column("bs", "bs", 4, 6, right=True),
+    Column("dropout", "drop", 5, 6, right=True),
+    Column("seed", "seed", 4, 4, right=True),
+    Column("gpu", "gpu", 4, 8),
+    Column("elapsed", "elapsed", 7, 2, right=True),
+    Column("eta", "eta", 6, 2, right=True),
+)
+#: columns hidden while no row has a value in them
+OPTIONAL = ("pos", "seed", "gpu", "eta", "lr", "bs", "dropout", "best", "elapsed")
+COLUMNS = tuple(c.key for c in (*BEFORE_EXTRA, *AFTER_EXTRA))
+#: the column whose header shows the sort's arrow
+SORT_COLUMN = {"created": "run", "id": "id", "experiment": "experiment", "status": "status",
+               "best": "best", "epoch": "epoch"}
+#: short names of common params in run labels (`dropout lr=0.1 d=0.3 s2`)
+ABBREV = {"batch_size": "bs", "dropout": "d", "weight_decay": "wd", "optimizer": "opt",
+          "schedule": "sched", "epochs": "ep", "label_smoothing": "ls", "momentum": "mom",
+          "mixup": "mix", "model": "m"}
+#: params never worth a label: bookkeeping, or already shown elsewhere
+NOT_IN_LABEL = {"seed", "schedule_start"}
+
+
+def columns_for(extra: tuple[str, ...]) -> tuple[Column, ...]:
+    """Every column, `[ui] columns` metric columns after the best value."""
+    extras = tuple(Column(c, c, max(7, min(len(c), 12)), 3, right=True) for c in extra)
+    return (*BEFORE_EXTRA, *extras, *AFTER_EXTRA)
+
+
+def layout(columns: Iterable[Column], width: int, grow_to: int = 0,
+           hidden: Iterable[str] = ()) -> list[tuple[Column, int]]:
+    """The columns that fit in `width` cells (one space between), in table order, each
+    with its width. The most important come first (priority 0 always); the `grow` column
+    widens up to `grow_to` before columns of priority 4 and above get any room."""
+    skip = set(hidden)
+    cols = [c for c in columns if c.key not in skip]
+    used, keep = 0, set()
+    grow = next((c for c in cols if c.grow), None)
+
+    def take(wanted: Iterable[Column]) -> None:
+        nonlocal used
+        for c in sorted(wanted, key=lambda c: c.priority):
+            if used + c.width + 1 <= width or c.priority == 0:
+                keep.add(c.key)
+                used += c.width + 1
+
+    take(c for c in cols if c.priority < 4)
+    extra = max(0, min(width - used, grow_to - grow.width)) if grow else 0
+    used += extra
+    take(c for c in cols if c.priority >= 4)
+    return [(c, c.width + extra if c.grow else c.width) for c in cols if c.key in keep]
+
+
+# -- labels --------------------------------------------------------------------------
+
+def _short(v: Any) -> str:
+    if isinstance(v, float):
+        return format(v, ".3g")
+    text = v if isinstance(v, str) else str(v)
+    return text if len(text) <= 12 else text[:11] + "…"
+
+
+def varying_params(rows: Iterable[RunRow]) -> dict[str, list[str]]:
+    """Per experiment, the params whose values differ between its runs (sorted)."""
+    seen: dict[str, dict[str, set[str]]] = {}
+    for r in rows:
+        values = seen.setdefault(r.experiment, {})
+        for k, v in r.params.items():
+            if k not in NOT_IN_LABEL and not k.startswith("_"):
+                values.setdefault(k, set()).add(repr(v))
+    counts: dict[str, int] = {}
+    for r in rows:
+        counts[r.experiment] = counts.get(r.experiment, 0) + 1
+    return {exp: sorted(k for k, vs in values.items()
+                        if len(vs) > 1 or any(k not in r.params for r in rows if r.experiment == exp))
+            for exp, values in seen.items() if counts[exp] > 1}
+
+
+def run_labels(rows: dict[str, RunRow]) -> dict[str, str]:
+    """A readable label per run: experiment, the values of its swept params, its seed
+    where seeds differ (`dropout lr=0.1 d=0.3 s2`); the id's tail where still ambiguous."""
+    varying = varying_params(rows.values())
+    seeds: dict[str, set[Any]] = {}
+    for r in rows.values():
+        seeds.setdefault(r.experiment, set()).add(r.seed)
+    labels = {}
+    for rid, r in rows.items():
+        parts = [r.experiment]
+        parts += [f"{ABBREV.get(k, k.rsplit('.', 1)[-1])}={_short(r.params.get(k, '-'))}"
+                  for k in varying.get(r.experiment, ())]
+        if r.seed is not None and len(seeds[r.experiment]) > 1:
+            parts.append(f"s{r.seed}")
+        labels[rid] = " ".join(parts)
+    taken: dict[str, int] = {}
+    for text in labels.values():
+        taken[text] = taken.get(text, 0) + 1
+    return {rid: text if taken[text] == 1 else f"{text} #{rid.rsplit('-', 1)[-1]}"
+            for rid, text in labels.items()}
+
+
+def queue_positions(rows: Iterable[RunRow]) -> dict[str, int]:
+    """1-based place of each queued run in the queue (the supervisor's order)."""
+    queued = sorted((r for r in rows if r.status == "queued"),
+                    key=lambda r: (-r.priority, r.queue_pos, r.id))
+    return {r.id: i for i, r in enumerate(queued, 1)}
+
+
+# -- cells -----------------------------------------------------------------------------
+
+def cells(st: RunState, depth: int, now: float, marked: bool, extra: tuple[str, ...] = (),
+          label: str | None = None, pos: int | None = None) -> dict[str, str]:
+    """The markup of a run's cells by column key (pure: the same inputs give the same
+    strings); `extra` are the `[ui] columns` (metric column specs)."""
     r, p = st.row, st.row.params
     tree = ("  " * (depth - 1) + "└ ") if depth else ""
     mark = "[reverse]•[/]" if marked else " "
-    done = f"{epochs_done(r)}/{r.epochs or '?'}"
-    return (
-        f"{mark}{tree}{escape(r.id)}",
-        escape(r.experiment),
-        f"[{STATUS_STYLE.get(r.status, '')}]{r.status}[/]",
-        f"{done:>7} {bar(progress(r))}",
-        f"[red]{sparkline(st.values(0))}[/]",
-        f"[green]{sparkline(st.values(1))}[/]",
-        fmt_value(r.metric or "", r.best) if r.best is not None else "",
-        *(_metric_cell(r, c) for c in extra),
-        fmt_num(lr_of(r), ".1e"),
-        fmt_num(p.get("batch_size"), "d") if isinstance(p.get("batch_size"), int) else "",
-        fmt_num(p.get("dropout")),
-        escape(str(r.gpu)) if r.gpu not in (None, "") else ("cpu" if r.started else ""),
-        duration(elapsed(r, now)),
-        duration(eta(r, now)),
-    )
+    out = {
+        "run": f"{mark}{tree}{escape(label or r.id)}",
+        "id": escape(r.id),
+        "experiment": escape(r.experiment),
+        "status": f"[{STATUS_STYLE.get(r.status, '')}]{r.status}[/]",
+        "pos": str(pos) if pos else "",
+        "epoch": f"{epochs_done(r)}/{r.epochs or '?'}",
+        "progress": bar(progress(r)),
+        "loss": f"[red]{sparkline(st.values(0))}[/]",
+        "metric": f"[green]{sparkline(st.values(1))}[/]",
+        "best": fmt_value(r.metric or "", r.best) if r.best is not None else "",
+        "lr": fmt_num(lr_of(r), ".1e"),
+        "bs": fmt_num(p.get("batch_size"), "d") if isinstance(p.get("batch_size"), int) else "",
+        "dropout": fmt_num(p.get("dropout")),
+        "seed": "" if r.seed is None else str(r.seed),
+        "gpu": escape(str(r.gpu)) if r.gpu not in (None, "") else ("cpu" if r.started else ""),
+        "elapsed": duration(elapsed(r, now)),
+        "eta": duration(eta(r, now)),
+    }
+    for c in extra:
+        out[c] = _metric_cell(r, c)
+    return out
 
 
 def _metric_cell(r: RunRow, column: str) -> str:
@@ -54,31 +208,78 @@ def _metric_cell(r: RunRow, column: str) -> str:
     return "" if v is None else fmt_value(query.metric_of_column(column) or column, v)
 
 
-class RunsTable(DataTable):
-    """Rows keyed by run id. `show` rebuilds only when the order changes; otherwise it
-    writes the cells whose markup changed and repaints only their rows."""
+class RunsTable(ScrollView, can_focus=True):
+    """Rows keyed by run id, in tree order. `show` recomputes the cells of the rows that
+    changed (live ones once a second, for the clocks) and repaints only those lines."""
 
-    def __init__(self, extra: tuple[str, ...] = (), **kw: object) -> None:
-        super().__init__(cursor_type="row", zebra_stripes=True, **kw)  # type: ignore[arg-type]
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("up,k", "cursor(-1)", "Up", show=False),
+        Binding("down,j", "cursor(1)", "Down", show=False),
+        Binding("home,g", "first", "First", show=False),
+        Binding("end,G", "last", "Last", show=False),
+        Binding("pageup,ctrl+b", "page(-1)", "Page up", show=False),
+        Binding("pagedown,ctrl+f", "page(1)", "Page down", show=False),
+    ]
+    COMPONENT_CLASSES: ClassVar[set[str]] = {
+        "runs-table--header", "runs-table--even", "runs-table--odd", "runs-table--cursor",
+        "runs-table--hint"}
+    DEFAULT_CSS = """
+    RunsTable { background: $surface; color: $foreground; overflow-x: hidden; }
+    RunsTable > .runs-table--header { text-style: bold; background: $panel; color: $foreground; }
+    RunsTable > .runs-table--even { background: $surface-lighten-1 50%; }
+    RunsTable > .runs-table--cursor {
+        background: $block-cursor-blurred-background; color: $block-cursor-blurred-foreground;
+    }
+    RunsTable:focus > .runs-table--cursor {
+        background: $block-cursor-background; color: $block-cursor-foreground;
+        text-style: $block-cursor-text-style;
+    }
+    RunsTable > .runs-table--hint { color: $text-muted; }
+    """
+
+    class Selected(Message):
+        """A row was double-clicked."""
+
+        def __init__(self, run_id: str) -> None:
+            super().__init__()
+            self.run_id = run_id
+
+    def __init__(self, extra: tuple[str, ...] = (), **kw: Any) -> None:
+        super().__init__(**kw)
         self.extra = extra
-        at = COLUMNS.index("best") + 1
-        self.columns_shown = (*COLUMNS[:at], *extra, *COLUMNS[at:])
+        self.columns = columns_for(extra)
         self.states: dict[str, RunState] = {}
         self.order: list[tuple[str, int]] = []
-        self.shown: dict[str, tuple[str, ...]] = {}
+        self.index_of: dict[str, int] = {}  # run id -> its row
+        self.shown: dict[str, dict[str, str]] = {}
+        self.labels: dict[str, str] = {}
+        self.positions: dict[str, int] = {}
         self.marked: set[str] = set()
         self.filter_text, self.sort_by, self.as_tree = "", "created", True
+        self.cursor_row = 0
+        self.drawn = False  # a first delta arrived: an empty table means no runs
         self._second = -1  # the clock's second at the last show: elapsed/ETA move once a second
+        self._lines: dict[tuple[str, bool], Strip] = {}  # rendered rows (id, under cursor)
+        self._layout: list[tuple[Column, int]] = []
+        self._layout_width = -1
+        self._label_width = 0
+        self._empty: frozenset[str] = frozenset()  # optional columns with no value
+        self._header = ""  # the sort the header was drawn for
 
-    def on_mount(self) -> None:
-        for name in self.columns_shown:
-            self.add_column(name, key=name, width=WIDTHS.get(name, max(8, min(len(name), 14))))
+    # -- the model ---------------------------------------------------------------------
+    @property
+    def row_count(self) -> int:
+        return len(self.order)
 
     @property
     def current_id(self) -> str | None:
-        if not self.order or self.cursor_row < 0 or self.cursor_row >= len(self.order):
+        if not self.order or not 0 <= self.cursor_row < len(self.order):
             return None
         return self.order[self.cursor_row][0]
+
+    def get_cell(self, run_id: str, column: str) -> str:
+        """The markup of one cell as last drawn."""
+        return self.shown[run_id][column]
 
     def fold(self, changed: list[RunState], removed: list[str]) -> None:
         """Take a poll delta in without drawing (the screen is hidden)."""
@@ -95,96 +296,193 @@ class RunsTable(DataTable):
 
     def show(self, now: float, dirty: set[str] | None = None) -> int:
         """Redraw; with `dirty`, only those rows and, once a second, live ones are recomputed."""
+        self.drawn = True
         rows = {rid: st.row for rid, st in self.states.items()}
         order = visible_order(rows, self.filter_text, self.sort_by, self.as_tree)
+        relabel = dirty is None or order != self.order or any(
+            rid not in self.labels or rid in self.positions or rows[rid].status == "queued"
+            for rid in dirty)
+        if relabel:  # labels and queue places depend on the other runs
+            labels, positions = run_labels(rows), queue_positions(rows.values())
+            dirty = None if (labels != self.labels or positions != self.positions) else dirty
+            self.labels, self.positions = labels, positions
         if order == self.order and dirty is not None:
             tick = int(now) != self._second
             new = dict(self.shown)
             for rid, depth in order:
                 if rid in dirty or (tick and rows[rid].status == "running"):
-                    new[rid] = cells(self.states[rid], depth, now, rid in self.marked, self.extra)
+                    new[rid] = self._cells(rid, depth, now)
         else:
-            new = {rid: cells(self.states[rid], depth, now, rid in self.marked, self.extra)
-                   for rid, depth in order}
+            new = {rid: self._cells(rid, depth, now) for rid, depth in order}
         self._second = int(now)
-        if order != self.order:
+        empty = frozenset(k for k in OPTIONAL if not any(c[k] for c in new.values()))
+        if order != self.order or empty != self._empty:
+            self._empty = empty
             return self._rebuild(order, new)
-        writes: dict[str, list[tuple[str, str]]] = {}
+        if self._header != self.sort_by:
+            self.refresh(Region(0, 0, self.size.width, 1))
+        written = 0
         for rid, row_cells in new.items():
             old = self.shown.get(rid)
             if old is row_cells:
                 continue
-            for col, (a, b) in enumerate(zip(old or (), row_cells, strict=False)):
-                if a != b:
-                    writes.setdefault(rid, []).append((self.columns_shown[col], b))
+            n = sum(1 for k, v in row_cells.items() if old is None or old.get(k) != v)
+            if n:
+                written += n
+                self._repaint(rid)
         self.shown = new
-        self._write(writes)
-        return sum(len(w) for w in writes.values())
+        return written
 
-    def _write(self, writes: dict[str, list[tuple[str, str]]]) -> None:
-        """`update_cell` for many cells, repainting only their rows.
+    def _cells(self, rid: str, depth: int, now: float) -> dict[str, str]:
+        return cells(self.states[rid], depth, now, rid in self.marked, self.extra,
+                     self.labels.get(rid), self.positions.get(rid))
 
-        DataTable's `update_cell` flushes every render cache and repaints the whole
-        table for each cell; here the cells are set, only the cache entries of the
-        rows written are dropped, and only those rows' lines are refreshed (nothing,
-        when they are scrolled out of view)."""
-        if not writes:
-            return
-        try:
-            self._write_rows(writes)
-        except (AttributeError, KeyError, TypeError, IndexError):  # DataTable internals moved
-            for rid, cols in writes.items():
-                for col, value in cols:
-                    self.update_cell(rid, col, value)
-
-    def _write_rows(self, writes: dict[str, list[tuple[str, str]]]) -> None:
-        data = self._data
-        cells_written = set()
-        for rid, cols in writes.items():
-            row = data[RowKey(rid)]
-            for col, value in cols:
-                row[ColumnKey(col)] = value
-                cells_written.add((rid, col))
-        rows_written = set(writes)
-        indices = {self._row_locations.get(RowKey(rid)) for rid in rows_written}
-        header = self.header_height if self.show_header else 0
-        lines = [y + header for y, (key, _) in enumerate(self._y_offsets) if key in rows_written]
-        # Keys: cell (row_key, column_key, ...), row (row_key, line, ...),
-        # renderables (update_count, row_index), line (y, ...). StringKey == str.
-        for key in list(self._cell_render_cache.keys()):
-            if (_name(key[0]), _name(key[1])) in cells_written:
-                self._cell_render_cache.discard(key)
-        for key in list(self._row_render_cache.keys()):
-            if _name(key[0]) in rows_written:
-                self._row_render_cache.discard(key)
-        for key in list(self._row_renderable_cache.keys()):
-            if key[1] in indices:
-                self._row_renderable_cache.discard(key)
-        wanted = set(lines)
-        for key in list(self._line_cache.keys()):
-            if key[0] in wanted:
-                self._line_cache.discard(key)
-        width = max(self.size.width, self.virtual_size.width)
-        for y in lines:
-            self._refresh_region(Region(0, y, width, 1))
-
-    def _rebuild(self, order: list[tuple[str, int]], new: dict[str, tuple[str, ...]]) -> int:
+    def _rebuild(self, order: list[tuple[str, int]], new: dict[str, dict[str, str]]) -> int:
         keep = self.current_id
-        self.clear()
-        for rid, _ in order:
-            self.add_row(*new[rid], key=rid)
         self.order, self.shown = order, new
-        ids = [rid for rid, _ in order]
-        if keep in ids:
-            self.move_cursor(row=ids.index(keep), animate=False)
-        return len(new) * len(self.columns_shown)
+        self.index_of = {rid: i for i, (rid, _) in enumerate(order)}
+        self._label_width = max((Text.from_markup(c["run"]).cell_len for c in new.values()),
+                                default=0)
+        self._layout_width = -1  # the run column's width may change
+        self._lines.clear()
+        self.virtual_size = Size(self.scrollable_content_region.width, len(order) + 1)
+        self.move_cursor(row=self.index_of.get(keep, self.cursor_row) if keep else self.cursor_row)
+        self.refresh()
+        return sum(len(c) for c in new.values())
+
+    def _repaint(self, rid: str) -> None:
+        """Drop a row's rendered lines and repaint it if it is on screen."""
+        self._lines.pop((rid, False), None)
+        self._lines.pop((rid, True), None)
+        index = self.index_of.get(rid)
+        if index is not None:
+            top = int(self.scroll_offset.y)
+            if top <= index < top + self.size.height:
+                self.refresh_line(index + 1)
 
     def select_run(self, run_id: str) -> None:
-        ids = [rid for rid, _ in self.order]
-        if run_id in ids:
-            self.move_cursor(row=ids.index(run_id), animate=False)
+        """Put the cursor on a run (if it is shown)."""
+        if run_id in self.index_of:
+            self.move_cursor(row=self.index_of[run_id])
 
+    # -- the cursor ----------------------------------------------------------------------
+    def move_cursor(self, row: int, animate: bool = False) -> None:
+        """Put the cursor on `row` (clamped) and scroll it into view."""
+        old = self.current_id
+        self.cursor_row = max(0, min(row, len(self.order) - 1))
+        new = self.current_id
+        for rid in {old, new} - {None}:
+            self._repaint(rid)  # type: ignore[arg-type]
+        if self.order:
+            top, rows = int(self.scroll_offset.y), max(1, self.size.height - 1)
+            if self.cursor_row < top:
+                self.scroll_to(y=self.cursor_row, animate=animate)
+            elif self.cursor_row >= top + rows:
+                self.scroll_to(y=self.cursor_row - rows + 1, animate=animate)
 
-def _name(key: object) -> object:
-    """The string of a DataTable row or column key (None for the header's)."""
-    return getattr(key, "value", key)
+    def action_cursor(self, step: int) -> None:
+        self.move_cursor(self.cursor_row + step)
+
+    def action_first(self) -> None:
+        self.move_cursor(0)
+
+    def action_last(self) -> None:
+        self.move_cursor(len(self.order) - 1)
+
+    def action_page(self, direction: int) -> None:
+        self.move_cursor(self.cursor_row + direction * max(1, self.size.height - 2))
+
+    def on_click(self, event: events.Click) -> None:
+        offset = event.get_content_offset(self)
+        if offset is None or offset.y < 1:
+            return
+        row = int(self.scroll_offset.y) + offset.y - 1
+        if row < len(self.order):
+            self.move_cursor(row)
+            if event.chain >= 2:
+                self.post_message(self.Selected(self.order[row][0]))
+
+    # -- drawing ---------------------------------------------------------------------------
+    def on_resize(self) -> None:
+        self._layout_width = -1
+        self._lines.clear()
+        self.virtual_size = Size(self.scrollable_content_region.width, len(self.order) + 1)
+
+    def visible_columns(self) -> list[tuple[Column, int]]:
+        """The columns shown at the current width, with their widths."""
+        width = self.scrollable_content_region.width
+        if width != self._layout_width:
+            self._layout = layout(self.columns, width - 1, self._label_width, self._empty)
+            self._layout_width = width
+        return self._layout
+
+    def header_text(self) -> Text:
+        """The header line: column titles, the sorted column with an arrow."""
+        cols = self.visible_columns()
+        self._header = self.sort_by
+        shown = {c.key for c, _ in cols}
+        by = SORT_COLUMN.get(self.sort_by, "run")
+        if by not in shown:
+            by = "run"
+        titles = []
+        for c, _ in cols:
+            title = c.title
+            if c.key == by:
+                title += " ▼" if by != "run" else f" ▼{'age' if self.sort_by == 'created' else self.sort_by}"
+            titles.append(title)
+        return self._line([Text(t) for t in titles], cols)
+
+    def _line(self, texts: list[Text], cols: list[tuple[Column, int]]) -> Text:
+        line = Text(" ", no_wrap=True, end="")
+        for (c, w), t in zip(cols, texts, strict=True):
+            if t.cell_len > w:
+                t.truncate(w, overflow="ellipsis")
+            pad = w - t.cell_len
+            if c.right:
+                line.append(" " * pad)
+                line.append_text(t)
+            else:
+                line.append_text(t)
+                line.append(" " * pad)
+            line.append(" ")
+        return line
+
+    def _strip(self, text: Text, style: Style) -> Strip:
+        width = self.scrollable_content_region.width
+        segments = list(text.render(self.app.console))
+        return Strip(segments).apply_style(style).crop_extend(0, width, style)
+
+    def render_line(self, y: int) -> Strip:
+        """Line 0 is the header; below it the rows from the scroll position down."""
+        if y == 0:
+            return self._strip(self.header_text(), self.get_component_rich_style("runs-table--header"))
+        index = int(self.scroll_offset.y) + y - 1
+        if index >= len(self.order):
+            if not self.order and y == 2 and self.drawn:
+                return self._strip(Text(f" {self.empty_hint()}"),
+                                   self.get_component_rich_style("runs-table--hint"))
+            return Strip.blank(self.scrollable_content_region.width, self.rich_style)
+        rid = self.order[index][0]
+        key = (rid, index == self.cursor_row)
+        strip = self._lines.get(key)
+        if strip is None:
+            cols = self.visible_columns()
+            row = self.shown[rid]
+            text = self._line([Text.from_markup(row.get(c.key, "")) for c, _ in cols], cols)
+            if key[1]:
+                style = self.get_component_rich_style("runs-table--cursor")
+            else:
+                style = self.rich_style + self.get_component_rich_style(
+                    "runs-table--even" if index % 2 else "runs-table--odd")
+            strip = self._lines[key] = self._strip(text, style)
+        return strip
+
+    def empty_hint(self) -> str:
+        """What to do when no row shows."""
+        if self.states:
+            return f"No run matches {self.filter_text.strip()!r}; esc clears the filter."
+        return "No runs yet: press n to queue one (? lists every key)."
+
+    def notify_style_update(self) -> None:
+        super().notify_style_update()
+        self._lines.clear()

@@ -1,0 +1,95 @@
+"""The runs table on its own: columns by priority, run labels, queue places, the
+cursor keys, the sort arrow and the empty-state hint."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from textual.app import App, ComposeResult
+
+from tests.ui.test_refresh import row, state
+from tuiexp.core.index import RunRow
+from tuiexp.ui.widgets.runs_table import RunsTable, columns_for, layout, queue_positions, run_labels
+
+
+class TableApp(App[None]):
+    def compose(self) -> ComposeResult:
+        yield RunsTable()
+
+
+def sweep_row(i: int, lr: float, dropout: float, seed: int) -> RunRow:
+    return replace(row(f"20261118-0000{i:02d}-dropout-{i:04x}", i),
+                   experiment="dropout",
+                   spec={"seed": seed, "params": {"lr": lr, "dropout": dropout, "epochs": 4,
+                                                  "schedule_start": 0}})
+
+
+def test_columns_hide_by_priority_and_the_label_takes_the_rest():
+    cols = columns_for(("best:val/f1",))
+    narrow = [c.key for c, _ in layout(cols, 79, grow_to=26)]
+    assert {"run", "status", "epoch", "best", "elapsed", "eta"} <= set(narrow)
+    assert "id" not in narrow and "loss" not in narrow
+    assert sum(w + 1 for _, w in layout(cols, 79, grow_to=26)) <= 79
+    wide = layout(cols, 239, grow_to=30)
+    assert [c.key for c, _ in wide][:2] == ["run", "id"] and "best:val/f1" in dict(
+        (c.key, w) for c, w in wide)
+    assert dict((c.key, w) for c, w in wide)["run"] == 30  # no wider than its cells
+    assert [c.key for c, _ in layout(cols, 79, hidden=("pos", "eta"))].count("pos") == 0
+
+
+def test_sweep_runs_get_readable_labels():
+    rows = {r.id: r for r in (sweep_row(i, lr, d, s) for i, (lr, d, s) in enumerate(
+        [(0.1, 0.1, 0), (0.1, 0.3, 0), (0.1, 0.3, 2), (0.01, 0.3, 2)]))}
+    labels = run_labels(rows)
+    assert sorted(labels.values()) == ["dropout d=0.1 lr=0.1 s0", "dropout d=0.3 lr=0.01 s2",
+                                       "dropout d=0.3 lr=0.1 s0", "dropout d=0.3 lr=0.1 s2"]
+    same = {r.id: r for r in (sweep_row(i, 0.1, 0.1, 0) for i in range(2))}
+    assert all(text.startswith("dropout #") for text in run_labels(same).values())
+
+
+def test_queue_places_follow_priority_then_queue_order():
+    rows = [replace(row(f"q{i}", i, "queued"), priority=p, queue_pos=pos)
+            for i, (p, pos) in enumerate([(0, 1.0), (0, 0.5), (5, 9.0)])]
+    rows.append(row("done", 9))
+    assert queue_positions(rows) == {"q2": 1, "q1": 2, "q0": 3}
+
+
+def lines(table: RunsTable) -> list[str]:
+    return [table.render_line(y).text for y in range(table.size.height)]
+
+
+async def test_keys_move_the_cursor_and_the_header_shows_the_sort():
+    app = TableApp()
+    async with app.run_test(size=(100, 12)) as pilot:
+        table = app.query_one(RunsTable)
+        table.focus()
+        table.apply([state(row(f"r{i:02d}", i), 3) for i in range(30)], [], 200.0)
+        await pilot.pause()
+        assert "run ▼age" in lines(table)[0]
+        await pilot.press("j", "j", "k")
+        assert table.current_id == "r01"
+        await pilot.press("G")
+        assert table.current_id == "r29"
+        assert "r29" in table.get_cell("r29", "run") and int(table.scroll_offset.y) > 0
+        await pilot.press("g")
+        assert table.current_id == "r00" and int(table.scroll_offset.y) == 0
+        await pilot.press("pagedown")
+        assert table.cursor_row == 10
+        table.sort_by = "status"
+        table.show(201.0)
+        await pilot.pause()
+        assert "status ▼" in lines(table)[0]
+
+
+async def test_an_empty_table_says_which_key_queues_a_run():
+    app = TableApp()
+    async with app.run_test(size=(80, 8)) as pilot:
+        table = app.query_one(RunsTable)
+        table.apply([], [], 200.0)
+        await pilot.pause()
+        assert "press n to queue" in "\n".join(lines(table))
+        table.apply([state(row("r1", 1), 3)], [], 200.0)
+        table.filter_text = "zzz"
+        table.show(201.0)
+        await pilot.pause()
+        assert "No run matches 'zzz'" in "\n".join(lines(table))
