@@ -5,6 +5,8 @@ from __future__ import annotations
 from textual.widgets import DataTable, Input, OptionList, Select, Static, TextArea
 
 from tests.ui.conftest import until
+from tuiexp.core.client import Client
+from tuiexp.core.index import Index
 from tuiexp.ui.screens.compare import CompareScreen
 from tuiexp.ui.screens.detail import DetailScreen
 from tuiexp.ui.screens.dialogs import ConfirmScreen, ExportScreen
@@ -30,13 +32,18 @@ def cell(app, rid: str, col: str) -> str:
     return str(table(app).get_cell(rid, col))
 
 
+def indexed_ids(ws) -> set[str]:
+    with Index(ws.logs) as index:
+        return {r.id for r in index.runs()}
+
+
 async def test_table_shows_runs_and_updates_live(ws, wait_until):
     (rid,) = ws.enqueue("fake", sleep=0.15)
     app = ws.app()
     async with app.run_test(size=SIZE) as pilot:
         await wait_until(pilot, lambda: rid in table(app).states)
         await wait_until(pilot, lambda: table(app).states[rid].row.status == "finished", 30)
-        await pilot.pause(0.5)
+        await wait_until(pilot, lambda: cell(app, rid, "best") == "88.8%")
         assert "3/3" in cell(app, rid, "epoch")
         assert "finished" in cell(app, rid, "status")
         assert cell(app, rid, "bs") == "32"
@@ -45,6 +52,7 @@ async def test_table_shows_runs_and_updates_live(ws, wait_until):
 
 
 async def test_new_queues_an_experiment_and_q_quits(ws, wait_until):
+    """`n` queues; `q` closes the app with status 0 and stops nothing: the run finishes."""
     app = ws.app()
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("n")
@@ -58,7 +66,9 @@ async def test_new_queues_an_experiment_and_q_quits(ws, wait_until):
         (st,) = table(app).states.values()
         assert st.row.experiment == "fake" and st.row.params["epochs"] == 2
         await pilot.press("q")
-    assert app.return_code in (None, 0)
+        await wait_until(pilot, lambda: app.return_code is not None)
+    assert app.return_code == 0
+    ws.wait(st.id)  # closing the dashboard stopped nothing
 
 
 async def test_new_with_bad_override_stays_open(ws, wait_until):
@@ -68,9 +78,9 @@ async def test_new_with_bad_override_stays_open(ws, wait_until):
         await wait_until(pilot, lambda: isinstance(app.screen, NewScreen))
         app.screen.query_one(TextArea).text = "this is not an override"
         await pilot.press("ctrl+s")
-        await pilot.pause(0.2)
-        assert isinstance(app.screen, NewScreen)
-        assert "key=value" in str(app.screen.query_one("#verdict", Static).render())
+        await wait_until(pilot, lambda: "key=value" in str(
+            app.screen.query_one("#verdict", Static).render()))
+        assert isinstance(app.screen, NewScreen) and not table(app).states
 
 
 async def test_broken_config_is_a_notification(ws, wait_until):
@@ -78,9 +88,8 @@ async def test_broken_config_is_a_notification(ws, wait_until):
     app = ws.app()
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("n")
-        await pilot.pause(0.3)
+        await wait_until(pilot, lambda: any("not valid TOML" in n.message for n in app._notifications))
         assert not isinstance(app.screen, NewScreen)
-        assert any("not valid TOML" in n.message for n in app._notifications)
 
 
 async def test_fork_form_validates_and_queues_child_under_parent(finished, wait_until):
@@ -95,12 +104,11 @@ async def test_fork_form_validates_and_queues_child_under_parent(finished, wait_
         assert any("(best, last)" in t for t in labels) and len(labels) == 3
         form.query_one("#epoch", Select).value = 1
         form.query_one("#epochs", Input).value = "1"
-        await pilot.pause(0.1)
-        assert "nothing to train" in str(form.query_one("#verdict", Static).render())
+        await wait_until(pilot, lambda: "nothing to train" in str(
+            form.query_one("#verdict", Static).render()))
         form.query_one("#epochs", Input).value = "3"
         form.query_one("#batch_size", Input).value = "64"
-        await pilot.pause(0.1)
-        assert "batch_size" in str(form.query_one("#diff", Static).render())
+        await wait_until(pilot, lambda: "batch_size" in str(form.query_one("#diff", Static).render()))
         await pilot.press("ctrl+s")
         await wait_until(pilot, lambda: any(s.row.parent == rid for s in table(app).states.values()))
         child = next(s for s in table(app).states.values() if s.row.parent == rid)
@@ -130,7 +138,6 @@ async def test_detail_screen_and_confusion_epochs(finished, wait_until, text_of)
 
 
 async def test_compare_export_help_and_palette(finished, tmp_path, wait_until, text_of):
-    from tuiexp.core.client import Client
 
     with Client(finished.logs) as client:  # two runs to compare, whatever ran before
         if len(client.index.runs()) < 2:
@@ -150,9 +157,8 @@ async def test_compare_export_help_and_palette(finished, tmp_path, wait_until, t
         await pilot.press("e")
         await wait_until(pilot, lambda: isinstance(app.screen, ExportScreen))
         app.screen.query_one("#format", Select).value = "md"
-        await pilot.pause(0.1)
         box = app.screen.query_one("#path", Input)
-        assert box.value == "runs.md"
+        await wait_until(pilot, lambda: box.value == "runs.md")
         box.value = str(tmp_path / "table.md")
         await pilot.press("ctrl+s")
         await wait_until(pilot, lambda: (tmp_path / "table.md").exists())
@@ -166,10 +172,12 @@ async def test_compare_export_help_and_palette(finished, tmp_path, wait_until, t
             assert any(word in t for t in titles), word
 
 
-async def cancel(pilot, app) -> None:
-    """`c`, and `y` if it asks (it asks before stopping a running run)."""
+async def cancel(pilot, app, rid: str) -> None:
+    """`c`, and `y` if it asks (it asks before stopping a running run): waits until it
+    asked or the run is cancelled."""
     await pilot.press("c")
-    await pilot.pause(0.2)
+    await until(pilot, lambda: isinstance(app.screen, ConfirmScreen)
+                or table(app).states[rid].row.status == "cancelled")
     if isinstance(app.screen, ConfirmScreen):
         await pilot.press("y")
 
@@ -188,7 +196,7 @@ async def test_cancel_resume_move_and_archive(ws, wait_until):
         await wait_until(pilot, lambda: table(app).states[a].row.status == "cancelled", 20)
         await pilot.press("r")
         await wait_until(pilot, lambda: table(app).states[a].row.status in ("queued", "starting", "running"))
-        await cancel(pilot, app)
+        await cancel(pilot, app, a)
         await wait_until(pilot, lambda: table(app).states[a].row.status == "cancelled", 20)
         await pilot.press("d")
         await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
@@ -196,15 +204,18 @@ async def test_cancel_resume_move_and_archive(ws, wait_until):
         await wait_until(pilot, lambda: a not in table(app).states, 10)
         table(app).select_run(b)
         await pilot.press("K")  # not movable: a notification, no crash
-        await pilot.pause(0.3)
+        await wait_until(pilot, lambda: any("not queued" in n.message for n in app._notifications))
         table(app).select_run(b)
-        await cancel(pilot, app)
+        await cancel(pilot, app, b)
         try:
             await wait_until(pilot, lambda: table(app).states[b].row.status == "cancelled", 20)
         except AssertionError:
             raise AssertionError([n.message for n in app._notifications], table(app).states[b].row) from None
-        await pilot.press("d", "n")
-        assert b in table(app).states
+        await pilot.press("d")
+        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        await pilot.press("n")
+        await wait_until(pilot, lambda: not isinstance(app.screen, ConfirmScreen))
+        assert b in table(app).states and b in indexed_ids(ws)
 
 
 async def test_refused_command_is_one_sentence(finished, wait_until):
@@ -216,18 +227,28 @@ async def test_refused_command_is_one_sentence(finished, wait_until):
         assert app.is_running
 
 
-async def test_filter_and_sort(finished, wait_until):
-    app = finished.app()
+async def test_k_and_j_move_a_queued_run_and_its_place_shows(ws, wait_until, text_of):
+    ws.config_path.write_text(ws.config_path.read_text().replace("cpu_jobs = 4", "cpu_jobs = 1"))
+    (blocker,) = ws.enqueue("slow")
+    ws.wait(blocker, ("running",))
+    b, c, d = (ws.enqueue("fake")[0] for _ in range(3))
+    app = ws.app()
     async with app.run_test(size=SIZE) as pilot:
-        await wait_until(pilot, lambda: finished.run_id in table(app).states)
-        await pilot.press("slash")
-        await pilot.press(*"zzz")
-        assert table(app).order == []
-        await pilot.press("escape")
-        assert table(app).order
-        before = table(app).sort_by
-        await pilot.press("s")
-        assert table(app).sort_by != before
+        await wait_until(pilot, lambda: {b, c, d} <= table(app).states.keys())
+        await wait_until(pilot, lambda: [cell(app, r, "pos") for r in (b, c, d)] == ["1", "2", "3"])
+        assert " q# " in text_of(app)
+        table(app).select_run(d)
+        await pilot.press("K")
+        await wait_until(pilot, lambda: [cell(app, r, "pos") for r in (b, c, d)] == ["1", "3", "2"])
+        await pilot.press("J")
+        await wait_until(pilot, lambda: [cell(app, r, "pos") for r in (b, c, d)] == ["1", "2", "3"])
+        with Index(ws.logs) as index:  # the supervisor's queue moved, not only the view
+            queued = sorted(index.runs(status=("queued",)),
+                            key=lambda r: (-r.priority, r.queue_pos, r.id))
+            assert [r.id for r in queued] == [b, c, d]
+    with Client(ws.logs) as client:  # the queued ones first, so none starts
+        for rid in (d, c, b, blocker):
+            client.cancel(rid)
 
 
 async def test_f_on_the_detail_screen_forks_that_run(finished, wait_until):
@@ -250,10 +271,8 @@ async def test_export_with_an_emptied_file_name_stays_up(finished, wait_until):
         await wait_until(pilot, lambda: isinstance(app.screen, ExportScreen))
         app.screen.query_one("#path", Input).value = ""
         app.screen.query_one("#format", Select).value = "latex"
-        await pilot.pause(0.1)
-        assert app.screen.query_one("#path", Input).value == "runs.tex"
+        await wait_until(pilot, lambda: app.screen.query_one("#path", Input).value == "runs.tex")
         app.screen.query_one("#path", Input).value = "  "
         await pilot.press("ctrl+s")
-        await pilot.pause(0.1)
+        await wait_until(pilot, lambda: any("Give the file" in n.message for n in app._notifications))
         assert isinstance(app.screen, ExportScreen)
-        assert any("Give the file" in n.message for n in app._notifications)

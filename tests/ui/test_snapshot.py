@@ -149,3 +149,32 @@ async def test_screen_snapshot(frozen: Path, name: str, size: tuple[int, int],
         golden.write_text(text)
     assert golden.exists(), f"no {golden.name}: run with UPDATE_GOLDEN=1 and read it"
     assert text == golden.read_text(), f"{golden.name} changed; the screen now:\n{text}"
+
+
+async def test_filter_and_sort_change_what_is_shown(frozen: Path, monkeypatch: pytest.MonkeyPatch):
+    """`/` narrows the rows by id, experiment or status; `esc` brings them back; `s`
+    reorders them and the header's arrow follows the sort."""
+    monkeypatch.chdir(frozen)
+    app = frozen_app(frozen)
+    parent, child, other = ("20261118-000000-sweep-aaaa", "20261118-001000-sweep-bbbb",
+                            "20261118-002000-other-cccc")
+    async with app.run_test(size=(120, 20)) as pilot:
+        await until(pilot, lambda: runs_ready(app))
+        table = app.screen.query_one("RunsTable")
+        assert [rid for rid, _ in table.order] == [parent, child, other]
+        await pilot.press("slash", *"failed")
+        await until(pilot, lambda: [rid for rid, _ in table.order] == [other])
+        await pilot.press("enter", "escape")
+        await until(pilot, lambda: len(table.order) == 3)
+        await pilot.press("slash", *"zzz")
+        await until(pilot, lambda: table.order == [])
+        await until(pilot, lambda: "No run matches 'zzz'" in screen_text(app))
+        await pilot.press("escape")
+        await until(pilot, lambda: len(table.order) == 3)
+        await pilot.press("s", "s")  # created -> id -> experiment
+        await until(pilot, lambda: [rid for rid, _ in table.order] == [other, parent, child])
+        # the experiment column is hidden at this width: the run column names the sort
+        await until(pilot, lambda: "run ▼experiment" in screen_text(app))
+        await pilot.press("t")  # flat: the fork no longer under its parent
+        await until(pilot, lambda: all(depth == 0 for _, depth in table.order))
+        assert "└" not in screen_text(app)

@@ -316,6 +316,8 @@ class RunsTable(ScrollView, can_focus=True):
             new = {rid: self._cells(rid, depth, now) for rid, depth in order}
         self._second = int(now)
         empty = frozenset(k for k in OPTIONAL if not any(c[k] for c in new.values()))
+        if not order:  # the hint names the filter, which may have changed
+            self.refresh()
         if order != self.order or empty != self._empty:
             self._empty = empty
             return self._rebuild(order, new)
