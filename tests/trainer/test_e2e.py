@@ -135,7 +135,11 @@ def test_bad_setups_fail_at_once_with_a_sentence(tmp_path: Path, params: dict, w
 
 
 def test_spec_seed_and_run_spec_are_untouched(parent: RunPaths) -> None:
-    assert isinstance(runstore.load_spec(parent), RunSpec)
+    """The trainer reads run.json and never writes it: no default (seed included) is
+    written back into the spec that was queued."""
+    spec = runstore.load_spec(parent)
+    assert spec == RunSpec(id="parent", experiment="t", params=TINY, created=spec.created)
+    assert "seed" not in spec.params and spec.seed is None
 
 
 def test_epoch_events_hold_exactly_the_declared_metrics(parent: RunPaths) -> None:
