@@ -6,6 +6,7 @@ import argparse
 import errno
 import json
 import math
+import os
 import sqlite3
 import sys
 import time
@@ -41,6 +42,9 @@ def main(argv: list[str] | None = None) -> int:
                   else "`tuiexp doctor` checks the logs directory")
         print(f"tuiexp: {problem}; {advice}.", file=sys.stderr)
         return 1
+    except BrokenPipeError:  # the reader (head, less) left: end quietly
+        _quiet_stdout()
+        return 0
     except OSError as e:  # a path that is a file, a directory, unreadable...
         if e.errno == errno.ENOSPC:
             print(f"tuiexp: {storage_problem(_logs(args), e)}; free some space and try again.",
@@ -51,8 +55,16 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
-    except BrokenPipeError:
-        return 0
+
+
+def _quiet_stdout() -> None:
+    """Point stdout at /dev/null, so the interpreter's last flush into the closed pipe
+    does not print an error either (the Python docs' recipe for SIGPIPE)."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
 
 
 DEFAULTS = {"logs": "logs", "config": "experiments.toml"}

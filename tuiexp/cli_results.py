@@ -32,6 +32,7 @@ def add_parsers(sub, common: argparse.ArgumentParser | None = None) -> None:
                    "for descending; empty cells last")
     _grouping(p)
     p.add_argument("-o", "--output", metavar="FILE", help="write here (atomically) instead of stdout")
+    p.add_argument("--force", action="store_true", help="replace an existing -o file")
     p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("plot", help="plot curves, accuracy vs size, confusion",
@@ -125,6 +126,8 @@ def _records(args, index: Index) -> list[RunRow]:
 
 
 def cmd_export(args) -> int:
+    if args.output and not args.force and Path(args.output).exists():
+        raise UsageError(f"{args.output} exists; give another file, or --force to replace it.")
     with Index(_logs(args)) as index:
         recs = _records(args, index)
     fmt = args.fmt or (export.format_for(args.output) if args.output else None) or "md"

@@ -93,3 +93,47 @@ async def test_an_empty_table_says_which_key_queues_a_run():
         table.show(201.0)
         await pilot.pause()
         assert "No run matches 'zzz'" in "\n".join(lines(table))
+
+
+def test_compare_lists_only_real_differences():
+    from tuiexp.ui.screens.compare import differing, with_defaults
+
+    a = {"schedule": [{"kind": "step", "every": 2, "gamma": 0.5}], "lr": 0.1, "schedule_start": 0}
+    b = {"schedule": [{"gamma": 0.5, "kind": "step", "every": 2}], "lr": 0.2, "schedule_start": 3}
+    assert differing({"a": a, "b": b}) == [("lr", ["0.1", "0.2"])]
+    # the built-in trainer's default written out or left unset is no difference
+    builtin = {"command": None}
+    left = with_defaults({**builtin, "params": {"lr": 0.1}})
+    right = with_defaults({**builtin, "params": {"lr": 0.1, "dropout": left["dropout"]}})
+    assert differing({"a": left, "b": right}) == []
+
+
+def test_the_spec_panel_puts_the_params_that_matter_first():
+    from tuiexp.ui.screens.detail import param_order
+
+    params = {"amp": False, "zeta": 1, "schedule_start": 2, "dropout": 0.1, "lr": 0.1,
+              "optimizer": "sgd", "schedule": [], "batch_size": 32, "epochs": 3, "model": "m"}
+    assert param_order(params) == ["optimizer", "lr", "schedule", "batch_size", "dropout",
+                                   "epochs", "model", "amp", "zeta", "schedule_start"]
+
+
+def test_bulk_plans_say_which_runs_and_whether_a_checkpoint_exists():
+    from tuiexp.ui.actions import archive_plan, cancel_plan, resume_plan
+
+    running = replace(row("r-run", 1, "running"), checkpoints=[1, 2])
+    fresh = replace(row("r-new", 2, "running"), checkpoints=[])
+    queued = row("r-q", 3, "queued")
+    done = row("r-done", 4, "finished")
+    failed = replace(row("r-fail", 5, "failed"), checkpoints=[3])
+    plan = cancel_plan([running, fresh, queued, done])
+    assert plan.ids == ["r-run", "r-new", "r-q"]
+    assert "r-run (checkpoint at epoch 2: r resumes from there)" in plan.question
+    assert "r-new (no checkpoint: r starts it again from the beginning)" in plan.question
+    assert "Take 1 queued run off the queue: r-q." in plan.question
+    assert "Leave 1 run that already ended: r-done." in plan.question
+    assert cancel_plan([queued]).question is None  # nothing to lose: no question
+    plan = resume_plan([failed, done])
+    assert plan.ids == ["r-fail"] and "checkpoint at epoch 3" in plan.question
+    plan = archive_plan([done, failed, running])
+    assert plan.ids == ["r-done", "r-fail"] and "cancel them first): r-run." in plan.question
+    assert archive_plan([running]).ids == []

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import json
+import re
 
 from rich.markup import escape
 from textual import work
@@ -13,23 +13,45 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
 from ...core import query
+from ...core.errors import TuiexpError
 from ...core.index import Index
+from ...core.params import schema_for
 from ...core.report import curve_metrics
 from ..messages import DetailLoaded
 from ..widgets.chart import Chart, Line
+from .detail import INTERNAL_PARAMS, param_order, param_text
 
 PALETTE = ("cyan", "magenta", "yellow", "green", "red", "blue", "bright_white", "bright_cyan")
 
 
 def differing(params: dict[str, dict]) -> list[tuple[str, list[str]]]:
-    """Params whose value is not the same in every run, each with one text per run."""
-    keys = sorted({k for p in params.values() for k in p})
+    """Params whose value is not the same in every run, each with one text per run.
+    Values are compared in a canonical form (a table's key order is no difference);
+    internal params (`schedule_start`) are left out."""
+    keys = [k for k in param_order({k: None for p in params.values() for k in p})
+            if k not in INTERNAL_PARAMS]
     out = []
     for k in keys:
-        vals = [json.dumps(p.get(k)) if k in p else "—" for p in params.values()]
+        vals = [param_text(p[k]) if k in p else "—" for p in params.values()]
         if len(set(vals)) > 1:
             out.append((k, vals))
     return out
+
+
+def with_defaults(spec: dict) -> dict:
+    """A run's params with its trainer's defaults filled in (the built-in trainer's
+    schema; a script's params as they are), so an unset default is no difference."""
+    try:
+        schema = schema_for(spec)
+    except TuiexpError:  # no schema installed: compare what is written
+        schema = None
+    params = spec.get("params", {})
+    return {**schema.defaults(), **params} if schema is not None else dict(params)
+
+
+def short_id(run_id: str) -> str:
+    """A run id without its date and time stamp: `sweep-aaaa`."""
+    return re.sub(r"^\d{8}-\d{6}-", "", run_id)
 
 
 class CompareScreen(Screen):
@@ -66,14 +88,15 @@ class CompareScreen(Screen):
         for chart_id, name in zip(("#primary", "#loss"), (*names, None, None), strict=False):
             chart = self.query_one(chart_id, Chart)
             chart.title = f"{name} (forks after their parent's prefix)" if name else ""
-            chart.plot([Line(r.id[-12:], curves.get(name, []), colours[r.id])
+            chart.plot([Line(short_id(r.id), curves.get(name, []), colours[r.id])
                         for r, curves in data] if name else [])
         table = self.query_one("#params", DataTable)
         table.clear(columns=True)
         table.add_column("param")
         for r, _ in data:
-            table.add_column(f"[{colours[r.id]}]{escape(r.id[-16:])}[/]")
-        rows = differing({r.id: {**r.params, f"best {r.metric}": r.best, "status": r.status}
+            table.add_column(f"[{colours[r.id]}]{escape(short_id(r.id))}[/]")
+        rows = differing({r.id: {**with_defaults({**r.spec, "params": r.params}),
+                                 f"best {r.metric}": r.best, "status": r.status}
                           for r, _ in data})
         for k, vals in rows:
             table.add_row(k, *vals)

@@ -10,7 +10,7 @@ from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Grid, Horizontal
+from textual.containers import Grid, Horizontal, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Log, Static
 
@@ -95,7 +95,8 @@ class DetailScreen(Screen):
             yield Static("", id="confusion")
         with Horizontal(id="bottom"):
             yield Log(max_lines=500, id="stdout")
-            yield Static("", id="spec")
+            with VerticalScroll(id="spec"):
+                yield Static("", id="spec-body")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -129,7 +130,7 @@ class DetailScreen(Screen):
             f"  epoch {epochs_done(r)}/{r.epochs or '?'}  {best}{escape(fork)}")
         self.draw_charts()
         self.show_stdout(d.stdout or "(no output yet)")
-        self.query_one("#spec", Static).update(spec_table(d.row.spec))
+        self.query_one("#spec-body", Static).update(spec_table(d.row.spec))
         panel = self.query_one("#confusion", Static)
         panel.set_class(d.confusion is None, "hidden")  # the charts take the width instead
         if d.confusion:
@@ -184,11 +185,33 @@ class DetailScreen(Screen):
         self.app.screen.open_fork(run_id)  # type: ignore[attr-defined]
 
 
+#: the params a reader looks for first, in this order; then the rest by name
+FIRST_PARAMS = ("optimizer", "lr", "schedule", "batch_size", "dropout", "epochs", "model")
+#: bookkeeping params the trainer sets itself: shown last, dim
+INTERNAL_PARAMS = frozenset({"schedule_start"})
+
+
+def param_text(v: object) -> str:
+    """A param's value as a reader writes it: strings bare, the rest as compact JSON."""
+    return v if isinstance(v, str) else json.dumps(v, sort_keys=True)
+
+
+def param_order(params: dict) -> list[str]:
+    """The params that matter first (FIRST_PARAMS), then the rest by name, internal last."""
+    first = [k for k in FIRST_PARAMS if k in params]
+    rest = sorted(k for k in params if k not in FIRST_PARAMS and k not in INTERNAL_PARAMS)
+    return first + rest + sorted(k for k in params if k in INTERNAL_PARAMS)
+
+
 def spec_table(spec: dict) -> Table:
-    t = Table(box=None, show_header=False, padding=(0, 1), title="frozen spec")
-    for k in ("id", "experiment", "parent", "fork_epoch", "seed", "git_commit", "command"):
+    """The frozen spec: the params that matter first, then where the run came from."""
+    t = Table(box=None, show_header=False, padding=(0, 1), title="spec")
+    params = spec.get("params", {})
+    for k in param_order(params):
+        style = "dim" if k in INTERNAL_PARAMS else ""
+        t.add_row(f"[{style}]{escape(k)}[/]" if style else escape(k), escape(param_text(params[k])),
+                  style=style or None)
+    for k in ("seed", "parent", "fork_epoch", "experiment", "id", "git_commit", "command"):
         if spec.get(k) is not None:
-            t.add_row(k, escape(str(spec[k] if k != "command" else " ".join(spec[k]))))
-    for k, v in sorted(spec.get("params", {}).items()):
-        t.add_row(f"[dim]params.[/]{k}", escape(json.dumps(v)))
+            t.add_row(f"[dim]{k}[/]", escape(str(spec[k] if k != "command" else " ".join(spec[k]))))
     return t

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from rich.markup import escape
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -43,9 +44,13 @@ class ExportScreen(ModalScreen["tuple[str, Path] | None"]):
 
     BINDINGS = [Binding("escape", "dismiss(None)", "Close"), Binding("ctrl+s", "write", "Write")]
 
+    def __init__(self, what: str = "the run table") -> None:
+        super().__init__()
+        self.what = what
+
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
-            yield Static("[b]Export the run table[/]")
+            yield Static(f"[b]Export {escape(self.what)}[/]")
             with Horizontal(classes="row"):
                 yield Label("format")
                 yield Select([(v, k) for k, v in FORMAT_NAMES.items()], value="csv",

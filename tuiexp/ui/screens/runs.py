@@ -14,8 +14,9 @@ from textual.widgets import Footer, Input
 from ...core import export, query
 from ...core.client import Client
 from ...core.errors import TuiexpError
-from ...core.index import Index
+from ...core.index import Index, RunRow
 from ...core.runstore import checkpoint_epochs
+from ..actions import Plan, archive_plan, cancel_plan, resume_plan
 from ..data import SORTS, Delta, Resources
 from ..messages import ClientFailed, ClientSucceeded
 from ..widgets.resources import ResourceStrip
@@ -32,6 +33,7 @@ BINDINGS = [
     Binding("K,ctrl+up", "move(-1)", "Move up", show=False),
     Binding("J,ctrl+down", "move(1)", "Move down", show=False),
     Binding("space", "mark", "Mark", show=False),
+    Binding("u", "unmark", "Unmark all", show=False),
     Binding("C", "compare", "Compare"),
     Binding("e", "export", "Export"),
     Binding("slash", "filter", "Filter"),
@@ -109,10 +111,18 @@ class RunsScreen(Screen):
             self.app.post_message(ClientSucceeded(text))
 
     @work(thread=True, exit_on_error=False, group="client")
-    def export_table(self, fmt: str, path: Path) -> None:
+    def export_table(self, fmt: str, path: Path, ids: list[str] | None = None) -> None:
+        """Write the runs `ids` (all when None) as a table in `fmt`."""
+        if path.exists():
+            self.app.post_message(ClientFailed(
+                f"{path} exists; give another file name (an export replaces nothing)."))
+            return
         try:
             with Index(self.app.logs) as index:  # type: ignore[attr-defined]
                 records = query.load_runs(index)
+            if ids is not None:
+                keep = set(ids)
+                records = [r for r in records if r.id in keep]
             where = export.write(path, export.render(records, fmt)).resolve()
         except Exception as e:  # noqa: BLE001 - whatever it is, say it; the app stays up
             self.app.post_message(ClientFailed(f"Export failed: {e}"))
@@ -120,19 +130,37 @@ class RunsScreen(Screen):
             self.app.post_message(ClientSucceeded(
                 f"Wrote {len(records)} runs as {FORMAT_NAMES[fmt]} to {where}."))
 
-    def action_cancel(self) -> None:
-        if not (rid := self.selected()):
+    def targets(self) -> list[RunRow]:
+        """The rows an action applies to: the marked runs (in table order), else the one
+        under the cursor."""
+        table = self.table
+        ids = [rid for rid, _ in table.order if rid in table.marked]
+        if not ids and (rid := self.selected()):
+            ids = [rid]
+        return [table.states[rid].row for rid in ids if rid in table.states]
+
+    def run_plan(self, plan: Plan, verb: str, act: Callable[[Client, str], object],
+                 nothing: str) -> None:
+        """Ask the plan's question (if any), then act on each of its runs in one worker."""
+        if not plan.ids:
+            self.notify(nothing, severity="warning")
             return
-        command = lambda c: f"Cancelled {c.cancel(rid)}."  # noqa: E731
-        if self.table.states[rid].row.status not in ("running", "starting"):  # nothing to lose
+        command = each(plan.ids, verb, act)
+        if plan.question is None:
             self.call_client(command)
         else:
-            self.confirm_then(f"Cancel running {rid}? It saves a checkpoint and stops; "
-                              "`r` resumes it.", command)
+            self.confirm_then(plan.question, command)
+
+    def action_cancel(self) -> None:
+        if rows := self.targets():
+            self.run_plan(cancel_plan(rows), "Cancelled", lambda c, rid: c.cancel(rid),
+                          "None of these runs is queued or running.")
 
     def action_resume(self) -> None:
-        if rid := self.selected():
-            self.call_client(lambda c: f"Resumed {c.resume(rid)}.")
+        if rows := self.targets():
+            self.run_plan(resume_plan(rows), "Resumed", lambda c, rid: c.resume(rid),
+                          "None of these runs can resume (only failed, crashed, cancelled, "
+                          "oom, diverged or preempted ones).")
 
     def action_move(self, direction: int) -> None:
         if rid := self.selected():
@@ -140,9 +168,14 @@ class RunsScreen(Screen):
                              else f"{rid} is not queued or is already at the end of the queue.")
 
     def action_archive(self) -> None:
-        if rid := self.selected():
-            self.confirm_then(f"Archive run {rid}? Its directory moves to logs/archive and "
-                              "it leaves the table.", lambda c: f"Archived {rid} to {c.archive(rid)}.")
+        if rows := self.targets():
+            self.run_plan(archive_plan(rows), "Archived", lambda c, rid: c.archive(rid),
+                          "These runs still run or wait; cancel them before archiving them.")
+
+    def action_unmark(self) -> None:
+        if self.table.marked:
+            self.table.marked.clear()
+            self.table.show(self.app.clock(), None)  # type: ignore[attr-defined]
 
     def confirm_then(self, question: str, command: Callable[[Client], str]) -> None:
         """Ask first; run the client command only on a yes."""
@@ -210,11 +243,22 @@ class RunsScreen(Screen):
         self.app.push_screen(CompareScreen(ids))
 
     def action_export(self) -> None:
+        """Export what the table shows: the marked runs, else the filtered rows, else all."""
+        table = self.table
+        shown = [rid for rid, _ in table.order]
+        marked = [rid for rid in shown if rid in table.marked]
+        if marked:
+            ids, what = marked, f"the {len(marked)} marked runs"
+        elif table.filter_text.strip():
+            ids, what = shown, f"the {len(shown)} runs matching {table.filter_text.strip()!r}"
+        else:
+            ids, what = None, f"all {len(table.states)} runs"
+
         def done(req: tuple[str, Path] | None) -> None:
             if req:
-                self.export_table(*req)
+                self.export_table(*req, ids)
 
-        self.app.push_screen(ExportScreen(), done)
+        self.app.push_screen(ExportScreen(what), done)
 
     # -- view options --------------------------------------------------------------
     def action_filter(self) -> None:
@@ -247,6 +291,23 @@ class RunsScreen(Screen):
         self.table.as_tree = not self.table.as_tree
         self.table.show(self.app.clock())  # type: ignore[attr-defined]
         self.notify("Forks under their parent." if self.table.as_tree else "Flat list.", timeout=2)
+
+
+def each(ids: list[str], verb: str, act: Callable[[Client, str], object]) -> Callable[[Client], str]:
+    """A client command doing `act` on every run: what was done, and each refusal."""
+    def run(client: Client) -> str:
+        done, refused = [], []
+        for rid in ids:
+            try:
+                act(client, rid)
+                done.append(rid)
+            except TuiexpError as e:
+                refused.append(str(e))
+        if not done:
+            raise TuiexpError(" ".join(refused))
+        text = f"{verb} {done[0]}." if len(done) == 1 else f"{verb} {len(done)} runs."
+        return text + (" Not done: " + " ".join(refused) if refused else "")
+    return run
 
 
 def _queued(ids: list[str], name: str) -> str:
