@@ -306,3 +306,24 @@ async def test_export_with_an_emptied_file_name_stays_up(finished, wait_until):
         await pilot.press("ctrl+s")
         await wait_until(pilot, lambda: any("Give the file" in n.message for n in app._notifications))
         assert isinstance(app.screen, ExportScreen)
+
+
+async def test_a_run_that_ends_is_told_on_any_screen_with_the_bell(ws, wait_until):
+    ws.config_path.write_text(ws.config_path.read_text() + "\n[ui]\nbell = true\n")
+    app = ws.app()
+    rang: list[float] = []
+    app.bell = lambda: rang.append(1)  # the terminal's bell cannot be heard headless
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_until(pilot, lambda: table(app).drawn)  # queued after the app opened
+        (ok,) = ws.enqueue("fake", sleep=0.1)
+        (bad,) = ws.enqueue("fake", sleep=0.1, crash_at_epoch=1)
+        await wait_until(pilot, lambda: {ok, bad} <= table(app).states.keys())
+        await pilot.press("question_mark")  # another screen hides the runs
+        await wait_until(pilot, lambda: isinstance(app.screen, HelpScreen))
+        told = lambda: [n for n in app._notifications if n.message.startswith((ok, bad))]  # noqa: E731
+        await wait_until(pilot, lambda: len(told()) == 2, 40)
+        by_run = {n.message.split()[0]: n for n in told()}
+        assert f"{ok} finished." == by_run[ok].message and by_run[ok].severity == "information"
+        assert by_run[bad].severity == "error" and ("failed" in by_run[bad].message
+                                                   or "crashed" in by_run[bad].message)
+        assert len(rang) >= 1 and isinstance(app.screen, HelpScreen)

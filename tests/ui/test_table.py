@@ -137,3 +137,17 @@ def test_bulk_plans_say_which_runs_and_whether_a_checkpoint_exists():
     plan = archive_plan([done, failed, running])
     assert plan.ids == ["r-done", "r-fail"] and "cancel them first): r-run." in plan.question
     assert archive_plan([running]).ids == []
+
+
+def test_the_new_run_form_speaks_of_overrides_not_cli_flags():
+    from tuiexp.core import config as configmod
+    from tuiexp.core.errors import TuiexpError
+    from tuiexp.ui.screens.new import form_wording
+
+    try:
+        configmod.parse_overrides(["lr"])
+    except TuiexpError as e:
+        text = form_wording(str(e))
+    assert "--set" not in text and "key=value" in text
+    assert form_wording("--set: param `dropuot`: unknown key — did you mean `dropout`?.") == (
+        "override: param `dropuot`: unknown key — did you mean `dropout`?")

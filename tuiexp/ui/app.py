@@ -18,11 +18,19 @@ from ..core import daemon
 from ..core.config import UiSettings
 from ..core.errors import TuiexpError
 from ..core.paths import LogsDir
-from .data import Poller, needs_daemon
+from .data import Delta, Poller, needs_daemon
 from .messages import ClientFailed, ClientSucceeded, IndexPolled
 from .screens.runs import RunsScreen
 
 Observer = Callable[[IndexPolled, float], None]
+#: statuses worth telling the user about when a run reaches them: severity, words
+ENDINGS = {
+    "finished": ("information", "finished"),
+    "failed": ("error", "failed"),
+    "crashed": ("error", "crashed"),
+    "diverged": ("warning", "diverged"),
+    "oom": ("error", "ran out of memory"),
+}
 
 
 class TuiexpApp(App[int]):
@@ -45,6 +53,7 @@ class TuiexpApp(App[int]):
         self.poller = Poller(logs, clock, sparklines=self.ui.sparklines)
         self._wake = threading.Event()  # set to poll now (after a command)
         self._applied = threading.Event()  # set once the UI applied the last delta
+        self._statuses: dict[str, str] = {}  # each run's status at the last delta
 
     async def on_mount(self) -> None:
         await self.push_screen(RunsScreen())  # mounted before the first delta arrives
@@ -97,6 +106,7 @@ class TuiexpApp(App[int]):
     def on_index_polled(self, msg: IndexPolled) -> None:
         started = time.perf_counter()
         try:
+            self.tell_endings(msg.delta)
             for screen in self.screen_stack:
                 if hasattr(screen, "apply_poll") and screen.is_mounted:
                     screen.apply_poll(msg.delta)
@@ -107,6 +117,24 @@ class TuiexpApp(App[int]):
                 self._applied.set()
         if self.observer:  # the bench times each tick: poll + apply
             self.observer(msg, msg.delta.seconds + time.perf_counter() - started)
+
+    def tell_endings(self, delta: Delta) -> None:
+        """A notification (and the bell, with `[ui] bell = true`) for each run that ended
+        since the last delta, whatever screen is open. Runs already ended when the app
+        opened are not news; a run first seen later, already ended, is."""
+        news = []
+        for st in delta.changed:
+            before = self._statuses.get(st.id, None if delta.first else "")
+            self._statuses[st.id] = st.row.status
+            if before is not None and before != st.row.status and st.row.status in ENDINGS:
+                news.append(st.row)
+        for row in news:
+            severity, text = ENDINGS[row.status]
+            message = f" ({row.message})" if row.message and row.status != "finished" else ""
+            self.notify(f"{row.id} {text}{message}.", severity=severity,  # type: ignore[arg-type]
+                        timeout=10 if severity == "error" else 6)
+        if news and self.ui.bell:
+            self.bell()
 
     def on_client_succeeded(self, msg: ClientSucceeded) -> None:
         if msg.text:

@@ -73,8 +73,18 @@ class NewScreen(ModalScreen["Request | None"]):
             overrides = configmod.parse_overrides([x for x in lines if x and not x.startswith("#")])
             n = len(self.config.expand(name, overrides))  # validated before anything is written
         except TuiexpError as e:
-            self.query_one("#verdict", Static).update(f"[red]{escape(str(e))}[/]")
-            self.notify(str(e), severity="error")
+            text = form_wording(str(e))
+            self.query_one("#verdict", Static).update(f"[red]{escape(text)}[/]")
+            self.notify(text, severity="error")
             return
         self.notify(f"Queueing {n} run{'s' if n != 1 else ''} of {name}…", timeout=3)
         self.dismiss((self.config, name, overrides))
+
+
+def form_wording(message: str) -> str:
+    """The config's sentence about `--set` overrides, in this form's words (no CLI flag,
+    no "?." where a suggestion ends the sentence)."""
+    for cli, form in (("(e.g. --set ", "(e.g. "), ("--set: ", "override: "),
+                      ("--set value ", "override value "), ("--set ", "override "), ("?.", "?")):
+        message = message.replace(cli, form)
+    return message
