@@ -276,24 +276,35 @@ def test_resume_continues_a_cancelled_run(workdir):
 
 
 def test_concurrent_writers_do_not_block_readers(workdir):
-    """A reader sees a consistent index while the supervisor writes (WAL)."""
+    """A reader sees a consistent index while the supervisor writes (WAL): readers
+    poll from before the runs start until after they end, so they overlap the writes."""
     write_config(workdir, CONFIG)
-    ids = [queue(workdir, "slow", "--set", "epochs=2")[0] for _ in range(2)]
-    logs = LogsDir.at(workdir / "logs")
+    logs = LogsDir.at(workdir / "logs").ensure()
     errors: list[Exception] = []
+    seen: set[tuple[str, str, int | None]] = set()
+    done = threading.Event()
 
     def read() -> None:
         try:
             with Index(logs) as index:
-                for _ in range(200):
-                    index.runs()
+                while not done.is_set():
+                    seen.update((r.id, r.status, r.epoch) for r in index.runs())
         except Exception as e:  # noqa: BLE001 - any error fails the test below
             errors.append(e)
 
+    with Index(logs):
+        pass  # the index exists before the readers open it
     threads = [threading.Thread(target=read) for _ in range(3)]
     for t in threads:
         t.start()
-    for t in threads:
-        t.join()
+    try:
+        ids = [queue(workdir, "slow", "--set", "epochs=2")[0] for _ in range(2)]
+        assert tuiexp(workdir, "wait", *ids).returncode == 0
+    finally:
+        done.set()
+        for t in threads:
+            t.join()
     assert not errors
-    assert tuiexp(workdir, "wait", *ids).returncode == 0
+    # the readers saw the runs while they were written: running mid-way, then finished
+    assert any(status == "running" and epoch == 1 for _, status, epoch in seen), seen
+    assert {status for _, status, _ in seen} >= {"running", "finished"}
