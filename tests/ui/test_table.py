@@ -151,3 +151,8 @@ def test_the_new_run_form_speaks_of_overrides_not_cli_flags():
     assert "--set" not in text and "key=value" in text
     assert form_wording("--set: param `dropuot`: unknown key — did you mean `dropout`?.") == (
         "override: param `dropuot`: unknown key — did you mean `dropout`?")
+
+
+def test_ui_columns_add_metric_columns_once():
+    cols = [c.key for c in columns_for(("best:val/f1", "best", "best:val/f1"))]
+    assert cols.count("best") == 1 and cols.count("best:val/f1") == 1

@@ -88,7 +88,8 @@ NOT_IN_LABEL = {"seed", "schedule_start"}
 
 def columns_for(extra: tuple[str, ...]) -> tuple[Column, ...]:
     """Every column, `[ui] columns` metric columns after the best value."""
-    extras = tuple(Column(c, c, max(7, min(len(c), 12)), 3, right=True) for c in extra)
+    extras = tuple(Column(c, c, max(7, min(len(c), 12)), 3, right=True)
+                   for c in dict.fromkeys(extra) if c not in COLUMNS)  # "best" is shown already
     return (*BEFORE_EXTRA, *extras, *AFTER_EXTRA)
 
 
@@ -199,7 +200,7 @@ def cells(st: RunState, depth: int, now: float, marked: bool, extra: tuple[str, 
         "eta": duration(eta(r, now)),
     }
     for c in extra:
-        out[c] = _metric_cell(r, c)
+        out.setdefault(c, _metric_cell(r, c))
     return out
 
 
