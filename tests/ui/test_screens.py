@@ -233,52 +233,58 @@ async def test_queue_keys_export_and_bulk_actions_on_marked_runs(ws, wait_until,
     ws.wait(blocker, ("running",))
     b, c, d = (ws.enqueue("fake")[0] for _ in range(3))
     app = ws.app()
-    async with app.run_test(size=SIZE) as pilot:
-        await wait_until(pilot, lambda: {b, c, d} <= table(app).states.keys())
-        await wait_until(pilot, lambda: [cell(app, r, "pos") for r in (b, c, d)] == ["1", "2", "3"])
-        assert " q# " in text_of(app)
-        table(app).select_run(d)
-        await pilot.press("K")
-        await wait_until(pilot, lambda: [cell(app, r, "pos") for r in (b, c, d)] == ["1", "3", "2"])
-        await pilot.press("J")
-        await wait_until(pilot, lambda: [cell(app, r, "pos") for r in (b, c, d)] == ["1", "2", "3"])
-        with Index(ws.logs) as index:  # the supervisor's queue moved, not only the view
-            queued = sorted(index.runs(status=("queued",)),
-                            key=lambda r: (-r.priority, r.queue_pos, r.id))
-            assert [r.id for r in queued] == [b, c, d]
-        # export what the filter shows, nothing else
-        await pilot.press("slash", *d[-4:], "enter")
-        await wait_until(pilot, lambda: [rid for rid, _ in table(app).order] == [d])
-        await pilot.press("e")
-        await wait_until(pilot, lambda: isinstance(app.screen, ExportScreen))
-        assert f"the 1 runs matching '{d[-4:]}'" in text_of(app)
-        app.screen.query_one("#path", Input).value = str(ws.root / "shown.csv")
-        await pilot.press("ctrl+s")
-        await wait_until(pilot, lambda: (ws.root / "shown.csv").exists())
-        lines = (ws.root / "shown.csv").read_text().splitlines()
-        assert len(lines) == 2 and d in lines[1]
-        await pilot.press("escape")
-        await wait_until(pilot, lambda: len(table(app).order) == 4)
-        # mark three, cancel them at once: the dialog says what happens to each
-        for rid in (blocker, b, c):
-            table(app).select_run(rid)
-            await pilot.press("space")
-        await pilot.press("c")
-        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
-        question = app.screen.question
-        assert f"Stop 1 running run: {blocker} (no checkpoint" in question
-        assert f"Take 2 queued runs off the queue: {b}, {c}." in question
-        await pilot.press("y")
-        await wait_until(pilot, lambda: all(table(app).states[r].row.status == "cancelled"
-                                            for r in (blocker, b, c)), 20)
-        assert table(app).states[d].row.status != "cancelled"  # not marked: it takes the slot
-        await pilot.press("r")  # the same marks: asks before queueing three runs again
-        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
-        assert app.screen.question.startswith("Queue 3 runs again:")
-        await pilot.press("n")
-        await pilot.press("u")
-        await wait_until(pilot, lambda: not table(app).marked)
-    ws.wait(d)
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            await wait_until(pilot, lambda: {b, c, d} <= table(app).states.keys())
+            await wait_until(pilot, lambda: [cell(app, r, "pos") for r in (b, c, d)] == ["1", "2", "3"])
+            assert " q# " in text_of(app)
+            table(app).select_run(d)
+            await pilot.press("K")
+            await wait_until(pilot, lambda: [cell(app, r, "pos") for r in (b, c, d)] == ["1", "3", "2"])
+            await pilot.press("J")
+            await wait_until(pilot, lambda: [cell(app, r, "pos") for r in (b, c, d)] == ["1", "2", "3"])
+            with Index(ws.logs) as index:  # the supervisor's queue moved, not only the view
+                queued = sorted(index.runs(status=("queued",)),
+                                key=lambda r: (-r.priority, r.queue_pos, r.id))
+                assert [r.id for r in queued] == [b, c, d]
+            # export what the filter shows, nothing else
+            await pilot.press("slash", *d[-4:], "enter")
+            await wait_until(pilot, lambda: [rid for rid, _ in table(app).order] == [d])
+            await pilot.press("e")
+            await wait_until(pilot, lambda: isinstance(app.screen, ExportScreen))
+            assert f"the 1 runs matching '{d[-4:]}'" in text_of(app)
+            app.screen.query_one("#path", Input).value = str(ws.root / "shown.csv")
+            await pilot.press("ctrl+s")
+            await wait_until(pilot, lambda: (ws.root / "shown.csv").exists())
+            lines = (ws.root / "shown.csv").read_text().splitlines()
+            assert len(lines) == 2 and d in lines[1]
+            await pilot.press("escape")
+            await wait_until(pilot, lambda: len(table(app).order) == 4)
+            # mark three, cancel them at once: the dialog says what happens to each
+            for rid in (blocker, b, c):
+                table(app).select_run(rid)
+                await pilot.press("space")
+            await pilot.press("c")
+            await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+            question = app.screen.question
+            assert f"Stop 1 running run: {blocker} (no checkpoint" in question
+            assert f"Take 2 queued runs off the queue: {b}, {c}." in question
+            await pilot.press("y")
+            await wait_until(pilot, lambda: all(table(app).states[r].row.status == "cancelled"
+                                                for r in (blocker, b, c)), 20)
+            assert table(app).states[d].row.status != "cancelled"  # not marked: it takes the slot
+            await pilot.press("r")  # the same marks: asks before queueing three runs again
+            await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+            assert app.screen.question.startswith("Queue 3 runs again:")
+            await pilot.press("n")
+            await pilot.press("u")
+            await wait_until(pilot, lambda: not table(app).marked)
+        ws.wait(d)
+    finally:  # a failed step must not leave the hanging run behind
+        with Client(ws.logs) as client:
+            for rid in (d, c, b, blocker):
+                if client.index.run(rid).status in ("queued", "starting", "running"):
+                    client.cancel(rid)
 
 
 async def test_f_on_the_detail_screen_forks_that_run(finished, wait_until):
