@@ -34,7 +34,7 @@ from ..data import RunState, bar, duration, fmt_num, lr_of, sparkline, visible_o
 STATUS_STYLE = {
     "queued": "yellow", "starting": "cyan", "running": "bold green", "finished": "blue",
     "failed": "bold red", "crashed": "bold red", "diverged": "magenta", "oom": "bold magenta",
-    "cancelled": "dim", "preempted": "yellow", "pruned": "dim",
+    "cancelled": "dim", "preempted": "yellow", "pruned": "dim cyan",
 }
 
 
