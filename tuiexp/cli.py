@@ -276,7 +276,8 @@ def cmd_ls(args: argparse.Namespace) -> int:
         columns = query.expand_columns(asked, names) if asked else []
         wanted = {m for c in columns if (m := query.metric_of_column(c))}
         rows = query.load_runs(client.index, status=args.status, experiment=args.experiment,
-                               metrics=ALL if args.json else wanted)
+                               metrics=ALL if args.json else wanted,
+                               slim=not args.json and "num_params" not in columns)
     if args.json:
         json.dump([_row_json(r) for r in rows], sys.stdout, indent=1, default=str)
         print()
@@ -293,7 +294,7 @@ def _ls_columns(args: argparse.Namespace) -> list[str]:
 
     if Path(args.config).is_file():
         try:
-            return list(configmod.load(args.config).ui.columns)
+            return list(configmod.load_ui(args.config).columns)
         except TuiexpError:
             pass  # a broken experiments file must not stop `ls`; `check` says what is wrong
     return []
@@ -307,13 +308,14 @@ def render_listing(rows: list[RunRow], columns: list[str]) -> str:
     if not one and primaries:
         head.append("METRIC")
     head += [c.upper() for c in columns] + ["PARENT"]
+    extra = [(query.getter(c), query.metric_of_column(c) or c) for c in columns]  # parsed once
     table = [head]
     for r in rows:
         cells = [r.id, r.status, f"{r.epoch or 0}/{r.epochs or '?'}",
                  fmt_value(r.metric or "", r.best)]
         if not one and primaries:
             cells.append(r.metric or "-")
-        cells += [fmt_value(query.metric_of_column(c) or c, query.value(r, c)) for c in columns]
+        cells += [fmt_value(name, get(r)) for get, name in extra]
         cells.append(f"{r.parent}@{r.fork_epoch}" if r.parent else "")
         table.append(cells)
     widths = [max(len(row[i]) for row in table) for i in range(len(head))]

@@ -158,6 +158,25 @@ class Config:
 
 def load(path: str | Path) -> Config:
     path = Path(path)
+    raw, text = _read(path)
+    return parse(raw, path, text)
+
+
+def load_ui(path: str | Path) -> UiSettings:
+    """Only the `[ui]` table (what the dashboard and `ls` show): no experiment is
+    expanded, so a listing does not pay for validating every param."""
+    path = Path(path)
+    raw, text = _read(path)
+    loc = _Locator(text, {})
+
+    def fail(table: str, key: str | None, what: str) -> ConfigError:
+        line = loc.line(table, key)
+        return ConfigError(f"{path.name}{f', line {line}' if line else ''}: {sentence(what)}")
+
+    return _parse_ui(raw.get("ui", {}), fail)
+
+
+def _read(path: Path) -> tuple[dict[str, Any], str]:
     try:
         text = path.read_text(encoding="utf-8-sig")  # a BOM (Windows editors) is dropped
     except FileNotFoundError:
@@ -167,10 +186,9 @@ def load(path: str | Path) -> Config:
     except (OSError, UnicodeDecodeError) as e:
         raise ConfigError(f"{path} cannot be read: {getattr(e, 'strerror', None) or e}.") from None
     try:
-        raw = tomllib.loads(text)
+        return tomllib.loads(text), text
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"{path.name} is not valid TOML: {e}.") from None
-    return parse(raw, path, text)
 
 
 def parse(raw: dict[str, Any], path: Path, text: str = "") -> Config:
