@@ -86,3 +86,36 @@ def test_check_refuses_a_bad_search_with_exit_2(tmp_path: Path) -> None:
 def test_study_show_names_an_unknown_study(tmp_path: Path) -> None:
     proc = tuiexp(tmp_path, "study", "show", "nope")
     assert proc.returncode == 2 and "no study 'nope'" in proc.stderr
+
+
+def test_a_trainer_search_range_must_stay_valid(tmp_path: Path) -> None:
+    body = """
+[experiments.t]
+epochs = 2
+
+[experiments.t.search]
+trials = 2
+dropout = { uniform = [0.0, 1.5] }
+"""
+    with pytest.raises(ConfigError) as e:
+        configmod.load(write_config(tmp_path, body))
+    assert str(e.value).startswith("experiments.toml, line 7: `search.dropout` reaches 1.5, but `dropout`")
+
+
+def test_check_counts_a_study_s_trials(tmp_path: Path) -> None:
+    write_config(tmp_path, HEAD.replace('"python fit.py"', '"true"')
+                 + "trials = 7\nlr = { uniform = [0.1, 0.2] }\n")
+    proc = tuiexp(tmp_path, "check")
+    assert proc.returncode == 0, proc.stderr
+    assert "7 runs" in proc.stdout
+
+
+def test_a_client_does_not_queue_a_study_as_one_run(tmp_path: Path) -> None:
+    from tuiexp.core.client import Client
+    from tuiexp.core.errors import UsageError
+    from tuiexp.core.paths import LogsDir
+
+    cfg = load(tmp_path, "trials = 2\nlr = { uniform = [0.1, 0.2] }\n")
+    with Client(LogsDir.at(tmp_path / "logs"), autostart=False) as client:
+        with pytest.raises(UsageError, match="is a study: start it with `tuiexp run s`"):
+            client.enqueue(cfg, "s")

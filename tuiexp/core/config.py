@@ -90,6 +90,8 @@ class Experiment:
     @property
     def num_runs(self) -> int:
         grid = math.prod(len(v) for v in self.sweep.values()) if self.sweep else 1
+        if self.search is not None:
+            return int(self.search["trials"])  # a study's trials, one run each
         trials = int(self.random.get("trials", 1)) if self.random else 1
         return grid * trials * max(1, len(self.seeds))
 
@@ -236,10 +238,11 @@ def parse(raw: dict[str, Any], path: Path, text: str = "") -> Config:
     for exp in experiments.values():
         _check_finite(cfg, exp)
         if exp.search is not None:
-            from .study import check_parallel
+            from .study import check_parallel, check_space
 
             check_parallel(exp.search, queue, lambda what, e=exp.name: fail(
                 f"experiments.{e}.search", "parallel", what))
+            check_space(exp, lambda key, what, e=exp.name: fail(f"experiments.{e}.search", key, what))
     return cfg
 
 

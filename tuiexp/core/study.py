@@ -137,6 +137,26 @@ def check_parallel(search: dict[str, Any], queue: Any, fail: Callable[[str], Exc
                    f"({cap}: {how}); lower it or raise [queue] {'cpu_jobs' if 'CPU' in how else 'jobs_per_gpu'}")
 
 
+def check_space(exp: Any, fail: Fail) -> None:
+    """Where a param schema knows the params (the built-in trainer), both ends of every
+    range and every choice must be values a run accepts: a trial never fails on them."""
+    from .config import deep_merge, describe_param_error, set_dotted
+    from .params import ParamError, schema_for
+
+    schema = schema_for(exp)
+    if schema is None:
+        return
+    for key, dist in exp.search["space"].items():
+        kind, arg = next(iter(dist.items()))
+        for value in arg:
+            value = int(value) if kind == "int_uniform" else value
+            try:
+                schema.validate(deep_merge(exp.params, set_dotted({}, {key: value})))
+            except ParamError as e:
+                raise fail(key, f"`search.{key}` reaches {value!r}, but "
+                                f"{describe_param_error(e.key, e.reason)}") from None
+
+
 def capacity(queue: Any) -> tuple[int | None, str]:
     """How many runs the queue runs at once (None: no limit here, Slurm's), and why."""
     if queue.executor == "slurm":
@@ -200,6 +220,10 @@ def create(logs: LogsDir, config: Any, experiment: str, overrides: dict[str, Any
     from .config import _overridden
     from .spec import RunSpec, new_run_id
 
+    try:
+        optuna_module()
+    except ImportError:
+        raise UsageError("studies need Optuna: pip install optuna.") from None
     exp = config.experiment(experiment)
     if exp.search is None:
         raise UsageError(f"experiment '{experiment}' has no [search] table.")
