@@ -119,11 +119,13 @@ def build_parser() -> argparse.ArgumentParser:
     else:
         add_doctor(sub, common)
     try:
+        from .cli_lrfind import add_parsers as add_lrfind_parsers
         from .cli_study import add_parsers as add_study_parsers
-    except ImportError:  # pragma: no cover - study commands not installed
+    except ImportError:  # pragma: no cover - search commands not installed
         pass
     else:
         add_study_parsers(sub, common)
+        add_lrfind_parsers(sub, common)
     try:
         from .cli_import import add_parsers as add_import_parsers
     except ImportError:  # pragma: no cover - import commands not installed
