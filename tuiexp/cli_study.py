@@ -60,7 +60,10 @@ def cmd_study_show(args: argparse.Namespace) -> int:
 
     logs = LogsDir.at(args.logs)
     definition = studies.load_definition(logs, args.name)
-    study = studies.open_study(logs, definition)
+    study = studies.open_study(logs, definition, create=False)
+    if study is None:
+        print(f"study {definition['name']}: no trials yet (the supervisor has not started it).")
+        return 0
     trials = study.get_trials(deepcopy=False)
     with Index(logs, readonly=True) as index:
         rows = {t.number: index.run(studies.trial_run_id(definition, t.number)) for t in trials}

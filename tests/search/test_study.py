@@ -16,7 +16,8 @@ from ..conftest import tuiexp, wait_for, write_config
 SCRIPT = Path(__file__).with_name("trial_script.py")
 
 
-def config(where: Path, *, trials: int, parallel: int, sleep: float, extra: str = "") -> Path:
+def config(where: Path, *, trials: int, parallel: int, sleep: float, epochs: int = 4,
+           extra: str = "") -> Path:
     body = f"""
 [queue]
 gpus = "none"
@@ -27,7 +28,7 @@ command = ["{sys.executable}", "{SCRIPT}"]
 metric = "val/score"
 x = 0.5
 width = 1
-epochs = 4
+epochs = {epochs}
 sleep = {sleep}
 {extra}
 
@@ -57,11 +58,12 @@ def run_dirs(logs: LogsDir) -> list[str]:
 
 
 def test_a_study_runs_prunes_and_reports(workdir: Path) -> None:
-    config(workdir, trials=6, parallel=1, sleep=0.5, extra="crash_above = 0.9")
+    # a verdict has 5 epochs of 0.5 s to arrive: pruning is not a race on a busy machine
+    config(workdir, trials=6, parallel=1, sleep=0.5, epochs=6, extra="crash_above = 0.9")
     out = tuiexp(workdir, "run", "tiny", check=True).stdout
     assert "study tiny: 6 trials, 1 at a time, tpe sampler, median pruner" in out
     logs = LogsDir.at(workdir / "logs")
-    wait_for(lambda: study_done(logs), timeout=90, every=0.2)
+    wait_for(lambda: study_done(logs), timeout=240, every=0.2)
 
     trials = trials_of(logs)
     definition = studies.load_definition(logs, "tiny")
@@ -77,7 +79,7 @@ def test_a_study_runs_prunes_and_reports(workdir: Path) -> None:
         status = {"COMPLETE": "finished", "PRUNED": "pruned", "FAIL": "failed"}[t.state.name]
         assert t.user_attrs["status"] == status
         if status == "pruned":
-            assert logs.run(run).prune.exists() and t.last_step is not None and t.last_step < 4
+            assert logs.run(run).prune.exists() and t.last_step is not None and t.last_step < 6
 
     shown = tuiexp(workdir, "study", "show", "tiny", check=True).stdout
     assert "study tiny (done): 6/6 trials" in shown and "pruned" in shown
@@ -90,7 +92,7 @@ def test_a_crashing_trial_fails_and_the_study_goes_on(workdir: Path) -> None:
     config(workdir, trials=3, parallel=1, sleep=0.0, extra="crash_above = -1.0")
     tuiexp(workdir, "run", "tiny", check=True)
     logs = LogsDir.at(workdir / "logs")
-    wait_for(lambda: study_done(logs), timeout=60, every=0.2)
+    wait_for(lambda: study_done(logs), timeout=180, every=0.2)
     trials = trials_of(logs)
     assert [t.state.name for t in trials] == ["FAIL"] * 3  # every trial crashed; all 3 ran
     shown = tuiexp(workdir, "study", "show", "tiny", check=True).stdout
@@ -102,12 +104,12 @@ def test_killing_the_supervisor_mid_study_loses_and_doubles_nothing(workdir: Pat
     config(workdir, trials=8, parallel=2, sleep=0.3)
     tuiexp(workdir, "run", "tiny", check=True)
     logs = LogsDir.at(workdir / "logs")
-    wait_for(lambda: len(run_dirs(logs)) >= 3, timeout=60, every=0.1)
+    wait_for(lambda: len(run_dirs(logs)) >= 3, timeout=120, every=0.1)
     pid = int((daemon.info(logs) or {})["pid"])
     os.kill(pid, signal.SIGKILL)  # no goodbye: its runs go on in their own sessions
     wait_for(lambda: not daemon.is_running(logs), timeout=10)
     tuiexp(workdir, "daemon", "start", check=True)
-    wait_for(lambda: study_done(logs), timeout=120, every=0.2)
+    wait_for(lambda: study_done(logs), timeout=240, every=0.2)
 
     trials = trials_of(logs)
     definition = studies.load_definition(logs, "tiny")
@@ -119,3 +121,25 @@ def test_killing_the_supervisor_mid_study_loses_and_doubles_nothing(workdir: Pat
         run = logs.run(studies.trial_run_id(definition, t.number))
         proc = runstore.read_json(run.proc) or {}
         assert proc.get("attempt") == 1
+
+
+def test_a_trial_asked_but_never_queued_is_queued_once(tmp_path: Path) -> None:
+    from tuiexp.core import config as configmod
+    from tuiexp.core.index import Index
+
+    cfg = configmod.load(config(tmp_path, trials=2, parallel=1, sleep=0.0))
+    logs = LogsDir.at(tmp_path / "logs")
+    name = studies.create(logs, cfg, "tiny", {})
+    definition = studies.load_definition(logs, name)
+    asked = studies.open_study(logs, definition).ask()
+    x = asked.suggest_float("x", 0.0, 1.0)  # a supervisor killed here: `width` not chosen, no run
+    with Index(logs) as index:
+        for _ in range(3):  # a supervisor started again, stepping the study (no supervisor runs it)
+            studies.Driver(logs, index, definition).step()
+        [row] = index.runs()
+    run_id = studies.trial_run_id(definition, 0)
+    assert run_dirs(logs) == [run_id] and row.id == run_id and row.status == "queued"
+    spec = runstore.load_spec(logs.run(run_id))
+    assert spec.params["x"] == x and 1 <= spec.params["width"] <= 4 and spec.trial == 0
+    [trial] = trials_of(logs)
+    assert trial.state.name == "RUNNING" and trial.params == {"x": x, "width": spec.params["width"]}

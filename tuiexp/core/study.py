@@ -282,21 +282,37 @@ def optuna_module() -> Any:
     return optuna
 
 
-def open_study(logs: LogsDir, definition: dict[str, Any], seed_offset: int = 0) -> Any:
+LOCK_GRACE = 5  # seconds after which a journal lock left by a killed supervisor is broken
+
+
+def open_study(logs: LogsDir, definition: dict[str, Any], seed_offset: int = 0,
+               create: bool = True) -> Any:
     """The Optuna study over its journal, with the definition's sampler and pruner
     (made afresh: a sampler's state is not in the journal; its seed moves on by
-    `seed_offset`, the trials already asked, so a restart does not repeat them)."""
+    `seed_offset`, the trials already asked, so a restart does not repeat them).
+    Without `create`, None where the supervisor has not created it yet: a reader
+    never writes to the journal."""
     optuna = optuna_module()
     from optuna.storages import JournalStorage
-    from optuna.storages.journal import JournalFileBackend
+    from optuna.storages.journal import JournalFileBackend, JournalFileSymlinkLock
 
-    storage = JournalStorage(JournalFileBackend(str(journal_path(logs, definition["name"]))))
+    path = str(journal_path(logs, definition["name"]))
+    if not create and not os.path.exists(path):
+        return None
+    # only the supervisor writes (one per logs directory): a lock it left when killed
+    # mid-write is stale, and need not hold the next one up for optuna's default 30 s
+    storage = JournalStorage(JournalFileBackend(path, JournalFileSymlinkLock(path, LOCK_GRACE)))
     search = definition["search"]
-    return optuna.create_study(
-        storage=storage, study_name=definition["name"], load_if_exists=True,
-        direction=definition["direction"],
-        sampler=make_sampler(optuna, search, search["seed"] + seed_offset),
-        pruner=make_pruner(optuna, search, _epochs(definition)))
+    sampler = make_sampler(optuna, search, search["seed"] + seed_offset)
+    pruner = make_pruner(optuna, search, _epochs(definition))
+    try:
+        return optuna.load_study(study_name=definition["name"], storage=storage, sampler=sampler,
+                                 pruner=pruner)
+    except KeyError:
+        if not create:
+            return None
+    return optuna.create_study(storage=storage, study_name=definition["name"],
+                               direction=definition["direction"], sampler=sampler, pruner=pruner)
 
 
 def count_trials(logs: LogsDir, definition: dict[str, Any]) -> int:
@@ -463,11 +479,11 @@ class Driver:
         prune, and tell Optuna how the run ended."""
         run_id = trial_run_id(self.definition, t.number)
         paths = self.logs.run(run_id)
-        if not paths.dir.exists():
-            if set(t.params) >= set(self.dists):
-                self._queue(t.number, t._trial_id, t.params)  # asked, not queued: a restart
-            else:  # the supervisor stopped while the sampler was still choosing
-                self.study.tell(t.number, state=self.optuna.trial.TrialState.FAIL)
+        if not paths.dir.exists():  # asked, not queued: the supervisor stopped in between
+            trial = self.optuna.trial.Trial(self.study, t._trial_id)
+            # params it has are kept; any the sampler had not chosen yet are chosen now
+            params = {name: trial._suggest(name, dist) for name, dist in self.dists.items()}
+            self._queue(t.number, t._trial_id, params)
             return
         row = self.index.run(run_id)
         if row is None:
