@@ -34,3 +34,19 @@ def test_the_trainer_ends_pruned_and_keeps_its_checkpoints(tmp_path: Path) -> No
     status = final_status(paths)
     assert status["status"] == "pruned" and "after epoch 1" in status["message"]
     assert runstore.checkpoint_epochs(paths) == [1]
+
+
+def test_a_pruned_run_can_be_resumed_by_hand(tmp_path: Path) -> None:
+    from tuiexp.core.client import Client
+    from tuiexp.core.paths import LogsDir
+    from tuiexp.core.spec import RunSpec
+
+    logs = LogsDir.at(tmp_path / "logs")
+    paths = runstore.create(logs, RunSpec(id="trial", experiment="t", params={"x": 1}))
+    paths.prune.write_text("1\n")
+    with Client(logs, autostart=False) as client:
+        client.index.add_run(runstore.load_spec(paths))
+        client.index.set_status("trial", "pruned", "pruned by its study after epoch 1")
+        client.resume("trial")
+        assert client.index.run("trial").status == "queued"
+    assert not paths.prune.exists()  # else it would be pruned again at its next epoch
