@@ -179,7 +179,8 @@ def _slurm_opts(settings: dict[str, Any]) -> list[str]:
 def cmd_run(args: argparse.Namespace) -> int:
     cfg = configmod.load(args.config)
     overrides = configmod.parse_overrides(args.set)
-    if cfg.experiment(args.experiment).search is not None:
+    exp = cfg.experiment(args.experiment)
+    if exp.search is not None or exp.pbt is not None:
         from .cli_study import start_study
 
         return start_study(_logs(args), cfg, args.experiment, overrides)

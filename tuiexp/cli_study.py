@@ -31,12 +31,20 @@ def start_study(logs: LogsDir, config: Any, experiment: str, overrides: dict[str
     """Write the study and make sure a supervisor runs it."""
     from .core import daemon
 
-    name = studies.create(logs, config, experiment, overrides)
-    search = config.experiment(experiment).search
+    exp = config.experiment(experiment)
+    name = studies.create(logs, config, experiment, overrides,
+                          kind="pbt" if exp.pbt is not None else "search")
     if not daemon.spawn(logs):
         raise UsageError(f"the supervisor did not start; see {logs.daemon_log}.")
-    print(f"study {name}: {search['trials']} trials, {search['parallel']} at a time, "
-          f"{search['sampler']} sampler, {search['pruner']} pruner")
+    if exp.pbt is not None:
+        p = exp.pbt
+        print(f"population {name}: {p['population']} members, every {p['interval']} epochs the "
+              f"bottom {p['quantile']:.0%} replaced by forks of the top, perturbing "
+              f"{', '.join(p['perturb'])}")
+    else:
+        s = exp.search
+        print(f"study {name}: {s['trials']} trials, {s['parallel']} at a time, "
+              f"{s['sampler']} sampler, {s['pruner']} pruner")
     print(f"follow it with: tuiexp study show {name}")
     return 0
 
@@ -49,7 +57,9 @@ def cmd_study_ls(args: argparse.Namespace) -> int:
     for name in found:
         d = studies.load_definition(logs, name)
         state = "done" if d.get("done") else "running"
-        print(f"{name:<24} {d['experiment']:<20} {d['search']['trials']:>4} trials  {state}")
+        size = (f"{d['pbt']['population']:>4} members" if d.get("kind") == "pbt"
+                else f"{d['search']['trials']:>4} trials ")
+        print(f"{name:<24} {d['experiment']:<20} {size}  {state}")
     return 0
 
 

@@ -121,7 +121,7 @@ class Client:
         """Queue every run of an experiment; all validated before any is written."""
         check_experiment_name(experiment)
         exp = config.experiment(experiment)
-        if exp.search is not None:  # its runs are asked for one by one (core/study.py)
+        if exp.search is not None or exp.pbt is not None:  # its runs come one by one (core/study.py)
             raise UsageError(f"experiment '{experiment}' is a study: start it with `tuiexp run {experiment}`.")
         all_params = config.expand(experiment, overrides or {})
         cwd = str(Path(exp.cwd if exp.cwd else ".").expanduser())

@@ -38,7 +38,7 @@ REPLACED_TABLES = frozenset({"model_args", "scheduler_args"})
 RUN_KEYS = ("metric", "mode", "args", "scalars")
 #: Keys of an experiment table that are not params.
 RESERVED = ("extends", "description", "command", "cwd", "sweep", "random", "seeds", "priority", "tags",
-            "slurm", "search", *RUN_KEYS)
+            "slurm", "search", "pbt", *RUN_KEYS)
 UI_KEYS = ("columns", "sparklines", "bell")
 DISTRIBUTIONS = ("uniform", "log_uniform", "int_uniform", "choice")
 
@@ -82,6 +82,8 @@ class Experiment:
     slurm: dict[str, Any] = field(default_factory=dict)
     #: an Optuna study instead of independent runs (core/study.py); None: no search
     search: dict[str, Any] | None = None
+    #: population-based training on forks (core/pbt.py); None: none
+    pbt: dict[str, Any] | None = None
 
     @property
     def builtin(self) -> bool:
@@ -92,6 +94,8 @@ class Experiment:
         grid = math.prod(len(v) for v in self.sweep.values()) if self.sweep else 1
         if self.search is not None:
             return int(self.search["trials"])  # a study's trials, one run each
+        if self.pbt is not None:
+            return int(self.pbt["population"])  # its first members (forks come later)
         trials = int(self.random.get("trials", 1)) if self.random else 1
         return grid * trials * max(1, len(self.seeds))
 
@@ -389,9 +393,17 @@ def _make_experiment(name: str, table: dict[str, Any], defaults: dict[str, Any],
         search = parse_search(table["search"], params, lambda k, what: fail(f"{here}.search", k, what),
                               lambda key, dist, f: _check_distribution(key, dist, f, "search"),
                               lambda key, f: _check_exists(key, params, f))
+    pbt = None
+    if "pbt" in table:
+        from .pbt import parse_pbt
+
+        if sweep or rnd or seeds or search is not None:
+            raise fail(here, "pbt", "`pbt` runs a population of its own; it cannot be combined "
+                       "with `search`, `sweep`, `random` or `seeds`")
+        pbt = parse_pbt(table["pbt"], params, lambda k, what: fail(f"{here}.pbt", k, what))
     return Experiment(name=name, params=params, command=command, cwd=cwd, description=description,
                       sweep=sweep, random=rnd, seeds=tuple(seeds), priority=priority, tags=tuple(tags),
-                      slurm=slurm, search=search, **run)
+                      slurm=slurm, search=search, pbt=pbt, **run)
 
 
 def _primary_metric(name: str, raw: dict[str, Any], defaults: dict[str, Any]) -> tuple[str | None, str | None]:

@@ -214,25 +214,33 @@ def trial_run_id(definition: dict[str, Any], number: int) -> str:
     return f"{definition['prefix']}-t{number}"
 
 
-def create(logs: LogsDir, config: Any, experiment: str, overrides: dict[str, Any]) -> str:
-    """Write a new study of `experiment` (named after it: `x`, `x-2`, ...); the
-    supervisor queues its trials. Returns the study's name."""
+def create(logs: LogsDir, config: Any, experiment: str, overrides: dict[str, Any],
+           kind: str = "search") -> str:
+    """Write a new study of `experiment` (named after it: `x`, `x-2`, ...), or with
+    kind "pbt" a population (core/pbt.py); the supervisor queues its runs. Returns
+    the study's name."""
     from .client import git_commit
     from .config import _overridden
     from .spec import RunSpec, new_run_id
 
-    try:
-        optuna_module()
-    except ImportError:
-        raise UsageError("studies need Optuna: pip install optuna.") from None
     exp = config.experiment(experiment)
-    if exp.search is None:
-        raise UsageError(f"experiment '{experiment}' has no [search] table.")
     base = config.expand(experiment, overrides)[0]
-    search = dict(exp.search)
-    search["space"] = {k: v for k, v in search["space"].items() if not _overridden(k, overrides)}
-    if not search["space"]:
-        raise UsageError("--set fixes every param of the search: nothing is left to search.")
+    if kind == "pbt":
+        if exp.pbt is None:
+            raise UsageError(f"experiment '{experiment}' has no `pbt` table.")
+        plan: dict[str, Any] = {"kind": "pbt", "pbt": exp.pbt}
+    else:
+        try:
+            optuna_module()
+        except ImportError:
+            raise UsageError("studies need Optuna: pip install optuna.") from None
+        if exp.search is None:
+            raise UsageError(f"experiment '{experiment}' has no [search] table.")
+        search = dict(exp.search)
+        search["space"] = {k: v for k, v in search["space"].items() if not _overridden(k, overrides)}
+        if not search["space"]:
+            raise UsageError("--set fixes every param of the search: nothing is left to search.")
+        plan = {"search": search}
     cwd = str((config.path.parent / Path(exp.cwd or ".").expanduser()).resolve())
     template = RunSpec(id="template", experiment=experiment, params=base, command=exp.command,
                        cwd=cwd, seed=base.get("seed"), priority=exp.priority,
@@ -250,7 +258,7 @@ def create(logs: LogsDir, config: Any, experiment: str, overrides: dict[str, Any
     for n in range(1, 10_000):
         name = experiment if n == 1 else f"{experiment}-{n}"
         definition = {"name": name, "experiment": experiment, "created": time.time(),
-                      "prefix": new_run_id(name), "search": search, "metric": exp.metric,
+                      "prefix": new_run_id(name), **plan, "metric": exp.metric,
                       "direction": "maximize" if mode == "max" else "minimize",
                       "spec": template.to_json()}
         if _write_new(definition_path(logs, name), definition):
@@ -380,7 +388,7 @@ class Studies:
                  clear: Callable[[str], None]):
         self.logs = logs
         self.index = index
-        self.drivers: dict[str, Driver] = {}
+        self.drivers: dict[str, Any] = {}  # Driver or pbt.PbtDriver
         self.done: set[str] = set()
         self._complain, self._clear = complain, clear
         self._last = 0.0
@@ -405,7 +413,12 @@ class Studies:
             if definition.get("done"):
                 self.done.add(name)
                 return
-            driver = self.drivers[name] = Driver(self.logs, self.index, definition)
+            if definition.get("kind") == "pbt":
+                from .pbt import PbtDriver
+
+                driver = self.drivers[name] = PbtDriver(self.logs, self.index, definition)
+            else:
+                driver = self.drivers[name] = Driver(self.logs, self.index, definition)
         driver.step()
         if driver.finished:
             self.done.add(name)
@@ -534,6 +547,10 @@ def summary(logs: LogsDir, name: str) -> str:
     from .index import Index
 
     definition = load_definition(logs, name)
+    if definition.get("kind") == "pbt":
+        from .pbt import summary as population
+
+        return population(logs, definition)
     study = open_study(logs, definition, create=False)
     if study is None:
         return f"study {definition['name']}: no trials yet (the supervisor has not started it)."
