@@ -2,14 +2,15 @@
 
 `tuiexp run x` writes the population's definition (`logs/studies/NAME.json`, kind
 "pbt"); the supervisor's tick drives it (core/study.py `Studies`). Slot i's first
-run is `PREFIX-m{i}` (member 0 with the experiment's params, the others perturbed);
-whenever a slot's current run has logged an epoch that is a multiple of `interval`
-(and not its last), it is ranked by its primary metric against the latest values of
-the other slots: in the bottom `quantile` it is pruned (`prune.request`: it ends
-`pruned` at its next epoch, its checkpoints kept) and replaced by `PREFIX-m{i}-e{E}`,
-a fork of a top-quantile member from that member's latest checkpoint, with each
-`perturb` param multiplied by 0.8 or 1.2. Forks are ordinary forks, so the lineage
-tree shows the population's history.
+run is `PREFIX-m{i}` (member 0 with the experiment's params, the others perturbed).
+Once every member has logged epoch E, a multiple of `interval` below `epochs` (or
+ended before it), the members are ranked by their primary metric at E: each one in
+the bottom `quantile` is pruned (`prune.request`: it ends `pruned` at its next epoch,
+its checkpoints kept) and replaced by `PREFIX-m{i}-e{E}`, a fork of a top-quantile
+member from that member's checkpoint at E (its latest where E's was not kept), with
+each `perturb` param multiplied by 0.8 or 1.2. Members train on meanwhile: nobody
+waits for the slowest. Forks are ordinary forks, so the lineage tree shows the
+population's history.
 
 Every decision is named by its slot and epoch, and a replacement's run id says
 both, so a supervisor killed mid-decision and started again makes none twice:
@@ -116,9 +117,13 @@ def member_id(definition: dict[str, Any], slot: int, epoch: int | None = None) -
     return base if epoch is None else f"{base}-e{epoch}"
 
 
+_WAIT = object()  # a member has not reached the boundary yet
+
+
 class PbtDriver:
-    """One population: starts its members, and at each interval replaces the bottom
-    quantile with perturbed forks of the top."""
+    """One population: starts its members and, at each boundary epoch that every member
+    has reached (or ended before), replaces the bottom quantile with perturbed forks of
+    the top, taken from their checkpoints at that epoch."""
 
     def __init__(self, logs: LogsDir, index: Any, definition: dict[str, Any]):
         self.logs, self.index, self.definition = logs, index, definition
@@ -140,22 +145,29 @@ class PbtDriver:
         from .spec import RunSpec
 
         template = RunSpec.from_json(self.definition["spec"])
-        epochs = template.params.get("epochs")
-        current = [self._current(slot, template) for slot in range(self.pbt["population"])]
-        rows = [self._row(rid) for rid in current]
-        if any(r is None for r in rows):
+        slots = range(self.pbt["population"])
+        lineages = [self._lineage(slot, template) for slot in slots]
+        rows = {rid: self._row(rid) for lineage in lineages for rid in lineage}
+        if any(r is None for r in rows.values()):
             return
-        scores = [self._score(r) for r in rows]
-        for slot, row in enumerate(rows):
-            self._judge(slot, row, rows, scores, epochs)
-        if all(r.status in TERMINAL for r in rows):
+        epochs = template.params.get("epochs")
+        last = epochs if isinstance(epochs, int) else max((r.epoch or 0) for r in rows.values()) + 1
+        interval, made = self.pbt["interval"], False
+        for boundary in range(interval, last, interval):
+            if all(self._judged(slot, boundary) for slot in slots):
+                continue
+            values = [self._value_at(lineages[slot], rows, boundary) for slot in slots]
+            if any(v is _WAIT for v in values):
+                break  # later boundaries wait for this one
+            made = self._decide(boundary, lineages, rows, values) or made
+        if not made and all(rows[lineage[-1]].status in TERMINAL for lineage in lineages):
             self.finished = True
             atomic.write_json(self.logs.root / "studies" / f"{self.name}.json",
                               {**self.definition, "done": True, "ended": time.time()})
             log.info("population %s finished", self.name)
 
-    def _current(self, slot: int, template: Any) -> str:
-        """Slot's latest run (its first one made here if it has none yet)."""
+    def _lineage(self, slot: int, template: Any) -> list[str]:
+        """Slot's runs, oldest first (its first one made here if it has none yet)."""
         base = member_id(self.definition, slot)
         if not self.logs.run(base).dir.exists():
             params = template.params
@@ -168,7 +180,11 @@ class PbtDriver:
                            seed=params.get("seed"), study=self.name, trial=slot)
             self._create(spec)
         forks = [rid for rid in runstore.run_ids(self.logs) if rid.startswith(base + "-e")]
-        return max(forks, key=lambda r: int(r.rsplit("-e", 1)[1]), default=base)
+        return [base, *sorted(forks, key=lambda r: int(r.rsplit("-e", 1)[1]))]
+
+    def _judged(self, slot: int, boundary: int) -> bool:
+        return ((slot, boundary) in self.decided
+                or self.logs.run(member_id(self.definition, slot, boundary)).dir.exists())
 
     def _create(self, spec: Any, init: Any = None) -> None:
         try:
@@ -184,51 +200,68 @@ class PbtDriver:
             row = self.index.run(rid)
         return row
 
-    def _score(self, row: Any) -> float | None:
-        if not row.metric or row.epoch is None:
-            return None
-        points = self.index.points(row.num, row.metric, "epoch", after=row.epoch - 1)
-        v = points[-1][1] if points else None
-        return v if v is not None and math.isfinite(v) else None
+    def _covering(self, lineage: list[str], rows: dict[str, Any], boundary: int) -> Any:
+        """The run of a slot that trained its epoch `boundary` (the latest forked before it)."""
+        covering = rows[lineage[0]]
+        for rid in lineage[1:]:
+            if (rows[rid].fork_epoch or 0) < boundary:
+                covering = rows[rid]
+        return covering
 
-    def _judge(self, slot: int, row: Any, rows: list[Any], scores: list[float | None],
-               epochs: Any) -> None:
-        """At a boundary epoch: keep the member, or replace it with a perturbed fork."""
-        interval = self.pbt["interval"]
-        if row.status != "running" or not row.epoch or row.epoch < interval:
-            return
-        boundary = row.epoch - row.epoch % interval  # a tick may see the run past it
-        if isinstance(epochs, int) and boundary >= epochs:
-            return
-        key = (slot, boundary)
-        replacement = member_id(self.definition, slot, boundary)
-        if key in self.decided or self.logs.run(replacement).dir.exists():
-            return
-        ranked = sorted((i for i, s in enumerate(scores) if s is not None),
-                        key=lambda i: scores[i], reverse=self.maximize)  # best first
-        n = max(1, math.floor(self.pbt["quantile"] * len(rows)))
-        if len(ranked) < 2 * n or slot not in ranked[-n:]:
-            self._record(slot, boundary, "kept")
-            return
-        rng = random.Random(f"{self.pbt['seed']}:{slot}:{boundary}")
-        donor = rows[rng.choice(ranked[:n])]
-        try:
-            self._replace(slot, row, donor, replacement, rng)
-        except ForkError as e:  # the donor has no checkpoint yet: keep the member this time
-            self._record(slot, boundary, f"kept ({e})")
+    def _value_at(self, lineage: list[str], rows: dict[str, Any], boundary: int) -> Any:
+        """The slot's primary metric at epoch `boundary`; None where it ended without one
+        (ranked last); _WAIT while it has not got there."""
+        row = self._covering(lineage, rows, boundary)
+        if row.metric:
+            points = self.index.points(row.num, row.metric, "epoch", after=boundary - 1, limit=1)
+            if points and points[0][0] == boundary:
+                v = points[0][1]
+                return v if math.isfinite(v) else None
+            if points:  # it logged later epochs but not this one
+                return None
+        return None if row.status in TERMINAL else _WAIT
 
-    def _replace(self, slot: int, row: Any, donor: Any, new_id: str, rng: random.Random) -> None:
+    def _decide(self, boundary: int, lineages: list[list[str]], rows: dict[str, Any],
+                values: list[Any]) -> bool:
+        """Rank the slots at `boundary`; the bottom quantile get forks of the top. True if
+        a fork was made."""
+        n = max(1, math.floor(self.pbt["quantile"] * len(values)))
+        scored = sorted((i for i, v in enumerate(values) if v is not None),
+                        key=lambda i: values[i], reverse=self.maximize)  # best first
+        ranked = scored + [i for i, v in enumerate(values) if v is None]
+        donors, losers = scored[:n], ranked[-n:]
+        made = False
+        for slot in range(len(values)):
+            if self._judged(slot, boundary):
+                continue
+            if slot not in losers or not donors or slot in donors:
+                self._record(slot, boundary, "kept")
+                continue
+            rng = random.Random(f"{self.pbt['seed']}:{slot}:{boundary}")
+            donor = self._covering(lineages[rng.choice(donors)], rows, boundary)
+            try:
+                self._replace(slot, rows[lineages[slot][-1]], donor, boundary, rng)
+                made = True
+            except ForkError as e:  # the donor kept no checkpoint to fork: keep the member
+                self._record(slot, boundary, f"kept ({e})")
+        return made
+
+    def _replace(self, slot: int, loser: Any, donor: Any, boundary: int, rng: random.Random) -> None:
         from .client import fork_params
 
+        new_id = member_id(self.definition, slot, boundary)
         parent = runstore.load_spec(self.logs.run(donor.id))
-        epoch, source = runstore.fork_source(self.logs.run(donor.id), None)
+        have = runstore.checkpoint_epochs(self.logs.run(donor.id))
+        epoch, source = runstore.fork_source(self.logs.run(donor.id),
+                                             boundary if boundary in have else None)
         overrides = perturbed(parent.params, self.pbt["perturb"], rng)
         params = fork_params(parent.params, overrides, epoch, builtin=parent.command is None)
         child = replace(parent.forked(new_id, epoch, params), trial=slot)
-        atomic.write_text(self.logs.run(row.id).prune, f"{time.time()}\n")
+        if loser.status not in TERMINAL:
+            atomic.write_text(self.logs.run(loser.id).prune, f"{time.time()}\n")
         self._create(child, init=source)
-        log.info("population %s: %s replaced by %s, a fork of %s at epoch %d", self.name,
-                 row.id, new_id, donor.id, epoch)
+        log.info("population %s: %s replaced at epoch %d by %s, a fork of %s at epoch %d",
+                 self.name, loser.id, boundary, new_id, donor.id, epoch)
 
     def _record(self, slot: int, epoch: int, action: str) -> None:
         self.decided.add((slot, epoch))

@@ -30,7 +30,7 @@ def check(cfg: Config) -> Report:
     for name, exp in cfg.experiments.items():
         try:
             n = len(cfg.expand(name))
-            report.runs[name] = exp.num_runs if exp.search is not None else n
+            report.runs[name] = exp.num_runs if exp.search is not None or exp.pbt is not None else n
         except ConfigError as e:
             report.problems.append(str(e))
         report.problems += experiment_problems(cfg, exp)
