@@ -20,3 +20,5 @@ for epoch in range(start + 1, epochs + 1):
     if track.should_prune() and epoch < epochs:
         track.finish("pruned", f"replaced by the population after epoch {epoch}")
         break
+else:
+    track.finish()  # said, not left to an exit code a restarted supervisor cannot see

@@ -21,3 +21,7 @@ for epoch in range(1, epochs + 1):
     if track.should_prune() and epoch < epochs:
         track.finish("pruned", f"pruned after epoch {epoch}")
         break
+else:
+    # said, not left to the exit code: a supervisor that adopted this process after
+    # a restart cannot see its exit code, and would call a silent end a crash
+    track.finish()
