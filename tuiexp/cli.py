@@ -119,6 +119,14 @@ def build_parser() -> argparse.ArgumentParser:
     else:
         add_doctor(sub, common)
     try:
+        from .cli_lrfind import add_parsers as add_lrfind_parsers
+        from .cli_study import add_parsers as add_study_parsers
+    except ImportError:  # pragma: no cover - search commands not installed
+        pass
+    else:
+        add_study_parsers(sub, common)
+        add_lrfind_parsers(sub, common)
+    try:
         from .cli_import import add_parsers as add_import_parsers
     except ImportError:  # pragma: no cover - import commands not installed
         pass
@@ -171,6 +179,11 @@ def _slurm_opts(settings: dict[str, Any]) -> list[str]:
 def cmd_run(args: argparse.Namespace) -> int:
     cfg = configmod.load(args.config)
     overrides = configmod.parse_overrides(args.set)
+    exp = cfg.experiment(args.experiment)
+    if exp.search is not None or exp.pbt is not None:
+        from .cli_study import start_study
+
+        return start_study(_logs(args), cfg, args.experiment, overrides)
     with Client(_logs(args)) as client:
         ids = client.enqueue(cfg, args.experiment, overrides)
     for rid in ids:

@@ -19,7 +19,7 @@ COLUMNS = tuple(WIDTHS)
 STATUS_STYLE = {
     "queued": "yellow", "starting": "cyan", "running": "bold green", "finished": "blue",
     "failed": "bold red", "crashed": "bold red", "diverged": "magenta", "oom": "bold magenta",
-    "cancelled": "dim", "preempted": "yellow",
+    "cancelled": "dim", "preempted": "yellow", "pruned": "dim cyan",
 }
 
 
