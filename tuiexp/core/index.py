@@ -355,7 +355,8 @@ class Index:
             spec = json.loads(row[1])
             fold.num, fold.spec_metric, fold.spec_mode = row[0], spec.get("metric"), spec.get("mode")
         num, keys, dropped = fold.num, fold.keys, fold.dropped
-        batch: dict[tuple[str, str], tuple[list[int], list[float]]] = {}
+        # per scope, name -> (xs, values): no tuple built per point on the hot path
+        by_scope: dict[str, dict[str, tuple[list[int], list[float]]]] = {"step": {}, "epoch": {}}
         confusions = []
         for ev in chunk.events:
             kind = ev["kind"]
@@ -368,22 +369,24 @@ class Index:
                     fold.step = x
                 else:
                     fold.epoch = x
+                scope = by_scope[kind]
                 for name, v in ev.items():
                     tv = type(v)
-                    if (tv is not float and tv is not int) or name in RESERVED:
+                    if tv is not float and tv is not int:
                         continue
-                    points = batch.get((name, kind))
+                    points = scope.get(name)
                     if points is None:
-                        if (name, kind) in dropped or (
+                        if name in RESERVED or (name, kind) in dropped or (
                                 (name, kind) not in keys and not self._new_key(fold, name, kind)):
                             continue
-                        points = batch[(name, kind)] = ([], [])
+                        points = scope[name] = ([], [])
                     points[0].append(x)
                     points[1].append(v)
             elif kind == "confusion" and type(ev.get("epoch")) is int and 0 <= ev["epoch"] < MAX_STEP:
                 confusions.append((num, ev["epoch"], json.dumps(ev)))
             else:
                 _fold_other(fold, kind, ev)
+        batch = {(name, kind): pts for kind, scope in by_scope.items() for name, pts in scope.items()}
         kids = {k: self._key_id(*k) for k in batch}
         repeated = set()
         for k, (xs, vs) in batch.items():
