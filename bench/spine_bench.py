@@ -205,8 +205,11 @@ def bench_ls(tmp: Path, quick: bool) -> None:
             spec = RunSpec(id=f"20261122-000000-exp-{i:05d}", experiment="exp", params={"lr": 0.1},
                            metric="val/acc", mode="max")
             paths = runstore.create(logs, spec)
-            index.add_run(spec, status="finished")
+            # finished as a supervisor leaves a run: its record of the (long gone) process
+            paths.proc.write_text('{"pid": 4194311, "attempt": 1}')
+            paths.exit.write_text('{"returncode": 0, "attempt": 1}')
             paths.events.write_bytes(line)
+            index.add_run(spec, status="finished")
             index.ingest(spec.id, paths, Fold(), 0)
     py = [sys.executable]
     bare = wall([*py, "-c", "pass"])

@@ -6,13 +6,8 @@ set -uo pipefail
 STATE=${TUIEXP_SLURM_DIR:-/tmp/tuiexp-slurm}
 export SLURM_CONF=$STATE/slurm.conf
 
-alive() {
-    local pid
-    [[ -f "$1" ]] || return 1
-    pid=$(cat "$1" 2>/dev/null) || return 1
-    [[ -n "$pid" && -r /proc/$pid/stat ]] || return 1
-    [[ $(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null) != Z ]]
-}
+# shellcheck source=scripts/slurm-common.sh
+source "$(dirname "$0")/slurm-common.sh"
 
 stop_pid() {
     local f=$1 name=$2 pid

@@ -20,14 +20,8 @@ die() { echo "slurm-up: $*" >&2; exit 1; }
 
 [[ $(id -u) == 0 ]] || die "must run as root (it installs packages and starts daemons)."
 
-# A pid is alive when /proc says so and it is no zombie (this init does not reap).
-alive() {
-    local pid
-    [[ -f "$1" ]] || return 1
-    pid=$(cat "$1" 2>/dev/null) || return 1
-    [[ -n "$pid" && -r /proc/$pid/stat ]] || return 1
-    [[ $(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null) != Z ]]
-}
+# shellcheck source=scripts/slurm-common.sh
+source "$(dirname "$0")/slurm-common.sh"
 
 wait_until() {  # wait_until SECONDS WHAT CMD...
     local limit=$1 what=$2 start=$SECONDS

@@ -67,7 +67,7 @@ def test_import_contract_is_kept() -> None:
         ("ui/messages.py", "from ..trainer import models", "tuiexp.ui is not allowed to import tuiexp.trainer"),
         ("trainer/config.py", "import torch", "tuiexp.trainer.config is not allowed to import torch"),
         ("trainer/loop.py", "import textual", "tuiexp.trainer is not allowed to import textual"),
-        ("track.py", "from .trainer import config as _c", "tuiexp.track is not allowed to import tuiexp.trainer"),
+        ("track/__init__.py", "from ..trainer import config as _c", "tuiexp.track is not allowed to import tuiexp.trainer"),
     ],
 )
 def test_import_contract_breaks_on_a_forbidden_import(tmp_path: Path, module: str, line: str,

@@ -131,6 +131,14 @@ def build_parser() -> argparse.ArgumentParser:
     else:
         add_doctor(sub, common)
     try:
+        from .cli_lrfind import add_parsers as add_lrfind_parsers
+        from .cli_study import add_parsers as add_study_parsers
+    except ImportError:  # pragma: no cover - search commands not installed
+        pass
+    else:
+        add_study_parsers(sub, common)
+        add_lrfind_parsers(sub, common)
+    try:
         from .cli_import import add_parsers as add_import_parsers
     except ImportError:  # pragma: no cover - import commands not installed
         pass
@@ -183,6 +191,11 @@ def _slurm_opts(settings: dict[str, Any]) -> list[str]:
 def cmd_run(args: argparse.Namespace) -> int:
     cfg = configmod.load(args.config)
     overrides = configmod.parse_overrides(args.set)
+    exp = cfg.experiment(args.experiment)
+    if exp.search is not None or exp.pbt is not None:
+        from .cli_study import start_study
+
+        return start_study(_logs(args), cfg, args.experiment, overrides)
     with Client(_logs(args)) as client:
         ids = client.enqueue(cfg, args.experiment, overrides)
     for rid in ids:
@@ -288,7 +301,8 @@ def cmd_ls(args: argparse.Namespace) -> int:
         columns = query.expand_columns(asked, names) if asked else []
         wanted = {m for c in columns if (m := query.metric_of_column(c))}
         rows = query.load_runs(client.index, status=args.status, experiment=args.experiment,
-                               metrics=ALL if args.json else wanted)
+                               metrics=ALL if args.json else wanted,
+                               slim=not args.json and "num_params" not in columns)
     if args.json:
         json.dump([_row_json(r) for r in rows], sys.stdout, indent=1, default=str)
         print()
@@ -305,7 +319,7 @@ def _ls_columns(args: argparse.Namespace) -> list[str]:
 
     if Path(args.config).is_file():
         try:
-            return list(configmod.load(args.config).ui.columns)
+            return list(configmod.load_ui(args.config).columns)
         except TuiexpError:
             pass  # a broken experiments file must not stop `ls`; `check` says what is wrong
     return []
@@ -319,13 +333,14 @@ def render_listing(rows: list[RunRow], columns: list[str]) -> str:
     if not one and primaries:
         head.append("METRIC")
     head += [c.upper() for c in columns] + ["PARENT"]
+    extra = [(query.getter(c), query.metric_of_column(c) or c) for c in columns]  # parsed once
     table = [head]
     for r in rows:
         cells = [r.id, r.status, f"{r.epoch or 0}/{r.epochs or '?'}",
                  fmt_value(r.metric or "", r.best)]
         if not one and primaries:
             cells.append(r.metric or "-")
-        cells += [fmt_value(query.metric_of_column(c) or c, query.value(r, c)) for c in columns]
+        cells += [fmt_value(name, get(r)) for get, name in extra]
         cells.append(f"{r.parent}@{r.fork_epoch}" if r.parent else "")
         table.append(cells)
     widths = [max(len(row[i]) for row in table) for i in range(len(head))]

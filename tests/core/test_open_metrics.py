@@ -114,12 +114,22 @@ def test_open_names_reach_every_view(project: Path) -> None:
     assert bad.returncode == 2 and "no run has logged 'val/f1'" in bad.stderr
 
 
-def test_nan_inf_and_bad_names_never_break_a_view(tmp_path: Path) -> None:
+def finished_run(logs: LogsDir, spec: RunSpec):
+    """A run directory as a finished run leaves it (the supervisor's proc.json of a pid
+    that cannot be alive): nothing a command reads it with would start it."""
+    paths = runstore.create(logs, spec)
+    paths.proc.write_text(json.dumps({"pid": 2**22 + 7, "attempt": 1}))
+    paths.exit.write_text(json.dumps({"returncode": 0, "attempt": 1}))
+    return paths
+
+
+def test_nan_inf_and_bad_names_never_break_a_view(workdir: Path) -> None:
     """A run whose log holds NaN, infinity, a huge step, a name outside the rule and a
     non-number is indexed; the bad parts are skipped or shown as such, never fatal."""
+    tmp_path = workdir
     logs = LogsDir.at(tmp_path / "logs")
     spec = RunSpec(id="weird", experiment="x", params={}, metric="acc", mode="max")
-    paths = runstore.create(logs, spec)
+    paths = finished_run(logs, spec)
     lines = [
         events.encode("epoch", 1.0, {"epoch": 1, "acc": 0.5, "loss": math.nan}),
         events.encode("epoch", 2.0, {"epoch": 2, "acc": math.inf, "loss": 0.3}),
@@ -131,6 +141,7 @@ def test_nan_inf_and_bad_names_never_break_a_view(tmp_path: Path) -> None:
     with Index(logs) as index:
         index.reindex_run("weird")
         row = query.get_run(index, "weird")
+    assert row.status == "finished"
     assert row.best == 0.5 and row.best_at == 1  # neither inf nor NaN wins
     acc = row.summary("acc")
     assert acc.count == 3 and math.isnan(acc.last) and acc.max == 0.5
@@ -168,7 +179,8 @@ def test_a_resume_that_repeats_epochs_replaces_them(tmp_path: Path) -> None:
         assert row.best == 0.58 and row.best_at == 3
 
 
-def test_a_script_run_by_hand_appears_without_reindex(tmp_path: Path) -> None:
+def test_a_script_run_by_hand_appears_without_reindex(workdir: Path) -> None:
+    tmp_path = workdir
     script = tmp_path / "by_hand.py"
     script.write_text(textwrap.dedent('''
         from tuiexp import track

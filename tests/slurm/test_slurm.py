@@ -93,7 +93,7 @@ def test_trainer_run_finishes_with_metrics_through_sacct(project, monkeypatch):
     wait_for(lambda: status(project, rid) in events.TERMINAL, timeout=120, every=0.5)
     row = show(project, rid)
     assert row["status"] == "finished", row["message"]
-    assert row["epoch"] == 2 and isinstance(row["last_epoch"]["val_acc"], float)
+    assert row["epoch"] == 2 and isinstance(row["metrics"]["val_acc@epoch"]["last"], float)
     proc = json.loads((run_dir(project, rid) / "proc.json").read_text())
     assert proc["executor"] == "slurm" and proc["job_id"] == job and proc["node"]
     exit_rec = json.loads((run_dir(project, rid) / "exit.json").read_text())

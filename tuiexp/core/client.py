@@ -26,7 +26,7 @@ from .params import ParamError, builtin_schema
 from .paths import LogsDir
 from .spec import RunSpec, check_experiment_name, new_run_id
 
-RESUMABLE = ("failed", "crashed", "cancelled", "oom", "diverged", "preempted")
+RESUMABLE = ("failed", "crashed", "cancelled", "oom", "diverged", "preempted", "pruned")
 
 
 class Client:
@@ -121,6 +121,8 @@ class Client:
         """Queue every run of an experiment; all validated before any is written."""
         check_experiment_name(experiment)
         exp = config.experiment(experiment)
+        if exp.search is not None or exp.pbt is not None:  # its runs come one by one (core/study.py)
+            raise UsageError(f"experiment '{experiment}' is a study: start it with `tuiexp run {experiment}`.")
         all_params = config.expand(experiment, overrides or {})
         cwd = str(Path(exp.cwd if exp.cwd else ".").expanduser())
         cwd = str((config.path.parent / cwd).resolve())
@@ -155,10 +157,11 @@ class Client:
         row = self.row(ref)
         if row.status not in RESUMABLE:
             raise UsageError(f"run {row.id} is {row.status}; only a failed, crashed, cancelled, "
-                             f"oom or diverged run can be resumed.")
+                             f"oom, diverged or pruned run can be resumed.")
         paths = self.logs.run(row.id)
         proc = runstore.read_json(paths.proc) or {}
         paths.cancel.unlink(missing_ok=True)
+        paths.prune.unlink(missing_ok=True)  # a pruned trial resumed by hand is no longer judged
         atomic.write_json(paths.queue, {"attempt": proc.get("attempt", 0) + 1,
                                         "priority": row.priority, "queued": time.time()})
         if not self.index.set_status(row.id, "queued", "resumed from its last checkpoint",

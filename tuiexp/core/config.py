@@ -38,7 +38,7 @@ REPLACED_TABLES = frozenset({"model_args", "scheduler_args"})
 RUN_KEYS = ("metric", "mode", "args", "scalars")
 #: Keys of an experiment table that are not params.
 RESERVED = ("extends", "description", "command", "cwd", "sweep", "random", "seeds", "priority", "tags",
-            "slurm", *RUN_KEYS)
+            "slurm", "search", "pbt", *RUN_KEYS)
 UI_KEYS = ("columns", "sparklines", "bell")
 DISTRIBUTIONS = ("uniform", "log_uniform", "int_uniform", "choice")
 
@@ -80,6 +80,10 @@ class Experiment:
     args: str | None = None  # "flags": every param passed as --key value
     scalars: str | None = None  # "stdout" or a regex with groups `key` and `value`
     slurm: dict[str, Any] = field(default_factory=dict)
+    #: an Optuna study instead of independent runs (core/study.py); None: no search
+    search: dict[str, Any] | None = None
+    #: population-based training on forks (core/pbt.py); None: none
+    pbt: dict[str, Any] | None = None
 
     @property
     def builtin(self) -> bool:
@@ -88,6 +92,10 @@ class Experiment:
     @property
     def num_runs(self) -> int:
         grid = math.prod(len(v) for v in self.sweep.values()) if self.sweep else 1
+        if self.search is not None:
+            return int(self.search["trials"])  # a study's trials, one run each
+        if self.pbt is not None:
+            return int(self.pbt["population"])  # its first members (forks come later)
         trials = int(self.random.get("trials", 1)) if self.random else 1
         return grid * trials * max(1, len(self.seeds))
 
@@ -158,6 +166,25 @@ class Config:
 
 def load(path: str | Path) -> Config:
     path = Path(path)
+    raw, text = _read(path)
+    return parse(raw, path, text)
+
+
+def load_ui(path: str | Path) -> UiSettings:
+    """Only the `[ui]` table (what the dashboard and `ls` show): no experiment is
+    expanded, so a listing does not pay for validating every param."""
+    path = Path(path)
+    raw, text = _read(path)
+    loc = _Locator(text, {})
+
+    def fail(table: str, key: str | None, what: str) -> ConfigError:
+        line = loc.line(table, key)
+        return ConfigError(f"{path.name}{f', line {line}' if line else ''}: {sentence(what)}")
+
+    return _parse_ui(raw.get("ui", {}), fail)
+
+
+def _read(path: Path) -> tuple[dict[str, Any], str]:
     try:
         text = path.read_text(encoding="utf-8-sig")  # a BOM (Windows editors) is dropped
     except FileNotFoundError:
@@ -167,10 +194,9 @@ def load(path: str | Path) -> Config:
     except (OSError, UnicodeDecodeError) as e:
         raise ConfigError(f"{path} cannot be read: {getattr(e, 'strerror', None) or e}.") from None
     try:
-        raw = tomllib.loads(text)
+        return tomllib.loads(text), text
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"{path.name} is not valid TOML: {e}.") from None
-    return parse(raw, path, text)
 
 
 def parse(raw: dict[str, Any], path: Path, text: str = "") -> Config:
@@ -233,6 +259,12 @@ def parse(raw: dict[str, Any], path: Path, text: str = "") -> Config:
     cfg = Config(path=path, queue=queue, experiments=experiments, locate=loc, ui=ui)
     for exp in experiments.values():
         _check_finite(cfg, exp)
+        if exp.search is not None:
+            from .study import check_parallel, check_space
+
+            check_parallel(exp.search, queue, lambda what, e=exp.name: fail(
+                f"experiments.{e}.search", "parallel", what))
+            check_space(exp, lambda key, what, e=exp.name: fail(f"experiments.{e}.search", key, what))
     return cfg
 
 
@@ -369,9 +401,27 @@ def _make_experiment(name: str, table: dict[str, Any], defaults: dict[str, Any],
             continue
         _check_distribution(key, dist, lambda what, k=key: fail(f"{here}.random", k, what))
         _check_exists(key, params, lambda what, k=key: fail(f"{here}.random", k, what))
+    search = None
+    if "search" in table:
+        from .study import parse_search
+
+        if sweep or rnd or seeds:
+            raise fail(here, "search", "`search` runs a study of its own; it cannot be combined "
+                       "with `sweep`, `random` or `seeds`")
+        search = parse_search(table["search"], params, lambda k, what: fail(f"{here}.search", k, what),
+                              lambda key, dist, f: _check_distribution(key, dist, f, "search"),
+                              lambda key, f: _check_exists(key, params, f))
+    pbt = None
+    if "pbt" in table:
+        from .pbt import parse_pbt
+
+        if sweep or rnd or seeds or search is not None:
+            raise fail(here, "pbt", "`pbt` runs a population of its own; it cannot be combined "
+                       "with `search`, `sweep`, `random` or `seeds`")
+        pbt = parse_pbt(table["pbt"], params, lambda k, what: fail(f"{here}.pbt", k, what))
     return Experiment(name=name, params=params, command=command, cwd=cwd, description=description,
                       sweep=sweep, random=rnd, seeds=tuple(seeds), priority=priority, tags=tuple(tags),
-                      slurm=slurm, **run)
+                      slurm=slurm, search=search, pbt=pbt, **run)
 
 
 def _primary_metric(name: str, raw: dict[str, Any], defaults: dict[str, Any]) -> tuple[str | None, str | None]:
@@ -458,16 +508,17 @@ def _check_exists(key: str, params: dict[str, Any], fail: Any) -> None:
         node = node[part]
 
 
-def _check_distribution(key: str, dist: Any, fail: Any) -> None:
+def _check_distribution(key: str, dist: Any, fail: Any, table: str = "random") -> None:
     if not (isinstance(dist, dict) and len(dist) == 1 and next(iter(dist)) in DISTRIBUTIONS):
-        raise fail(f"`random.{key}` must be one of {{{' | '.join(d + '=[...]' for d in DISTRIBUTIONS)}}}")
+        raise fail(f"`{table}.{key}` must be one of {{{' | '.join(d + '=[...]' for d in DISTRIBUTIONS)}}}")
     kind, arg = next(iter(dist.items()))
     if not isinstance(arg, list) or not arg:
-        raise fail(f"`random.{key}.{kind}` needs a list")
-    if kind != "choice" and (len(arg) != 2 or not all(isinstance(a, (int, float)) for a in arg)):
-        raise fail(f"`random.{key}.{kind}` needs [low, high]")
+        raise fail(f"`{table}.{key}.{kind}` needs a list")
+    if kind != "choice" and (len(arg) != 2 or not all(isinstance(a, (int, float)) and not isinstance(a, bool)
+                                                       for a in arg)):
+        raise fail(f"`{table}.{key}.{kind}` needs [low, high]")
     if kind == "log_uniform" and min(arg) <= 0:
-        raise fail(f"`random.{key}.log_uniform` needs positive bounds")
+        raise fail(f"`{table}.{key}.log_uniform` needs positive bounds")
 
 
 def _random_trials(rnd: dict[str, Any], overrides: dict[str, Any]) -> list[dict[str, Any]]:

@@ -30,6 +30,7 @@ from .events import TERMINAL
 from .executor import Handle, LocalExecutor, SlurmExecutor, describe_start_error
 from .index import Fold, Index
 from .paths import LogsDir, RunPaths
+from .study import Studies
 
 log = logging.getLogger("tuiexp.daemon")
 
@@ -85,6 +86,7 @@ class Supervisor:
         self._last_busy = time.time()
         self._adopted = False
         self._said: dict[str, str] = {}  # what was logged per subject: a repeat is not
+        self.studies = Studies(logs, self.index, self._complain, self._clear)
 
     # -- lifecycle ------------------------------------------------------------
     def serve(self) -> None:
@@ -94,7 +96,7 @@ class Supervisor:
                 if not self._adopted:
                     self._adopted = self.adopt()
                 self.tick()
-                busy = bool(self.active or self.index.queued_ids())
+                busy = bool(self.active or self.index.queued_ids() or self.studies.busy())
                 self._clear("tick")
             except Exception as e:  # noqa: BLE001 - nothing may stop the supervisor
                 self._complain("tick", "the supervisor's tick failed", e)
@@ -152,6 +154,7 @@ class Supervisor:
             self.slurm().refresh(jobs)  # one squeue for all jobs
         for run_id, act in list(self.active.items()):
             self._watch(run_id, act)
+        self.studies.tick()  # asks for trials and queues them before dispatch starts them
         self._dispatch()
         if time.time() - self._last_scan > SCAN_EVERY:
             self._scan()

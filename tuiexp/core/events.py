@@ -18,7 +18,7 @@ VERSION = 1
 #: Fields of every event, or set by `track.log` itself: never a metric name.
 RESERVED = frozenset({"v", "t", "kind", "step", "epoch"})
 #: Statuses a run process reports itself, as the last word of its event log.
-TERMINAL = ("finished", "failed", "diverged", "oom", "cancelled", "crashed", "preempted")
+TERMINAL = ("finished", "failed", "diverged", "oom", "cancelled", "crashed", "preempted", "pruned")
 #: Every status a run can be shown with; queued and crashed are derived by the supervisor.
 STATUSES = ("queued", "starting", "running", *TERMINAL)
 

@@ -12,6 +12,7 @@ import fnmatch
 import math
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 NAME = re.compile(r"[A-Za-z0-9_./-]{1,128}")
@@ -129,6 +130,11 @@ class KeySummary:
         return (v, at) if v is not None else (None, None)
 
 
+@lru_cache(maxsize=4096)
+def _percent(name: str) -> bool:
+    return _HIGHER_IS_BETTER.search(name) is not None
+
+
 def fmt_value(name: str, v: Any) -> str:
     """A metric value for a table cell: fractions of accuracy-like names as percent."""
     if v is None:
@@ -139,7 +145,7 @@ def fmt_value(name: str, v: Any) -> str:
         return "nan"
     if math.isinf(v):
         return "inf" if v > 0 else "-inf"
-    if _HIGHER_IS_BETTER.search(name) and 0.0 <= v <= 1.0:
+    if 0.0 <= v <= 1.0 and _percent(name):
         return f"{100 * v:.1f}%"
     if isinstance(v, int) or (float(v).is_integer() and abs(v) < 1e9):
         return f"{int(v)}"

@@ -152,5 +152,10 @@ class RunPaths:
         """A request to stop at the next step and requeue (SIGUSR1 from Slurm writes it)."""
         return self.dir / "stop.request"
 
+    @property
+    def prune(self) -> Path:
+        """A study's pruner judged the run hopeless: it ends `pruned` at its next report."""
+        return self.dir / "prune.request"
+
     def checkpoint(self, epoch: int) -> Path:
         return self.ckpt / f"epoch-{epoch:04d}.pt"

@@ -29,7 +29,8 @@ def check(cfg: Config) -> Report:
                                f"with a `command` or params for the built-in trainer).")
     for name, exp in cfg.experiments.items():
         try:
-            report.runs[name] = len(cfg.expand(name))
+            n = len(cfg.expand(name))
+            report.runs[name] = exp.num_runs if exp.search is not None or exp.pbt is not None else n
         except ConfigError as e:
             report.problems.append(str(e))
         report.problems += experiment_problems(cfg, exp)

@@ -7,13 +7,16 @@ Views format; they do not recompute. No view re-reads `events.jsonl`.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+import os
+from collections.abc import Callable, Iterable
+from functools import lru_cache
 from typing import Any
 
 from . import daemon
 from .errors import UsageError
 from .index import Index, RunRow
 from .metrics import default_mode, matching
+from .paths import is_run_id
 
 ALL = None  # `metrics=ALL`: attach every metric summary
 
@@ -25,9 +28,12 @@ AGGREGATES = ("last", "best", "min", "max")
 
 def load_runs(index: Index, status: Iterable[str] | None = None,
               experiment: Iterable[str] | None = None,
-              metrics: Iterable[str] | None = ALL) -> list[RunRow]:
-    """Runs (oldest first) with the summaries of `metrics` (every metric by default)."""
-    rows = index.runs(status=status, experiment=experiment)
+              metrics: Iterable[str] | None = ALL, slim: bool = False) -> list[RunRow]:
+    """Runs (oldest first) with the summaries of `metrics` (every metric by default);
+    `slim` leaves the spec, meta and params undecoded (a listing that shows none)."""
+    rows = index.runs(status=status, experiment=experiment, slim=slim)
+    if metrics is not None and not (metrics := list(metrics)):
+        return rows
     return index.attach_summaries(rows, metrics)
 
 
@@ -49,12 +55,13 @@ def refresh_unsupervised(index: Index, ids: list[str] | None = None) -> None:
 def index_new_directories(index: Index) -> list[str]:
     """Index run directories the index does not know yet (a script run by hand, with no
     supervisor to notice it), so they show without a manual `reindex`."""
-    from . import runstore
-
-    known = index.ids()
+    try:
+        names = set(os.listdir(index.logs.runs))  # one listdir; run.json only for new names
+    except FileNotFoundError:
+        return []
     added = []
-    for rid in runstore.run_ids(index.logs):
-        if rid not in known:
+    for rid in sorted(names - index.ids()):
+        if is_run_id(rid) and (index.logs.runs / rid / "run.json").exists():
             try:
                 index.reindex_run(rid)
                 added.append(rid)
@@ -115,25 +122,34 @@ def value(row: RunRow, column: str) -> Any:
     """A table column's value for one run: a run fact, or `AGG:NAME` with AGG one of
     last/best/min/max (a bare NAME is its last value; `final_NAME` and `best_NAME`
     are the old spellings). None where the run has not produced it; NaN stays NaN."""
-    if column == "num_params":
-        return row.meta.get("num_params")
-    if column == "epochs_run":
-        return row.epoch
-    if column == "best":
-        return row.best
-    if column == "best_epoch":
-        return row.best_at
-    if column == "train_time":
-        return train_time(row)
+    return getter(column)(row)
+
+
+@lru_cache(maxsize=1024)
+def getter(column: str) -> Callable[[RunRow], Any]:
+    """`value` for one column, parsed once (a listing calls it for every row)."""
+    facts: dict[str, Callable[[RunRow], Any]] = {
+        "num_params": lambda r: r.meta.get("num_params"),
+        "epochs_run": lambda r: r.epoch,
+        "best": lambda r: r.best,
+        "best_epoch": lambda r: r.best_at,
+        "train_time": train_time,
+    }
+    if column in facts:
+        return facts[column]
     agg, name = split_column(column)
-    s = row.summary(name)
-    if s is None or not s.count:
-        return None
-    if agg == "last":
-        return s.last
-    if agg == "best":
-        return s.best(mode_of(row, name))[0]
-    return s.min if agg == "min" else s.max
+
+    def read(row: RunRow) -> Any:
+        s = row.summaries.get((name, "epoch")) or row.summaries.get((name, "step"))
+        if s is None or not s.count:
+            return None
+        if agg == "last":
+            return s.last
+        if agg == "best":
+            return s.best(mode_of(row, name))[0]
+        return s.min if agg == "min" else s.max
+
+    return read
 
 
 def split_column(column: str) -> tuple[str, str]:

@@ -41,6 +41,9 @@ class RunSpec:
     scalars: str | None = None
     #: sbatch settings when queued for Slurm ([queue.slurm] under the experiment's `slurm`)
     slurm: dict[str, Any] | None = None
+    #: the study this run is a trial of (logs/studies/NAME.json), and its trial number
+    study: str | None = None
+    trial: int | None = None
 
     def to_json(self) -> dict[str, Any]:
         d = asdict(self)

@@ -53,6 +53,7 @@ __all__ = [
     "finish",
     "current",
     "should_stop",
+    "should_prune",
     "FLUSH_INTERVAL",
     "MAX_BACKLOG",
     "MAX_NAMES",
@@ -184,6 +185,11 @@ def finish(status: str = "finished", message: str = "", **fields: Any) -> None:
 def should_stop() -> bool:
     """The current run's should_stop() (False when no run is open)."""
     return _current is not None and _current.should_stop()
+
+
+def should_prune() -> bool:
+    """The current run's should_prune() (False when no run is open)."""
+    return _current is not None and _current.should_prune()
 
 
 def _install_hooks(run: Run) -> None:

@@ -58,6 +58,8 @@ class Run:
         self._stop = threading.Event()
         self.stop_asked = False  # SIGUSR1 or a stop.request file: checkpoint, exit, requeue
         self._stop_checked = 0.0
+        self.prune_asked = False  # a study's pruner wrote prune.request: finish("pruned")
+        self._prune_checked = 0.0
         self._flusher = threading.Thread(target=self._flush_loop, name="tuiexp-flush", daemon=True)
         self._flusher.start()
 
@@ -308,6 +310,17 @@ class Run:
                 self._stop_checked = now
                 self.stop_asked = self.paths.stop.exists()
         return self.stop_asked
+
+    def should_prune(self) -> bool:
+        """True once a study's pruner judged this trial hopeless (a `prune.request` file
+        in the run directory, looked for at most every 0.5 s). A loop that sees it at an
+        epoch's end keeps its checkpoints, calls `finish("pruned")` and exits."""
+        if not self.prune_asked:
+            now = time.monotonic()
+            if now - self._prune_checked >= STOP_CHECK_EVERY:
+                self._prune_checked = now
+                self.prune_asked = self.paths.prune.exists()
+        return self.prune_asked
 
     # -- ending ----------------------------------------------------------------
     def finish(self, status: str = "finished", message: str = "", **fields: Any) -> None:

@@ -164,6 +164,9 @@ def train(s: State, data: datasets.Data, cfg: TrainConfig, setup: Setup, run: tr
             return 0
         if track.should_stop() and epoch < cfg.epochs:
             raise Stopped(f"stopped after epoch {epoch}")
+        if track.should_prune() and epoch < cfg.epochs:  # a study's pruner: checkpoints stay
+            track.finish("pruned", f"pruned by its study after epoch {epoch}")
+            return 0
     track.finish("finished")
     return 0
 

@@ -163,7 +163,7 @@ def read_ui_settings(path: Path) -> tuple[UiSettings, str | None]:
     if not path.exists():
         return UiSettings(), None
     try:
-        return configmod.load(path).ui, None
+        return configmod.load_ui(path), None
     except TuiexpError as e:
         return UiSettings(), str(e)
 

@@ -144,9 +144,9 @@ class DetailScreen(Screen):
         shown = charts[self.page * CHARTS_PER_PAGE:(self.page + 1) * CHARTS_PER_PAGE]
         for i in range(CHARTS_PER_PAGE):
             chart = self.query_one(f"#chart{i}", Chart)
+            chart.display = i < len(shown) or (i == 0 and not charts)  # no empty frames
             if i >= len(shown):
-                chart.title, chart.log_y = ("no metric logged yet" if not charts and not i
-                                            else ""), False
+                chart.title, chart.log_y = "no metric logged yet", False
                 chart.plot([])
                 continue
             c = shown[i]

@@ -39,6 +39,7 @@ BINDINGS = [
     Binding("slash", "filter", "Filter"),
     Binding("s", "sort", "Sort", show=False),
     Binding("t", "tree", "Tree", show=False),
+    Binding("S", "study", "Study of a trial", show=False),
     Binding("escape", "clear_filter", "Clear filter", show=False),
 ]
 
@@ -192,6 +193,18 @@ class RunsScreen(Screen):
     def on_runs_table_selected(self, event: RunsTable.Selected) -> None:
         self.table.select_run(event.run_id)
         self.action_detail()
+
+    def action_study(self) -> None:
+        from .study import StudyScreen
+
+        rid = self.selected()
+        if rid is None or rid not in self.table.states:
+            return
+        name = self.table.states[rid].row.spec.get("study")
+        if not name:
+            self.notify(f"Run {rid} is not a trial of a study.", severity="warning")
+            return
+        self.app.push_screen(StudyScreen(name))
 
     def action_fork(self) -> None:
         if rid := self.selected():

@@ -1,0 +1,146 @@
+"""Search figures (issue 13): a full grid against ASHA and TPE + median pruning, the
+same trial budget each, on the built-in `shapes` dataset, through the real queue.
+
+    PYTHONPATH=. python bench/search_bench.py [--seeds 3] [--epochs 8] [--parallel 2]
+    PYTHONPATH=. python bench/search_bench.py --quick      # a smoke run: 8 trials, 3 epochs, 1 seed
+
+Per arm and seed it prints the best primary metric (val_acc) reached and the epochs
+spent (the sum over trials of the epochs each ran), then the means side by side. The
+goal: the same best accuracy (within noise over the seeds) with ≤ 40 % of the grid's
+epochs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tuiexp.core import daemon, query, runstore  # noqa: E402
+from tuiexp.core import study as studies  # noqa: E402
+from tuiexp.core.index import Index  # noqa: E402
+from tuiexp.core.paths import LogsDir  # noqa: E402
+
+GRID = {"lr": [0.003, 0.01, 0.03], "dropout": [0.0, 0.2, 0.4], "weight_decay": [0.0, 5e-4, 5e-3]}
+QUICK_GRID = {"lr": [0.003, 0.03], "dropout": [0.0, 0.4], "weight_decay": [0.0, 5e-3]}
+ARMS = {"grid": ("grid", "none"), "asha": ("random", "asha"), "tpe_median": ("tpe", "median")}
+
+
+def config(grid: dict[str, list[float]], epochs: int, parallel: int, seed: int, device: str,
+           num_train: int) -> str:
+    trials = 1
+    for values in grid.values():
+        trials *= len(values)
+    space = "\n".join(f"{k} = {{ choice = {v} }}" for k, v in grid.items())
+    gpus = '"auto"' if device != "cpu" else '"none"'
+    out = f"""
+[queue]
+gpus = {gpus}
+cpu_jobs = {parallel}
+jobs_per_gpu = {parallel}
+
+[defaults]
+dataset = "shapes"
+num_train = {num_train}
+num_test = 256
+val_split = 0.2
+image_size = 16
+model = "resnet"
+model_args = {{ widths = [16, 32], depths = [1, 1] }}
+batch_size = 64
+epochs = {epochs}
+optimizer = "adam"
+threads = 1
+device = "{device}"
+seed = {seed}
+"""
+    for arm, (sampler, pruner) in ARMS.items():
+        out += f"""
+[experiments.{arm}]
+
+[experiments.{arm}.search]
+sampler = "{sampler}"
+pruner = "{pruner}"
+trials = {trials}
+parallel = {parallel}
+seed = {seed}
+startup_trials = 5
+warmup = 1
+{space}
+"""
+    return out
+
+
+def run_arm(where: Path, arm: str, timeout: float) -> tuple[float | None, int, int, float]:
+    """Run one arm's study to its end: (best val_acc, epochs spent, trials pruned, seconds)."""
+    logs = LogsDir.at(where / "logs")
+    t = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "tuiexp.cli", "run", arm], cwd=where, check=True,
+                   capture_output=True, text=True)
+    names = [n for n in studies.names(logs) if studies.load_definition(logs, n)["experiment"] == arm]
+    name = names[-1]
+    deadline = time.monotonic() + timeout
+    while not (runstore.read_json(studies.definition_path(logs, name)) or {}).get("done"):
+        if time.monotonic() > deadline:
+            raise SystemExit(f"{arm}: the study did not finish within {timeout:.0f} s")
+        time.sleep(1.0)
+    seconds = time.perf_counter() - t
+    with Index(logs) as index:
+        rows = [r for r in query.load_runs(index, experiment=[arm], metrics=["val_acc"])
+                if r.spec.get("study") == name]
+    best = max((r.best for r in rows if r.best is not None), default=None)
+    epochs = sum(r.epoch or 0 for r in rows)
+    pruned = sum(r.status == "pruned" for r in rows)
+    return best, epochs, pruned, seconds
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--seeds", type=int, default=3)
+    ap.add_argument("--epochs", type=int, default=8)
+    ap.add_argument("--parallel", type=int, default=2)
+    ap.add_argument("--device", default="cpu", help="cpu, cuda or auto (default cpu)")
+    ap.add_argument("--num-train", type=int, default=1024)
+    ap.add_argument("--quick", action="store_true", help="8 trials of 3 epochs, one seed")
+    ap.add_argument("--timeout", type=float, default=3600, help="seconds per arm")
+    args = ap.parse_args()
+    grid = QUICK_GRID if args.quick else GRID
+    seeds = 1 if args.quick else args.seeds
+    epochs = 3 if args.quick else args.epochs
+    results: dict[str, list[tuple[float | None, int, int, float]]] = {arm: [] for arm in ARMS}
+    for seed in range(seeds):
+        with tempfile.TemporaryDirectory(prefix="search-bench-") as tmp:
+            where = Path(tmp)
+            (where / "experiments.toml").write_text(
+                config(grid, epochs, args.parallel, seed, args.device, args.num_train))
+            try:
+                for arm in ARMS:
+                    r = run_arm(where, arm, args.timeout)
+                    results[arm].append(r)
+                    best = "-" if r[0] is None else f"{r[0]:.4f}"
+                    print(f"seed {seed} {arm:<11} best val_acc {best}  epochs {r[1]:>4}  "
+                          f"pruned {r[2]:>2}  {r[3]:.0f} s", flush=True)
+            finally:
+                daemon.stop(LogsDir.at(where / "logs"))
+    trials = len(grid["lr"]) * len(grid["dropout"]) * len(grid["weight_decay"])
+    print(f"\n{trials} trials per arm, {epochs} epochs each at most, {seeds} seed(s):")
+    print(f"{'arm':<11} {'best val_acc (mean ± sd)':>26} {'epochs (mean)':>14} {'vs grid':>8}")
+    grid_epochs = statistics.mean(r[1] for r in results["grid"])
+    for arm, rs in results.items():
+        bests = [r[0] for r in rs if r[0] is not None]
+        mean = statistics.mean(bests) if bests else float("nan")
+        sd = statistics.stdev(bests) if len(bests) > 1 else 0.0
+        spent = statistics.mean(r[1] for r in rs)
+        print(f"{arm:<11} {mean:>18.4f} ± {sd:.4f} {spent:>14.1f} {spent / grid_epochs:>7.0%}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,66 @@
+"""`tuiexp lr-find`: the LR range test on tiny real data, and its suggestion rule."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+from tuiexp.trainer.lrfind import suggest
+
+from ..conftest import tuiexp, write_config
+
+TINY = """
+[experiments.tiny]
+dataset = "shapes"
+num_train = 160
+num_test = 32
+val_split = 0.2
+image_size = 16
+model = "resnet"
+model_args = { widths = [8, 16], depths = [1, 1] }
+batch_size = 32
+epochs = 2
+optimizer = "adam"
+lr = 0.01
+threads = 1
+device = "cpu"
+
+[experiments.script]
+command = "python fit.py"
+lr = 0.1
+"""
+
+
+def test_suggest_picks_the_steepest_descent_before_the_valley() -> None:
+    lrs = [1e-6 * 10 ** (i / 20) for i in range(140)]  # 1e-6 .. ~1e1
+    def loss(lr: float) -> float:
+        x = math.log10(lr)
+        return 2.3 if x < -3 else (2.3 - 1.5 * (x + 3) if x < -1 else 0.8 + 4 * (x + 1) ** 2)
+    lr = suggest(lrs, [loss(lr) for lr in lrs])
+    assert lr is not None and 1e-3 <= lr <= 1e-1
+    assert suggest(lrs[:5], [2.0] * 5) is None  # too short to say anything
+
+
+@pytest.mark.slow
+def test_lr_find_on_the_built_in_trainer(tmp_path: Path) -> None:
+    write_config(tmp_path, TINY)
+    proc = tuiexp(tmp_path, "lr-find", "tiny", "--steps", "40", "--no-queue", timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert "suggested lr:" in proc.stdout and "learning rate (log)" in proc.stdout
+    [folder] = (tmp_path / "logs" / "lr-find").iterdir()
+    result = json.loads((folder / "lr_find.json").read_text())
+    assert 10 <= result["steps"] <= 40 and len(result["lrs"]) == result["steps"]
+    assert result["lrs"] == sorted(result["lrs"]) and result["suggestion"] > 0
+    assert (folder / "lr_find.png").stat().st_size > 1000
+    assert not (tmp_path / "logs" / "runs").exists() or not any((tmp_path / "logs" / "runs").iterdir())
+
+
+def test_lr_find_refuses_a_script_experiment(tmp_path: Path) -> None:
+    write_config(tmp_path, TINY)
+    proc = tuiexp(tmp_path, "lr-find", "script")
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == ("tuiexp: experiments.toml: lr-find runs the built-in trainer, "
+                                   "but experiment 'script' has a `command`.")

@@ -1,0 +1,121 @@
+"""[experiments.x.search]: every mistake is one sentence with its file and line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tuiexp.core import config as configmod
+from tuiexp.core.errors import ConfigError
+
+from ..conftest import tuiexp, write_config
+
+HEAD = """
+[queue]
+gpus = "none"
+cpu_jobs = 2
+
+[experiments.s]
+command = "python fit.py"
+lr = 0.1
+dropout = 0.0
+
+[experiments.s.search]
+"""
+
+
+def load(tmp_path: Path, search: str) -> configmod.Config:
+    return configmod.load(write_config(tmp_path, HEAD + search))
+
+
+def error(tmp_path: Path, search: str) -> str:
+    with pytest.raises(ConfigError) as e:
+        load(tmp_path, search)
+    return str(e.value)
+
+
+def test_a_good_search_table(tmp_path: Path) -> None:
+    cfg = load(tmp_path, 'sampler = "random"\ntrials = 4\nparallel = 2\npruner = "asha"\n'
+                         'lr = { log_uniform = [1e-4, 1e-1] }\ndropout = { choice = [0.0, 0.5] }\n')
+    s = cfg.experiment("s").search
+    assert s is not None and s["sampler"] == "random" and s["trials"] == 4
+    assert set(s["space"]) == {"lr", "dropout"} and s["pruner"] == "asha"
+
+
+def test_grid_counts_its_points(tmp_path: Path) -> None:
+    cfg = load(tmp_path, 'sampler = "grid"\ndropout = { choice = [0.0, 0.1, 0.2] }\n'
+                         'lr = { choice = [0.1, 0.01] }\n')
+    assert cfg.experiment("s").search["trials"] == 6
+
+
+@pytest.mark.parametrize(("search", "said"), [
+    ("trials = 2\nlr = { uniform = [0.1, 0.1] }\n", "line 13: `search.lr.uniform` = [0.1, 0.1] is an empty range."),
+    ("trials = 2\nlr = { log_uniform = [1e-1, 1e-4] }\n", "line 13: `search.lr.log_uniform` = [0.1, 0.0001] is inverted"),
+    ('sampler = "tpee"\ntrials = 2\nlr = { uniform = [0, 1] }\n', "line 12: unknown sampler 'tpee' — did you mean `tpe`?"),
+    ('pruner = "medain"\ntrials = 2\nlr = { uniform = [0, 1] }\n', "line 12: unknown pruner 'medain' — did you mean `median`?"),
+    ("trials = 2\nparallel = 3\nlr = { uniform = [0, 1] }\n", "line 13: `parallel = 3` is more than the queue can run at once (2"),
+    ("trials = 2\nsampeler = \"tpe\"\nlr = { uniform = [0, 1] }\n", "line 13: unknown key `sampeler` in [search] — did you mean `sampler`?"),
+    ("trials = 2\nmomentum = { uniform = [0, 1] }\n", "line 13: search over `momentum`, a key that does not exist"),
+    ("lr = { uniform = [0, 1] }\n", "`search.trials` is missing"),
+    ('sampler = "grid"\nlr = { uniform = [0, 1] }\n', 'sampler = "grid" takes `choice` or `int_uniform` values'),
+    ('sampler = "grid"\ntrials = 5\nlr = { choice = [0.1, 0.2] }\n', "`search.trials` = 5 is more than the grid's 2 points"),
+    ("trials = 0\nlr = { uniform = [0, 1] }\n", "`search.trials` must be an integer of at least 1"),
+    ("trials = 2\n", "`search` names no param to search"),
+])
+def test_bad_search_tables_say_what_and_where(tmp_path: Path, search: str, said: str) -> None:
+    message = error(tmp_path, search)
+    assert said in message and message.startswith("experiments.toml")
+    assert message.count(". ") == 0 or message.endswith(".")  # one sentence
+
+
+def test_search_cannot_be_mixed_with_a_sweep(tmp_path: Path) -> None:
+    body = HEAD.replace("[experiments.s.search]", "sweep.lr = [0.1, 0.2]\n\n[experiments.s.search]")
+    with pytest.raises(ConfigError, match="cannot be combined with `sweep`"):
+        configmod.load(write_config(tmp_path, body + "trials = 2\ndropout = { uniform = [0, 1] }\n"))
+
+
+def test_check_refuses_a_bad_search_with_exit_2(tmp_path: Path) -> None:
+    write_config(tmp_path, HEAD + "trials = 2\nlr = { uniform = [1, 0] }\n")
+    proc = tuiexp(tmp_path, "check")
+    assert proc.returncode == 2 and "is inverted" in proc.stderr
+    proc = tuiexp(tmp_path, "run", "s")
+    assert proc.returncode == 2 and not (tmp_path / "logs" / "studies").exists()
+
+
+def test_study_show_names_an_unknown_study(tmp_path: Path) -> None:
+    proc = tuiexp(tmp_path, "study", "show", "nope")
+    assert proc.returncode == 2 and "no study 'nope'" in proc.stderr
+
+
+def test_a_trainer_search_range_must_stay_valid(tmp_path: Path) -> None:
+    body = """
+[experiments.t]
+epochs = 2
+
+[experiments.t.search]
+trials = 2
+dropout = { uniform = [0.0, 1.5] }
+"""
+    with pytest.raises(ConfigError) as e:
+        configmod.load(write_config(tmp_path, body))
+    assert str(e.value).startswith("experiments.toml, line 7: `search.dropout` reaches 1.5, but `dropout`")
+
+
+def test_check_counts_a_study_s_trials(tmp_path: Path) -> None:
+    write_config(tmp_path, HEAD.replace('"python fit.py"', '"true"')
+                 + "trials = 7\nlr = { uniform = [0.1, 0.2] }\n")
+    proc = tuiexp(tmp_path, "check")
+    assert proc.returncode == 0, proc.stderr
+    assert "7 runs" in proc.stdout
+
+
+def test_a_client_does_not_queue_a_study_as_one_run(tmp_path: Path) -> None:
+    from tuiexp.core.client import Client
+    from tuiexp.core.errors import UsageError
+    from tuiexp.core.paths import LogsDir
+
+    cfg = load(tmp_path, "trials = 2\nlr = { uniform = [0.1, 0.2] }\n")
+    with Client(LogsDir.at(tmp_path / "logs"), autostart=False) as client:
+        with pytest.raises(UsageError, match="is a study: start it with `tuiexp run s`"):
+            client.enqueue(cfg, "s")
