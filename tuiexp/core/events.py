@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 VERSION = 1
 
 #: Fields of every event, or set by `track.log` itself: never a metric name.
@@ -41,15 +43,15 @@ def read_from(path: Path, offset: int = 0, max_bytes: int | None = 64 << 20) -> 
     end = data.rfind(b"\n")
     if end < 0:
         return Chunk([], offset, 0)
-    lines = [ln for ln in data[: end + 1].decode("utf-8", "replace").split("\n") if ln.strip()]
-    try:  # the common case: one call into the C decoder for the whole chunk
-        parsed = json.loads("[" + ",".join(lines) + "]")
-    except ValueError:
+    raw = [ln for ln in data[: end + 1].split(b"\n") if ln.strip()]
+    try:  # the common case: one call into orjson for the whole chunk
+        parsed = orjson.loads(b"[" + b",".join(raw) + b"]")
+    except orjson.JSONDecodeError:  # NaN or infinity (not JSON to orjson), or a torn line
         parsed = []
-    if len(parsed) != len(lines):  # a bad line somewhere: decode line by line
-        parsed = [_loads_or_none(line) for line in lines]
+    if len(parsed) != len(raw):  # decode line by line with the lenient stdlib decoder
+        parsed = [_loads_or_none(ln.decode("utf-8", "replace")) for ln in raw]
     events = [ev for ev in parsed if isinstance(ev, dict) and "kind" in ev]
-    return Chunk(events, offset + end + 1, len(lines) - len(events))
+    return Chunk(events, offset + end + 1, len(raw) - len(events))
 
 
 def _loads_or_none(line: str) -> Any:

@@ -356,7 +356,9 @@ class Index:
             fold.num, fold.spec_metric, fold.spec_mode = row[0], spec.get("metric"), spec.get("mode")
         num, keys, dropped = fold.num, fold.keys, fold.dropped
         # per scope, name -> (xs, values): no tuple built per point on the hot path
-        by_scope: dict[str, dict[str, tuple[list[int], list[float]]]] = {"step": {}, "epoch": {}}
+        # (the event's own fields start out mapped to None: skipped with one lookup)
+        by_scope: dict[str, dict[str, Any]] = {
+            "step": dict.fromkeys(RESERVED), "epoch": dict.fromkeys(RESERVED)}
         confusions = []
         for ev in chunk.events:
             kind = ev["kind"]
@@ -374,10 +376,13 @@ class Index:
                     tv = type(v)
                     if tv is not float and tv is not int:
                         continue
-                    points = scope.get(name)
+                    points = scope.get(name, ())
                     if points is None:
-                        if name in RESERVED or (name, kind) in dropped or (
+                        continue
+                    if points == ():
+                        if (name, kind) in dropped or (
                                 (name, kind) not in keys and not self._new_key(fold, name, kind)):
+                            scope[name] = None
                             continue
                         points = scope[name] = ([], [])
                     points[0].append(x)
@@ -386,13 +391,14 @@ class Index:
                 confusions.append((num, ev["epoch"], json.dumps(ev)))
             else:
                 _fold_other(fold, kind, ev)
-        batch = {(name, kind): pts for kind, scope in by_scope.items() for name, pts in scope.items()}
+        batch = {(name, kind): pts for kind, scope in by_scope.items()
+                 for name, pts in scope.items() if pts is not None}
         kids = {k: self._key_id(*k) for k in batch}
         repeated = set()
         for k, (xs, vs) in batch.items():
             ks = keys[k]
-            if (ks.last_at is not None and xs[0] <= ks.last_at) or any(
-                    a >= b for a, b in zip(xs, xs[1:], strict=False)):
+            if (ks.last_at is not None and xs[0] <= ks.last_at) or (
+                    xs != sorted(xs) or len(set(xs)) != len(xs)):  # C-speed: strictly rising?
                 repeated.add(k)  # a resume repeated points: recomputed from the table below
             else:
                 ks.extend(xs, vs)
