@@ -72,6 +72,9 @@ def seed_index(root: Path, seconds: float) -> Path:
                 "epochs": 30, "batch_size": 2 ** (4 + i % 4), "dropout": (i % 5) / 10},
                 created=1e9 + i)
             paths = runstore.create(logs, spec)
+            # finished as a supervisor leaves a run: its record of the (long gone) process
+            paths.proc.write_text('{"pid": 4194311, "attempt": 1}')
+            paths.exit.write_text('{"returncode": 0, "attempt": 1}')
             lines = [events.encode("start", 1e9, {})]
             lines += [events.encode("step", 1e9, {"step": s, "lr": 0.1, "train_loss":
                                                   2 * math.exp(-s / 900) + rnd.random() * 0.05})
