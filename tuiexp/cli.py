@@ -118,32 +118,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("reindex", cmd_reindex, "rebuild the index from the run directories")
     p = add("daemon", cmd_daemon, "start, stop or inspect the supervisor")
     p.add_argument("action", choices=["start", "stop", "status"])
-    try:
-        from .cli_results import add_parsers
-    except ImportError:  # pragma: no cover - results commands not installed
-        pass
-    else:
-        add_parsers(sub, common)
-    try:
-        from .cli_doctor import add_parsers as add_doctor
-    except ImportError:  # pragma: no cover - doctor not installed
-        pass
-    else:
-        add_doctor(sub, common)
-    try:
-        from .cli_lrfind import add_parsers as add_lrfind_parsers
-        from .cli_study import add_parsers as add_study_parsers
-    except ImportError:  # pragma: no cover - search commands not installed
-        pass
-    else:
-        add_study_parsers(sub, common)
-        add_lrfind_parsers(sub, common)
-    try:
-        from .cli_import import add_parsers as add_import_parsers
-    except ImportError:  # pragma: no cover - import commands not installed
-        pass
-    else:
-        add_import_parsers(sub, common)
+    from . import cli_doctor, cli_import, cli_lrfind, cli_results, cli_study
+
+    for module in (cli_results, cli_doctor, cli_study, cli_lrfind, cli_import):
+        module.add_parsers(sub, common)  # each command family in its own module
     return parser
 
 

@@ -333,3 +333,41 @@ async def test_a_run_that_ends_is_told_on_any_screen_with_the_bell(ws, wait_unti
         assert by_run[bad].severity == "error" and ("failed" in by_run[bad].message
                                                    or "crashed" in by_run[bad].message)
         assert len(rang) >= 1 and isinstance(app.screen, HelpScreen)
+
+
+async def test_open_metric_names_in_the_table_and_the_detail_grid(ws, wait_until):
+    """A run that logs `val/acc` and `Loss/train` (no built-in names): the best column
+    and both sparklines show them, `[ui] columns` adds one, and the detail screen has
+    a chart per metric with the primary one first."""
+    import json
+    import math
+
+    from tuiexp.core import events, runstore
+    from tuiexp.core.spec import RunSpec
+
+    ws.config_path.write_text(ws.config_path.read_text() + '\n[ui]\ncolumns = ["min:val/loss"]\n')
+    spec = RunSpec(id="20261201-000000-mine-aaaa", experiment="mine", params={},
+                   command=("true",), metric="val/acc", mode="max")
+    paths = runstore.create(ws.logs, spec)
+    paths.proc.write_text(json.dumps({"pid": 2**22 + 7, "attempt": 1}))
+    paths.exit.write_text(json.dumps({"returncode": 0, "attempt": 1}))
+    lines = [events.encode("step", 1.0, {"step": s, "Loss/train": 2 * math.exp(-s / 9)})
+             for s in range(30)]
+    lines += [events.encode("epoch", 2.0, {"epoch": e, "val/acc": 0.5 + 0.1 * e,
+                                           "val/loss": 1.5 - 0.2 * e}) for e in (1, 2, 3)]
+    paths.events.write_bytes(b"".join(lines))  # found by the dashboard, no reindex
+    app = ws.app()
+    async with app.run_test(size=SIZE) as pilot:
+        rid = spec.id
+        await wait_until(pilot, lambda: rid in table(app).states
+                         and table(app).states[rid].backfilled)
+        await wait_until(pilot, lambda: "80.0%" in cell(app, rid, "best"))
+        assert cell(app, rid, "min:val/loss") == "0.9"
+        st = table(app).states[rid]
+        assert st.sparks[0].name == "Loss/train" and len(st.values(0)) > 1
+        assert st.sparks[1].name == "val/acc" and st.values(1) == [0.6, 0.7, 0.8]
+        await on_run(pilot, app, rid)
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: isinstance(app.screen, DetailScreen) and app.screen.detail)
+        charts = [(c.name, c.scope) for c in app.screen.detail.charts]
+        assert charts == [("val/acc", "epoch"), ("val/loss", "epoch"), ("Loss/train", "step")]
