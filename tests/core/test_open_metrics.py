@@ -148,6 +148,7 @@ def test_nan_inf_and_bad_names_never_break_a_view(workdir: Path) -> None:
     assert row.summary("loss").min == 0.3
     assert ("bad name!", "epoch") not in row.summaries and ("s", "epoch") not in row.summaries
     assert any("bad name!" in w for w in row.warnings)
+    assert any("step = 1000000000000000000000000000000" in w for w in row.warnings)
     out = tuiexp(tmp_path, "show", "weird")
     assert out.returncode == 0 and "nan" in out.stdout and "bad name!" in out.stdout
     data = json.loads(tuiexp(tmp_path, "ls", "--json", check=True).stdout)

@@ -155,12 +155,11 @@ _JSON_COLUMNS = {"meta": dict, "logged_params": dict, "warnings": list, "spec": 
 _SELECT = ", ".join(_COLUMNS)  # in RunRow's field order: a row is RunRow(*values)
 #: the same with the JSON columns left out, for a listing that shows none of them
 _SELECT_SLIM = ", ".join("NULL" if c in _JSON_COLUMNS else c for c in _COLUMNS)
-_JSON_AT = [(i, c, _JSON_COLUMNS[c]) for i, c in enumerate(_COLUMNS) if c in _JSON_COLUMNS]
 
 
 def _decode(values: tuple[Any, ...]) -> RunRow:
     row = RunRow(*values)
-    for _, c, empty in _JSON_AT:
+    for c, empty in _JSON_COLUMNS.items():
         raw = getattr(row, c)
         setattr(row, c, json.loads(raw) if raw else empty())
     return row
@@ -365,6 +364,9 @@ class Index:
             if kind == "step" or kind == "epoch":
                 x = ev.get(kind)
                 if type(x) is not int or not 0 <= x < MAX_STEP:
+                    if not fold.skipped:
+                        _warn(fold, f"a {kind} event with {kind} = {str(x)[:40]} (not an integer"
+                                    " in [0, 2**63)) was skipped, and any later ones")
                     fold.skipped += 1
                     continue
                 if kind == "step":
