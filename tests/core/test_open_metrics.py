@@ -195,3 +195,22 @@ def test_a_script_run_by_hand_appears_without_reindex(workdir: Path) -> None:
     subprocess.run([sys.executable, str(script)], cwd=tmp_path, check=True)
     listing = tuiexp(tmp_path, "ls", check=True).stdout
     assert "finished" in listing and "70.0%" in listing and "Accuracy/val" in listing
+
+
+def test_eta_follows_logged_epoch_times_across_a_resume() -> None:
+    """A resumed run's downtime is no training: the ETA is the epochs left at the mean
+    logged epoch_time; without epoch_time, the pace of the attempt since it started."""
+    from tuiexp.core.index import RunRow
+    from tuiexp.core.metrics import KeySummary
+
+    times = KeySummary("epoch_time", "epoch")
+    times.extend([1, 2, 3, 4], [10.0, 12.0, 11.0, 11.0])
+    row = RunRow(id="r", experiment="x", status="running", epoch=4, epochs=10,
+                 started=1000.0, summaries={("epoch_time", "epoch"): times})
+    assert query.eta(row, now=1000.0 + 86400) == pytest.approx(6 * 11.0)  # a day down: no matter
+    plain = RunRow(id="p", experiment="x", status="running", epoch=4, epochs=10, started=1000.0)
+    assert query.eta(plain, now=1040.0) == pytest.approx(60.0)  # 4 epochs in 40 s, 6 left
+    fork = RunRow(id="f", experiment="x", status="running", epoch=4, epochs=10, fork_epoch=2,
+                  started=1000.0)
+    assert query.eta(fork, now=1040.0) == pytest.approx(120.0)  # its own 2 epochs took 40 s
+    assert query.eta(RunRow(id="q", experiment="x", status="queued", epochs=10), 0.0) is None

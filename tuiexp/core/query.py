@@ -97,15 +97,21 @@ def progress(row: RunRow) -> float:
 
 
 def eta(row: RunRow, now: float) -> float | None:
-    """Seconds left for a running run, from the pace of the epochs this attempt ran."""
-    if row.status != "running" or not row.epochs or not row.epoch:
+    """Seconds left for a running run: the epochs left at the mean logged `epoch_time`
+    (true across resumes and forks, whose downtime is no training), else at the pace of
+    this attempt since it started."""
+    if row.status != "running" or not row.epochs:
         return None
+    done = epochs_done(row)
+    left = row.epochs - done
+    per_epoch = row.summaries.get(("epoch_time", "epoch"))
+    if per_epoch and per_epoch.count and per_epoch.total > 0:
+        return per_epoch.total / per_epoch.count * left
     base = row.fork_epoch or 0
-    done, total = row.epoch - base, row.epochs - base
     spent = elapsed(row, now)
-    if done <= 0 or spent is None:
+    if not row.epoch or done - base <= 0 or spent is None:
         return None
-    return spent / done * (total - done)
+    return spent / (done - base) * left
 
 
 def current_lr(row: RunRow) -> float | None:
