@@ -298,7 +298,8 @@ def test_concurrent_writers_do_not_block_readers(workdir):
     for t in threads:
         t.start()
     try:
-        ids = [queue(workdir, "slow", "--set", "epochs=2")[0] for _ in range(2)]
+        # an epoch takes about a second: epoch 1 is in the index for a while, whatever the load
+        ids = [queue(workdir, "slow", "--set", "epochs=2", "--set", "sleep=0.1")[0] for _ in range(2)]
         assert tuiexp(workdir, "wait", *ids).returncode == 0
     finally:
         done.set()
