@@ -73,11 +73,5 @@ class Buckets:
     def values(self) -> list[float]:
         return [b[3] for b in self.items]
 
-    def highs(self) -> list[float]:
-        return [b[2] for b in self.items]
-
-    def lows(self) -> list[float]:
-        return [b[1] for b in self.items]
-
     def __len__(self) -> int:
         return len(self.items)
