@@ -192,13 +192,19 @@ def test_case4_a_planted_directory_with_an_invalid_id_stalls_nothing(workdir):
     assert out.returncode == 1 and "bogus" in out.stdout
 
 
-def test_case4_a_copied_run_directory_is_skipped_by_the_supervisor(workdir):
+def finished_with_a_copy(workdir):
+    """A finished run, its supervisor stopped, and `cp -r runs/RID runs/RID-backup`."""
     logs = setup(workdir)
     (quick,) = enqueue(workdir, "quick")
     assert daemon.spawn(logs)
     wait_status(logs, quick, ("finished",))
     daemon.stop(logs)
     shutil.copytree(logs.run(quick).dir, logs.runs / f"{quick}-backup")
+    return logs, quick
+
+
+def test_case4_a_copied_run_directory_is_skipped_by_the_supervisor(workdir):
+    logs, quick = finished_with_a_copy(workdir)
     assert daemon.spawn(logs)  # its first tick scans the run directories
     deadline_wait(lambda: f"{quick}-backup" in logs.daemon_log.read_text(), 30, "the copy noted")
     data = json.loads(tuiexp(workdir, "show", quick, "--json", check=True).stdout)
@@ -208,12 +214,7 @@ def test_case4_a_copied_run_directory_is_skipped_by_the_supervisor(workdir):
 
 
 def test_case4_reindex_reports_a_copied_directory_and_keeps_the_original(workdir):
-    logs = setup(workdir)
-    (quick,) = enqueue(workdir, "quick")
-    assert daemon.spawn(logs)
-    wait_status(logs, quick, ("finished",))
-    daemon.stop(logs)
-    shutil.copytree(logs.run(quick).dir, logs.runs / f"{quick}-backup")
+    logs, quick = finished_with_a_copy(workdir)
     plant_bogus(logs)
     out = tuiexp(workdir, "reindex")
     assert out.returncode == 0, out.stderr

@@ -268,12 +268,17 @@ def parse(raw: dict[str, Any], path: Path, text: str = "") -> Config:
     return cfg
 
 
+def _check_table(table: Any, name: str, known: Any, fail: Any) -> None:
+    """A top-level table of known keys: anything else is one sentence with its line."""
+    if not isinstance(table, dict):
+        raise fail("", name, f"`{name}` must be a table")
+    for k in table:
+        if k not in known:
+            raise fail(name, k, f"unknown key `{k}` in [{name}]{_suggest(k, known)}")
+
+
 def _parse_ui(u: Any, fail: Any) -> UiSettings:
-    if not isinstance(u, dict):
-        raise fail("", "ui", "`ui` must be a table")
-    for k in u:
-        if k not in UI_KEYS:
-            raise fail("ui", k, f"unknown key `{k}` in [ui]{_suggest(k, UI_KEYS)}")
+    _check_table(u, "ui", UI_KEYS, fail)
     lists = {}
     for k in ("columns", "sparklines"):
         v = u.get(k, [])
@@ -310,11 +315,7 @@ def _check_run_keys(table: dict[str, Any], fail: Any) -> None:
 
 
 def _parse_queue(q: Any, fail: Any) -> QueueSettings:
-    if not isinstance(q, dict):
-        raise fail("", "queue", "`queue` must be a table")
-    for k in q:
-        if k not in QUEUE_KEYS:
-            raise fail("queue", k, f"unknown key `{k}` in [queue]{_suggest(k, QUEUE_KEYS)}")
+    _check_table(q, "queue", QUEUE_KEYS, fail)
     gpus = q.get("gpus", "auto")
     if isinstance(gpus, list) and all(isinstance(g, int) and g >= 0 for g in gpus):
         gpus = tuple(gpus)
