@@ -132,9 +132,9 @@ import os, signal, torch
 from tuiexp import track
 run = track.init()
 big = {"w": torch.zeros(1000)}
-def kill_in_save(fd):  # die between the temp file's write and its rename
+def kill_in_save(src, dst):  # die between the temp file's write and its rename
     os.kill(os.getpid(), signal.SIGKILL)
-os.fsync = kill_in_save
+os.replace = kill_in_save
 track.save_checkpoint(big, 1)
 """
 
@@ -148,6 +148,31 @@ def test_a_sigkill_during_save_leaves_a_tmp_that_the_resume_removes(tmp_path):
     resume = "from tuiexp import track; track.init()"  # the resume's first step
     subprocess.run([sys.executable, "-c", resume], env=env, check=True)
     assert list(paths.ckpt.iterdir()) == []
+
+
+SIGKILL_AFTER_SAVE = """
+import os, signal, torch
+from tuiexp import track
+track.init()
+track.log(epoch=1, val_acc=0.75)
+replace = os.replace
+def replace_then_die(src, dst):  # the checkpoint is in place; nothing after it runs
+    replace(src, dst)
+    os.kill(os.getpid(), signal.SIGKILL)
+os.replace = replace_then_die
+track.save_checkpoint({"w": torch.zeros(3)}, 1)
+"""
+
+
+def test_a_sigkill_right_after_a_checkpoint_loses_no_metric_it_reflects(tmp_path):
+    # a resume starts after the checkpoint's epoch, so that epoch's metrics are never
+    # logged again: they must be on disk before the checkpoint is
+    paths = make_run(tmp_path)
+    env = {**os.environ, "TUIEXP_RUN_DIR": str(paths.dir)}
+    proc = subprocess.run([sys.executable, "-c", SIGKILL_AFTER_SAVE], env=env)
+    assert proc.returncode == -9
+    assert paths.checkpoint(1).exists()
+    assert [e["val_acc"] for e in events.read_all(paths.events) if e["kind"] == "epoch"] == [0.75]
 
 
 def test_init_with_another_run_dir_raises_and_init_again_returns_the_open_run(tmp_path):

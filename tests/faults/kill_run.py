@@ -50,6 +50,7 @@ def save(run: track.Run, use_torch: bool, x: list[float], epoch: int) -> None:
 
         track.save_checkpoint({"epoch": epoch, "x": torch.tensor(x, dtype=torch.float64)}, epoch)
     else:
+        track.flush()  # the epoch's event first: a resume from this state never logs it again
         atomic.write_json(run.paths.ckpt / f"state-{epoch:04d}.json", {"epoch": epoch, "x": x})
         track.current().event("checkpoint", epoch=epoch, path=f"ckpt/state-{epoch:04d}.json")
 

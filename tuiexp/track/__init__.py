@@ -50,6 +50,7 @@ __all__ = [
     "confusion",
     "save_checkpoint",
     "load_checkpoint",
+    "flush",
     "finish",
     "current",
     "should_stop",
@@ -172,6 +173,13 @@ def confusion(epoch: int, labels: list[str], matrix: Any) -> None:
 
 def save_checkpoint(state: Any, epoch: int, tags: tuple[str, ...] = ()) -> Path:
     return current().save_checkpoint(state, epoch, tags)
+
+
+def flush() -> None:
+    """Write the current run's pending events durably (fsync). A script that saves its
+    own checkpoints calls it first, so a kill after the save cannot lose the metrics the
+    checkpoint already reflects (`save_checkpoint` does this itself)."""
+    current().flush(sync=True)
 
 
 def load_checkpoint(map_location: Any = "cpu") -> dict[str, Any] | None:

@@ -257,6 +257,9 @@ class Run:
         epoch = checks.check_index("epoch", epoch)
         path = self.paths.checkpoint(epoch)
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        # What the state reflects (this epoch's metrics) is on disk before the state is:
+        # a kill after the rename resumes past this epoch and would never log it again.
+        self.flush(sync=True)
         try:
             with open(tmp, "wb") as f:
                 torch.save(state, f)
