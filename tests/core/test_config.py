@@ -176,6 +176,9 @@ def test_bad_run_keys_name_their_line(tmp_path):
     assert "named groups" in error(tmp_path, head + "scalars = '(\\w+)=(\\S+)'\n")
     assert "line 2: `args` applies to a `command`" in error(tmp_path, "[experiments.t]\nargs = \"flags\"\n")
     assert "line 2: `mode`" in error(tmp_path, "[defaults]\nmode = 1\n[experiments.t]\n")
+    assert error(tmp_path, "[defaults]\nlr = 1\ncommand = \"python x.py\"\n[experiments.t]\n") == (
+        "experiments.toml, line 3: `command` belongs in each experiment's table; [defaults] holds "
+        "the built-in trainer's params and metric, mode, args, scalars.")
 
 
 def test_ui_table(tmp_path):

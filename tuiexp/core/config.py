@@ -217,6 +217,10 @@ def parse(raw: dict[str, Any], path: Path, text: str = "") -> Config:
     if not isinstance(defaults, dict):
         raise fail("", "defaults", "`defaults` must be a table")
     _check_run_keys(defaults, lambda k, what: fail("defaults", k, what))
+    for key in defaults:
+        if key in RESERVED and key not in RUN_KEYS:
+            raise fail("defaults", key, f"`{key}` belongs in each experiment's table; [defaults] holds "
+                       f"the built-in trainer's params and {', '.join(RUN_KEYS)}")
     raw_exps = raw.get("experiments", {})
     if not isinstance(raw_exps, dict):
         raise fail("", "experiments", "`experiments` must be a table of tables")
