@@ -132,8 +132,10 @@ def test_bulk_plans_say_which_runs_and_whether_a_checkpoint_exists():
     assert "Take 1 queued run off the queue: r-q." in plan.question
     assert "Leave 1 run that already ended: r-done." in plan.question
     assert cancel_plan([queued]).question is None  # nothing to lose: no question
-    plan = resume_plan([failed, done])
-    assert plan.ids == ["r-fail"] and "checkpoint at epoch 3" in plan.question
+    plan = resume_plan([failed, done, replace(fresh, status="cancelled")])
+    assert plan.ids == ["r-fail", "r-new"]
+    assert "r-fail (checkpoint at epoch 3: resumes from there)" in plan.question
+    assert "r-new (no checkpoint: starts it again from the beginning)" in plan.question
     plan = archive_plan([done, failed, running])
     assert plan.ids == ["r-done", "r-fail"] and "cancel them first): r-run." in plan.question
     assert archive_plan([running]).ids == []

@@ -4,37 +4,16 @@ what differs: `ckpt bs=32`, `└ ckpt bs=64`)."""
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
 import sys
-import time
 from pathlib import Path
 
-import pytest
-
+from tests.ui.tmux import Terminal, needs_tmux, wait_for
 from tuiexp.core import daemon
 from tuiexp.core.index import Index
 from tuiexp.core.paths import LogsDir
 
 FAKE = Path(__file__).resolve().parents[1] / "fake_run.py"
-TMUX = shutil.which("tmux") or "/usr/bin/tmux"
-
-pytestmark = pytest.mark.skipif(not os.path.exists(TMUX), reason="needs tmux")
-
-
-def tmux(*args: str) -> str:
-    return subprocess.run([TMUX, *args], capture_output=True, text=True, check=False).stdout
-
-
-def wait_for(what, timeout: float = 30.0, screen=None):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        got = what()
-        if got:
-            return got
-        time.sleep(0.2)
-    raise AssertionError("timed out" + (f"; the screen:\n{screen()}" if screen else ""))
+pytestmark = needs_tmux
 
 
 def test_queue_fork_and_see_the_child_in_tmux(tmp_path: Path):
@@ -42,12 +21,8 @@ def test_queue_fork_and_see_the_child_in_tmux(tmp_path: Path):
         f'[experiments.ckpt]\ncommand = "{sys.executable} {FAKE}"\n'
         "epochs = 3\nsteps_per_epoch = 3\ncheckpoint = true\nbatch_size = 32\n")
     logs = LogsDir.at(tmp_path / "logs")
-    session = f"tuiexp-e2e-{os.getpid()}"
-    cmd = (f"cd {tmp_path} && TUIEXP_DAEMON_IDLE=30 {sys.executable} -c "
-           "'from tuiexp.cli import main; main()'; sleep 5")
-    tmux("new-session", "-d", "-s", session, "-x", "80", "-y", "24", cmd)
-    pane = lambda: tmux("capture-pane", "-p", "-t", session)  # noqa: E731
-    keys = lambda *k: tmux("send-keys", "-t", session, *k)  # noqa: E731
+    term = Terminal(tmp_path, 80, 24)
+    pane, keys = term.pane, term.keys
     try:
         wait_for(screen=pane, what=lambda: "supervisor" in pane())
         keys("n")
@@ -81,5 +56,5 @@ def test_queue_fork_and_see_the_child_in_tmux(tmp_path: Path):
         wait_for(lambda: "supervisor" not in pane(), 10, screen=pane)
         index.close()
     finally:
-        tmux("kill-session", "-t", session)
+        term.close()
         daemon.stop(logs)

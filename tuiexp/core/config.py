@@ -598,13 +598,14 @@ def parse_overrides(pairs: list[str]) -> dict[str, Any]:
     return set_dotted({}, flat)
 
 
-def parse_value(text: str) -> Any:
+def parse_value(text: str, what: str = "--set value") -> Any:
+    """A TOML value, or a bare word; `what` names where the text came from in the error."""
     try:
         return tomllib.loads(f"v = {text}")["v"]
     except tomllib.TOMLDecodeError:
         if re.fullmatch(r"[\w.:/+-]+", text):
             return text  # a bare word such as adam or tv:resnet18
-        raise ConfigError(f"--set value {text!r} is not a TOML value (quote strings, e.g. '\"x y\"').") from None
+        raise ConfigError(f"{what} {text!r} is not a TOML value (quote strings, e.g. '\"x y\"').") from None
 
 
 def describe_param_error(key: str, reason: str) -> str:

@@ -35,11 +35,12 @@ def plural(n: int, word: str) -> str:
     return f"{n} {word}{'' if n == 1 else 's'}"
 
 
-def checkpoint_note(r: RunRow) -> str:
-    """Where `r` resumes the run from, as a reader needs to know it."""
+def checkpoint_note(r: RunRow, later: bool) -> str:
+    """Where `r` resumes from, as a reader needs to know it: `later` (a cancel) by `r`."""
+    by = "r " if later else ""
     if r.checkpoints:
-        return f"{r.id} (checkpoint at epoch {max(r.checkpoints)}: r resumes from there)"
-    return f"{r.id} (no checkpoint: r starts it again from the beginning)"
+        return f"{r.id} (checkpoint at epoch {max(r.checkpoints)}: {by}resumes from there)"
+    return f"{r.id} (no checkpoint: {by}starts it again from the beginning)"
 
 
 def cancel_plan(rows: list[RunRow]) -> Plan:
@@ -52,7 +53,7 @@ def cancel_plan(rows: list[RunRow]) -> Plan:
     parts = []
     if live:
         parts.append(f"Stop {plural(len(live), 'running run')}: "
-                     + "; ".join(checkpoint_note(r) for r in live) + ".")
+                     + "; ".join(checkpoint_note(r, later=True) for r in live) + ".")
     if queued:
         parts.append(f"Take {plural(len(queued), 'queued run')} off the queue: {names(queued)}.")
     if ended:
@@ -70,7 +71,7 @@ def resume_plan(rows: list[RunRow]) -> Plan:
     parts = []
     if ok:
         parts.append(f"Queue {plural(len(ok), 'run')} again: "
-                     + "; ".join(checkpoint_note(r) for r in ok) + ".")
+                     + "; ".join(checkpoint_note(r, later=False) for r in ok) + ".")
     if other:
         parts.append(f"Leave {plural(len(other), 'run')} that cannot resume (queued, running or "
                      f"finished): {names(other)}.")

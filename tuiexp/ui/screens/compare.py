@@ -15,6 +15,7 @@ from textual.widgets import DataTable, Footer, Static
 from ...core import query
 from ...core.errors import TuiexpError
 from ...core.index import Index
+from ...core.metrics import fmt_value
 from ...core.params import schema_for
 from ...core.report import curve_metrics
 from ..messages import DetailLoaded
@@ -96,7 +97,9 @@ class CompareScreen(Screen):
         for r, _ in data:
             table.add_column(f"[{colours[r.id]}]{escape(short_id(r.id))}[/]")
         rows = differing({r.id: {**with_defaults({**r.spec, "params": r.params}),
-                                 f"best {r.metric}": r.best, "status": r.status}
+                                 **({f"best {r.metric}": fmt_value(r.metric, r.best)}
+                                    if r.metric else {}),
+                                 "status": r.status}
                           for r, _ in data})
         for k, vals in rows:
             table.add_row(k, *vals)

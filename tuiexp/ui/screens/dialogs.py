@@ -52,12 +52,12 @@ class ExportScreen(ModalScreen["tuple[str, Path] | None"]):
         with Vertical(classes="dialog"):
             yield Static(f"[b]Export {escape(self.what)}[/]")
             with Horizontal(classes="row"):
-                yield Label("format")
+                yield Label("format", classes="beside-select")
                 yield Select([(v, k) for k, v in FORMAT_NAMES.items()], value="csv",
                              allow_blank=False, id="format")
             with Horizontal(classes="row"):
                 yield Label("file")
-                yield Input("runs.csv", id="path")
+                yield Input("runs.csv", id="path", compact=True)
             yield Static("enter or ctrl+s writes; esc closes", classes="dim")
 
     @on(Select.Changed, "#format")

@@ -65,7 +65,7 @@ def plan(parent: dict[str, Any], builtin: bool, epoch: int, texts: dict[str, str
     try:
         for key, text in texts.items():
             if text.strip():
-                value = parse_value(text.strip())
+                value = parse_value(text.strip(), f"{key}:")
                 if value != base.get(key):
                     overrides[key] = value
         if schedule.strip():
@@ -93,6 +93,7 @@ def diff_text(parent: dict[str, Any], overrides: dict[str, Any]) -> str:
 
 
 class ForkScreen(ModalScreen["Request | None"]):
+    AUTO_FOCUS = "#epoch"  # the screen focuses it on activation, before any key is read
     BINDINGS = [Binding("escape", "dismiss(None)", "Cancel"),
                 Binding("ctrl+s", "submit", "Queue fork")]
 
@@ -111,20 +112,19 @@ class ForkScreen(ModalScreen["Request | None"]):
             yield Static("", id="verdict")
             yield Static("", id="diff")
             with Horizontal(classes="row"):
-                yield Label("from epoch")
+                yield Label("from epoch", classes="beside-select")
                 yield Select(epoch_options(self.checkpoints, self.row.best_epoch),
                              value=self.checkpoints[-1], allow_blank=False, id="epoch")
             for key in FIELDS:
                 with Horizontal(classes="row"):
                     yield Label(key)
                     yield Input(_toml(p[key]).strip('"') if key in p else "", id=key,
-                                placeholder="(unchanged)")
+                                placeholder="(unchanged)", compact=True)
             yield Label("schedule (TOML; phases start at the fork epoch)")
             yield TextArea(schedule_text(p.get("schedule")), id="schedule", language=None)
             yield Static("[dim]tab: next field · enter or ctrl+s: queue · esc: cancel[/]")
 
     def on_mount(self) -> None:
-        self.query_one("#epoch", Select).focus()
         self.revalidate()
 
     @on(Input.Changed)

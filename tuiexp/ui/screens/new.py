@@ -30,6 +30,7 @@ def experiment_options(cfg: configmod.Config) -> list[Option]:
 
 
 class NewScreen(ModalScreen["Request | None"]):
+    AUTO_FOCUS = "OptionList"
     BINDINGS = [Binding("escape", "dismiss(None)", "Cancel"),
                 Binding("ctrl+s", "submit", "Queue")]
 
@@ -58,7 +59,6 @@ class NewScreen(ModalScreen["Request | None"]):
             self.notify(self.error, severity="error", timeout=8)
             self.dismiss(None)
             return
-        self.query_one(OptionList).focus()
         if self.config and self.config.experiments:
             self.query_one(OptionList).highlighted = 0
 

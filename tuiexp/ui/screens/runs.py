@@ -44,6 +44,16 @@ BINDINGS = [
 ]
 
 
+class FilterInput(Input):
+    """The filter line. Enter hands the keys back to the table before the next key is
+    read (a Submitted message would come after it), so a burst such as `/lr`, enter, `j`
+    moves the cursor instead of typing a `j`."""
+
+    async def action_submit(self) -> None:
+        self.screen.set_focus(self.screen.query_one(RunsTable))
+        await super().action_submit()
+
+
 class RunsScreen(Screen):
     BINDINGS = BINDINGS
 
@@ -55,8 +65,8 @@ class RunsScreen(Screen):
     def compose(self) -> ComposeResult:
         yield ResourceStrip("reading the index…", id="resources")
         yield RunsTable(extra=self.app.ui.columns, id="runs")  # type: ignore[attr-defined]
-        yield Input(placeholder="filter by id, experiment or status (enter keeps, esc clears)",
-                    id="filter", classes="hidden")
+        yield FilterInput(placeholder="filter by id, experiment or status (enter keeps, esc clears)",
+                          id="filter", classes="hidden")
         yield Footer()
 
     @property
@@ -277,22 +287,20 @@ class RunsScreen(Screen):
     def action_filter(self) -> None:
         box = self.query_one("#filter", Input)
         box.remove_class("hidden")
-        box.focus()
+        # now, not after a refresh (Widget.focus defers): keys typed right after `/`
+        # belong to the filter, not to the table's bindings
+        self.set_focus(box)
 
     @on(Input.Changed, "#filter")
     def filter_changed(self, event: Input.Changed) -> None:
         self.table.filter_text = event.value
         self.table.show(self.app.clock())  # type: ignore[attr-defined]
 
-    @on(Input.Submitted, "#filter")
-    def filter_kept(self) -> None:
-        self.table.focus()
-
     def action_clear_filter(self) -> None:
         box = self.query_one("#filter", Input)
         box.value = ""
         box.add_class("hidden")
-        self.table.focus()
+        self.set_focus(self.table)
 
     def action_sort(self) -> None:
         keys = list(SORTS)

@@ -1,0 +1,5 @@
+"""`python -m tuiexp`: the same as the `tuiexp` command."""
+
+from .cli import main
+
+raise SystemExit(main())
