@@ -12,7 +12,8 @@ from .core import doctor
 from .core.paths import LogsDir
 
 
-def add_parsers(sub, common: argparse.ArgumentParser | None = None) -> None:  # type: ignore[no-untyped-def]
+def add_parsers(sub: argparse._SubParsersAction, common: argparse.ArgumentParser | None = None
+                ) -> None:
     """Register `doctor` on an argparse subparsers object."""
     parents = [common] if common is not None else []
     p = sub.add_parser("doctor", parents=parents, help="check the logs directory; --fix repairs",

@@ -100,9 +100,9 @@ def chart(xs: list[float], ys: list[float], mark: float | None, width: int = 64,
         grid[row][col] = "•"
     if mark is not None:
         col = round((math.log10(mark) - lx[0]) / span_x * (width - 1))
-        for row in grid:
-            if row[col] == " ":
-                row[col] = "|"
+        for cells in grid:
+            if cells[col] == " ":
+                cells[col] = "|"
     lines = [f"{hi_y:>8.3g} ┤" + "".join(grid[0])]
     lines += ["         │" + "".join(r) for r in grid[1:-1]]
     lines.append(f"{lo_y:>8.3g} ┤" + "".join(grid[-1]))

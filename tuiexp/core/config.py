@@ -13,7 +13,9 @@ import random
 import re
 import shlex
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -266,9 +268,9 @@ def parse(raw: dict[str, Any], path: Path, text: str = "") -> Config:
         if exp.search is not None:
             from .study import check_parallel, check_space
 
-            check_parallel(exp.search, queue, lambda what, e=exp.name: fail(
-                f"experiments.{e}.search", "parallel", what))
-            check_space(exp, lambda key, what, e=exp.name: fail(f"experiments.{e}.search", key, what))
+            where = f"experiments.{exp.name}.search"
+            check_parallel(exp.search, queue, partial(fail, where, "parallel"))
+            check_space(exp, partial(fail, where))
     return cfg
 
 
@@ -433,7 +435,8 @@ def _primary_metric(name: str, raw: dict[str, Any], defaults: dict[str, Any]) ->
     """`metric` and `mode` from the nearest table that sets them (the experiment, then
     what it extends, then [defaults]); a mode set farther away than the metric belongs
     to another metric, so the metric's own default mode applies."""
-    levels, cur = [], name
+    levels: list[dict[str, Any]] = []
+    cur = name
     while isinstance(raw.get(cur), dict) and len(levels) <= len(raw):
         levels.append(raw[cur])
         cur = raw[cur].get("extends")
@@ -495,7 +498,8 @@ def _non_finite(node: Any, path: str) -> str | None:
     return None
 
 
-def _slurm_fail(fail: Any, table: str) -> Any:
+def _slurm_fail(fail: Callable[[str, str | None, str], ConfigError],
+                table: str) -> Callable[[str | None, str], ConfigError]:
     """A bad key of a `slurm` table, at its own line (a [x.slurm] table) or the table's
     (an inline `slurm = {...}`, whose keys the locator cannot see)."""
     def at(key: str | None, what: str) -> ConfigError:

@@ -21,6 +21,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Literal
 
 from . import atomic, events, runstore, slurm
 from . import gpu as gpus
@@ -271,7 +272,7 @@ class Supervisor:
             status, message = "failed", f"{act.broken}; the run itself ended {status}."
         self._ended(run_id, act, status, message)
 
-    def _job_verdict(self, act: Active, last: dict | None) -> tuple[str, str]:
+    def _job_verdict(self, act: Active, last: dict[str, Any] | None) -> tuple[str, str]:
         """How a Slurm job ended: the run's own last word when it said one in this
         attempt, else what Slurm knows (time limit, out of memory, node failure...)."""
         job_id = act.handle.job_id
@@ -367,14 +368,15 @@ class Supervisor:
     def _queue_settings(self) -> QueueSettings:
         raw = self.index.setting("queue", {})
         try:
-            return QueueSettings(**{k: tuple(v) if isinstance(v, list) else v
-                                    for k, v in raw.items()})
+            fields: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v
+                                      for k, v in raw.items()}
+            return QueueSettings(**fields)
         except (TypeError, ValueError, AttributeError) as e:
             self._complain("settings", "the queue settings in the index are unusable; "
                            "using the defaults", e)
             return QueueSettings()
 
-    def _free_slot(self, settings: QueueSettings) -> str | None | bool:
+    def _free_slot(self, settings: QueueSettings) -> str | None | Literal[False]:
         """A GPU index (as CUDA_VISIBLE_DEVICES), None for a CPU slot, False for none free."""
         used: dict[str | None, int] = {}
         for act in self.active.values():
@@ -519,7 +521,7 @@ def is_running(logs: LogsDir) -> bool:
     return False
 
 
-def info(logs: LogsDir) -> dict[str, object] | None:
+def info(logs: LogsDir) -> dict[str, Any] | None:
     """The running supervisor's daemon.json (pid, started); None when none runs. Where a
     full disk kept it from writing that file, the pid comes from the kernel's lock table."""
     if not is_running(logs):
@@ -571,7 +573,7 @@ def stop(logs: LogsDir, wait: float = 10.0) -> bool:
     if not data:
         return False
     try:
-        os.kill(int(data["pid"]), signal.SIGTERM)  # type: ignore[arg-type]
+        os.kill(int(data["pid"]), signal.SIGTERM)
     except ProcessLookupError:
         return False
     deadline = time.monotonic() + wait

@@ -15,7 +15,7 @@ import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from . import atomic, events, query
 from .errors import UsageError
@@ -190,7 +190,9 @@ def _param_column(p: str) -> Column:
     return Column(key, p, "param", param=p)
 
 
-def _default_columns(records, flats, param_cols, grouped, group_by) -> list[Column]:
+def _default_columns(records: list[RunRow], flats: list[dict[str, Any]],
+                     param_cols: dict[str, Column], grouped: bool,
+                     group_by: list[str] | None) -> list[Column]:
     cols = [c for c in RUN_COLUMNS if c.key != "n" or grouped]
     if not any(r.parent for r in records):
         cols = [c for c in cols if c.key not in ("parent", "fork_epoch")]
@@ -261,11 +263,12 @@ def _common(vals: list[Any]) -> Any:
     return _Several(distinct)
 
 
-class _Several(list):
+class _Several(list[Any]):
     """Members of a group that disagree on a shown value."""
 
 
-def _sorted_rows(rows: list[Row], columns: list[Column], sort: str | None, by_key) -> list[Row]:
+def _sorted_rows(rows: list[Row], columns: list[Column], sort: str | None,
+                 by_key: dict[str, Column]) -> list[Row]:
     params = [c for c in columns if c.kind == "param"]
     rows = sorted(rows, key=lambda r: tuple(_order(r.values.get(c.key)) for c in params))
     rows = sorted(rows, key=lambda r: _order(r.values.get("experiment")))
@@ -288,7 +291,7 @@ def _sort_value(v: Any) -> Any:
     return v.mean if isinstance(v, Stat) else v
 
 
-def _order(v: Any) -> tuple:
+def _order(v: Any) -> tuple[int, float, str]:
     """Numbers before strings, empties last, never a TypeError."""
     if isinstance(v, _Several):
         v = v[0]
@@ -432,7 +435,7 @@ def cells(table: Table) -> list[list[str]]:
     return out
 
 
-def _cell_text(v: Any, c: Column, fmt, row: Row) -> str:
+def _cell_text(v: Any, c: Column, fmt: NumberFormat, row: Row) -> str:
     if v is None:
         return ""
     if isinstance(v, Stat):
@@ -454,7 +457,13 @@ def _cell_text(v: Any, c: Column, fmt, row: Row) -> str:
     return fmt(v)
 
 
-def _number_format(table: Table, c: Column):
+class NumberFormat(Protocol):
+    """A column's number formatter; `std` says the number is a standard deviation."""
+
+    def __call__(self, x: float, std: bool = False) -> str: ...
+
+
+def _number_format(table: Table, c: Column) -> NumberFormat:
     if c.kind == "acc":
         vals = [_sort_value(r.values.get(c.key)) for r in table.rows]
         big = any(isinstance(v, (int, float)) and v > 1.0 for v in vals)

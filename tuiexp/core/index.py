@@ -648,7 +648,8 @@ class Index:
                                " ORDER BY priority DESC, queue_pos, id").fetchall()
 
     def max_seq(self) -> int:
-        return self.db.execute("SELECT COALESCE(MAX(seq), 0) FROM runs").fetchone()[0]
+        seq: int = self.db.execute("SELECT COALESCE(MAX(seq), 0) FROM runs").fetchone()[0]
+        return seq
 
     def confusion(self, run_id: str, epoch: int | None = None) -> dict[str, Any] | None:
         base = "SELECT c.data FROM confusion c JOIN runs r ON r.num = c.run WHERE r.id = ?"
@@ -700,7 +701,7 @@ def _fold_other(fold: Fold, kind: str, ev: dict[str, Any]) -> None:
     elif kind == "checkpoint" and type(ev.get("epoch")) is int:
         fold.checkpoints.add(ev["epoch"])
     elif kind == "checkpoint_removed":
-        fold.checkpoints.discard(ev.get("epoch"))  # type: ignore[arg-type]
+        fold.checkpoints.discard(ev.get("epoch"))
 
 
 def _warn(fold: Fold, message: str) -> None:

@@ -150,7 +150,8 @@ def _short(text: str, width: int = 28) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
-def _draw_group(ax, g: Group, metric: str, by_id, shown: set[str], label: str, color) -> None:
+def _draw_group(ax: Any, g: Group, metric: str, by_id: dict[str, RunRow], shown: set[str],
+                label: str, color: Any) -> None:
     xs, ys, sd = mean_series([own_series(m, metric) for m in g.members])
     prefixes = [lineage(m, by_id, metric) for m in g.members]
     px, py, psd = mean_series([p for p in prefixes if p])
@@ -214,8 +215,8 @@ def params_plot(
         ax.errorbar([p[2] for p in pts], [p[3] for p in pts], yerr=[p[4] for p in pts],
                     fmt="o-", color=color, capsize=3, label=exp, linewidth=1, markersize=4)
         if len(points) <= 20:
-            for _, label, x, y, _ in pts:
-                ax.annotate(label, (x, y), fontsize="x-small", xytext=(4, 4),
+            for _, label, at_x, at_y, _ in pts:
+                ax.annotate(label, (at_x, at_y), fontsize="x-small", xytext=(4, 4),
                             textcoords="offset points")
     ax.set_xscale("log")
     ax.set_xlabel("parameters")

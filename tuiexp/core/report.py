@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -79,13 +81,15 @@ def curve_metrics(recs: list[RunRow]) -> list[str]:
 
 def winner(recs: list[RunRow]) -> RunRow | None:
     """The run with the best value of its primary metric (ties: the earliest)."""
-    scored = [r for r in recs if r.best is not None and r.metric]
+    scored = [(r, r.best if r.mode != "min" else -r.best) for r in recs
+              if r.best is not None and r.metric]
     if not scored:
         return None
-    return max(scored, key=lambda r: r.best if r.mode != "min" else -r.best)  # type: ignore[operator]
+    return max(scored, key=lambda pair: pair[1])[0]
 
 
-def _experiment_section(name, slug, recs, index, out, config, svg) -> list[str]:
+def _experiment_section(name: str, slug: str, recs: list[RunRow], index: Index, out: Path,
+                        config: dict[str, Any], svg: bool) -> list[str]:
     lines = [f"## {_md_text(name)}", ""]
     lines += [export.render(recs, "md"), ""]
     names = curve_metrics(recs)
@@ -106,7 +110,7 @@ def _experiment_section(name, slug, recs, index, out, config, svg) -> list[str]:
     return lines
 
 
-def _figure(stem: str, title: str, out: Path, svg: bool, draw) -> list[str]:
+def _figure(stem: str, title: str, out: Path, svg: bool, draw: Callable[[], Any]) -> list[str]:
     try:
         fig = draw()
     except TuiexpError as e:
@@ -163,10 +167,10 @@ def _toml_key(k: str) -> str:
 def _load_config(path: Path | None) -> dict[str, Any]:
     if path is None or not path.is_file():
         return {}
-    try:
+    if sys.version_info >= (3, 11):
         import tomllib
-    except ModuleNotFoundError:  # Python 3.10
-        import tomli as tomllib  # type: ignore[no-redef]
+    else:  # pragma: no cover
+        import tomli as tomllib
     try:
         return tomllib.loads(path.read_text())
     except (OSError, ValueError):

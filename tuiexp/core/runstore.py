@@ -81,10 +81,12 @@ def load_spec(paths: RunPaths) -> RunSpec:
 
 
 def read_json(path: Path) -> dict[str, Any] | None:
+    """A JSON file's content; None when the file is missing or is not JSON."""
     try:
-        return json.loads(path.read_text())
+        data: dict[str, Any] = json.loads(path.read_text())
     except (FileNotFoundError, ValueError):
         return None
+    return data
 
 
 def pid_alive(pid: int, start_time: float | None = None) -> bool:

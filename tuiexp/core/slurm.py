@@ -68,9 +68,11 @@ def check_settings(table: Any, fail: Any) -> dict[str, Any]:
         want = SETTINGS[key]
         if not isinstance(value, want) or isinstance(value, bool):
             raise fail(key, f"`{key}` must be {_kind(want)}, got {value!r}")
-        if key in ("cpus_per_task", "signal_before") and value < (1 if key == "cpus_per_task" else 0):
+        if (key in ("cpus_per_task", "signal_before") and isinstance(value, int)
+                and value < (1 if key == "cpus_per_task" else 0)):
             raise fail(key, f"`{key}` must be a positive integer, got {value!r}")
-        if key == "sbatch" and not all(isinstance(o, str) and o.startswith("-") for o in value):
+        if key == "sbatch" and isinstance(value, list) and not all(
+                isinstance(o, str) and o.startswith("-") for o in value):
             raise fail(key, "`sbatch` must be a list of sbatch options such as \"--exclusive\"")
     return dict(table)
 
@@ -196,7 +198,7 @@ def accounting() -> bool:
     except (OSError, subprocess.TimeoutExpired):
         return False
     m = re.search(r"^AccountingStorageType\s*=\s*(\S+)", out.stdout, re.M)
-    return bool(m) and m.group(1) != "accounting_storage/none"
+    return m is not None and m.group(1) != "accounting_storage/none"
 
 
 def squeue(job_ids: list[str]) -> dict[str, JobState] | None:

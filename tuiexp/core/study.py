@@ -26,6 +26,7 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -81,9 +82,10 @@ def parse_search(raw: Any, params: dict[str, Any], fail: Fail,
             hint = f" — did you mean `{close[0]}`?" if close else ""
             raise fail(key, f"unknown key `{key}` in [search]{hint} (a param to search takes a "
                             "distribution, e.g. lr = {{ log_uniform = [1e-4, 1e-1] }})")
-        check_dist(key, dist, lambda what, k=key: fail(k, what))
-        _check_range(key, dist, lambda what, k=key: fail(k, what))
-        check_exists(key, lambda what, k=key: fail(k, what.replace("sweep over", "search over")))
+        at: Callable[[str], Exception] = partial(fail, key)
+        check_dist(key, dist, at)
+        _check_range(key, dist, at)
+        check_exists(key, partial(_search_words, at))
         space[key] = dist
     if not space:
         raise fail(None, "`search` names no param to search (add e.g. "
@@ -94,6 +96,11 @@ def parse_search(raw: Any, params: dict[str, Any], fail: Fail,
     elif out["trials"] is None:
         raise fail(None, "`search.trials` is missing: how many trials the study runs")
     return out
+
+
+def _search_words(fail: Callable[[str], Exception], what: str) -> Exception:
+    """`fail` with a sweep's wording turned into a search's."""
+    return fail(what.replace("sweep over", "search over"))
 
 
 def _check_range(key: str, dist: dict[str, Any], fail: Callable[[str], Exception]) -> None:

@@ -78,7 +78,7 @@ def event_dirs(logdir: Path) -> list[Path]:
 
 def imported_sources(logs: LogsDir) -> set[str]:
     """The source directories of runs imported before (from their source.json)."""
-    sources = set()
+    sources: set[str] = set()
     if not logs.runs.is_dir():
         return sources
     for entry in os.scandir(logs.runs):

@@ -29,6 +29,7 @@ import socket
 import sys
 import threading
 from pathlib import Path
+from types import FrameType, TracebackType
 from typing import Any
 
 from ..core.errors import UsageError
@@ -150,9 +151,8 @@ def current() -> Run:
 def log(data: dict[str, Any] | None = None, /, *, step: int | None = None,
         epoch: int | None = None, **metrics: Any) -> None:
     """Record metrics in the current run (see Run.log)."""
-    if _current is None:
-        current()
-    _current.log(data, step=step, epoch=epoch, **metrics)  # type: ignore[union-attr]
+    run = _current if _current is not None else current()
+    run.log(data, step=step, epoch=epoch, **metrics)
 
 
 def log_params(config: Any) -> dict[str, Any]:
@@ -228,7 +228,7 @@ def _at_exit() -> None:
 def _hook_exceptions() -> None:
     previous = sys.excepthook
 
-    def hook(exc_type, exc, tb):  # type: ignore[no-untyped-def]
+    def hook(exc_type: type[BaseException], exc: BaseException, tb: TracebackType | None) -> None:
         status, message = exception_status(exc_type, exc, tb)
         for run in list(_open):
             run._end(status, message)
@@ -243,7 +243,7 @@ def _hook_sigterm() -> None:
     if signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
         return
 
-    def on_term(signum, frame):  # type: ignore[no-untyped-def]
+    def on_term(signum: int, frame: FrameType | None) -> None:
         signal.signal(signal.SIGTERM, signal.SIG_DFL)  # a second SIGTERM kills outright
         raise Cancelled()
 
@@ -257,7 +257,7 @@ def _hook_usr1() -> None:
     if signal.getsignal(signal.SIGUSR1) is not signal.SIG_DFL:
         return
 
-    def on_usr1(signum, frame):  # type: ignore[no-untyped-def]
+    def on_usr1(signum: int, frame: FrameType | None) -> None:
         for run in _open:
             run.stop_asked = True
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import builtins
 import sys
-from typing import Any
+from typing import Any, NoReturn
 
 _code: int | None = None
 _how = ""
@@ -69,12 +69,12 @@ def record_exit_codes() -> None:
     _installed = True
     real_exit = sys.exit
 
-    def exit(status: Any = None) -> None:  # noqa: A001 - it stands in for sys.exit
+    def exit(status: Any = None) -> NoReturn:  # noqa: A001 - it stands in for sys.exit
         _record(status, "sys.exit")
         real_exit(status)
 
     exit.__doc__ = real_exit.__doc__
-    exit.__wrapped__ = real_exit  # type: ignore[attr-defined]
+    exit.__wrapped__ = real_exit  # type: ignore[attr-defined]  # as functools.wraps sets it
     sys.exit = exit
     for name in ("exit", "quit"):
         if callable(getattr(builtins, name, None)):

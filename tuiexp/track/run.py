@@ -442,7 +442,7 @@ def remove_orphan_tmp(ckpt: Path) -> list[Path]:
 
     A temp file names its writer's pid; one whose writer is dead (or is this very
     process, which has not started saving yet) can never be completed."""
-    removed = []
+    removed: list[Path] = []
     try:
         names = os.listdir(ckpt)
     except OSError:

@@ -12,9 +12,10 @@ from __future__ import annotations
 import math
 import random
 import sys
-from typing import Any
+from typing import Any, cast
 
 import torch
+from torch import nn
 
 from .. import track
 from ..core.errors import TuiexpError
@@ -77,13 +78,13 @@ def main(cfg: TrainConfig, run: track.Run) -> int:
 
     ckpt = run.load_checkpoint(map_location="cpu")  # RNG states must stay on the CPU
     source = ckpt["_source"] if ckpt else "fresh"
-    fork_epoch = (run.fork_epoch or int(ckpt["epoch"])) if source == "fork" else 0
+    fork_epoch = (run.fork_epoch or int(ckpt["epoch"])) if ckpt and source == "fork" else 0
     # the optimizer is built for the phase of the last epoch done, as the run that saved it had
-    done = int(ckpt["epoch"]) if source == "resume" else fork_epoch
+    done = int(ckpt["epoch"]) if ckpt and source == "resume" else fork_epoch
     phase = cfg.phase_at(max(done, 1) if source == "resume" else done + 1)
     s = State(
         model=model,
-        forward=torch.compile(model) if cfg.compile else model,
+        forward=cast(nn.Module, torch.compile(model)) if cfg.compile else model,  # typed as a Callable
         opt=build_optimizer(phase, model),
         opt_phase=phase,
         gen=torch.Generator(setup.device).manual_seed(cfg.seed),
@@ -94,10 +95,10 @@ def main(cfg: TrainConfig, run: track.Run) -> int:
         plateau=Plateau.for_phase(phase),
     )
     facts: dict[str, Any] = {"start": source}
-    if source == "resume":
-        restore(s, ckpt)  # type: ignore[arg-type]
-    elif source == "fork":
-        facts["optimizer_state"] = warm_start(s, ckpt, cfg, fork_epoch)  # type: ignore[arg-type]
+    if ckpt and source == "resume":
+        restore(s, ckpt)
+    elif ckpt and source == "fork":
+        facts["optimizer_state"] = warm_start(s, ckpt, cfg, fork_epoch)
     del ckpt
 
     track.meta(

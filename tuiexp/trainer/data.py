@@ -122,7 +122,7 @@ def load(cfg: TrainConfig, device: torch.device) -> Data:
         train=_tensor_source(x, y, device, keep),
         val=_tensor_source(val_x, val_y, device, keep),
         classes=list(classes),
-        image_shape=tuple(x.shape[1:]),  # type: ignore[arg-type]
+        image_shape=(x.shape[1], x.shape[2], x.shape[3]),  # N C H W
         mean=mean.to(device),
         std=std.to(device),
     )
@@ -148,7 +148,7 @@ def _normalization(cfg: TrainConfig, x: torch.Tensor) -> tuple[torch.Tensor, tor
     if cfg.normalize == "auto":
         flat = x[: 50_000].transpose(0, 1).reshape(c, -1).float() / 255
         return flat.mean(1), flat.std(1).clamp_min(1e-3)
-    mean, std = torch.tensor(cfg.normalize["mean"]), torch.tensor(cfg.normalize["std"])  # type: ignore[index]
+    mean, std = torch.tensor(cfg.normalize["mean"]), torch.tensor(cfg.normalize["std"])  # type: ignore[index]  # not "auto": a {mean, std} table
     if len(mean) != c or len(std) != c:
         raise DataNotFound(f"normalize gives {len(mean)} means and {len(std)} stds for {c}-channel images.")
     return mean, std
@@ -260,9 +260,9 @@ def _read_svhn(cfg: TrainConfig) -> tuple[Split, Split, tuple[str, ...]]:
     root = Path(cfg.data_root)
     files = [root / "train_32x32.mat", root / "test_32x32.mat"]
     if cfg.download:
-        for split, f in zip(("train", "test"), files, strict=True):
+        for name, f in zip(("train", "test"), files, strict=True):
             if not f.exists():
-                _download(cfg, "SVHN", split=split)
+                _download(cfg, "SVHN", split=name)
     _need("SVHN", root, files)
     try:
         from scipy.io import loadmat
@@ -318,7 +318,7 @@ def _load_folder(cfg: TrainConfig, device: torch.device) -> Data:
         n_val = max(1, round(len(train) * float(cfg.val_split)))
         val = torch.utils.data.Subset(train, order[:n_val].tolist())
         train_all, train = train, torch.utils.data.Subset(train, order[n_val:].tolist())
-        train.classes = train_all.classes  # type: ignore[attr-defined]
+        train.classes = train_all.classes  # type: ignore[attr-defined]  # a Subset keeps its folder's names
     if cfg.normalize == "auto":  # estimate from a sample: decoding everything would be slow
         sample = torch.stack([train[i][0] for i in range(min(256, len(train)))])
         mean, std = _normalization(cfg, sample)
@@ -327,7 +327,7 @@ def _load_folder(cfg: TrainConfig, device: torch.device) -> Data:
     return Data(
         train=FolderSource(train, device, cfg.num_workers),
         val=FolderSource(val, device, cfg.num_workers),
-        classes=list(train.classes),  # type: ignore[union-attr]
+        classes=list(train.classes),
         image_shape=(3, size, size),
         mean=mean.to(device),
         std=std.to(device),

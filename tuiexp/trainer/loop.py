@@ -53,7 +53,8 @@ class EMA:
 
     @torch.no_grad()
     def update(self, model: nn.Module) -> None:
-        ema_p, p = list(self.model.parameters()), list(model.parameters())
+        ema_p: list[torch.Tensor] = list(self.model.parameters())
+        p: list[torch.Tensor] = list(model.parameters())
         torch._foreach_lerp_(ema_p, p, 1 - self.decay)
         for b_ema, b in zip(self.model.buffers(), model.buffers(), strict=True):
             b_ema.copy_(b)  # BN statistics: take the live ones

@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib
 import inspect
 import math
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -174,7 +175,7 @@ def mbconv(num_classes: int, in_channels: int = 3, dropout: float = 0.0, width_m
     return nn.Sequential(*layers, _head(cin, num_classes, dropout))
 
 
-_FAMILIES = {"vgg": vgg, "resnet": resnet, "mbconv": mbconv}
+_FAMILIES: dict[str, Callable[..., nn.Module]] = {"vgg": vgg, "resnet": resnet, "mbconv": mbconv}
 
 
 # -- torchvision and user factories ------------------------------------------------------------

@@ -6,10 +6,12 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import Any
 
 from textual import work
 from textual.app import App, SystemCommand
 from textual.binding import Binding
+from textual.notifications import SeverityLevel
 from textual.screen import Screen
 from textual.worker import get_current_worker
 
@@ -24,7 +26,7 @@ from .screens.runs import RunsScreen
 
 Observer = Callable[[IndexPolled, float], None]
 #: statuses worth telling the user about when a run reaches them: severity, words
-ENDINGS = {
+ENDINGS: dict[str, tuple[SeverityLevel, str]] = {
     "finished": ("information", "finished"),
     "failed": ("error", "failed"),
     "crashed": ("error", "crashed"),
@@ -131,7 +133,7 @@ class TuiexpApp(App[int]):
         for row in news:
             severity, text = ENDINGS[row.status]
             message = f" ({row.message})" if row.message and row.status != "finished" else ""
-            self.notify(f"{row.id} {text}{message}.", severity=severity,  # type: ignore[arg-type]
+            self.notify(f"{row.id} {text}{message}.", severity=severity,
                         timeout=10 if severity == "error" else 6)
         if news and self.ui.bell:
             self.bell()
@@ -150,7 +152,7 @@ class TuiexpApp(App[int]):
         if not isinstance(self.screen, HelpScreen):
             self.push_screen(HelpScreen())
 
-    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+    def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
         from .screens.help import palette_commands
 
@@ -169,9 +171,10 @@ def read_ui_settings(path: Path) -> tuple[UiSettings, str | None]:
 
 
 def make_app(logs: LogsDir, config_path: str | Path, clock: Callable[[], float] = time.time,
-             **options: object) -> TuiexpApp:
-    """Build the dashboard for a logs directory and an experiments file (CLI and tests)."""
-    return TuiexpApp(logs, config_path, clock, **options)  # type: ignore[arg-type]
+             **options: Any) -> TuiexpApp:
+    """Build the dashboard for a logs directory and an experiments file (CLI and tests);
+    `options` are TuiexpApp's keyword arguments."""
+    return TuiexpApp(logs, config_path, clock, **options)
 
 
 def run_app(logs: LogsDir, config_path: str) -> int:

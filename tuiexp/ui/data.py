@@ -223,11 +223,11 @@ class Poller:
     def poll(self) -> Delta:
         """What changed since the last poll, plus what `chores` found meanwhile."""
         started = time.perf_counter()
-        self._open()
+        index = self._open()
         first = self.seq == 0 and not self.states
-        if self.seq and self.index.max_seq() < self.seq:
+        if self.seq and index.max_seq() < self.seq:
             self.seq = 0  # the newest run was deleted and its seq will be reused: read all
-        rows = self.index.attach_summaries(self.index.runs(since_seq=self.seq))
+        rows = index.attach_summaries(index.runs(since_seq=self.seq))
         if rows:
             self.seq = max(self.seq, max(r.seq for r in rows))
         changed = [self._update(r) for r in rows]
@@ -240,13 +240,13 @@ class Poller:
 
     def chores(self, budget: float = 0.25) -> None:
         """Work done off the tick: a batch of histories, removals, resources when due."""
-        self._open()
+        index = self._open()
         self._backfill_some(budget)
         self._gone += self._removed()
         now = time.monotonic()
         if now - self._scanned_at >= SCAN_EVERY:  # runs written by hand, outside the queue
             self._scanned_at = now
-            query.index_new_directories(self.index)
+            query.index_new_directories(index)
         if now - self._resources_at >= self.resources_every:
             self._resources_at = now
             self._resources = self.resources()
@@ -272,8 +272,8 @@ class Poller:
             summary = st.row.summaries.get((spark.name, spark.scope))
             if summary is None or summary.last_at is None or summary.last_at <= spark.last_x:
                 continue
-            new = self.index.points(st.row.num, spark.name, spark.scope, after=spark.last_x,
-                                    limit=10_000)
+            new = self._open().points(st.row.num, spark.name, spark.scope, after=spark.last_x,
+                                      limit=10_000)
             spark.buckets.extend(new)
             if new:
                 spark.last_x = new[-1][0]
@@ -294,8 +294,9 @@ class Poller:
         new = RunState(st.row)
         for slot, key in enumerate(spark_metrics(st.row, self.sparklines)):
             if key is not None:
-                b = self.index.buckets(st.row.num, *key, size=SPARK_SIZE)
-                new.sparks[slot] = Spark(*key, b, int(b.last_x) if b.items else -1)
+                b = self._open().buckets(st.row.num, *key, size=SPARK_SIZE)
+                last = b.last_x
+                new.sparks[slot] = Spark(*key, b, int(last) if last is not None else -1)
         new.backfilled = True
         self._advance(new)
         return new
@@ -306,7 +307,7 @@ class Poller:
         if now - self._ids_checked_at < 2.0:
             return []
         self._ids_checked_at = now
-        ids = self.index.ids()
+        ids = self._open().ids()
         gone = [rid for rid in self.states if rid not in ids]
         for rid in gone:
             del self.states[rid]

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from textual.message import Message
 
+from ..core.index import RunRow
 from .data import Delta, Detail
+
+#: a metric's epoch-level points: (epoch, value)
+Curve = list[tuple[int, float]]
 
 
 class IndexPolled(Message):
@@ -38,3 +42,13 @@ class DetailLoaded(Message):
     def __init__(self, detail: Detail | None) -> None:
         super().__init__()
         self.detail = detail
+
+
+class CompareLoaded(Message):
+    """The compare screen's data was read: the metrics to chart, and each run with its
+    curves of them (after its lineage's prefix)."""
+
+    def __init__(self, names: list[str], runs: list[tuple[RunRow, dict[str, Curve]]]) -> None:
+        super().__init__()
+        self.names = names
+        self.runs = runs

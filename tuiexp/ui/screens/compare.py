@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from rich.markup import escape
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
-from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
 from ...core import query
@@ -18,14 +18,15 @@ from ...core.index import Index
 from ...core.metrics import fmt_value
 from ...core.params import schema_for
 from ...core.report import curve_metrics
-from ..messages import DetailLoaded
+from ..messages import CompareLoaded
 from ..widgets.chart import Chart, Line
+from .base import DashboardScreen
 from .detail import INTERNAL_PARAMS, param_order, param_text
 
 PALETTE = ("cyan", "magenta", "yellow", "green", "red", "blue", "bright_white", "bright_cyan")
 
 
-def differing(params: dict[str, dict]) -> list[tuple[str, list[str]]]:
+def differing(params: dict[str, dict[str, Any]]) -> list[tuple[str, list[str]]]:
     """Params whose value is not the same in every run, each with one text per run.
     Values are compared in a canonical form (a table's key order is no difference);
     internal params (`schedule_start`) are left out."""
@@ -39,7 +40,7 @@ def differing(params: dict[str, dict]) -> list[tuple[str, list[str]]]:
     return out
 
 
-def with_defaults(spec: dict) -> dict:
+def with_defaults(spec: dict[str, Any]) -> dict[str, Any]:
     """A run's params with its trainer's defaults filled in (the built-in trainer's
     schema; a script's params as they are), so an unset default is no difference."""
     try:
@@ -55,7 +56,7 @@ def short_id(run_id: str) -> str:
     return re.sub(r"^\d{8}-\d{6}-", "", run_id)
 
 
-class CompareScreen(Screen):
+class CompareScreen(DashboardScreen):
     BINDINGS = [Binding("escape", "app.pop_screen", "Back")]
 
     def __init__(self, run_ids: list[str]) -> None:
@@ -75,16 +76,16 @@ class CompareScreen(Screen):
 
     @work(thread=True, exit_on_error=False, exclusive=True)
     def load(self) -> None:
-        with Index(self.app.logs) as index:  # type: ignore[attr-defined]
+        with Index(self.tuiexp_app.logs) as index:
             rows = [r for r in (query.get_run(index, rid) for rid in self.run_ids) if r]
             names = curve_metrics(rows)
             query.attach_curves(index, rows, names)
             data = [(r, {n: pts + r.curves.get(n, []) for n, pts in
                          query.lineage_prefix(index, r, names).items()}) for r in rows]
-        self.post_message(DetailLoaded((names, data)))  # type: ignore[arg-type]
+        self.post_message(CompareLoaded(names, data))
 
-    def on_detail_loaded(self, msg: DetailLoaded) -> None:
-        names, data = msg.detail or ([], [])  # type: ignore[misc]
+    def on_compare_loaded(self, msg: CompareLoaded) -> None:
+        names, data = msg.names, msg.runs
         colours = {r.id: PALETTE[i % len(PALETTE)] for i, (r, _) in enumerate(data)}
         for chart_id, name in zip(("#primary", "#loss"), (*names, None, None), strict=False):
             chart = self.query_one(chart_id, Chart)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
+from typing import Any
 
 from rich.markup import escape
 from rich.table import Table
@@ -11,7 +13,6 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Grid, Horizontal, VerticalScroll
-from textual.screen import Screen
 from textual.widgets import Footer, Log, Static
 
 from ...core.index import Index
@@ -20,6 +21,7 @@ from ...core.query import epochs_done
 from ..data import Delta, Detail, MetricChart, load_detail, summarize_confusion
 from ..messages import DetailLoaded
 from ..widgets.chart import Chart, Line
+from .base import DashboardScreen
 
 PREFIX = "grey50"
 CHARTS_PER_PAGE = 4
@@ -45,7 +47,7 @@ def heat(count: int, total: int) -> str:
     return " " if not count else "░▒▓█"[min(3, int(share * 4))]
 
 
-def confusion_text(cur: dict, prev: dict | None) -> Text:
+def confusion_text(cur: dict[str, Any], prev: dict[str, Any] | None) -> Text:
     s = summarize_confusion(cur, prev)
     out = Text()
     out.append(f"Confusion at epoch {s.epoch}   ([ / ] change)\n", style="bold")
@@ -68,7 +70,7 @@ def confusion_text(cur: dict, prev: dict | None) -> Text:
     return out
 
 
-class DetailScreen(Screen):
+class DetailScreen(DashboardScreen):
     BINDINGS = [
         Binding("escape", "app.pop_screen", "Back"),
         Binding("left_square_bracket", "confusion(-1)", "Prev epoch"),
@@ -111,9 +113,9 @@ class DetailScreen(Screen):
 
     @work(thread=True, exit_on_error=False, exclusive=True)
     def load(self) -> None:
-        app = self.app
-        with Index(app.logs) as index:  # type: ignore[attr-defined]
-            detail = load_detail(index, app.logs, self.run_id, self.cm_epoch)  # type: ignore[attr-defined]
+        logs = self.tuiexp_app.logs
+        with Index(logs) as index:
+            detail = load_detail(index, logs, self.run_id, self.cm_epoch)
         self.post_message(DetailLoaded(detail))
 
     def on_detail_loaded(self, msg: DetailLoaded) -> None:
@@ -181,8 +183,11 @@ class DetailScreen(Screen):
     async def action_fork(self) -> None:
         """Back to the runs screen, with the fork form of this run open."""
         run_id = self.run_id
+        from .runs import RunsScreen
+
         await self.app.pop_screen()
-        self.app.screen.open_fork(run_id)  # type: ignore[attr-defined]
+        if isinstance(self.app.screen, RunsScreen):  # the runs screen is always under this one
+            self.app.screen.open_fork(run_id)
 
 
 #: the params a reader looks for first, in this order; then the rest by name
@@ -196,14 +201,14 @@ def param_text(v: object) -> str:
     return v if isinstance(v, str) else json.dumps(v, sort_keys=True)
 
 
-def param_order(params: dict) -> list[str]:
+def param_order(params: Mapping[str, object]) -> list[str]:
     """The params that matter first (FIRST_PARAMS), then the rest by name, internal last."""
     first = [k for k in FIRST_PARAMS if k in params]
     rest = sorted(k for k in params if k not in FIRST_PARAMS and k not in INTERNAL_PARAMS)
     return first + rest + sorted(k for k in params if k in INTERNAL_PARAMS)
 
 
-def spec_table(spec: dict) -> Table:
+def spec_table(spec: dict[str, Any]) -> Table:
     """The frozen spec: the params that matter first, then where the run came from."""
     t = Table(box=None, show_header=False, padding=(0, 1), title="spec")
     params = spec.get("params", {})

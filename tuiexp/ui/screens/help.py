@@ -4,15 +4,19 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from functools import partial
+from typing import TYPE_CHECKING, Any
 
 from rich.table import Table
-from textual.app import App, ComposeResult, SystemCommand
+from textual.app import ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 
 from .runs import BINDINGS as RUNS_KEYS
+
+if TYPE_CHECKING:
+    from ..app import TuiexpApp
 
 TABLE_KEYS = [("j / k, ↓ / ↑", "next / previous run"), ("g / G, home / end", "first / last run"),
               ("pgdn / pgup", "a page down / up")]
@@ -37,7 +41,7 @@ def key_table() -> Table:
     return t
 
 
-class HelpScreen(Screen):
+class HelpScreen(Screen[None]):
     BINDINGS = [Binding("escape,question_mark,q", "app.pop_screen", "Back")]
 
     def compose(self) -> ComposeResult:
@@ -46,7 +50,7 @@ class HelpScreen(Screen):
         yield Footer()
 
 
-def palette_commands(app: App, screen: Screen) -> Iterable[SystemCommand]:
+def palette_commands(app: TuiexpApp, screen: Screen[Any]) -> Iterable[SystemCommand]:
     """Every runs-screen action, reachable from ctrl+p."""
     from .runs import RunsScreen
 

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.screen import ModalScreen, Screen
+from textual.screen import ModalScreen
 from textual.widgets import Footer, Input
 
 from ...core import export, query
@@ -21,7 +22,12 @@ from ..data import SORTS, Delta, Resources
 from ..messages import ClientFailed, ClientSucceeded
 from ..widgets.resources import ResourceStrip
 from ..widgets.runs_table import RunsTable
+from .base import DashboardScreen
 from .dialogs import FORMAT_NAMES, ConfirmScreen, ExportScreen
+
+if TYPE_CHECKING:
+    from .fork import Request as ForkRequest
+    from .new import Request as NewRequest
 
 BINDINGS = [
     Binding("enter", "detail", "Detail"),
@@ -54,8 +60,8 @@ class FilterInput(Input):
         await super().action_submit()
 
 
-class RunsScreen(Screen):
-    BINDINGS = BINDINGS
+class RunsScreen(DashboardScreen):
+    BINDINGS = [*BINDINGS]  # typed as Textual's list[BindingType]; help.py reads the module's
 
     def __init__(self) -> None:
         super().__init__()
@@ -64,7 +70,7 @@ class RunsScreen(Screen):
 
     def compose(self) -> ComposeResult:
         yield ResourceStrip("reading the index…", id="resources")
-        yield RunsTable(extra=self.app.ui.columns, id="runs")  # type: ignore[attr-defined]
+        yield RunsTable(extra=self.tuiexp_app.ui.columns, id="runs")
         yield FilterInput(placeholder="filter by id, experiment or status (enter keeps, esc clears)",
                           id="filter", classes="hidden")
         yield Footer()
@@ -98,7 +104,7 @@ class RunsScreen(Screen):
     def on_screen_resume(self) -> None:
         if self._hidden_dirty:
             dirty, self._hidden_dirty = self._hidden_dirty, set()
-            self.table.show(self.app.clock(), dirty)  # type: ignore[attr-defined]
+            self.table.show(self.tuiexp_app.clock(), dirty)
         if self._resources is not None:
             self.query_one(ResourceStrip).show(self._resources)
 
@@ -112,7 +118,7 @@ class RunsScreen(Screen):
     @work(thread=True, exit_on_error=False, group="client")
     def call_client(self, what: Callable[[Client], str]) -> None:
         try:
-            with Client(self.app.logs) as client:  # type: ignore[attr-defined]
+            with Client(self.tuiexp_app.logs) as client:
                 text = what(client)
         except TuiexpError as e:
             self.app.post_message(ClientFailed(str(e)))
@@ -129,7 +135,7 @@ class RunsScreen(Screen):
                 f"{path} exists; give another file name (an export replaces nothing)."))
             return
         try:
-            with Index(self.app.logs) as index:  # type: ignore[attr-defined]
+            with Index(self.tuiexp_app.logs) as index:
                 records = query.load_runs(index)
             if ids is not None:
                 keep = set(ids)
@@ -186,12 +192,15 @@ class RunsScreen(Screen):
     def action_unmark(self) -> None:
         if self.table.marked:
             self.table.marked.clear()
-            self.table.show(self.app.clock(), None)  # type: ignore[attr-defined]
+            self.table.show(self.tuiexp_app.clock(), None)
 
     def confirm_then(self, question: str, command: Callable[[Client], str]) -> None:
         """Ask first; run the client command only on a yes."""
-        self.app.push_screen(ConfirmScreen(question),
-                             lambda yes: self.call_client(command) if yes else None)
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.call_client(command)
+
+        self.app.push_screen(ConfirmScreen(question), answered)
 
     # -- other screens -------------------------------------------------------------
     def action_detail(self) -> None:
@@ -225,12 +234,12 @@ class RunsScreen(Screen):
 
         if rid in self.table.states:
             st = self.table.states[rid]
-            epochs = checkpoint_epochs(self.app.logs.run(rid))  # type: ignore[attr-defined]
+            epochs = checkpoint_epochs(self.tuiexp_app.logs.run(rid))
             if not epochs:
                 self.notify(f"Run {rid} has no checkpoint to fork from.", severity="error")
                 return
 
-            def done(req: tuple[int, dict] | None) -> None:
+            def done(req: ForkRequest | None) -> None:
                 if req:
                     epoch, overrides = req
                     self.call_client(lambda c: f"Forked {rid} at epoch {epoch}: "
@@ -241,17 +250,17 @@ class RunsScreen(Screen):
     def action_new(self) -> None:
         from .new import NewScreen
 
-        def done(req: tuple[object, str, dict] | None) -> None:
+        def done(req: NewRequest | None) -> None:
             if req:
                 cfg, name, overrides = req
                 self.call_client(lambda c: _queued(c.enqueue(cfg, name, overrides), name))
 
-        self.app.push_screen(NewScreen(self.app.config_path), done)  # type: ignore[attr-defined]
+        self.app.push_screen(NewScreen(self.tuiexp_app.config_path), done)
 
     def action_mark(self) -> None:
         if rid := self.table.current_id:
             self.table.marked ^= {rid}
-            self.table.show(self.app.clock())  # type: ignore[attr-defined]
+            self.table.show(self.tuiexp_app.clock())
             self.table.move_cursor(row=self.table.cursor_row + 1)
 
     def action_compare(self) -> None:
@@ -294,7 +303,7 @@ class RunsScreen(Screen):
     @on(Input.Changed, "#filter")
     def filter_changed(self, event: Input.Changed) -> None:
         self.table.filter_text = event.value
-        self.table.show(self.app.clock())  # type: ignore[attr-defined]
+        self.table.show(self.tuiexp_app.clock())
 
     def action_clear_filter(self) -> None:
         box = self.query_one("#filter", Input)
@@ -305,12 +314,12 @@ class RunsScreen(Screen):
     def action_sort(self) -> None:
         keys = list(SORTS)
         self.table.sort_by = keys[(keys.index(self.table.sort_by) + 1) % len(keys)]
-        self.table.show(self.app.clock())  # type: ignore[attr-defined]
+        self.table.show(self.tuiexp_app.clock())
         self.notify(f"Sorted by {self.table.sort_by}.", timeout=2)
 
     def action_tree(self) -> None:
         self.table.as_tree = not self.table.as_tree
-        self.table.show(self.app.clock())  # type: ignore[attr-defined]
+        self.table.show(self.tuiexp_app.clock())
         self.notify("Forks under their parent." if self.table.as_tree else "Flat list.", timeout=2)
 
 

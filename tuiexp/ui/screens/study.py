@@ -6,16 +6,16 @@ from __future__ import annotations
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.screen import Screen
 from textual.widgets import Footer, Static
 
 from ...core import study as studies
 from ...core.errors import TuiexpError
+from .base import DashboardScreen
 
 REFRESH = 2.0  # seconds between reads of the study's journal
 
 
-class StudyScreen(Screen):
+class StudyScreen(DashboardScreen):
     BINDINGS = [Binding("escape,q", "app.pop_screen", "Back")]
 
     def __init__(self, name: str) -> None:
@@ -34,7 +34,7 @@ class StudyScreen(Screen):
     def load(self) -> None:
         """Read the study off the UI thread (Optuna's import and the journal's replay)."""
         try:
-            text = studies.summary(self.app.logs, self.study_name)  # type: ignore[attr-defined]
+            text = studies.summary(self.tuiexp_app.logs, self.study_name)
         except (TuiexpError, OSError, ValueError) as e:
             text = f"study {self.study_name}: {e}"
         self.app.call_from_thread(self.query_one("#study", Static).update, text)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from rich.console import RenderableType
@@ -16,7 +17,7 @@ _DOTS = ((0x01, 0x02, 0x04, 0x40), (0x08, 0x10, 0x20, 0x80))
 @dataclass(frozen=True)
 class Line:
     label: str
-    points: list[tuple[float, float]]
+    points: Sequence[tuple[float, float]]
     style: str = "cyan"
 
 
@@ -83,8 +84,9 @@ class Chart(Widget):
 
     DEFAULT_CSS = "Chart { height: 10; }"
 
-    def __init__(self, title: str = "", log_y: bool = False, **kw: object) -> None:
-        super().__init__(**kw)  # type: ignore[arg-type]
+    def __init__(self, title: str = "", log_y: bool = False, *, name: str | None = None,
+                 id: str | None = None, classes: str | None = None) -> None:
+        super().__init__(name=name, id=id, classes=classes)
         self.title = title
         self.log_y = log_y
         self.lines: list[Line] = []

@@ -374,8 +374,8 @@ class RunsTable(ScrollView, can_focus=True):
         old = self.current_id
         self.cursor_row = max(0, min(row, len(self.order) - 1))
         new = self.current_id
-        for rid in {old, new} - {None}:
-            self._repaint(rid)  # type: ignore[arg-type]
+        for rid in {r for r in (old, new) if r is not None}:
+            self._repaint(rid)
         if self.order:
             top, rows = int(self.scroll_offset.y), max(1, self.size.height - 1)
             if self.cursor_row < top:
