@@ -313,12 +313,13 @@ def _positive_term(body: str, word: str) -> RowTest | None:
 
 
 def _keyed(key: str, values: list[str], word: str) -> RowTest:
-    if key == "status":
+    if key == "status":  # a status, or the start of some (`status:fail`, as typed so far)
+        wanted = {s for v in values for s in events.STATUSES if s.startswith(v)}
         for v in values:
-            if v not in events.STATUSES:
+            if not any(s.startswith(v) for s in events.STATUSES):
                 raise UsageError(f"unknown status '{v}' in '{word}'; choose from: "
                                  f"{', '.join(events.STATUSES)}.")
-        return lambda row: row.status in values
+        return lambda row: row.status in wanted
     if key == "tag":
         return lambda row: any(fnmatchcase(t.lower(), v) for t in row.tags for v in values)
     if key == "exp":

@@ -11,6 +11,7 @@ important hide, and the run label takes what width is left.
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -65,7 +66,7 @@ BEFORE_EXTRA = (
     Column("best", "best", 7, 1, right=True),
 )
 AFTER_EXTRA = (
-    Column("tags", "tags", 10, 5),
+    Column("tags", "tags", 10, 4),
     Column("lr", "lr", 7, 3, right=True),
     Column("bs", "bs", 4, 6, right=True),
     Column("dropout", "drop", 5, 6, right=True),
@@ -469,8 +470,9 @@ class RunsTable(ScrollView, can_focus=True):
             return self._strip(self.header_text(), self.get_component_rich_style("runs-table--header"))
         index = int(self.scroll_offset.y) + y - 1
         if index >= len(self.order):
-            if not self.order and y == 2 and self.drawn:
-                return self._strip(Text(f" {self.empty_hint()}"),
+            hint = self._hint_lines() if not self.order and self.drawn else []
+            if 0 <= y - 2 < len(hint):
+                return self._strip(Text(f" {hint[y - 2]}"),
                                    self.get_component_rich_style("runs-table--hint"))
             return Strip.blank(self.scrollable_content_region.width, self.rich_style)
         rid = self.order[index][0]
@@ -487,6 +489,10 @@ class RunsTable(ScrollView, can_focus=True):
                     "runs-table--even" if index % 2 else "runs-table--odd")
             strip = self._lines[key] = self._strip(text, style)
         return strip
+
+    def _hint_lines(self) -> list[str]:
+        """The empty hint, wrapped to the width (a filter's error can be long)."""
+        return textwrap.wrap(self.empty_hint(), max(20, self.scrollable_content_region.width - 2))
 
     def empty_hint(self) -> str:
         """What to do when no row shows."""
