@@ -44,6 +44,7 @@ def _logs(args: argparse.Namespace) -> LogsDir:
 
 def cmd_note(args: argparse.Namespace) -> int:
     with Client(_logs(args), autostart=False) as client:
+        client.index_new_directories()
         if not args.text:
             print(client.row(args.run).note)
             return 0
@@ -72,6 +73,7 @@ def cmd_tag(args: argparse.Namespace) -> int:
         raise UsageError("name the runs to tag (or --filter TEXT), then +TAG / -TAG edits; "
                          "e.g. `tuiexp tag RUN +best -old`.")
     with Client(_logs(args), autostart=False) as client:
+        client.index_new_directories()  # runs written by hand, as `ls` sees them
         ids = [_resolve(client, r, hint=not (add or remove) and i > 0)
                for i, r in enumerate(refs)]  # every id checked before any is changed
         if args.filter is not None:
