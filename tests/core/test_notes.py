@@ -75,8 +75,8 @@ def test_a_rebuild_recovers_tags_and_notes_after_the_index_is_deleted(tmp_path):
 
 
 def test_an_index_of_the_previous_schema_is_rebuilt_with_the_tags(tmp_path):
-    """An index written before notes existed (schema 3) is rebuilt on open; the queue
-    order survives and the tags come back from the directories."""
+    """An index written before notes existed (schema 3) is rebuilt on open, and the
+    tags come back from the directories."""
     logs = LogsDir.at(tmp_path)
     make_runs(logs)
     with Client(logs, autostart=False) as client:
