@@ -57,8 +57,8 @@ class RunsScreen(Screen):
     def compose(self) -> ComposeResult:
         yield ResourceStrip("reading the index…", id="resources")
         yield RunsTable(extra=self.app.ui.columns, id="runs")  # type: ignore[attr-defined]
-        yield Input(placeholder="filter: words, tag:best, status:failed, exp:NAME, lr=0.1, -TERM"
-                    " (enter keeps, esc clears)", id="filter", classes="hidden")
+        yield Input(placeholder="words, tag:T, status:S, exp:E, lr=0.1, -TERM; enter keeps, "
+                    "esc clears", id="filter", classes="hidden")
         yield Footer()
 
     @property
