@@ -148,7 +148,7 @@ def rows() -> list[RunRow]:
                       spec={"params": params or {}, "seed": 0})
     return [row("20261118-sweep-aa", "sweep", "finished", ["best", "paper"], "lr too high",
                 {"lr": 0.1, "aug": {"flip": True}}),
-            row("20261118-sweep-bb", "sweep", "failed", ["old"], params={"lr": 0.01}),
+            row("20261118-sweep-bb", "sweep", "failed", ["old"], params={"lr": 0.01, "dropout": 0.3}),
             row("20261118-other-cc", "other", "crashed", [], params={"lr": 0.1, "opt": "adam"})]
 
 
@@ -170,6 +170,9 @@ def rows() -> list[RunRow]:
     ("lr=0.1", ["aa", "cc"]),                   # a param, as a number
     ("lr=1e-1 opt=adam", ["cc"]),               # terms AND together
     ("aug.flip=true", ["aa"]),                  # a nested param
+    ("flip=true opt=adam", []),                 # ... named as a run label names it
+    ("flip=TRUE", ["aa"]),
+    ("d=0.3", ["bb"]),                          # dropout, as the label shows it
     ("sweep -status:failed", ["aa"]),
     ("tag:", ["aa", "bb", "cc"]),               # as typed so far: no constraint yet
     ('note:"too high"', ["aa"]),                # quotes keep a term whole (a note's words)

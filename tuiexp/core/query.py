@@ -261,6 +261,10 @@ FILTER_KEYS = ("tag", "status", "exp", "id", "note")
 FILTER_HELP = ("plain words (id, experiment, status, tag), tag:T, status:S, exp:NAME, id:TEXT, "
                "note:TEXT, PARAM=VALUE; -TERM negates")
 RowTest = Callable[[RunRow], bool]
+#: short names of common params, as the dashboard's run labels show them (`d=0.3`)
+PARAM_ABBREV = {"batch_size": "bs", "dropout": "d", "weight_decay": "wd", "optimizer": "opt",
+                "schedule": "sched", "epochs": "ep", "label_smoothing": "ls",
+                "momentum": "mom", "mixup": "mix", "model": "m"}
 
 
 def filter_rows(rows: Iterable[RunRow], text: str | None) -> list[RunRow]:
@@ -279,7 +283,8 @@ def row_filter(text: str) -> RowTest:
     """The filter `text` as a test of a row: whitespace-separated terms that must all
     hold. A plain word is a case-insensitive part of the id, experiment, status or a tag;
     `tag:best`, `status:failed,crashed`, `exp:drop*`, `id:2026`, `note:baseline`,
-    `lr=0.1` (a param, nested ones as `augment.flip=true`); `-` before a term negates it.
+    `lr=0.1` (a param, nested ones as `augment.flip=true`, or named as a run label names
+    it: `d=0.3`, `flip=true`); `-` before a term negates it.
     A term the grammar does not know is a UsageError, one sentence naming it."""
     try:
         words = shlex.split(text)
@@ -336,19 +341,29 @@ def _keyed(key: str, values: list[str], word: str) -> RowTest:
 
 
 def _param_test(name: str, want: str) -> RowTest:
-    """`lr=0.1`: the param equals the value, as a number where both are numbers."""
+    """`lr=0.1`: the param equals the value, as a number where both are numbers. The
+    name may be written as a run label shows it: `d=0.3` (dropout), `flip=true`
+    (augment.flip)."""
     number = _number(want)
 
-    def test(row: RunRow) -> bool:
-        params = run_params(row)
-        if name not in params:
-            return False
-        v = params[name]
+    def equal(v: Any) -> bool:
         if number is not None and isinstance(v, (int, float)) and not isinstance(v, bool):
             return float(v) == number
         return compact(v).lower() == want.lower()
 
+    def test(row: RunRow) -> bool:
+        params = run_params(row)
+        if name in params:
+            return equal(params[name])
+        return any(equal(v) for k, v in params.items() if _label_name(k) == name)
+
     return test
+
+
+@lru_cache(maxsize=4096)
+def _label_name(key: str) -> str:
+    """A param's name in a run label: its abbreviation, or the last part of a nested key."""
+    return PARAM_ABBREV.get(key, key.rsplit(".", 1)[-1])
 
 
 def _number(text: str) -> float | None:

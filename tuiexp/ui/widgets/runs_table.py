@@ -81,10 +81,9 @@ COLUMNS = tuple(c.key for c in (*BEFORE_EXTRA, *AFTER_EXTRA))
 #: the column whose header shows the sort's arrow
 SORT_COLUMN = {"created": "run", "id": "id", "experiment": "experiment", "status": "status",
                "best": "best", "epoch": "epoch"}
-#: short names of common params in run labels (`dropout lr=0.1 d=0.3 s2`)
-ABBREV = {"batch_size": "bs", "dropout": "d", "weight_decay": "wd", "optimizer": "opt",
-          "schedule": "sched", "epochs": "ep", "label_smoothing": "ls", "momentum": "mom",
-          "mixup": "mix", "model": "m"}
+#: short names of common params in run labels (`dropout lr=0.1 d=0.3 s2`); the filter
+#: takes them too (`/d=0.3`)
+ABBREV = query.PARAM_ABBREV
 #: params never worth a label: bookkeeping, or already shown elsewhere
 NOT_IN_LABEL = {"seed", "schedule_start"}
 
