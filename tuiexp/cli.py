@@ -27,7 +27,12 @@ from .core.query import ALL
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    words: str | None = getattr(args, "dash_words", None)  # `tag RUN -old`: an edit, not an option
+    if extra and not words:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    if extra and words:
+        setattr(args, words, [*getattr(args, words), *extra])
     for key, default in DEFAULTS.items():  # given before or after the command, either works
         if not hasattr(args, key):
             setattr(args, key, default)
@@ -100,6 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "max:NAME, globs like 'val/*'")
     p.add_argument("--status", action="append", help="only runs with this status; repeatable")
     p.add_argument("--experiment", action="append", help="only runs of this experiment")
+    p.add_argument("--filter", metavar="TEXT", help=f"only runs this filter selects ({query.FILTER_HELP})")
     p = add("show", cmd_show, "show one run")
     p.add_argument("run")
     p.add_argument("--json", action="store_true")
@@ -118,9 +124,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("reindex", cmd_reindex, "rebuild the index from the run directories")
     p = add("daemon", cmd_daemon, "start, stop or inspect the supervisor")
     p.add_argument("action", choices=["start", "stop", "status"])
-    from . import cli_doctor, cli_import, cli_lrfind, cli_results, cli_study
+    from . import cli_doctor, cli_import, cli_lrfind, cli_notes, cli_results, cli_study
 
-    for module in (cli_results, cli_doctor, cli_study, cli_lrfind, cli_import):
+    for module in (cli_results, cli_notes, cli_doctor, cli_study, cli_lrfind, cli_import):
         module.add_parsers(sub, common)  # each command family in its own module
     return parser
 
@@ -280,7 +286,8 @@ def cmd_ls(args: argparse.Namespace) -> int:
         wanted = {m for c in columns if (m := query.metric_of_column(c))}
         rows = query.load_runs(client.index, status=args.status, experiment=args.experiment,
                                metrics=ALL if args.json else wanted,
-                               slim=not args.json and "num_params" not in columns)
+                               slim=not (args.json or args.filter) and "num_params" not in columns)
+        rows = query.filter_rows(rows, args.filter)
     if args.json:
         json.dump([_row_json(r) for r in rows], sys.stdout, indent=1, default=str)
         print()
@@ -310,7 +317,8 @@ def render_listing(rows: list[RunRow], columns: list[str]) -> str:
     head = ["RUN", "STATUS", "EPOCH", f"BEST {one}" if one else "BEST"]
     if not one and primaries:
         head.append("METRIC")
-    head += [c.upper() for c in columns] + ["PARENT"]
+    tagged = any(r.tags for r in rows)
+    head += [c.upper() for c in columns] + (["TAGS"] if tagged else []) + ["PARENT"]
     extra = [(query.getter(c), query.metric_of_column(c) or c) for c in columns]  # parsed once
     table = [head]
     for r in rows:
@@ -319,10 +327,12 @@ def render_listing(rows: list[RunRow], columns: list[str]) -> str:
         if not one and primaries:
             cells.append(r.metric or "-")
         cells += [fmt_value(name, get(r)) for get, name in extra]
+        if tagged:
+            cells.append(" ".join(r.tags))
         cells.append(f"{r.parent}@{r.fork_epoch}" if r.parent else "")
         table.append(cells)
     widths = [max(len(row[i]) for row in table) for i in range(len(head))]
-    left = {0, 1} | ({4} if not one and primaries else set())
+    left = {0, 1} | ({4} if not one and primaries else set()) | ({len(head) - 2} if tagged else set())
     lines = ["  ".join(c.ljust(w) if i in left or i == len(head) - 1 else c.rjust(w)
                        for i, (c, w) in enumerate(zip(row, widths, strict=True))).rstrip()
              for row in table]
@@ -338,7 +348,7 @@ def _row_json(r: RunRow) -> dict[str, Any]:
         "started": r.started, "ended": r.ended, "gpu": r.gpu, "attempt": r.attempt,
         "metrics": {f"{name}@{scope}": _summary_json(s) for (name, scope), s in
                     sorted(r.summaries.items())},
-        "warnings": r.warnings,
+        "warnings": r.warnings, "tags": r.tags, "note": r.note,
     }
 
 
@@ -370,6 +380,10 @@ def cmd_show(args: argparse.Namespace) -> int:
     print(f"run         {row.id}")
     print(f"experiment  {row.experiment}")
     print(f"status      {row.status}{': ' + row.message if row.message else ''}")
+    if row.tags:
+        print(f"tags        {' '.join(row.tags)}")
+    for i, line in enumerate(row.note.splitlines()):
+        print(f"{'note' if i == 0 else '':<12}{line}")
     if row.parent:
         print(f"forked from {row.parent} at epoch {row.fork_epoch}")
     if children:

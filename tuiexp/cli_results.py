@@ -67,6 +67,8 @@ def add_parsers(sub, common: argparse.ArgumentParser | None = None) -> None:
     p.add_argument("experiments", nargs="*", metavar="EXPERIMENT",
                    help="default: every experiment in the logs")
     p.add_argument("--status", action="append", metavar="S,...", help="only runs with this status")
+    p.add_argument("--filter", metavar="TEXT",
+                   help=f"only runs this filter selects ({query.FILTER_HELP})")
     p.add_argument("-o", "--output", required=True, metavar="DIR")
     p.add_argument("--svg", action="store_true", help="also write SVG figures")
     p.set_defaults(func=cmd_report)
@@ -77,6 +79,8 @@ def _filters(p: argparse.ArgumentParser) -> None:
                    help="only these experiments")
     p.add_argument("--status", action="append", metavar="S,...", help="only runs with this status")
     p.add_argument("--run", action="append", metavar="ID", help="only these runs")
+    p.add_argument("--filter", metavar="TEXT",
+                   help=f"only runs this filter selects ({query.FILTER_HELP})")
 
 
 def _grouping(p: argparse.ArgumentParser) -> None:
@@ -122,7 +126,7 @@ def _records(args, index: Index) -> list[RunRow]:
             if rid not in known:
                 raise UsageError(f"no run '{rid}' in {_logs(args).runs}; `tuiexp ls` lists them.")
         recs = [r for r in recs if r.id in runs]
-    return recs
+    return query.filter_rows(recs, getattr(args, "filter", None))
 
 
 def cmd_export(args) -> int:
@@ -198,7 +202,8 @@ def cmd_report(args) -> int:
     logs = _logs(args)
     config = Path(getattr(args, "config", None) or "./experiments.toml")
     with Index(logs) as index:
-        path = report.write_report(query.load_runs(index), index, Path(args.output),
+        runs = query.filter_rows(query.load_runs(index), args.filter)
+        path = report.write_report(runs, index, Path(args.output),
                                    experiments=args.experiments or None,
                                    statuses=_list(args.status), config_path=config, svg=args.svg)
     print(f"wrote {path}", file=sys.stderr)

@@ -121,13 +121,26 @@ async def open_new(pilot, app: TuiexpApp) -> None:
     await until(pilot, lambda: type(app.screen).__name__ == "NewScreen")
 
 
+async def open_tags(pilot, app: TuiexpApp) -> None:
+    await pilot.press("space", "space", "T", *"best -old")
+    await until(pilot, lambda: type(app.screen).__name__ == "TagScreen"
+                and "remove old" in screen_text(app))
+
+
+async def open_note(pilot, app: TuiexpApp) -> None:
+    await pilot.press("N", *"lr too high")
+    await until(pilot, lambda: type(app.screen).__name__ == "NoteScreen"
+                and "lr too high" in screen_text(app))
+
+
 async def stay(pilot, app: TuiexpApp) -> None:
     return None
 
 
 SCREENS: dict[str, Callable[..., Awaitable[None]]] = {
     "runs": stay, "detail": open_detail, "confirm": open_confirm, "export": open_export,
-    "help": open_help, "compare": open_compare, "new": open_new,
+    "help": open_help, "compare": open_compare, "new": open_new, "tags": open_tags,
+    "note": open_note,
 }
 
 

@@ -71,7 +71,7 @@ class Terminal:
     def filter(self, text: str) -> None:
         """`/`, the text once the (empty) filter line is up, and enter."""
         self.keys("/")
-        self.wait_text("filter by id")
+        self.wait_text("enter keeps, esc clears")
         self.type(text)
         self.keys("Enter")
 

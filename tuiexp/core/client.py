@@ -12,12 +12,12 @@ import shutil
 import sqlite3
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from . import atomic, daemon, query, runstore, slurm
+from . import atomic, daemon, notes, query, runstore, slurm
 from .config import Config, deep_merge, describe_param_error, sentence
 from .errors import ForkError, RunNotFound, UsageError
 from .events import TERMINAL
@@ -180,6 +180,22 @@ class Client:
                                      expect=("queued",)):
             self.ensure_daemon()  # it runs: the supervisor signals its process group
         return row.id
+
+    def annotate(self, ref: str, note: str | None = None, append: bool = False,
+                 add: Sequence[str] = (), remove: Sequence[str] = ()) -> tuple[str, str, list[str]]:
+        """Change a run's note (None: keep it) and tags, in its directory and then its index
+        row (core/notes.py); returns (run id, note, tags) as they now are."""
+        run_id = self.resolve(ref)
+        paths = self.logs.run(run_id)
+        spec_tags = runstore.load_spec(paths).tags
+        now: list[tuple[str, list[str]]] = []
+
+        def change() -> tuple[str, list[str]]:
+            now.append(notes.edit(paths, spec_tags, note, append, add, remove))
+            return now[-1]
+
+        self.index.annotate(run_id, change)
+        return run_id, *now[-1]
 
     def move(self, ref: str, direction: int) -> bool:
         return self.index.move(self.resolve(ref), direction)

@@ -57,6 +57,8 @@ RUN_COLUMNS = (
     Column("parent", "parent", "text"),
     Column("fork_epoch", "fork at", "text"),
     Column("status", "status", "text"),
+    Column("tags", "tags", "text"),  # shown when a run has tags
+    Column("note", "note", "text"),  # shown when asked for (--columns note)
 )
 #: Columns every run has beside its metrics (the primary metric's best, its epoch...).
 FACT_COLUMNS = {
@@ -193,9 +195,11 @@ def _param_column(p: str) -> Column:
 def _default_columns(records: list[RunRow], flats: list[dict[str, Any]],
                      param_cols: dict[str, Column], grouped: bool,
                      group_by: list[str] | None) -> list[Column]:
-    cols = [c for c in RUN_COLUMNS if c.key != "n" or grouped]
+    cols = [c for c in RUN_COLUMNS if (c.key != "n" or grouped) and c.key != "note"]
     if not any(r.parent for r in records):
         cols = [c for c in cols if c.key not in ("parent", "fork_epoch")]
+    if not any(r.tags for r in records):
+        cols = [c for c in cols if c.key != "tags"]
     if group_by:
         shown = [k for k in group_by if k in param_cols]
     else:
@@ -243,6 +247,8 @@ def _text_value(members: list[RunRow], key: str) -> Any:
     if key == "run":
         first = members[0].id
         return first if len(members) == 1 else f"{first} +{len(members) - 1}"
+    if key in ("tags", "note"):  # tags as one word list: `best seed-check`
+        return _common([" ".join(m.tags) if key == "tags" else m.note for m in members])
     vals = [spec_value(m, key) for m in members]
     if key == "status" and len(set(vals)) > 1:
         counts: dict[str, int] = {}

@@ -11,20 +11,20 @@ import gc
 import json
 import math
 import sqlite3
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from itertools import repeat
 from typing import Any
 
-from . import events, runstore
+from . import events, notes, runstore
 from .errors import UsageError
 from .metrics import MAX_STEP, RESERVED, KeySummary, primary, valid_name
 from .paths import LogsDir, RunPaths
 from .series import Buckets, width_for
 from .spec import RunSpec
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4  # 4: note and tags (core/notes.py)
 ACTIVE = ("queued", "starting", "running")
 SCOPE_CODE = {"epoch": 0, "step": 1}
 _FINITE = "value BETWEEN -1.7976931348623157e308 AND 1.7976931348623157e308"
@@ -55,6 +55,8 @@ CREATE TABLE IF NOT EXISTS runs (
     seq INTEGER NOT NULL DEFAULT 0,
     -- the long columns last: a listing that reads none of them skips their pages
     message TEXT NOT NULL DEFAULT '',
+    note TEXT NOT NULL DEFAULT '',
+    tags TEXT,
     meta TEXT,
     logged_params TEXT,
     warnings TEXT,
@@ -115,6 +117,9 @@ class RunRow:
     attempt: int = 0
     spec: dict[str, Any] = field(default_factory=dict)
     seq: int = 0
+    #: the user's note and tags (annotations.json, else the spec's tags)
+    note: str = ""
+    tags: list[str] = field(default_factory=list)
     #: (name, scope) -> summary; filled by `Index.attach_summaries`
     summaries: dict[tuple[str, str], KeySummary] = field(default_factory=dict)
     #: name -> epoch-level points; filled by `query.attach_curves` for plots
@@ -149,12 +154,14 @@ class RunRow:
 
 _COLUMNS = [f for f in RunRow.__dataclass_fields__ if f not in ("summaries", "curves")]
 _JSON_COLUMNS = {"meta": dict, "logged_params": dict, "warnings": list, "spec": dict,
-                 "checkpoints": list}
+                 "checkpoints": list, "tags": list}
+#: the long JSON columns: a slim listing reads none of them (tags are short and shown)
+_LONG_COLUMNS = set(_JSON_COLUMNS) - {"tags"}
 
 
 _SELECT = ", ".join(_COLUMNS)  # in RunRow's field order: a row is RunRow(*values)
-#: the same with the JSON columns left out, for a listing that shows none of them
-_SELECT_SLIM = ", ".join("NULL" if c in _JSON_COLUMNS else c for c in _COLUMNS)
+#: the same with the long columns left out, for a listing that shows none of them
+_SELECT_SLIM = ", ".join("NULL" if c in _LONG_COLUMNS else c for c in _COLUMNS)
 
 
 def _decode(values: tuple[Any, ...]) -> RunRow:
@@ -273,11 +280,11 @@ class Index:
                 num: int | None = None) -> None:
         db.execute(
             "INSERT OR IGNORE INTO runs (num, id, experiment, parent, fork_epoch, created, priority,"
-            " queue_pos, status, message, epochs, metric, mode, spec, seq)"
-            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            " queue_pos, status, message, epochs, metric, mode, spec, tags, seq)"
+            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (num, spec.id, spec.experiment, spec.parent, spec.fork_epoch, spec.created, spec.priority,
              spec.created, status, message, _total_epochs(spec.params), spec.metric, spec.mode,
-             json.dumps(spec.to_json()), self._next_seq()),
+             json.dumps(spec.to_json()), _dumps(list(spec.tags)), self._next_seq()),
         )
 
     def set_status(self, run_id: str, status: str, message: str = "",
@@ -314,6 +321,16 @@ class Index:
             db.execute("UPDATE runs SET queue_pos = ?, seq = ? WHERE id = ?", (pb, self._next_seq(), a))
             db.execute("UPDATE runs SET queue_pos = ?, seq = ? WHERE id = ?", (pa, self._next_seq(), b))
             return True
+
+    def annotate(self, run_id: str, change: Callable[[], tuple[str, list[str]]]) -> bool:
+        """Run `change` (it writes the run directory's annotations file and returns the
+        note and tags it now holds) under the index's write lock, and mirror the result
+        in the run's row: two clients editing one run's tags take turns here. True if
+        the row was there to update."""
+        with self.tx() as db:
+            note, tags = change()
+            return db.execute("UPDATE runs SET note = ?, tags = ?, seq = ? WHERE id = ?",
+                              (note, _dumps(tags), self._next_seq(), run_id)).rowcount == 1
 
     def delete(self, run_id: str) -> None:
         with self.tx() as db:
@@ -501,9 +518,11 @@ class Index:
             self._insert(db, spec, verdict.status, verdict.message, num=old[0] if old else None)
             if queue:
                 db.execute("UPDATE runs SET queue_pos=?, priority=? WHERE id=?", (*queue, run_id))
-            db.execute("UPDATE runs SET attempt=?, pid=?, gpu=?, ended=? WHERE id=?",
+            ann = notes.read(paths)  # a broken file leaves the run unannotated
+            db.execute("UPDATE runs SET attempt=?, pid=?, gpu=?, ended=?, note=?, tags=? WHERE id=?",
                        (proc.get("attempt", 0), proc.get("pid"), proc.get("gpu"),
-                        (runstore.read_json(paths.exit) or {}).get("ended"), run_id))
+                        (runstore.read_json(paths.exit) or {}).get("ended"), ann.note,
+                        _dumps(ann.tags_of(spec.tags)), run_id))
         self.ingest(run_id, paths, Fold(), 0, max_bytes=None)
         return verdict.status
 

@@ -124,6 +124,11 @@ class RunPaths:
         return self.dir / "stdout.log"
 
     @property
+    def annotations(self) -> Path:
+        """The user's note and tags (core/annotations.py), written by clients."""
+        return self.dir / "annotations.json"
+
+    @property
     def ckpt(self) -> Path:
         return self.dir / "ckpt"
 

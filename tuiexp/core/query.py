@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import math
 import os
+import shlex
 from collections.abc import Callable, Iterable
+from fnmatch import fnmatchcase
 from functools import lru_cache
 from typing import Any
 
-from . import daemon
+from . import daemon, events
 from .errors import UsageError
+from .grouping import compact, run_params
 from .index import Index, RunRow
 from .metrics import default_mode, matching
 from .paths import is_run_id
@@ -249,3 +252,126 @@ def lineage_prefix(index: Index, row: RunRow, names: list[str], limit: int = 8
 
 def finite(x: Any) -> bool:
     return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+
+
+# -- the filter grammar (the dashboard's `/`, `--filter` of ls, export, plot, report) ------
+
+#: `KEY:VALUE` terms; VALUE may be a comma list (any of them) and, for tag and exp, a glob
+FILTER_KEYS = ("tag", "status", "exp", "id", "note")
+FILTER_HELP = ("plain words (id, experiment, status, tag), tag:T, status:S, exp:NAME, id:TEXT, "
+               "note:TEXT, PARAM=VALUE; -TERM negates")
+RowTest = Callable[[RunRow], bool]
+#: short names of common params, as the dashboard's run labels show them (`d=0.3`)
+PARAM_ABBREV = {"batch_size": "bs", "dropout": "d", "weight_decay": "wd", "optimizer": "opt",
+                "schedule": "sched", "epochs": "ep", "label_smoothing": "ls",
+                "momentum": "mom", "mixup": "mix", "model": "m"}
+
+
+def filter_rows(rows: Iterable[RunRow], text: str | None) -> list[RunRow]:
+    """The rows `text` selects (docs/UI.md, "Filter"); all of them for an empty text."""
+    test = row_filter(text or "")
+    return [r for r in rows if test(r)]
+
+
+def matches(row: RunRow, text: str) -> bool:
+    """Whether one run passes the filter `text`."""
+    return row_filter(text)(row)
+
+
+@lru_cache(maxsize=64)
+def row_filter(text: str) -> RowTest:
+    """The filter `text` as a test of a row: whitespace-separated terms that must all
+    hold. A plain word is a case-insensitive part of the id, experiment, status or a tag;
+    `tag:best`, `status:failed,crashed`, `exp:drop*`, `id:2026`, `note:baseline`,
+    `lr=0.1` (a param, nested ones as `augment.flip=true`, or named as a run label names
+    it: `d=0.3`, `flip=true`); `-` before a term negates it.
+    A term the grammar does not know is a UsageError, one sentence naming it."""
+    try:
+        words = shlex.split(text)
+    except ValueError:  # an unclosed quote, as typed so far
+        words = text.split()
+    tests = [t for w in words if (t := _term(w)) is not None]
+    if len(tests) == 1:  # the common cases, without a generator per row
+        return tests[0]
+    return (lambda row: all(t(row) for t in tests)) if tests else _everything
+
+
+def _everything(row: RunRow) -> bool:
+    return True
+
+
+def _term(word: str) -> RowTest | None:
+    negate = word.startswith("-") and len(word) > 1
+    body = word[1:] if negate else word
+    test = _positive_term(body, word)
+    if test is None or not negate:
+        return test
+    return lambda row: not test(row)
+
+
+def _positive_term(body: str, word: str) -> RowTest | None:
+    key, sep, value = body.partition(":")
+    if sep:
+        if key.lower() not in FILTER_KEYS:
+            raise UsageError(f"unknown filter '{key}:' in '{word}'; use {FILTER_HELP}.")
+        values = [v for v in value.lower().split(",") if v]
+        return _keyed(key.lower(), values, word) if values else None  # `tag:` as typed so far
+    name, eq, want = body.partition("=")
+    if eq and name:
+        return _param_test(name, want)
+    needle = body.lower()
+    return lambda row: needle in _haystack(row)
+
+
+def _keyed(key: str, values: list[str], word: str) -> RowTest:
+    if key == "status":  # a status, or the start of some (`status:fail`, as typed so far)
+        wanted = {s for v in values for s in events.STATUSES if s.startswith(v)}
+        for v in values:
+            if not any(s.startswith(v) for s in events.STATUSES):
+                raise UsageError(f"unknown status '{v}' in '{word}'; choose from: "
+                                 f"{', '.join(events.STATUSES)}.")
+        return lambda row: row.status in wanted
+    if key == "tag":
+        return lambda row: any(fnmatchcase(t.lower(), v) for t in row.tags for v in values)
+    if key == "exp":
+        return lambda row: any(fnmatchcase(row.experiment.lower(), v) for v in values)
+    if key == "id":
+        return lambda row: any(v in row.id.lower() for v in values)
+    return lambda row: any(v in row.note.lower() for v in values)  # note
+
+
+def _param_test(name: str, want: str) -> RowTest:
+    """`lr=0.1`: the param equals the value, as a number where both are numbers. The
+    name may be written as a run label shows it: `d=0.3` (dropout), `flip=true`
+    (augment.flip)."""
+    number = _number(want)
+
+    def equal(v: Any) -> bool:
+        if number is not None and isinstance(v, (int, float)) and not isinstance(v, bool):
+            return float(v) == number
+        return compact(v).lower() == want.lower()
+
+    def test(row: RunRow) -> bool:
+        params = run_params(row)
+        if name in params:
+            return equal(params[name])
+        return any(equal(v) for k, v in params.items() if _label_name(k) == name)
+
+    return test
+
+
+@lru_cache(maxsize=4096)
+def _label_name(key: str) -> str:
+    """A param's name in a run label: its abbreviation, or the last part of a nested key."""
+    return PARAM_ABBREV.get(key, key.rsplit(".", 1)[-1])
+
+
+def _number(text: str) -> float | None:
+    try:
+        return float(text)
+    except ValueError:
+        return None
+
+
+def _haystack(row: RunRow) -> str:
+    return " ".join((row.id, row.experiment, row.status, *row.tags)).lower()

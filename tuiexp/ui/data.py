@@ -136,10 +136,11 @@ SORTS: dict[str, Callable[[RunRow], Any]] = {
 
 def visible_order(rows: dict[str, RunRow], text: str = "", sort: str = "created",
                   tree: bool = True) -> list[tuple[str, int]]:
-    """(run id, depth) in display order: filtered, sorted, forks under their parent."""
-    needle = text.lower().strip()
-    shown = {rid: r for rid, r in rows.items()
-             if not needle or needle in f"{r.id} {r.experiment} {r.status}".lower()}
+    """(run id, depth) in display order: filtered (`query.row_filter`'s grammar: words,
+    `tag:best`, `status:failed`...; a UsageError for a term it does not know), sorted,
+    forks under their parent."""
+    test = query.row_filter(text.strip())
+    shown = {rid: r for rid, r in rows.items() if test(r)}
     key = SORTS.get(sort, SORTS["created"])
     if not tree:
         return [(r.id, 0) for r in sorted(shown.values(), key=key)]

@@ -15,7 +15,7 @@ from textual.binding import Binding
 from textual.containers import Grid, Horizontal, VerticalScroll
 from textual.widgets import Footer, Log, Static
 
-from ...core.index import Index
+from ...core.index import Index, RunRow
 from ...core.metrics import default_mode, fmt_value
 from ...core.query import epochs_done
 from ..data import Delta, Detail, MetricChart, load_detail, summarize_confusion
@@ -129,7 +129,7 @@ class DetailScreen(DashboardScreen):
                 if r.metric and r.best is not None else "")
         self.query_one("#header", Static).update(
             f"[b]{escape(r.id)}[/]  {escape(r.experiment)}  {r.status} {escape(r.message)}"
-            f"  epoch {epochs_done(r)}/{r.epochs or '?'}  {best}{escape(fork)}")
+            f"  epoch {epochs_done(r)}/{r.epochs or '?'}  {best}{escape(fork)}{notes_text(r)}")
         self.draw_charts()
         self.show_stdout(d.stdout or "(no output yet)")
         self.query_one("#spec-body", Static).update(spec_table(d.row.spec))
@@ -188,6 +188,19 @@ class DetailScreen(DashboardScreen):
         await self.app.pop_screen()
         if isinstance(self.app.screen, RunsScreen):  # the runs screen is always under this one
             self.app.screen.open_fork(run_id)
+
+
+NOTE_LINES = 3  # of the note in the header; `tuiexp show` prints all of it
+
+
+def notes_text(r: RunRow) -> str:
+    """The run's tags and note as header lines (markup), '' when it has neither."""
+    out = f"\n[cyan]tags[/] {escape(' '.join(r.tags))}" if r.tags else ""
+    lines = r.note.splitlines()
+    for i, line in enumerate(lines[:NOTE_LINES]):
+        more = " …" if i == NOTE_LINES - 1 and len(lines) > NOTE_LINES else ""
+        out += f"\n{'[cyan]note[/] ' if i == 0 else '     '}{escape(line)}{more}"
+    return out
 
 
 #: the params a reader looks for first, in this order; then the rest by name

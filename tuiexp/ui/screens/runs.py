@@ -42,6 +42,8 @@ BINDINGS = [
     Binding("u", "unmark", "Unmark all", show=False),
     Binding("C", "compare", "Compare"),
     Binding("e", "export", "Export"),
+    Binding("T", "tags", "Tags", show=False),
+    Binding("N", "note", "Note", show=False),
     Binding("slash", "filter", "Filter"),
     Binding("s", "sort", "Sort", show=False),
     Binding("t", "tree", "Tree", show=False),
@@ -71,8 +73,8 @@ class RunsScreen(DashboardScreen):
     def compose(self) -> ComposeResult:
         yield ResourceStrip("reading the index…", id="resources")
         yield RunsTable(extra=self.tuiexp_app.ui.columns, id="runs")
-        yield FilterInput(placeholder="filter by id, experiment or status (enter keeps, esc clears)",
-                          id="filter", classes="hidden")
+        yield FilterInput(placeholder="words, tag:T, status:S, exp:E, lr=0.1, -TERM; enter keeps, "
+                          "esc clears", id="filter", classes="hidden")
         yield Footer()
 
     @property
@@ -188,6 +190,39 @@ class RunsScreen(DashboardScreen):
         if rows := self.targets():
             self.run_plan(archive_plan(rows), "Archived", lambda c, rid: c.archive(rid),
                           "These runs still run or wait; cancel them before archiving them.")
+
+    def action_tags(self) -> None:
+        """`T`: add and remove tags of the marked runs (else the one under the cursor)."""
+        from .notes import TagEdit, TagScreen
+
+        rows = self.targets()
+        if not rows:
+            return
+        ids = [r.id for r in rows]
+
+        def done(edit: TagEdit | None) -> None:
+            if edit:
+                add, remove = edit
+                self.call_client(each(ids, "Tagged",
+                                      lambda c, rid: c.annotate(rid, add=add, remove=remove)))
+
+        self.app.push_screen(TagScreen(rows), done)
+
+    def action_note(self) -> None:
+        """`N`: write the note of the marked runs (else the one under the cursor)."""
+        from .notes import NoteScreen
+
+        rows = self.targets()
+        if not rows:
+            return
+        ids = [r.id for r in rows]
+
+        def done(text: str | None) -> None:
+            if text is not None:
+                verb = "Saved the note of" if text else "Cleared the note of"
+                self.call_client(each(ids, verb, lambda c, rid: c.annotate(rid, note=text)))
+
+        self.app.push_screen(NoteScreen(rows), done)
 
     def action_unmark(self) -> None:
         if self.table.marked:

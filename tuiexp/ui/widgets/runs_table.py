@@ -11,6 +11,7 @@ important hide, and the run label takes what width is left.
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -26,6 +27,7 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from ...core import query
+from ...core.errors import UsageError
 from ...core.index import RunRow
 from ...core.metrics import fmt_value
 from ...core.query import elapsed, epochs_done, eta, progress
@@ -64,6 +66,7 @@ BEFORE_EXTRA = (
     Column("best", "best", 7, 1, right=True),
 )
 AFTER_EXTRA = (
+    Column("tags", "tags", 10, 4),
     Column("lr", "lr", 7, 3, right=True),
     Column("bs", "bs", 4, 6, right=True),
     Column("dropout", "drop", 5, 6, right=True),
@@ -73,15 +76,14 @@ AFTER_EXTRA = (
     Column("eta", "eta", 6, 2, right=True),
 )
 #: columns hidden while no row has a value in them
-OPTIONAL = ("pos", "seed", "gpu", "eta", "lr", "bs", "dropout", "best", "elapsed")
+OPTIONAL = ("pos", "seed", "gpu", "eta", "lr", "bs", "dropout", "best", "elapsed", "tags")
 COLUMNS = tuple(c.key for c in (*BEFORE_EXTRA, *AFTER_EXTRA))
 #: the column whose header shows the sort's arrow
 SORT_COLUMN = {"created": "run", "id": "id", "experiment": "experiment", "status": "status",
                "best": "best", "epoch": "epoch"}
-#: short names of common params in run labels (`dropout lr=0.1 d=0.3 s2`)
-ABBREV = {"batch_size": "bs", "dropout": "d", "weight_decay": "wd", "optimizer": "opt",
-          "schedule": "sched", "epochs": "ep", "label_smoothing": "ls", "momentum": "mom",
-          "mixup": "mix", "model": "m"}
+#: short names of common params in run labels (`dropout lr=0.1 d=0.3 s2`); the filter
+#: takes them too (`/d=0.3`)
+ABBREV = query.PARAM_ABBREV
 #: params never worth a label: bookkeeping, or already shown elsewhere
 NOT_IN_LABEL = {"seed", "schedule_start"}
 
@@ -191,6 +193,7 @@ def cells(st: RunState, depth: int, now: float, marked: bool, extra: tuple[str, 
         "loss": f"[red]{sparkline(st.values(0))}[/]",
         "metric": f"[green]{sparkline(st.values(1))}[/]",
         "best": fmt_value(r.metric or "", r.best) if r.best is not None else "",
+        "tags": f"[cyan]{escape(' '.join(r.tags))}[/]" if r.tags else "",
         "lr": fmt_num(lr_of(r), ".1e"),
         "bs": fmt_num(p.get("batch_size"), "d") if isinstance(p.get("batch_size"), int) else "",
         "dropout": fmt_num(p.get("dropout")),
@@ -257,6 +260,7 @@ class RunsTable(ScrollView, can_focus=True):
         self.positions: dict[str, int] = {}
         self.marked: set[str] = set()
         self.filter_text, self.sort_by, self.as_tree = "", "created", True
+        self.filter_error: str | None = None  # the sentence on a filter term not understood
         self.cursor_row = 0
         self.drawn = False  # a first delta arrived: an empty table means no runs
         self._second = -1  # the clock's second at the last show: elapsed/ETA move once a second
@@ -299,7 +303,11 @@ class RunsTable(ScrollView, can_focus=True):
         """Redraw; with `dirty`, only those rows and, once a second, live ones are recomputed."""
         self.drawn = True
         rows = {rid: st.row for rid, st in self.states.items()}
-        order = visible_order(rows, self.filter_text, self.sort_by, self.as_tree)
+        try:
+            order = visible_order(rows, self.filter_text, self.sort_by, self.as_tree)
+            self.filter_error = None
+        except UsageError as e:  # the hint line says what is wrong with the filter
+            order, self.filter_error = [], str(e)
         relabel = dirty is None or order != self.order or any(
             rid not in self.labels or rid in self.positions or rows[rid].status == "queued"
             for rid in dirty)
@@ -461,8 +469,9 @@ class RunsTable(ScrollView, can_focus=True):
             return self._strip(self.header_text(), self.get_component_rich_style("runs-table--header"))
         index = int(self.scroll_offset.y) + y - 1
         if index >= len(self.order):
-            if not self.order and y == 2 and self.drawn:
-                return self._strip(Text(f" {self.empty_hint()}"),
+            hint = self._hint_lines() if not self.order and self.drawn else []
+            if 0 <= y - 2 < len(hint):
+                return self._strip(Text(f" {hint[y - 2]}"),
                                    self.get_component_rich_style("runs-table--hint"))
             return Strip.blank(self.scrollable_content_region.width, self.rich_style)
         rid = self.order[index][0]
@@ -480,8 +489,14 @@ class RunsTable(ScrollView, can_focus=True):
             strip = self._lines[key] = self._strip(text, style)
         return strip
 
+    def _hint_lines(self) -> list[str]:
+        """The empty hint, wrapped to the width (a filter's error can be long)."""
+        return textwrap.wrap(self.empty_hint(), max(20, self.scrollable_content_region.width - 2))
+
     def empty_hint(self) -> str:
         """What to do when no row shows."""
+        if self.filter_error:
+            return f"Filter: {self.filter_error[0].upper()}{self.filter_error[1:]}"
         if self.states:
             return f"No run matches {self.filter_text.strip()!r}; esc clears the filter."
         return "No runs yet: press n to queue one (? lists every key)."
