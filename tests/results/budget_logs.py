@@ -33,6 +33,8 @@ def _run(logs: LogsDir, rid: str, exp: str, params: dict, seed: int, created: fl
                    mode="max")
     paths = runstore.create(logs, spec)
     paths.queue.write_text('{"attempt": 1}')
+    # the supervisor's record of the process it started (a pid that cannot be alive)
+    (paths.dir / "proc.json").write_text('{"pid": 4194311, "attempt": 1}')
     ev = paths.events
     events.append(ev, "start", created, {"attempt": 1})
     events.append(ev, "meta", created, {"num_params": num_params})
