@@ -132,3 +132,15 @@ def test_a_sweep_over_the_family_is_checked_per_point(workdir: Path) -> None:
     check = tuiexp(workdir, "check")
     assert check.returncode == 2
     assert "`param_budget` 1,500 is below the smallest mbconv model" in check.stderr
+
+
+def test_the_dashboard_label_names_the_budget_not_the_widths(tmp_path: Path) -> None:
+    from tuiexp.core.index import RunRow
+    from tuiexp.ui.widgets.runs_table import run_labels
+
+    path = config(tmp_path, 'model = "vgg"\nparam_budget = [1e3, 5e3]\nseeds = [0, 1]')
+    runs = configmod.load(path).expand("size")
+    rows = {f"r{i}": RunRow(id=f"r{i}", experiment="size", status="queued",
+                            spec={"seed": p["seed"], "params": p}) for i, p in enumerate(runs)}
+    assert sorted(run_labels(rows).values()) == ["size budget=1000 s0", "size budget=1000 s1",
+                                                 "size budget=5000 s0", "size budget=5000 s1"]
