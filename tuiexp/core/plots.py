@@ -48,7 +48,8 @@ def styled(fn: Callable[..., Any]) -> Callable[..., Any]:
     def inner(*args: Any, **kwargs: Any) -> Any:
         import matplotlib
 
-        with matplotlib.rc_context(STYLE):
+        rc: Any = STYLE  # matplotlib types the keys as a Literal of every rc name
+        with matplotlib.rc_context(rc):
             return fn(*args, **kwargs)
     return inner
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import re
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -112,7 +113,8 @@ def has_budget(recs: list[RunRow]) -> bool:
     return any(r.params.get("param_budget") for r in recs)
 
 
-def _figure(stem: str, title: str, out: Path, extra: tuple[bool, bool], draw) -> list[str]:
+def _figure(stem: str, title: str, out: Path, extra: tuple[bool, bool],
+            draw: Callable[[], Any]) -> list[str]:
     try:
         fig = draw()
     except TuiexpError as e:

@@ -182,6 +182,8 @@ def _n(x: float) -> str:
 
 def _depths(family: str, args: Mapping[str, Any], budget: float) -> list[dict[str, Any]]:
     """The depth settings to try, the family's rule first; none when the user set depth."""
+    rule: float
+    options: list[float]
     if family == "vgg":
         key, rule, options = "blocks_per_stage", 1 if budget < 1e5 else 2, [1, 2, 3]
     elif family == "resnet":
