@@ -78,8 +78,8 @@ def test_params_plot_draws_a_line_per_family_and_fits_each(records) -> None:
     fits = [line for line in ax.get_lines() if line.get_linestyle() == "--"]
     assert len(fits) == 2
     legend = [t.get_text() for t in fig.legends[0].get_texts()]
-    assert legend[0] == "size, model=resnet" and legend[1].startswith("fit: ")
-    assert legend[2] == "size-vgg, model=vgg" and legend[3].startswith("fit: ")
+    assert legend[0] == "size" and legend[1].startswith("fit: ")
+    assert legend[2] == "size-vgg" and legend[3].startswith("fit: ")
     assert not any("budget" in t or "model_args" in t for t in legend)
 
 

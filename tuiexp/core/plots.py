@@ -148,6 +148,16 @@ def legend_keys(recs: list[RunRow], grouped: bool) -> list[str]:
     return keys
 
 
+def keys_by_experiment(recs: list[RunRow], grouped: bool) -> dict[str, list[str]]:
+    """The legend keys per experiment: with several experiments, what differs within
+    each (the experiment's name tells them apart, so a param that differs only between
+    experiments is not repeated on every entry)."""
+    names = sorted({r.experiment for r in recs})
+    if len(names) == 1:
+        return {names[0]: legend_keys(recs, grouped)}
+    return {n: legend_keys([r for r in recs if r.experiment == n], grouped) for n in names}
+
+
 def legend_value(key: str, value: Any) -> str | None:
     """A param's value in a legend; None for an empty one (a default `schedule = []`
     says nothing the other entries do not)."""
@@ -167,11 +177,11 @@ def _phase_text(phase: dict[str, Any]) -> str:
     return " ".join(named + rest) or "default"
 
 
-def labels_for(groups: list[Group], grouped: bool, keys: list[str] | None = None) -> list[str]:
+def labels_for(groups: list[Group], grouped: bool) -> list[str]:
     """A short legend entry per group: the params that tell the groups apart."""
     recs = [m for g in groups for m in g.members]
-    keys = legend_keys(recs, grouped) if keys is None else keys
-    many = len({r.experiment for r in recs}) > 1
+    by_exp = keys_by_experiment(recs, grouped)
+    many = len(by_exp) > 1
     out = []
     for g in groups:
         first = g.members[0]
@@ -179,7 +189,7 @@ def labels_for(groups: list[Group], grouped: bool, keys: list[str] | None = None
             out.append(first.id)
             continue
         flat = run_params(first)
-        parts = [f"{LEGEND_NAMES.get(k, k)}={v}" for k in keys
+        parts = [f"{LEGEND_NAMES.get(k, k)}={v}" for k in by_exp[first.experiment]
                  if (v := legend_value(k, flat.get(k))) is not None]
         if first.fork_epoch is not None:
             parts.append(f"fork@{first.fork_epoch}")
@@ -243,7 +253,7 @@ def curves(
     groups = [g for g in group(records, group_by, no_group)
               if any(m.curves.get(k) for m in g.members for k in metrics)]
     keys = legend_keys([m for g in groups for m in g.members], not no_group)
-    labels = labels_for(groups, not no_group, keys)
+    labels = labels_for(groups, not no_group)
     colors = group_colors(groups, keys) if not no_group else _colors(len(groups))
     ncols = 1 if max(map(len, labels), default=0) > 45 or len(metrics) == 1 else 2
     fig = _figure(max(4.5, 4.2 * len(metrics)), 3.2 + 0.2 * math.ceil(len(groups) / ncols))
@@ -359,8 +369,9 @@ def params_series(records: list[RunRow], metric: str = "best", group_by: list[st
     records = sorted(records, key=lambda r: (r.experiment, r.created, r.id))
     groups = group(records, group_by, no_group)
     recs = [m for g in groups for m in g.members]
-    keys = [k for k in legend_keys(recs, not no_group) if not k.startswith(SIZE_KEYS)]
-    many = len({r.experiment for r in recs}) > 1
+    by_exp = {e: [k for k in keys if not k.startswith(SIZE_KEYS)]
+              for e, keys in keys_by_experiment(recs, not no_group).items()}
+    many = len(by_exp) > 1
     lines: dict[str, list[Point]] = {}
     for g in groups:
         x = Stat.of([m.num_params for m in g.members])
@@ -368,11 +379,13 @@ def params_series(records: list[RunRow], metric: str = "best", group_by: list[st
         if x.mean is None or y.mean is None or x.mean <= 0:
             continue
         first = run_params(g.members[0])
-        parts = [f"{LEGEND_NAMES.get(k, k)}={v}" for k in keys
+        parts = [f"{LEGEND_NAMES.get(k, k)}={v}" for k in by_exp[g.members[0].experiment]
                  if (v := legend_value(k, first.get(k))) is not None]
         if no_group and not parts:
             parts = [g.members[0].id]
-        name = ", ".join(([g.members[0].experiment] if many else []) + parts)
+        name = ", ".join(parts)
+        if many:
+            name = f"{g.members[0].experiment}: {name}" if name else g.members[0].experiment
         budget = first.get("param_budget")
         label = si(budget) if isinstance(budget, (int, float)) and not no_group else si(x.mean)
         lines.setdefault(name, []).append(Point(x.mean, y.mean, y.std or 0.0, y.n, label))
