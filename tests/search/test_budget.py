@@ -11,6 +11,8 @@ import pytest
 from tuiexp.core import config as configmod
 from tuiexp.core import runstore
 from tuiexp.core.errors import ConfigError
+from tuiexp.core.events import TERMINAL
+from tuiexp.core.index import Index
 from tuiexp.core.paths import LogsDir
 
 from ..conftest import tuiexp, wait_for, write_config
@@ -37,6 +39,7 @@ def config(where: Path, body: str, cpu_jobs: int = 2) -> Path:
                         f"[experiments.size]\n{TINY}{body}\n")
 
 
+@pytest.mark.slow
 def test_a_budget_sweep_runs_and_each_model_lands_within_five_percent(workdir: Path) -> None:
     budgets = [2e3, 1e4, 5e4]
     config(workdir, 'model = "resnet"\nparam_budget = [2e3, 1e4, 5e4]')
@@ -46,10 +49,10 @@ def test_a_budget_sweep_runs_and_each_model_lands_within_five_percent(workdir: P
     assert len(ids) == 3, out.stdout
 
     def done() -> bool:
-        rows = json.loads(tuiexp(workdir, "ls", "--json", check=True).stdout)
-        return all(r["status"] in ("finished", "failed", "crashed") for r in rows)
+        with Index(logs) as index:
+            return all((r := index.run(rid)) is not None and r.status in TERMINAL for rid in ids)
 
-    wait_for(done, timeout=300, every=0.5)
+    wait_for(done, timeout=300, every=0.2)
     rows = json.loads(tuiexp(workdir, "ls", "--json", check=True).stdout)
     assert {r["status"] for r in rows} == {"finished"}, rows
     by_budget = {}
