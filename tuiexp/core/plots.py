@@ -490,15 +490,18 @@ def confusion_plot(ev: dict[str, Any], run_id: str) -> Any:
     acc = per_class_accuracy(matrix)
     norm = [[x / s if (s := sum(row)) else 0.0 for x in row] for row in matrix]
     side = min(14.0, 3.0 + 0.35 * n)
-    fig = _figure(side * 2.0, side)
-    ax_bar, ax_map = fig.subplots(1, 2)
+    fig = _figure(side * 1.9, side)
+    ax_bar, ax_map = fig.subplots(1, 2, width_ratios=[1, 1.15])
     ys = list(range(n))
-    ax_bar.barh(ys, [a if a is not None else 0.0 for a in acc], color="tab:blue")
+    ax_bar.barh(ys, [a if a is not None else 0.0 for a in acc], color="tab:blue", height=0.6)
+    ax_bar.grid(False, axis="y")  # the class rows need no horizontal rules
     ax_bar.set_xlim(0, 1)
     ax_bar.invert_yaxis()
     ax_bar.set_xlabel("accuracy (recall)")
     ax_bar.set_title(f"per-class accuracy, epoch {ev['epoch']}")
     im = ax_map.imshow(norm, cmap="Blues", vmin=0.0, vmax=1.0)
+    ax_map.grid(False)  # grid lines would cut through the cells
+    ax_map.spines[["top", "right"]].set_visible(True)
     ax_map.set_xlabel("predicted")
     ax_map.set_ylabel("true")
     ax_map.set_title(f"{run_id}: confusion (row-normalised)")
@@ -508,12 +511,14 @@ def confusion_plot(ev: dict[str, Any], run_id: str) -> Any:
     for ax in (ax_bar,):
         ax.set_yticks(ticks, [labels[i] for i in ticks], fontsize="small")
     ax_map.set_yticks(ticks, [labels[i] for i in ticks], fontsize="small")
-    ax_map.set_xticks(ticks, [labels[i] for i in ticks], fontsize="small", rotation=90)
+    long = n > 8 or max((len(x) for x in labels), default=0) > 6
+    ax_map.set_xticks(ticks, [labels[i] for i in ticks], fontsize="small", rotation=90 if long else 0)
     if n <= 15:
         for i in range(n):
             for j in range(n):
                 ax_map.text(j, i, f"{int(matrix[i][j])}", ha="center", va="center",
-                            fontsize="x-small", color="white" if norm[i][j] > 0.5 else "black")
+                            fontsize="small" if n <= 8 else "x-small",
+                            color="white" if norm[i][j] > 0.5 else "black")
     return fig
 
 
