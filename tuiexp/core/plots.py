@@ -399,7 +399,7 @@ def _draw_points(ax: Any, pts: list[Point], name: str, color: Any, labelled: boo
     xs, ys, sd = [p.x for p in pts], [p.y for p in pts], [p.std for p in pts]
     handle = ax.errorbar(xs, ys, yerr=sd, fmt="o-" if joined else "o", color=color, capsize=3,
                          elinewidth=1, linewidth=1.2, label=name, zorder=3)
-    if len(pts) > 1 and any(sd):
+    if joined and len(pts) > 1 and any(sd):  # a band between joined points only
         ax.fill_between(xs, [y - s for y, s in zip(ys, sd, strict=True)],
                         [y + s for y, s in zip(ys, sd, strict=True)], color=color, alpha=0.12,
                         linewidth=0)
@@ -429,7 +429,7 @@ def _draw_fit(ax: Any, pts: list[Point], color: Any) -> tuple[Any, str] | None:
     a, b = ab
     lo, hi = math.log10(pts[0].x), math.log10(pts[-1].x)
     xs = [10 ** (lo + (hi - lo) * i / 50) for i in range(51)]
-    text = f"fit: {a:.3g} {'+' if b >= 0 else '−'} {abs(b):.3g}·log10(N)"
+    text = f"fit: {a:.3g} {'+' if b >= 0 else '−'} {abs(b):.3g}·log10(N)".replace("-", "−")
     (line,) = ax.plot(xs, [a + b * math.log10(x) for x in xs], linestyle="--", linewidth=1.2,
                       color=color, alpha=0.9, label=text)
     return line, text
