@@ -36,7 +36,8 @@ def add_parsers(sub, common: argparse.ArgumentParser | None = None) -> None:
     p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("plot", help="plot curves, accuracy vs size, confusion",
-                       description="Write a PNG (and SVG with --svg) figure.")
+                       description="Write a figure: PNG, or PDF/SVG by -o's suffix; --svg and "
+                       "--pdf add those beside it.")
     kinds = p.add_subparsers(dest="plot_kind", metavar="KIND", required=True)
     c = kinds.add_parser("curves", parents=parents, help="training curves per run or group")
     _filters(c)
@@ -46,12 +47,16 @@ def add_parsers(sub, common: argparse.ArgumentParser | None = None) -> None:
                    " (default: the primary metric and the held-out loss)")
     _plot_out(c, "curves.png")
     c.set_defaults(func=cmd_plot_curves)
-    c = kinds.add_parser("params", parents=parents, help="accuracy against parameter count")
+    c = kinds.add_parser("params", parents=parents, help="accuracy against parameter count",
+                         description="The primary metric (or --metric) against parameter count "
+                         "on a log axis, mean ± std over seeds, one point per group.")
     _filters(c)
     _grouping(c)
     c.add_argument("--metric", default="best",
                    help="a column: best (the primary metric's best, the default), best:NAME,"
                    " NAME (its final value)...")
+    c.add_argument("--fit", action="store_true",
+                   help="add a least-squares line y = a + b·log10(params) per line")
     _plot_out(c, "params.png")
     c.set_defaults(func=cmd_plot_params)
     c = kinds.add_parser("confusion", parents=parents,
@@ -71,6 +76,7 @@ def add_parsers(sub, common: argparse.ArgumentParser | None = None) -> None:
                    help=f"only runs this filter selects ({query.FILTER_HELP})")
     p.add_argument("-o", "--output", required=True, metavar="DIR")
     p.add_argument("--svg", action="store_true", help="also write SVG figures")
+    p.add_argument("--pdf", action="store_true", help="also write PDF figures")
     p.set_defaults(func=cmd_report)
 
 
@@ -91,8 +97,10 @@ def _grouping(p: argparse.ArgumentParser) -> None:
 
 
 def _plot_out(p: argparse.ArgumentParser, default: str) -> None:
-    p.add_argument("-o", "--output", default=default, metavar="FILE.png")
-    p.add_argument("--svg", action="store_true", help="also write an SVG beside the PNG")
+    p.add_argument("-o", "--output", default=default, metavar="FILE",
+                   help=f"FILE.png, FILE.pdf or FILE.svg (default {default})")
+    p.add_argument("--svg", action="store_true", help="also write an SVG beside it")
+    p.add_argument("--pdf", action="store_true", help="also write a PDF beside it")
 
 
 def _list(values) -> list[str] | None:
@@ -165,17 +173,18 @@ def cmd_plot_curves(args) -> int:
         everything = query.with_ancestors(index, recs, names)
     fig = plots.curves(recs, names, group_by=_list(args.group_by), no_group=args.no_group,
                        all_records=everything)
-    return _saved(plots.save(fig, args.output, args.svg))
+    return _saved(plots.save(fig, args.output, args.svg, args.pdf))
 
 
 def cmd_plot_params(args) -> int:
     from .core import plots
 
+    plots.outputs(args.output)  # a bad suffix is said before any work
     with Index(_logs(args)) as index:
         recs = _records(args, index)
     fig = plots.params_plot(recs, args.metric, group_by=_list(args.group_by),
-                            no_group=args.no_group)
-    return _saved(plots.save(fig, args.output, args.svg))
+                            no_group=args.no_group, fit=args.fit)
+    return _saved(plots.save(fig, args.output, args.svg, args.pdf))
 
 
 def _resolve(logs, ref: str) -> str:
@@ -193,7 +202,7 @@ def cmd_plot_confusion(args) -> int:
     run_id = _resolve(logs, args.run)
     with Index(logs) as index:
         ev = plots.pick_confusion(index, run_id, args.epoch)
-    return _saved(plots.save(plots.confusion_plot(ev, run_id), args.output, args.svg))
+    return _saved(plots.save(plots.confusion_plot(ev, run_id), args.output, args.svg, args.pdf))
 
 
 def cmd_report(args) -> int:
@@ -205,7 +214,8 @@ def cmd_report(args) -> int:
         runs = query.filter_rows(query.load_runs(index), args.filter)
         path = report.write_report(runs, index, Path(args.output),
                                    experiments=args.experiments or None,
-                                   statuses=_list(args.status), config_path=config, svg=args.svg)
+                                   statuses=_list(args.status), config_path=config, svg=args.svg,
+                                   pdf=args.pdf)
     print(f"wrote {path}", file=sys.stderr)
     return 0
 

@@ -27,7 +27,7 @@ else:  # pragma: no cover
 from .command import TemplateError, fields
 from .errors import ConfigError, UsageError
 from .metrics import default_mode, valid_name
-from .params import ParamError, builtin_schema, schema_for
+from .params import ParamError, SizingSchema, builtin_schema, schema_for
 from .spec import check_experiment_name
 
 TOP_LEVEL = ("queue", "defaults", "experiments", "ui")
@@ -40,7 +40,7 @@ REPLACED_TABLES = frozenset({"model_args", "scheduler_args"})
 RUN_KEYS = ("metric", "mode", "args", "scalars")
 #: Keys of an experiment table that are not params.
 RESERVED = ("extends", "description", "command", "cwd", "sweep", "random", "seeds", "priority", "tags",
-            "slurm", "search", "pbt", *RUN_KEYS)
+            "slurm", "search", "pbt", "param_budget", *RUN_KEYS)
 UI_KEYS = ("columns", "sparklines", "bell")
 DISTRIBUTIONS = ("uniform", "log_uniform", "int_uniform", "choice")
 
@@ -86,6 +86,8 @@ class Experiment:
     search: dict[str, Any] | None = None
     #: population-based training on forks (core/pbt.py); None: none
     pbt: dict[str, Any] | None = None
+    #: parameter counts to size the model to, one run (per sweep point and seed) each
+    param_budget: tuple[float, ...] = ()
 
     @property
     def builtin(self) -> bool:
@@ -99,7 +101,7 @@ class Experiment:
         if self.pbt is not None:
             return int(self.pbt["population"])  # its first members (forks come later)
         trials = int(self.random.get("trials", 1)) if self.random else 1
-        return grid * trials * max(1, len(self.seeds))
+        return grid * max(1, len(self.param_budget)) * trials * max(1, len(self.seeds))
 
 
 @dataclass(frozen=True)
@@ -126,18 +128,42 @@ class Config:
         # what --set fixes is not swept: a dotted sweep key, or the seeds when `seed` is set
         grid = {k: v for k, v in exp.sweep.items() if not _overridden(k, overrides)}
         seeds = [None] if "seed" in overrides else exp.seeds or [None]
+        budgets = _budgets(exp, base, overrides,
+                           lambda what: ConfigError(self.where(exp.name, "param_budget", what)))
         runs = []
         for combo in itertools.product(*grid.values()) if grid else [()]:
             point = dict(zip(grid, combo, strict=True))
-            for trial in _random_trials(exp.random, overrides):
-                for seed in seeds:
-                    params = deep_merge(base, set_dotted({}, {**point, **trial}))
-                    if seed is not None:
-                        params["seed"] = seed
-                    runs.append(params)
+            for budget in budgets:
+                for trial in _random_trials(exp.random, overrides):
+                    for seed in seeds:
+                        params = deep_merge(base, set_dotted({}, {**point, **trial}))
+                        if budget is not None:
+                            params = self.sized(exp, params, budget, overrides)
+                        if seed is not None:
+                            params["seed"] = seed
+                        runs.append(params)
         for params in runs:
             self.validate_params(exp, params, overrides)
         return runs
+
+    def sized(self, exp: Experiment, params: dict[str, Any], budget: float,
+              overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+        """`params` with the model sized to `budget` parameters by the experiment's trainer
+        (model_args and param_budget set); ConfigError naming `param_budget` when it has
+        no sizing rule or no width reaches the budget."""
+        schema = schema_for(exp)
+        if not isinstance(schema, SizingSchema):
+            raise ConfigError(self.where(exp.name, "param_budget", (
+                "`param_budget` sizes the built-in trainer's models (vgg, resnet, mbconv); "
+                "an experiment with a `command` has no sizing rule" if exp.command is not None
+                else "`param_budget` needs a trainer with a sizing rule, and this one has none")))
+        try:
+            return schema.size_to_budget(params, budget)
+        except ParamError as e:
+            what = f"`param_budget` {_budget_text(budget)} {e.reason}"
+            if "param_budget" in (overrides or {}):
+                raise ConfigError(f"--set: {what}.") from None
+            raise ConfigError(self.where(exp.name, "param_budget", what)) from None
 
     def validate_params(self, exp: Experiment, params: dict[str, Any], overrides: dict[str, Any]) -> None:
         schema = schema_for(exp)  # None for a user's command: its params are its own business
@@ -265,6 +291,8 @@ def parse(raw: dict[str, Any], path: Path, text: str = "") -> Config:
     cfg = Config(path=path, queue=queue, experiments=experiments, locate=loc, ui=ui)
     for exp in experiments.values():
         _check_finite(cfg, exp)
+        for budget in exp.param_budget:  # every budget reachable, before anything is queued
+            cfg.sized(exp, exp.params, budget)
         if exp.search is not None:
             from .study import check_parallel, check_space
 
@@ -418,6 +446,13 @@ def _make_experiment(name: str, table: dict[str, Any], defaults: dict[str, Any],
         search = parse_search(table["search"], params, lambda k, what: fail(f"{here}.search", k, what),
                               lambda key, dist, f: _check_distribution(key, dist, f, "search"),
                               lambda key, f: _check_exists(key, params, f))
+    budgets = _parse_budgets(table.get("param_budget"), lambda what: fail(here, "param_budget", what))
+    if budgets and command is not None:
+        raise fail(here, "param_budget", "`param_budget` sizes the built-in trainer's models "
+                   "(vgg, resnet, mbconv); an experiment with a `command` has no sizing rule")
+    if budgets and ("search" in table or "pbt" in table):
+        raise fail(here, "param_budget", "`param_budget` cannot be combined with `search` or `pbt` "
+                   "(each trial or member would need its own size)")
     pbt = None
     if "pbt" in table:
         from .pbt import parse_pbt
@@ -428,7 +463,49 @@ def _make_experiment(name: str, table: dict[str, Any], defaults: dict[str, Any],
         pbt = parse_pbt(table["pbt"], params, lambda k, what: fail(f"{here}.pbt", k, what))
     return Experiment(name=name, params=params, command=command, cwd=cwd, description=description,
                       sweep=sweep, random=rnd, seeds=tuple(seeds), priority=priority, tags=tuple(tags),
-                      slurm=slurm, search=search, pbt=pbt, **run)
+                      slurm=slurm, search=search, pbt=pbt, param_budget=budgets, **run)
+
+
+def _parse_budgets(value: Any, fail: Any) -> tuple[float, ...]:
+    """`param_budget`: a positive number or a non-empty list of distinct ones; whole
+    numbers (TOML's 1e3 is a float) become ints, so labels read `1000`."""
+    if value is None:
+        return ()
+    values = value if isinstance(value, list) else [value]
+    if not values:
+        raise fail("`param_budget` is an empty list; give parameter counts, e.g. [1e3, 1e4, 1e5]")
+    out: list[float] = []
+    for v in values:
+        if not isinstance(v, (int, float)) or isinstance(v, bool):
+            raise fail(f"`param_budget` must be a parameter count or a list of them "
+                       f"(e.g. [1e3, 1e4, 1e5]), got {v!r}")
+        if not math.isfinite(v) or v <= 0:
+            raise fail(f"`param_budget` holds {v!r}; a budget must be a positive number of parameters")
+        if v >= 2**53:
+            raise fail(f"`param_budget` holds {v!r}, beyond any model that can be built here")
+        n = int(v) if float(v).is_integer() else float(v)
+        if n in out:
+            raise fail(f"`param_budget` lists {_budget_text(n)} twice")
+        out.append(n)
+    return tuple(out)
+
+
+def _budgets(exp: Experiment, base: dict[str, Any], overrides: dict[str, Any],
+             fail: Any) -> list[float | None]:
+    """The budgets one run each is sized to: `--set param_budget=N` fixes one; a
+    `param_budget` param set as a plain value (in [defaults]) sizes every run; None: no sizing."""
+    if "param_budget" in overrides:
+        value = overrides["param_budget"]
+        return list(_parse_budgets(value, lambda what: ConfigError(f"--set: {sentence(what)}")))
+    if exp.param_budget:
+        return list(exp.param_budget)
+    if base.get("param_budget") is not None and exp.command is None:
+        return list(_parse_budgets(base["param_budget"], fail))
+    return [None]
+
+
+def _budget_text(budget: float) -> str:
+    return f"{budget:,.0f}" if float(budget).is_integer() else f"{budget:,}"
 
 
 def _primary_metric(name: str, raw: dict[str, Any], defaults: dict[str, Any]) -> tuple[str | None, str | None]:

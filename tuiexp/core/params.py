@@ -56,6 +56,16 @@ class ParamSchema(Protocol):
         ...
 
 
+@runtime_checkable
+class SizingSchema(Protocol):
+    """A schema that can size its models to a parameter count (`param_budget`)."""
+
+    def size_to_budget(self, params: Mapping[str, Any], budget: float) -> dict[str, Any]:
+        """`params` with the model sized to within ±5 % of `budget` parameters; raise
+        ParamError (key `param_budget`) when no model of its family lands there."""
+        ...
+
+
 class SchemaNotFound(ConfigError):
     """No installed distribution registers the schema asked for."""
 

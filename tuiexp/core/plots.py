@@ -9,8 +9,11 @@ Agg canvas renders them.
 
 from __future__ import annotations
 
+import functools
 import io
 import math
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,22 +27,64 @@ from .query import split_column
 Series = list[tuple[int, float]]
 
 
-# -- saving --------------------------------------------------------------------
+# -- saving and style ----------------------------------------------------------
+
+#: what `-o`'s suffix may be; --svg / --pdf add those formats beside it
+FORMATS = ("png", "pdf", "svg")
+#: one look for every figure (a paper's column: small, readable type, no chart junk);
+#: TrueType fonts in PDF so that journals accept it and text stays selectable
+STYLE: dict[str, Any] = {
+    "font.size": 9.0, "axes.labelsize": 9.5, "axes.titlesize": 10.0, "legend.fontsize": 8.0,
+    "xtick.labelsize": 8.5, "ytick.labelsize": 8.5, "axes.spines.top": False,
+    "axes.spines.right": False, "axes.grid": True, "grid.alpha": 0.3, "grid.linewidth": 0.6,
+    "lines.linewidth": 1.6, "lines.markersize": 4.5, "legend.frameon": False,
+    "pdf.fonttype": 42, "savefig.dpi": 150,
+}
 
 
-def save(fig: Any, out: str | Path, svg: bool = False) -> list[Path]:
-    """Write `fig` as PNG at `out` (and SVG beside it), atomically; the paths written."""
+def styled(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Draw inside matplotlib's rc_context(STYLE), so every figure looks the same."""
+    @functools.wraps(fn)
+    def inner(*args: Any, **kwargs: Any) -> Any:
+        import matplotlib
+
+        rc: Any = STYLE  # matplotlib types the keys as a Literal of every rc name
+        with matplotlib.rc_context(rc):
+            return fn(*args, **kwargs)
+    return inner
+
+
+def outputs(out: str | Path, svg: bool = False, pdf: bool = False) -> list[tuple[Path, str]]:
+    """The files a figure goes to: `out` in the format its suffix names (none: .png), and
+    SVG / PDF beside it when asked; a suffix that is no figure format is a UsageError."""
+    out = Path(out)
+    fmt = out.suffix.lower().lstrip(".")
+    if not fmt:
+        out, fmt = out.with_suffix(".png"), "png"
+    if fmt not in FORMATS:
+        raise UsageError(f"cannot write a figure as {out.name}: end the file name in "
+                         f"{', '.join('.' + f for f in FORMATS)}.")
+    found = [(out, fmt)]
+    for extra, wanted in (("svg", svg), ("pdf", pdf)):
+        if wanted and extra != fmt:
+            found.append((out.with_suffix("." + extra), extra))
+    return found
+
+
+@styled
+def save(fig: Any, out: str | Path, svg: bool = False, pdf: bool = False) -> list[Path]:
+    """Write `fig` to `out` (PNG unless its suffix is .pdf or .svg), and SVG / PDF beside
+    it when asked, each atomically and without timestamps (the same figure, the same
+    bytes); the paths written."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
 
     FigureCanvasAgg(fig)
-    out = Path(out)
-    if out.suffix.lower() != ".png":
-        out = out.with_suffix(".png")
     written = []
-    for path, fmt in [(out, "png"), *([(out.with_suffix(".svg"), "svg")] if svg else [])]:
+    for path, fmt in outputs(out, svg, pdf):
         buf = io.BytesIO()
-        fig.savefig(buf, format=fmt, dpi=120, bbox_inches="tight",
-                    metadata={"Software": None} if fmt == "png" else {"Date": None})
+        meta: dict[str, Any] = ({"Software": None} if fmt == "png" else
+                                {"CreationDate": None} if fmt == "pdf" else {"Date": None})
+        fig.savefig(buf, format=fmt, bbox_inches="tight", metadata=meta)
         atomic.write_bytes(path, buf.getvalue())
         written.append(path)
     return written
@@ -49,6 +94,14 @@ def _figure(w: float, h: float) -> Any:
     from matplotlib.figure import Figure
 
     return Figure(figsize=(w, h), layout="constrained")
+
+
+def si(x: float) -> str:
+    """A count as a paper writes it: 999, 1k, 12.3k, 350k, 1M."""
+    for div, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if abs(x) >= div:
+            return f"{x / div:.3g}{suffix}"
+    return f"{x:.3g}"
 
 
 # -- series --------------------------------------------------------------------
@@ -79,12 +132,56 @@ def mean_series(series: list[Series]) -> tuple[list[int], list[float], list[floa
     return xs, [s.mean or 0.0 for s in stats], [s.std or 0.0 for s in stats]
 
 
+#: bookkeeping params, never in a legend (a fork's schedule restart)
+INTERNAL_KEYS = frozenset({"schedule_start"})
+#: how a legend names a param when its own name is long
+LEGEND_NAMES = {"param_budget": "budget"}
+
+
+def legend_keys(recs: list[RunRow], grouped: bool) -> list[str]:
+    """The params a legend names: those that differ between the runs, but the seed when
+    seeds are grouped, bookkeeping keys, and the model_args a `param_budget` sized."""
+    keys = [k for k in varying_keys([run_params(r) for r in recs])
+            if k not in INTERNAL_KEYS and not (grouped and k == "seed")]
+    if "param_budget" in keys:  # the widths follow from the budget: the budget names them
+        keys = [k for k in keys if not k.startswith("model_args")]
+    return keys
+
+
+def keys_by_experiment(recs: list[RunRow], grouped: bool) -> dict[str, list[str]]:
+    """The legend keys per experiment: with several experiments, what differs within
+    each (the experiment's name tells them apart, so a param that differs only between
+    experiments is not repeated on every entry)."""
+    names = sorted({r.experiment for r in recs})
+    if len(names) == 1:
+        return {names[0]: legend_keys(recs, grouped)}
+    return {n: legend_keys([r for r in recs if r.experiment == n], grouped) for n in names}
+
+
+def legend_value(key: str, value: Any) -> str | None:
+    """A param's value in a legend; None for an empty one (a default `schedule = []`
+    says nothing the other entries do not)."""
+    if value is None or value == [] or value == {} or value == "":
+        return None
+    if key == "param_budget" and isinstance(value, (int, float)):
+        return si(value)
+    if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
+        return _short(" → ".join(_phase_text(v) for v in value), 40)  # a schedule's phases
+    return _short(compact(value))
+
+
+def _phase_text(phase: dict[str, Any]) -> str:
+    """`adam lr=0.001 epochs=5`: the optimizer and scheduler by name, the rest as k=v."""
+    named = [compact(phase[k]) for k in ("optimizer", "scheduler") if k in phase]
+    rest = [f"{k}={compact(v)}" for k, v in phase.items() if k not in ("optimizer", "scheduler")]
+    return " ".join(named + rest) or "default"
+
+
 def labels_for(groups: list[Group], grouped: bool) -> list[str]:
     """A short legend entry per group: the params that tell the groups apart."""
     recs = [m for g in groups for m in g.members]
-    flats = [run_params(r) for r in recs]
-    keys = [k for k in varying_keys(flats) if not (grouped and k == "seed")]
-    many = len({r.experiment for r in recs}) > 1
+    by_exp = keys_by_experiment(recs, grouped)
+    many = len(by_exp) > 1
     out = []
     for g in groups:
         first = g.members[0]
@@ -92,7 +189,8 @@ def labels_for(groups: list[Group], grouped: bool) -> list[str]:
             out.append(first.id)
             continue
         flat = run_params(first)
-        parts = [f"{k}={_short(compact(flat[k]))}" for k in keys if flat.get(k) is not None]
+        parts = [f"{LEGEND_NAMES.get(k, k)}={v}" for k in by_exp[first.experiment]
+                 if (v := legend_value(k, flat.get(k))) is not None]
         if first.fork_epoch is not None:
             parts.append(f"fork@{first.fork_epoch}")
         text = ", ".join(parts) or first.experiment
@@ -104,9 +202,34 @@ def labels_for(groups: list[Group], grouped: bool) -> list[str]:
     return out
 
 
+def _ordered_key(groups: list[Group], keys: list[str]) -> str | None:
+    """The one numeric param the groups differ in (a budget, a dropout sweep), if that
+    is all: its values get a sequential colour map, small to large."""
+    if len(keys) != 1 or len({g.members[0].experiment for g in groups}) > 1:
+        return None
+    values = [run_params(g.members[0]).get(keys[0]) for g in groups]
+    ok = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
+    return keys[0] if ok and len(set(values)) > 2 else None
+
+
+def group_colors(groups: list[Group], keys: list[str]) -> list[Any]:
+    """A colour per group: ordered by value along viridis when the groups differ in one
+    number only (a trend reads at a glance), else the qualitative tab10/tab20."""
+    key = _ordered_key(groups, keys)
+    if key is None:
+        return _colors(len(groups))
+    from matplotlib import colormaps
+
+    values = [float(run_params(g.members[0])[key]) for g in groups]
+    ranks = {v: i for i, v in enumerate(sorted(set(values)))}
+    top = max(1, len(ranks) - 1)
+    return [colormaps["viridis"](0.05 + 0.8 * ranks[v] / top) for v in values]
+
+
 # -- curves --------------------------------------------------------------------
 
 
+@styled
 def curves(
     records: list[RunRow],
     metrics: list[str] | tuple[str, ...] = ("val_acc", "val_loss"),
@@ -129,24 +252,24 @@ def curves(
     shown = {r.id for r in records}
     groups = [g for g in group(records, group_by, no_group)
               if any(m.curves.get(k) for m in g.members for k in metrics)]
+    keys = legend_keys([m for g in groups for m in g.members], not no_group)
     labels = labels_for(groups, not no_group)
-    fig = _figure(5.0 * len(metrics), 3.6 + 0.22 * ((len(groups) + 1) // 2))
+    colors = group_colors(groups, keys) if not no_group else _colors(len(groups))
+    ncols = 1 if max(map(len, labels), default=0) > 45 or len(metrics) == 1 else 2
+    fig = _figure(max(4.5, 4.2 * len(metrics)), 3.2 + 0.2 * math.ceil(len(groups) / ncols))
     axes = fig.subplots(1, len(metrics), squeeze=False)[0]
-    colors = _colors(len(groups))
     for ax, metric in zip(axes, metrics, strict=True):
         for g, label, color in zip(groups, labels, colors, strict=True):
             _draw_group(ax, g, metric, by_id, shown, label, color)
         ax.set_xlabel("epoch")
         ax.set_ylabel(metric)
-        ax.grid(alpha=0.3)
         ax.xaxis.get_major_locator().set_params(integer=True)
     handles, names = axes[0].get_legend_handles_labels()
-    fig.legend(handles, names, loc="outside lower center", ncols=min(2, max(1, len(names))),
-               fontsize="small", frameon=False)
+    fig.legend(handles, names, loc="outside lower center", ncols=min(ncols, max(1, len(names))))
     return fig
 
 
-def _short(text: str, width: int = 28) -> str:
+def _short(text: str, width: int = 32) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
@@ -163,12 +286,11 @@ def _draw_group(ax: Any, g: Group, metric: str, by_id: dict[str, RunRow], shown:
         xs, ys, sd = [px[-1], *xs], [py[-1], *ys], [psd[-1], *sd]
     if not xs:
         return
-    ax.plot(xs, ys, color=color, label=label, linewidth=1.6, marker="o" if len(xs) < 3 else None,
-            markersize=3)
+    ax.plot(xs, ys, color=color, label=label, marker="o" if len(xs) < 3 else None, markersize=3)
     if len(g.members) > 1 and any(sd):
         lo = [y - s for y, s in zip(ys, sd, strict=True)]
         hi = [y + s for y, s in zip(ys, sd, strict=True)]
-        ax.fill_between(xs, lo, hi, color=color, alpha=0.2, linewidth=0)
+        ax.fill_between(xs, lo, hi, color=color, alpha=0.18, linewidth=0)
 
 
 def _colors(n: int) -> list[Any]:
@@ -181,49 +303,155 @@ def _colors(n: int) -> list[Any]:
 # -- accuracy against parameter count -------------------------------------------
 
 
+#: params that say how big a model is: a params plot's x axis shows them already
+SIZE_KEYS = ("param_budget", "model_args")
+
+
+@dataclass(frozen=True)
+class Point:
+    """One group of a params plot: mean parameter count, the metric's mean ± std, and the
+    short label written beside it."""
+
+    x: float
+    y: float
+    std: float
+    n: int
+    label: str
+
+
+@styled
 def params_plot(
     records: list[RunRow],
     metric: str = "best",
     group_by: list[str] | None = None,
     no_group: bool = False,
+    fit: bool = False,
 ) -> Any:
-    """One point per group at its parameter count (log x), mean ± std as error bar;
-    `metric` is a column spec (`best`, `best:val/acc`, `final_val_acc`...)."""
+    """The metric against parameter count on a log x axis (1k, 10k, 100k, 1M): one point
+    per group (mean ± std over its seeds as error bar), labelled with its budget (else its
+    count), one line per experiment and per value of the params that are not about size;
+    `fit` adds a least-squares line y = a + b·log10(N) per line. `metric` is a column spec
+    (`best`, `best:val/acc`, `final_val_acc`...)."""
     names = sorted({n for r in records for n in r.metric_names()})
     if metric not in ("best", "num_params", "epochs_run", "train_time") and \
             split_column(metric)[1] not in names:
         raise UsageError(f"no metric '{split_column(metric)[1]}' in these runs; choose from: "
                          f"best, {', '.join(names) or '(none logged yet)'} (or best:NAME).")
-    records = sorted(records, key=lambda r: (r.experiment, r.created, r.id))
-    groups = group(records, group_by, no_group)
-    labels = labels_for(groups, not no_group)
-    points = []
-    for g, label in zip(groups, labels, strict=True):
-        x = Stat.of([m.num_params for m in g.members])
-        y = Stat.of([metric_of(m, metric) for m in g.members])
-        if x.mean is not None and y.mean is not None and x.mean > 0:
-            points.append((g.members[0].experiment, label, x.mean, y.mean, y.std or 0.0))
-    if not points:
+    lines = params_series(records, metric, group_by, no_group)
+    if not lines:
         raise UsageError(
             f"no run has both a parameter count (a meta event's num_params) and {metric}."
         )
-    fig = _figure(6.0, 4.2)
+    fig = _figure(5.2, 3.6 + 0.2 * (len(lines) + (len(lines) if fit else 0)))
     ax = fig.subplots()
-    exps = sorted({p[0] for p in points})
-    for exp, color in zip(exps, _colors(len(exps)), strict=True):
-        pts = sorted((p for p in points if p[0] == exp), key=lambda p: p[2])
-        ax.errorbar([p[2] for p in pts], [p[3] for p in pts], yerr=[p[4] for p in pts],
-                    fmt="o-", color=color, capsize=3, label=exp, linewidth=1, markersize=4)
-        if len(points) <= 20:
-            for _, label, at_x, at_y, _ in pts:
-                ax.annotate(label, (at_x, at_y), fontsize="x-small", xytext=(4, 4),
-                            textcoords="offset points")
-    ax.set_xscale("log")
-    ax.set_xlabel("parameters")
+    colors = _colors(len(lines))
+    labelled = sum(len(p) for p in lines.values()) <= 40
+    legend: list[tuple[Any, str]] = []
+    for (name, pts), color in zip(lines.items(), colors, strict=True):
+        text = name or _axis_label(metric, records)
+        # with a fit, the points stand alone and the fitted line joins them
+        legend.append((_draw_points(ax, pts, text, color, labelled and len(pts) > 1, not fit), text))
+        if fit and (drawn := _draw_fit(ax, pts, color)) is not None:
+            legend.append(drawn)
+    _log_count_axis(ax, [p.x for pts in lines.values() for p in pts])
+    ax.set_xlabel("parameters (log scale)")
     ax.set_ylabel(_axis_label(metric, records))
-    ax.grid(alpha=0.3, which="both")
-    ax.legend(fontsize="small")
+    ax.margins(y=0.12)  # room for the labels above the top points
+    if len(legend) > 1:
+        fig.legend([h for h, _ in legend], [t for _, t in legend], loc="outside lower center",
+                   ncols=1 if len(legend) > 4 or max(len(t) for _, t in legend) > 40 else 2)
     return fig
+
+
+def params_series(records: list[RunRow], metric: str = "best", group_by: list[str] | None = None,
+                  no_group: bool = False) -> dict[str, list[Point]]:
+    """The points of a params plot by line: a line per experiment and per value of the
+    varying params that are not about size (its legend text; "" when only one line)."""
+    records = sorted(records, key=lambda r: (r.experiment, r.created, r.id))
+    groups = group(records, group_by, no_group)
+    recs = [m for g in groups for m in g.members]
+    by_exp = {e: [k for k in keys if not k.startswith(SIZE_KEYS)]
+              for e, keys in keys_by_experiment(recs, not no_group).items()}
+    many = len(by_exp) > 1
+    lines: dict[str, list[Point]] = {}
+    for g in groups:
+        x = Stat.of([m.num_params for m in g.members])
+        y = Stat.of([metric_of(m, metric) for m in g.members])
+        if x.mean is None or y.mean is None or x.mean <= 0:
+            continue
+        first = run_params(g.members[0])
+        parts = [f"{LEGEND_NAMES.get(k, k)}={v}" for k in by_exp[g.members[0].experiment]
+                 if (v := legend_value(k, first.get(k))) is not None]
+        if no_group and not parts:
+            parts = [g.members[0].id]
+        name = ", ".join(parts)
+        if many:
+            name = f"{g.members[0].experiment}: {name}" if name else g.members[0].experiment
+        budget = first.get("param_budget")
+        label = si(budget) if isinstance(budget, (int, float)) and not no_group else si(x.mean)
+        lines.setdefault(name, []).append(Point(x.mean, y.mean, y.std or 0.0, y.n, label))
+    return {k: sorted(v, key=lambda p: p.x) for k, v in lines.items()}
+
+
+def _draw_points(ax: Any, pts: list[Point], name: str, color: Any, labelled: bool,
+                 joined: bool) -> Any:
+    """Mean ± std as error bars (and a faint band), each point's label above its bar;
+    the legend handle."""
+    xs, ys, sd = [p.x for p in pts], [p.y for p in pts], [p.std for p in pts]
+    handle = ax.errorbar(xs, ys, yerr=sd, fmt="o-" if joined else "o", color=color, capsize=3,
+                         elinewidth=1, linewidth=1.2, label=name, zorder=3)
+    if joined and len(pts) > 1 and any(sd):  # a band between joined points only
+        ax.fill_between(xs, [y - s for y, s in zip(ys, sd, strict=True)],
+                        [y + s for y, s in zip(ys, sd, strict=True)], color=color, alpha=0.12,
+                        linewidth=0)
+    if labelled:
+        for p in pts:
+            ax.annotate(p.label, (p.x, p.y + p.std), xytext=(0, 4), textcoords="offset points",
+                        ha="center", va="bottom", fontsize=7, color="0.25")
+    return handle
+
+
+def fit_log_linear(pts: list[Point]) -> tuple[float, float] | None:
+    """Least squares y = a + b·log10(N) over the points (None below two sizes)."""
+    xs = [math.log10(p.x) for p in pts]
+    if len(set(xs)) < 2:
+        return None
+    mx, my = math.fsum(xs) / len(xs), math.fsum(p.y for p in pts) / len(pts)
+    b = math.fsum((x - mx) * (p.y - my) for x, p in zip(xs, pts, strict=True)) / \
+        math.fsum((x - mx) ** 2 for x in xs)
+    return my - b * mx, b
+
+
+def _draw_fit(ax: Any, pts: list[Point], color: Any) -> tuple[Any, str] | None:
+    """The fitted line over the points' range, and its legend entry (None: one size only)."""
+    ab = fit_log_linear(pts)
+    if ab is None:
+        return None
+    a, b = ab
+    lo, hi = math.log10(pts[0].x), math.log10(pts[-1].x)
+    xs = [10 ** (lo + (hi - lo) * i / 50) for i in range(51)]
+    text = f"fit: {a:.3g} {'+' if b >= 0 else '−'} {abs(b):.3g}·log10(N)".replace("-", "−")
+    (line,) = ax.plot(xs, [a + b * math.log10(x) for x in xs], linestyle="--", linewidth=1.2,
+                      color=color, alpha=0.9, label=text)
+    return line, text
+
+
+def _log_count_axis(ax: Any, xs: list[float]) -> None:
+    """Log x axis with ticks a reader reads (1k, 10k, 100k, 1M; also 2 and 5 between when
+    the data span less than two decades), and room either side for the point labels."""
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    ax.set_xscale("log")
+    lo, hi = min(xs), max(xs)
+    span = math.log10(hi) - math.log10(lo)
+    pad = 10 ** max(0.15, 0.08 * span)
+    ax.set_xlim(lo / pad, hi * pad)
+    subs = (1.0,) if span >= 2 else (1.0, 2.0, 5.0)
+    ax.xaxis.set_major_locator(LogLocator(base=10, subs=subs))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _pos: si(v)))
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    ax.grid(True, which="major", alpha=0.3)
+    ax.grid(True, which="minor", alpha=0.1)
 
 
 # -- confusion -----------------------------------------------------------------
@@ -253,6 +481,7 @@ def per_class_accuracy(matrix: list[list[float]]) -> list[float | None]:
     return out
 
 
+@styled
 def confusion_plot(ev: dict[str, Any], run_id: str) -> Any:
     """Per-class accuracy bars beside the row-normalised confusion heatmap of one
     confusion event (`pick_confusion`)."""
@@ -262,15 +491,18 @@ def confusion_plot(ev: dict[str, Any], run_id: str) -> Any:
     acc = per_class_accuracy(matrix)
     norm = [[x / s if (s := sum(row)) else 0.0 for x in row] for row in matrix]
     side = min(14.0, 3.0 + 0.35 * n)
-    fig = _figure(side * 2.0, side)
-    ax_bar, ax_map = fig.subplots(1, 2)
+    fig = _figure(side * 1.9, side)
+    ax_bar, ax_map = fig.subplots(1, 2, width_ratios=[1, 1.15])
     ys = list(range(n))
-    ax_bar.barh(ys, [a if a is not None else 0.0 for a in acc], color="tab:blue")
+    ax_bar.barh(ys, [a if a is not None else 0.0 for a in acc], color="tab:blue", height=0.6)
+    ax_bar.grid(False, axis="y")  # the class rows need no horizontal rules
     ax_bar.set_xlim(0, 1)
     ax_bar.invert_yaxis()
     ax_bar.set_xlabel("accuracy (recall)")
     ax_bar.set_title(f"per-class accuracy, epoch {ev['epoch']}")
     im = ax_map.imshow(norm, cmap="Blues", vmin=0.0, vmax=1.0)
+    ax_map.grid(False)  # grid lines would cut through the cells
+    ax_map.spines[["top", "right"]].set_visible(True)
     ax_map.set_xlabel("predicted")
     ax_map.set_ylabel("true")
     ax_map.set_title(f"{run_id}: confusion (row-normalised)")
@@ -280,12 +512,14 @@ def confusion_plot(ev: dict[str, Any], run_id: str) -> Any:
     for ax in (ax_bar,):
         ax.set_yticks(ticks, [labels[i] for i in ticks], fontsize="small")
     ax_map.set_yticks(ticks, [labels[i] for i in ticks], fontsize="small")
-    ax_map.set_xticks(ticks, [labels[i] for i in ticks], fontsize="small", rotation=90)
+    long = n > 8 or max((len(x) for x in labels), default=0) > 6
+    ax_map.set_xticks(ticks, [labels[i] for i in ticks], fontsize="small", rotation=90 if long else 0)
     if n <= 15:
         for i in range(n):
             for j in range(n):
                 ax_map.text(j, i, f"{int(matrix[i][j])}", ha="center", va="center",
-                            fontsize="x-small", color="white" if norm[i][j] > 0.5 else "black")
+                            fontsize="small" if n <= 8 else "x-small",
+                            color="white" if norm[i][j] > 0.5 else "black")
     return fig
 
 

@@ -264,7 +264,7 @@ RowTest = Callable[[RunRow], bool]
 #: short names of common params, as the dashboard's run labels show them (`d=0.3`)
 PARAM_ABBREV = {"batch_size": "bs", "dropout": "d", "weight_decay": "wd", "optimizer": "opt",
                 "schedule": "sched", "epochs": "ep", "label_smoothing": "ls",
-                "momentum": "mom", "mixup": "mix", "model": "m"}
+                "momentum": "mom", "mixup": "mix", "model": "m", "param_budget": "budget"}
 
 
 def filter_rows(rows: Iterable[RunRow], text: str | None) -> list[RunRow]:

@@ -34,6 +34,7 @@ def write_report(
     config_path: Path | None = None,
     svg: bool = False,
     now: float | None = None,
+    pdf: bool = False,
 ) -> Path:
     """Write the report folder; returns the path of report.md."""
     logs = index.logs
@@ -64,7 +65,7 @@ def write_report(
     for name in names:
         recs = [r for r in records if r.experiment == name]
         slug = _slug(name, slugs)
-        lines += _experiment_section(name, slug, recs, index, out, config, svg)
+        lines += _experiment_section(name, slug, recs, index, out, config, (svg, pdf))
     path = out / "report.md"
     atomic.write_text(path, "\n".join(lines).rstrip() + "\n")
     return path
@@ -89,35 +90,42 @@ def winner(recs: list[RunRow]) -> RunRow | None:
 
 
 def _experiment_section(name: str, slug: str, recs: list[RunRow], index: Index, out: Path,
-                        config: dict[str, Any], svg: bool) -> list[str]:
+                        config: dict[str, Any], extra: tuple[bool, bool]) -> list[str]:
     lines = [f"## {_md_text(name)}", ""]
     lines += [export.render(recs, "md"), ""]
     names = curve_metrics(recs)
     query.attach_curves(index, recs, names)
-    lines += _figure(f"{slug}-curves", "training curves", out, svg,
+    lines += _figure(f"{slug}-curves", "training curves", out, extra,
                      lambda: plots.curves(recs, names, all_records=query.with_ancestors(index, recs, names)))
-    if len({r.num_params for r in recs if r.num_params}) > 1:
+    if len({r.num_params for r in recs if r.num_params}) > 1 or has_budget(recs):
         lines += _figure(f"{slug}-params", "best primary metric against parameter count", out,
-                         svg, lambda: plots.params_plot(recs))
+                         extra, lambda: plots.params_plot(recs, fit=has_budget(recs)))
     best = winner(recs)
     cm_epochs = index.confusion_epochs(best.id) if best else []
     if best is not None and cm_epochs:
         epoch = best.best_at if best.best_at in cm_epochs else None
-        lines += _figure(f"{slug}-confusion", f"confusion of the best run, {best.id}", out, svg,
+        lines += _figure(f"{slug}-confusion", f"confusion of the best run, {best.id}", out, extra,
                          lambda: plots.confusion_plot(plots.pick_confusion(index, best.id, epoch),
                                                       best.id))
     lines += _config_section(name, recs, config)
     return lines
 
 
-def _figure(stem: str, title: str, out: Path, svg: bool, draw: Callable[[], Any]) -> list[str]:
+def has_budget(recs: list[RunRow]) -> bool:
+    """Were these runs sized to parameter budgets (`param_budget`, docs/SEARCH.md)?"""
+    return any(r.params.get("param_budget") for r in recs)
+
+
+def _figure(stem: str, title: str, out: Path, extra: tuple[bool, bool],
+            draw: Callable[[], Any]) -> list[str]:
     try:
         fig = draw()
     except TuiexpError as e:
         return [f"*No {title}: {e}*", ""]
-    written = plots.save(fig, out / "figures" / f"{stem}.png", svg)
+    written = plots.save(fig, out / "figures" / f"{stem}.png", *extra)
     rel = written[0].relative_to(out).as_posix()
-    return [f"![{title}]({rel})", ""]
+    links = " · ".join(f"[{p.suffix[1:].upper()}]({p.relative_to(out).as_posix()})" for p in written[1:])
+    return [f"![{title}]({rel})", *([links] if links else []), ""]
 
 
 def _config_section(name: str, recs: list[RunRow], config: dict[str, Any]) -> list[str]:

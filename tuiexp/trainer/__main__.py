@@ -72,6 +72,7 @@ def main(cfg: TrainConfig, run: track.Run) -> int:
         num_classes=len(data.classes),
     )
     model = models.build(cfg.model, cfg.model_args, setup.num_classes, data.image_shape[0], cfg.dropout)
+    _check_budget(cfg, models.num_params(model))
     model = model.to(setup.device)
     if setup.channels_last:
         model = model.to(memory_format=torch.channels_last)
@@ -138,6 +139,15 @@ def main(cfg: TrainConfig, run: track.Run) -> int:
         after = f"a resume continues after epoch {kept[-1]}" if kept else "a resume starts afresh"
         track.finish("cancelled", f"cancelled by SIGTERM in epoch {s.epoch + 1}; {after}")
         return EXIT_CANCELLED
+
+
+def _check_budget(cfg: TrainConfig, count: int) -> None:
+    """A model sized to a `param_budget` (by the analytic counts of sizing.py) that misses
+    it: the data's real classes differ from what sizing assumed; say so."""
+    budget = cfg.param_budget
+    if budget and abs(count - budget) > 0.05 * budget:
+        track.warning(f"the model has {count:,} parameters, {100 * (count - budget) / budget:+.1f} % "
+                      f"off its param_budget {budget:,.0f}")
 
 
 def train(s: State, data: datasets.Data, cfg: TrainConfig, setup: Setup, run: track.Run) -> int:

@@ -265,6 +265,11 @@ class TrainConfig:
                        "(e.g. `tv:resnet18`, random init), or `package.module:factory`")
     model_args: dict[str, Any] = param({}, MODEL, "per family, below; for `tv:` passed to the "
                                        "builder; for a factory passed as keywords")
+    param_budget: float | None = param(
+        None, MODEL, "the parameter count the model was sized to: set for each run by an "
+        "experiment's `param_budget = [..]` (docs/SEARCH.md), which also sets `model_args`; "
+        "the trainer warns when its model misses it by more than 5 %",
+        kind="float", lo=0, lo_open=True, accepts="a positive number")
     dropout: float = param(0.0, MODEL, "dropout before the linear head (inserted before the last "
                            "`Linear` of a `tv:` model)", lo=0, hi=1, hi_open=True)
     # optimisation
@@ -624,6 +629,29 @@ class BuiltinSchema:
     def check_fork(self, parent: Mapping[str, Any], child: Mapping[str, Any]) -> None:
         """Raise ForkError when `child` cannot start from `parent`'s weights."""
         check_fork(parent, child)
+
+    def size_to_budget(self, params: Mapping[str, Any], budget: float) -> dict[str, Any]:
+        """`params` with `model_args` sized so the model's parameter count lands within
+        ±5 % of `budget` (tuiexp/trainer/sizing.py, no torch), and `param_budget` set;
+        ParamError (key `param_budget`) when no width of the family reaches it."""
+        return size_to_budget(params, budget)
+
+
+def size_to_budget(params: Mapping[str, Any], budget: float) -> dict[str, Any]:
+    """See BuiltinSchema.size_to_budget."""
+    from . import sizing
+
+    p = {**DEFAULTS, **params}
+    model = p["model"]
+    if model not in FAMILIES:
+        raise ParamError("param_budget", f"cannot be met: model {model!r} has no sizing rule "
+                         f"(only the built-in families {', '.join(FAMILIES)} have one)")
+    try:
+        classes, channels = sizing.data_shape(p, DATASET_SHAPES, DEFAULT_DATA_ROOT)
+        args, _ = sizing.size(model, p["model_args"], budget, classes, channels)
+    except sizing.SizingError as e:
+        raise ParamError("param_budget", str(e)) from None
+    return {**params, "model_args": args, "param_budget": budget}
 
 
 SCHEMA = BuiltinSchema()

@@ -139,9 +139,12 @@ def varying_params(rows: Iterable[RunRow]) -> dict[str, list[str]]:
     counts: dict[str, int] = {}
     for r in rows:
         counts[r.experiment] = counts.get(r.experiment, 0) + 1
-    return {exp: sorted(k for k, vs in values.items()
-                        if len(vs) > 1 or any(k not in r.params for r in rows if r.experiment == exp))
-            for exp, values in seen.items() if counts[exp] > 1}
+    out = {exp: sorted(k for k, vs in values.items()
+                       if len(vs) > 1 or any(k not in r.params for r in rows if r.experiment == exp))
+           for exp, values in seen.items() if counts[exp] > 1}
+    # a param_budget sweep sizes model_args: the budget names the run, the widths follow
+    return {exp: [k for k in keys if not ("param_budget" in keys and k == "model_args")]
+            for exp, keys in out.items()}
 
 
 def run_labels(rows: dict[str, RunRow]) -> dict[str, str]:
