@@ -388,8 +388,9 @@ def cmd_show(args: argparse.Namespace) -> int:
         print(f"forked from {row.parent} at epoch {row.fork_epoch}")
     if children:
         print(f"children    {', '.join(children)}")
-    best = (f"   best {row.metric} {fmt_value(row.metric, row.best)} ({row.mode}, at "
-            f"{'epoch' if row.summaries.get((row.metric, 'epoch')) else 'step'} {row.best_at})"
+    where = (f"at {'epoch' if row.summaries.get((row.metric, 'epoch')) else 'step'} {row.best_at}"
+             if row.best_at is not None else "no finite value yet")
+    best = (f"   best {row.metric} {fmt_value(row.metric, row.best)} ({row.mode}, {where})"
             if row.metric else "")
     print(f"epoch       {row.epoch or 0}/{row.epochs or '?'}{best}")
     print(f"checkpoints {', '.join(map(str, ckpts)) or 'none'}")

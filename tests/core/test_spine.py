@@ -144,9 +144,15 @@ def test_nan_metrics_do_not_break_listing(workdir):
     write_config(workdir, CONFIG)
     out = tuiexp(workdir, "run", "quick", "--set", "nan_loss=true", "--wait", check=True)
     run_id = out.stdout.split()[0]
-    listed = tuiexp(workdir, "ls")
-    assert listed.returncode == 0 and run_id in listed.stdout, listed.stderr
-    assert show(workdir, run_id)["status"] == "finished"
+    listed = tuiexp(workdir, "ls", "--columns", "last:val_acc,last:train_loss")
+    assert listed.returncode == 0, listed.stderr
+    (row,) = [line.split() for line in listed.stdout.splitlines() if line.startswith(run_id)]
+    # the NaN values are listed as such; no best is made up from them
+    assert row[1] == "finished" and row[3:] == ["-", "nan", "nan"], listed.stdout
+    data = show(workdir, run_id)
+    assert data["status"] == "finished" and data["best"] is None
+    text = tuiexp(workdir, "show", run_id, check=True).stdout
+    assert "best val_acc - (max, no finite value yet)" in text
 
 
 def test_a_resumed_attempt_that_dies_before_init_is_not_shown_as_the_old_status(workdir):

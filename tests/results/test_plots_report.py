@@ -37,8 +37,18 @@ def test_cli_plots(logs, tmp_path):
         assert args.func(args) == 0
         size, dark = ink(out)
         assert size[0] > 400 and size[1] > 250
-        assert dark > 2000, f"{stem}.png looks empty"
+        assert dark > 2000, f"{stem}.png looks empty"  # the numbers: the tests below
     assert (tmp_path / "curves.svg").read_text().lstrip().startswith("<?xml")
+
+
+def test_curves_draw_each_groups_mean_and_a_band_only_where_seeds_differ(records):
+    # what the pixels of test_cli_plots cannot show: the right numbers on the axes
+    sweep = [r for r in records if r.experiment == SWEEP]
+    ax = plots.curves(sweep, metrics=("val_acc",)).axes[0]
+    drawn = sorted(tuple(round(float(y), 6) for y in line.get_ydata()) for line in ax.get_lines())
+    # bs=32: the mean of its three seeds; bs=64: its one run with metrics; bs=128 queued
+    assert drawn == [(0.45, 0.6, 0.55), (0.6, 0.8, 0.75)]
+    assert len(ax.collections) == 1  # the ±std band of bs=32's seeds
 
 
 def test_fork_continues_from_its_parents_prefix(records):
