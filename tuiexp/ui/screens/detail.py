@@ -125,13 +125,14 @@ class DetailScreen(DashboardScreen):
             return
         r = d.row
         fork = f" — fork of {r.parent} at epoch {r.fork_epoch}" if r.parent else ""
-        best = (f"best {r.metric} {fmt_value(r.metric, r.best)} at {r.best_at}"
+        best = (f"best {r.metric} {fmt_value(r.metric, r.best)} @{r.best_at}"
                 if r.metric and r.best is not None else "")
         self.query_one("#header", Static).update(
             f"[b]{escape(r.id)}[/]  {escape(r.experiment)}  {r.status} {escape(r.message)}"
             f"  epoch {epochs_done(r)}/{r.epochs or '?'}  {best}{escape(fork)}{notes_text(r)}")
         self.draw_charts()
-        self.show_stdout(d.stdout or "(no output yet)")
+        self.show_stdout(d.stdout or ("(no output yet)" if r.status in ("queued", "starting", "running")
+                                      else "(the run printed nothing)"))
         self.query_one("#spec-body", Static).update(spec_table(d.row.spec))
         panel = self.query_one("#confusion", Static)
         panel.set_class(d.confusion is None, "hidden")  # the charts take the width instead

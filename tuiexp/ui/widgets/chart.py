@@ -41,8 +41,9 @@ def render_lines(lines: list[Line], width: int, height: int, title: str = "",
     x0, x1, y0, y1 = min(xs), max(xs), min(ys), max(ys)
     if x1 == x0:
         x1 = x0 + 1
-    if y1 == y0:
-        y0, y1 = y0 - 0.5, y1 + 0.5
+    if y1 == y0:  # a flat line mid-height, on a scale of its own size (an LR of 0.1 is not ±0.5)
+        pad = abs(y0) * 0.1 or 0.5
+        y0, y1 = y0 - pad, y1 + pad
     cells = [[0] * w for _ in range(h)]
     colour: list[list[str | None]] = [[None] * w for _ in range(h)]
     for ln, p in pts:
