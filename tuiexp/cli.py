@@ -388,10 +388,11 @@ def cmd_show(args: argparse.Namespace) -> int:
         print(f"forked from {row.parent} at epoch {row.fork_epoch}")
     if children:
         print(f"children    {', '.join(children)}")
-    where = (f"at {'epoch' if row.summaries.get((row.metric, 'epoch')) else 'step'} {row.best_at}"
-             if row.best_at is not None else "no finite value yet")
-    best = (f"   best {row.metric} {fmt_value(row.metric, row.best)} ({row.mode}, {where})"
-            if row.metric else "")
+    best = ""
+    if row.metric:
+        scope = "epoch" if row.summaries.get((row.metric, "epoch")) else "step"
+        where = f"at {scope} {row.best_at}" if row.best_at is not None else "no finite value yet"
+        best = f"   best {row.metric} {fmt_value(row.metric, row.best)} ({row.mode}, {where})"
     print(f"epoch       {row.epoch or 0}/{row.epochs or '?'}{best}")
     print(f"checkpoints {', '.join(map(str, ckpts)) or 'none'}")
     print(f"directory   {LogsDir.at(args.logs).run(row.id).dir}")

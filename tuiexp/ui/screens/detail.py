@@ -132,7 +132,7 @@ class DetailScreen(DashboardScreen):
             f"  epoch {epochs_done(r)}/{r.epochs or '?'}  {best}{escape(fork)}{notes_text(r)}")
         self.draw_charts()
         self.show_stdout(d.stdout or ("(no output yet)" if r.status in ("queued", "starting", "running")
-                                      else "(the run printed nothing)"))
+                                      else "(printed nothing)"))
         self.query_one("#spec-body", Static).update(spec_table(d.row.spec))
         panel = self.query_one("#confusion", Static)
         panel.set_class(d.confusion is None, "hidden")  # the charts take the width instead
