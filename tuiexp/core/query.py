@@ -81,12 +81,17 @@ def elapsed(row: RunRow, now: float) -> float | None:
         return None
     if row.attempt_started is None:  # a row not folded from events (built by hand)
         return (row.ended or now) - row.started
-    if row.status in ("starting", "running"):
+    last = row.last_event if row.last_event is not None else row.attempt_started
+    before = row.time_before + max(0.0, last - row.attempt_started)
+    if row.status == "running" and row.started > last:
+        # the supervisor launched a new attempt (`started`) that has not logged its start
+        return before + max(0.0, now - row.started)
+    if row.status == "running":
         end = now
     elif row.ended is not None and row.ended >= row.attempt_started:
         end = row.ended
-    else:  # ended before this attempt (stale), or never recorded: its last word
-        end = row.last_event if row.last_event is not None else row.attempt_started
+    else:  # starting again, ended before this attempt (stale), or never recorded
+        end = last
     return row.time_before + max(0.0, end - row.attempt_started)
 
 
