@@ -609,6 +609,16 @@ def test_auto_batch_size_retries_at_half_the_batch(tmp_path: Path) -> None:
     assert rc == 4 and status["status"] == "oom" and "batch_size 32" in status["message"]
 
 
+@proves("ema")
+def test_with_ema_validation_uses_the_averaged_weights(tmp_path: Path) -> None:
+    one = {"epochs": 1, "log_every": 100}
+    plain, _, _ = run_here(tmp_path, one, "plain")
+    averaged, _, _ = run_here(tmp_path, {**one, "ema": 0.999}, "ema")
+    p, a = read_events(plain, "epoch")[0], read_events(averaged, "epoch")[0]
+    assert a["train_loss"] == p["train_loss"]  # the same training: the EMA only watches
+    assert a["val_loss"] != p["val_loss"]  # ... and is what validation measures
+
+
 def test_a_param_that_does_nothing_is_a_warning_in_the_run(tmp_path: Path) -> None:
     paths, rc, out = run_here(tmp_path, {"epochs": 1, "num_test": 500}, "warned")
     warnings = [w["message"] for w in read_events(paths, "warning")]
