@@ -18,7 +18,6 @@ from tuiexp.core.spec import RunSpec
 TINY: dict[str, Any] = {
     "dataset": "shapes",
     "num_train": 288,
-    "num_test": 64,
     "val_split": 0.125,
     "image_size": 16,
     "model": "resnet",

@@ -179,3 +179,56 @@ def test_a_primary_metric_the_trainer_does_not_log_fails_at_once(tmp_path: Path)
     status = final_status(paths)
     assert status["status"] == "failed" and "metric `val/acc` is not one the built-in trainer logs" in status["message"]
     assert not read_events(paths, "epoch")
+
+
+def test_elapsed_eta_and_lr_are_true_across_a_resume(parent: RunPaths, tmp_path: Path) -> None:
+    """A run killed in epoch 3 whose last checkpoint is epoch 1, then resumed: elapsed is
+    the two attempts' time without the gap between them, the ETA comes from whole epochs,
+    and the current LR is the resumed attempt's, not a later step of the attempt that died."""
+    from dataclasses import replace
+
+    from tuiexp.core import events, query
+    from tuiexp.core.index import Index
+
+    paths = RunPaths(tmp_path / "logs" / "runs" / "parent")
+    shutil.copytree(parent.dir, paths.dir)
+    for epoch in (2, 3):
+        paths.checkpoint(epoch).unlink()
+    lines = paths.events.read_text().splitlines(keepends=True)
+    died = next(i for i, ln in enumerate(lines) if '"step": 16' in ln or '"step":16' in ln)
+    paths.events.write_text("".join(lines[: died + 1]))  # killed (-9) just after step 16
+    proc = run_trainer(paths)
+    assert proc.returncode == 0, proc.stderr
+    evs = events.read_all(paths.events)
+    starts = [i for i, e in enumerate(evs) if e["kind"] == "start"]
+    assert len(starts) == 2
+    first, second = evs[: starts[1]], evs[starts[1]:]
+    ran = (first[-1]["t"] - first[0]["t"]) + (second[-1]["t"] - second[0]["t"])
+
+    with Index(LogsDir.at(tmp_path / "logs")) as index:
+        index.reindex_run("parent")
+        row = query.get_run(index, "parent")
+    assert row is not None  # (no supervisor wrote its status files: the status is not the point)
+    assert query.elapsed(row, now=second[-1]["t"] + 3600) == pytest.approx(ran)
+    assert ran < second[-1]["t"] - first[0]["t"]  # the gap between the attempts is left out
+    assert query.current_lr(row) == read_events(paths, "epoch")[-1]["lr"]  # the last step's
+
+    # the same run seen just after the resumed attempt logged its first step (step 8)
+    mid = RunPaths(tmp_path / "mid" / "runs" / "parent")
+    shutil.copytree(paths.dir, mid.dir)
+    upto = starts[1] + next(i for i, e in enumerate(second) if e["kind"] == "step")
+    mid.events.write_text("".join(paths.events.read_text().splitlines(keepends=True)[: upto + 1]))
+    with Index(LogsDir.at(tmp_path / "mid")) as index:
+        index.reindex_run("parent")
+        seen = query.get_run(index, "parent")
+    assert seen is not None
+    now_row = replace(seen, status="running")
+    step8 = evs[upto]
+    dead_lr = next(e["lr"] for e in first if e.get("step") == 16)
+    assert step8["step"] == 8 and query.current_lr(now_row) == step8["lr"] != dead_lr
+    now = step8["t"] + 1.0
+    attempt1 = first[-1]["t"] - first[0]["t"]
+    assert query.elapsed(now_row, now) == pytest.approx(attempt1 + now - second[0]["t"])
+    # the ETA: epochs left at a whole epoch's wall time (attempt 1's epoch 1 -> 2 events)
+    e1, e2 = (next(e["t"] for e in first if e["kind"] == "epoch" and e["epoch"] == n) for n in (1, 2))
+    assert query.eta(now_row, now) == pytest.approx((e2 - e1) * (3 - query.epochs_done(now_row)))

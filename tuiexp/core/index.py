@@ -24,7 +24,7 @@ from .paths import LogsDir, RunPaths
 from .series import Buckets, width_for
 from .spec import RunSpec
 
-SCHEMA_VERSION = 4  # 4: note and tags (core/notes.py)
+SCHEMA_VERSION = 5  # 4: note and tags (core/notes.py); 5: the clock across attempts, the current LR
 ACTIVE = ("queued", "starting", "running")
 SCOPE_CODE = {"epoch": 0, "step": 1}
 _FINITE = "value BETWEEN -1.7976931348623157e308 AND 1.7976931348623157e308"
@@ -53,6 +53,12 @@ CREATE TABLE IF NOT EXISTS runs (
     pid INTEGER,
     attempt INTEGER NOT NULL DEFAULT 0,
     seq INTEGER NOT NULL DEFAULT 0,
+    time_before REAL NOT NULL DEFAULT 0,
+    attempt_started REAL,
+    last_event REAL,
+    epoch_secs REAL NOT NULL DEFAULT 0,
+    epoch_gaps INTEGER NOT NULL DEFAULT 0,
+    lr REAL,
     -- the long columns last: a listing that reads none of them skips their pages
     message TEXT NOT NULL DEFAULT '',
     note TEXT NOT NULL DEFAULT '',
@@ -120,6 +126,18 @@ class RunRow:
     #: the user's note and tags (annotations.json, else the spec's tags)
     note: str = ""
     tags: list[str] = field(default_factory=list)
+    #: the clock across attempts (a resume is a new attempt; the time between is no run
+    #: time): seconds run by earlier attempts, when this one started, the last event's time
+    time_before: float = 0.0
+    attempt_started: float | None = None
+    last_event: float | None = None
+    #: wall seconds between consecutive `epoch` events of one attempt, and how many such
+    #: gaps: a whole epoch (training, evaluation, checkpoint), without start-up
+    epoch_secs: float = 0.0
+    epoch_gaps: int = 0
+    #: the last `lr` logged (step or epoch), in log order; None once a new attempt starts,
+    #: until it logs one
+    lr: float | None = None
     #: (name, scope) -> summary; filled by `Index.attach_summaries`
     summaries: dict[tuple[str, str], KeySummary] = field(default_factory=dict)
     #: name -> epoch-level points; filled by `query.attach_curves` for plots
@@ -185,6 +203,13 @@ class Fold:
     started: float | None = None
     ended: float | None = None
     status: dict[str, Any] | None = None  # the last status event since the last start
+    time_before: float = 0.0  # see RunRow
+    attempt_started: float | None = None
+    last_event: float | None = None
+    last_epoch: tuple[int, float] | None = None  # this attempt's latest epoch and when it began
+    epoch_secs: float = 0.0
+    epoch_gaps: int = 0
+    lr: float | None = None
     meta: dict[str, Any] = field(default_factory=dict)
     logged_params: dict[str, Any] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
@@ -390,6 +415,7 @@ class Index:
                     fold.step = x
                 else:
                     fold.epoch = x
+                    _epoch_clock(fold, x, ev.get("t"))
                 scope = by_scope[kind]
                 for name, v in ev.items():
                     tv = type(v)
@@ -410,6 +436,8 @@ class Index:
                 confusions.append((num, ev["epoch"], json.dumps(ev)))
             else:
                 _fold_other(fold, kind, ev)
+            fold.last_event = ev.get("t", fold.last_event)
+        fold.lr = _last_lr(chunk.events, fold.lr)
         batch = {(name, kind): pts for kind, scope in by_scope.items()
                  for name, pts in scope.items() if pts is not None}
         kids = {k: self._key_id(*k) for k in batch}
@@ -436,10 +464,12 @@ class Index:
             db.execute(
                 "UPDATE runs SET epoch=?, step=?, metric=?, mode=?, best=?, best_at=?, meta=?,"
                 " logged_params=?, warnings=?, checkpoints=?, started=COALESCE(started, ?),"
-                " seq=? WHERE num=?",
+                " time_before=?, attempt_started=?, last_event=?, epoch_secs=?, epoch_gaps=?,"
+                " lr=?, seq=? WHERE num=?",
                 (fold.epoch, fold.step, metric, mode, best, best_at, _dumps(fold.meta),
                  _dumps(fold.logged_params), _dumps(fold.warnings), json.dumps(sorted(fold.checkpoints)),
-                 fold.started, self._next_seq(), num),
+                 fold.started, fold.time_before, fold.attempt_started, fold.last_event,
+                 fold.epoch_secs, fold.epoch_gaps, fold.lr, self._next_seq(), num),
             )
         return chunk.offset, len(chunk.events)
 
@@ -713,6 +743,7 @@ def _fold_other(fold: Fold, kind: str, ev: dict[str, Any]) -> None:
         fold.started = fold.started or ev.get("t")
         fold.status = None
         fold.ended = None
+        _new_attempt(fold, ev.get("t"))
     elif kind == "status":
         fold.status = ev
         if ev.get("status") in events.TERMINAL:
@@ -721,6 +752,43 @@ def _fold_other(fold: Fold, kind: str, ev: dict[str, Any]) -> None:
         fold.checkpoints.add(ev["epoch"])
     elif kind == "checkpoint_removed":
         fold.checkpoints.discard(ev.get("epoch"))
+
+
+def _new_attempt(fold: Fold, t: Any) -> None:
+    """A `start` event: the attempt before it ran until its last event (its final status,
+    or whatever it wrote last if it was killed); the time between attempts is not run time."""
+    if not isinstance(t, (int, float)):
+        return
+    if fold.attempt_started is not None and fold.last_event is not None:
+        fold.time_before += max(0.0, fold.last_event - fold.attempt_started)
+    fold.attempt_started, fold.last_epoch = t, None
+
+
+def _epoch_clock(fold: Fold, epoch: int, t: Any) -> None:
+    """Time epochs by when each first shows in this attempt: from epoch 3's first event
+    to epoch 4's is one epoch (a script may log an epoch in several events, or log
+    every other epoch: the time is shared out over the epochs passed)."""
+    if not isinstance(t, (int, float)):
+        return
+    last = fold.last_epoch
+    if last is not None and epoch == last[0]:
+        return
+    if last is not None and epoch > last[0] and t >= last[1]:
+        fold.epoch_secs += t - last[1]
+        fold.epoch_gaps += epoch - last[0]
+    fold.last_epoch = (epoch, t)
+
+
+def _last_lr(evs: list[dict[str, Any]], before: float | None) -> float | None:
+    """The LR in effect after these events: the last `lr` of a step or epoch event, None
+    when a new attempt started after it (it has not said yet), else `before`."""
+    for ev in reversed(evs):
+        kind = ev["kind"]
+        if kind == "start":
+            return None
+        if kind in ("step", "epoch") and type(lr := ev.get("lr")) in (int, float):
+            return float(lr)
+    return before
 
 
 def _warn(fold: Fold, message: str) -> None:

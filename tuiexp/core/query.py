@@ -77,9 +77,25 @@ def index_new_directories(index: Index) -> list[str]:
 
 
 def elapsed(row: RunRow, now: float) -> float | None:
+    """Seconds the run has run: every attempt's time, not the time between them (a run
+    cancelled on Monday and resumed on Friday ran for its attempts, not four days); a
+    fork's own time (its parent's is the parent's). Ticks while the run is live."""
     if not row.started:
         return None
-    return (row.ended or now) - row.started
+    if row.attempt_started is None:  # a row not folded from events (built by hand)
+        return (row.ended or now) - row.started
+    last = row.last_event if row.last_event is not None else row.attempt_started
+    before = row.time_before + max(0.0, last - row.attempt_started)
+    if row.status == "running" and row.started > last:
+        # the supervisor launched a new attempt (`started`) that has not logged its start
+        return before + max(0.0, now - row.started)
+    if row.status == "running":
+        end = now
+    elif row.ended is not None and row.ended >= row.attempt_started:
+        end = row.ended
+    else:  # starting again, ended before this attempt (stale), or never recorded
+        end = last
+    return row.time_before + max(0.0, end - row.attempt_started)
 
 
 def train_time(row: RunRow) -> float | None:
@@ -100,13 +116,16 @@ def progress(row: RunRow) -> float:
 
 
 def eta(row: RunRow, now: float) -> float | None:
-    """Seconds left for a running run: the epochs left at the mean logged `epoch_time`
-    (true across resumes and forks, whose downtime is no training), else at the pace of
-    this attempt since it started."""
+    """Seconds left for a running run: the epochs left at the mean wall time of a whole
+    epoch (training, evaluation, checkpoint: from one epoch's first event to the next's,
+    within an attempt); before that is known, at the mean logged `epoch_time`; else at
+    the pace of its run time so far. Downtime between attempts never counts."""
     if row.status != "running" or not row.epochs:
         return None
     done = epochs_done(row)
     left = row.epochs - done
+    if row.epoch_gaps and row.epoch_secs > 0:
+        return row.epoch_secs / row.epoch_gaps * left
     per_epoch = row.summaries.get(("epoch_time", "epoch"))
     if per_epoch and per_epoch.count and per_epoch.total > 0:
         return per_epoch.total / per_epoch.count * left
@@ -118,6 +137,11 @@ def eta(row: RunRow, now: float) -> float | None:
 
 
 def current_lr(row: RunRow) -> float | None:
+    """The LR in effect now: the last one the run logged, in log order, so a resumed run
+    shows its own and not a later step of the attempt that died; None from a new
+    attempt's start until it logs one."""
+    if row.attempt_started is not None or row.last_event is not None:
+        return row.lr
     s = row.summaries.get(("lr", "step")) or row.summaries.get(("lr", "epoch"))
     return s.last if s else None
 

@@ -21,7 +21,7 @@ from .. import track
 from ..core.errors import TuiexpError
 from . import data as datasets
 from . import models
-from .config import TrainConfig, from_params
+from .config import Phase, TrainConfig, from_params, unused_params
 from .loop import (
     EMA,
     Diverged,
@@ -56,26 +56,18 @@ def cli() -> int:
 
 
 def main(cfg: TrainConfig, run: track.Run) -> int:
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
-    torch.manual_seed(cfg.seed)
-    random.seed(cfg.seed)
+    apply_run_settings(cfg)
     setup_dev = pick_device(cfg.device)
     if cfg.early_stop.metric == "peak_mem_mb" and setup_dev.type != "cuda":
         raise TuiexpError(f"the best checkpoint follows peak_mem_mb, which is logged on CUDA "
                           f"only, but this run trains on {setup_dev.type}; choose another metric.")
+    for message in unused_params(cfg):  # a setting that does nothing is seen, not silent
+        track.warning(message)
+        print(f"warning: {message}", flush=True)
     data = datasets.load(cfg, setup_dev)
-    setup = Setup(
-        device=setup_dev,
-        amp_dtype=amp_dtype(cfg.amp, setup_dev),
-        channels_last=setup_dev.type == "cuda" if cfg.channels_last == "auto" else bool(cfg.channels_last),
-        num_classes=len(data.classes),
-    )
-    model = models.build(cfg.model, cfg.model_args, setup.num_classes, data.image_shape[0], cfg.dropout)
+    setup = make_setup(cfg, setup_dev, len(data.classes))
+    model = build_model(cfg, setup, data.image_shape[0])
     _check_budget(cfg, models.num_params(model))
-    model = model.to(setup.device)
-    if setup.channels_last:
-        model = model.to(memory_format=torch.channels_last)
 
     ckpt = run.load_checkpoint(map_location="cpu")  # RNG states must stay on the CPU
     source = ckpt["_source"] if ckpt else "fresh"
@@ -83,18 +75,7 @@ def main(cfg: TrainConfig, run: track.Run) -> int:
     # the optimizer is built for the phase of the last epoch done, as the run that saved it had
     done = int(ckpt["epoch"]) if ckpt and source == "resume" else fork_epoch
     phase = cfg.phase_at(max(done, 1) if source == "resume" else done + 1)
-    s = State(
-        model=model,
-        forward=cast(nn.Module, torch.compile(model)) if cfg.compile else model,  # typed as a Callable
-        opt=build_optimizer(phase, model),
-        opt_phase=phase,
-        gen=torch.Generator(setup.device).manual_seed(cfg.seed),
-        rng=random.Random(cfg.seed),
-        batch_size=cfg.batch_size,
-        ema=EMA(model, cfg.ema) if cfg.ema else None,
-        scaler=torch.amp.GradScaler(setup.device.type) if setup.amp_dtype == torch.float16 else None,
-        plateau=Plateau.for_phase(phase),
-    )
+    s = new_state(cfg, setup, model, phase)
     facts: dict[str, Any] = {"start": source}
     if ckpt and source == "resume":
         restore(s, ckpt)
@@ -150,6 +131,49 @@ def _check_budget(cfg: TrainConfig, count: int) -> None:
                       f"off its param_budget {budget:,.0f}")
 
 
+def apply_run_settings(cfg: TrainConfig) -> None:
+    """Threads and the global seeds (the model's init draws from torch's global RNG)."""
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    torch.manual_seed(cfg.seed)
+    random.seed(cfg.seed)
+
+
+def make_setup(cfg: TrainConfig, device: torch.device, num_classes: int) -> Setup:
+    """Where and how the run computes: autocast dtype and memory format from the params."""
+    return Setup(
+        device=device,
+        amp_dtype=amp_dtype(cfg.amp, device),
+        channels_last=device.type == "cuda" if cfg.channels_last == "auto" else bool(cfg.channels_last),
+        num_classes=num_classes,
+    )
+
+
+def build_model(cfg: TrainConfig, setup: Setup, in_channels: int) -> torch.nn.Module:
+    """The params' model on the run's device, in its memory format."""
+    model = models.build(cfg.model, cfg.model_args, setup.num_classes, in_channels, cfg.dropout)
+    model = model.to(setup.device)
+    if setup.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    return model
+
+
+def new_state(cfg: TrainConfig, setup: Setup, model: torch.nn.Module, phase: Phase) -> State:
+    """A fresh training state: optimizer for `phase`, seeded generators, EMA and grad scaler."""
+    return State(
+        model=model,
+        forward=cast(nn.Module, torch.compile(model)) if cfg.compile else model,  # typed as a Callable
+        opt=build_optimizer(phase, model),
+        opt_phase=phase,
+        gen=torch.Generator(setup.device).manual_seed(cfg.seed),
+        rng=random.Random(cfg.seed),
+        batch_size=cfg.batch_size,
+        ema=EMA(model, cfg.ema) if cfg.ema else None,
+        scaler=torch.amp.GradScaler(setup.device.type) if setup.amp_dtype == torch.float16 else None,
+        plateau=Plateau.for_phase(phase),
+    )
+
+
 def train(s: State, data: datasets.Data, cfg: TrainConfig, setup: Setup, run: track.Run) -> int:
     """The epoch loop, from the first epoch not done to cfg.epochs."""
     for epoch in range(s.epoch + 1, cfg.epochs + 1):
@@ -187,7 +211,7 @@ def fit_epoch(s: State, data: datasets.Data, cfg: TrainConfig, setup: Setup, epo
     import time
 
     snapshot = None
-    if cfg.auto_batch_size and setup.device.type == "cuda":
+    if cfg.auto_batch_size:  # out of memory is a CUDA matter, but the retry needs no GPU
         snapshot = _to_cpu(checkpoint(s))
     while True:
         t0 = time.perf_counter()

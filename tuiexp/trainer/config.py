@@ -23,7 +23,7 @@ from ..core.params import ParamError
 
 __all__ = [
     "DEFAULTS", "EPOCH_METRICS", "SCHEDULE_KEYS", "SCHEMA", "Augment", "EarlyStop", "ParamError",
-    "Phase", "Spec", "TrainConfig", "check_fork", "from_params", "validate",
+    "Phase", "Spec", "TrainConfig", "check_fork", "from_params", "unused_params", "validate",
 ]
 
 DATASETS = ("shapes", "cifar10", "cifar100", "mnist", "fashion_mnist", "svhn", "imagefolder")
@@ -251,8 +251,10 @@ class TrainConfig:
                                    lo=0, hi=1, lo_open=True, hi_open=True, also=("test",),
                                    accepts='a fraction or "test"')
     image_size: int = param(32, DATA, "shapes: image side; imagefolder: resize to this", lo=8)
-    num_train: int = param(5000, DATA, "shapes only: train images generated", lo=10)
-    num_test: int = param(1000, DATA, "shapes only: test images generated", lo=10)
+    num_train: int = param(5000, DATA, "shapes only: train images generated (`val_split` of "
+                           "them held out for validation)", lo=10)
+    num_test: int = param(1000, DATA, "shapes only: test images generated, the validation set "
+                          "when `val_split = \"test\"` (else unused: the trainer warns)", lo=10)
     data_seed: int = param(0, DATA, "shapes generation and the validation split", lo=0)
     normalize: str | dict[str, list[float]] = param(
         "auto", DATA, "per-channel mean/std from the train set, or `{mean=[..], std=[..]}`",
@@ -313,7 +315,8 @@ class TrainConfig:
                             "adds a grad scaler; `true` = bf16", kind="bool",
                             also=("auto", "bf16", "fp16"))
     channels_last: str | bool = param("auto", RUN, "auto: on with CUDA", kind="bool", also=("auto",))
-    log_every: int = param(50, RUN, "steps between `step` events", lo=1)
+    log_every: int = param(50, RUN, "steps between `step` events (and compact progress lines "
+                           "on stdout)", lo=1)
     checkpoint_every: int = param(1, RUN, "keep every N-th epoch's checkpoint, plus always the "
                                   "last and the best", lo=1)
     auto_batch_size: bool = param(False, RUN, "on CUDA out-of-memory, retry the epoch at half "
@@ -387,6 +390,31 @@ def resolve_early_stop(es: Mapping[str, Any], metric: str | None, mode: str | No
         follows_run = name == (metric or "val_acc") and mode in ("max", "min")
         how = mode if follows_run else ("min" if name in LOWER_IS_BETTER else "max")
     return EarlyStop(metric=name, patience=es["patience"], mode=how)
+
+
+def unused_params(cfg: TrainConfig) -> list[str]:
+    """A sentence for each param set away from its default that this config never reads
+    (the trainer logs them as `warning` events, so a setting that does nothing is seen)."""
+    out = []
+
+    def changed(key: str) -> bool:
+        return getattr(cfg, key) != DEFAULTS[key]
+
+    if cfg.dataset == "shapes" and cfg.val_split != "test" and changed("num_test"):
+        out.append(f"num_test = {cfg.num_test} is unused: validation holds out val_split = "
+                   f"{cfg.val_split} of the {cfg.num_train} train images; set val_split = "
+                   f"\"test\" to validate on {cfg.num_test} test images.")
+    for key in ("num_train", "num_test"):
+        if cfg.dataset != "shapes" and changed(key):
+            out.append(f"{key} = {getattr(cfg, key)} is unused: it sizes the generated shapes "
+                       f"dataset only, and this run reads {cfg.dataset}.")
+    if cfg.dataset not in ("shapes", "imagefolder") and changed("image_size"):
+        out.append(f"image_size = {cfg.image_size} is unused: {cfg.dataset} images keep their "
+                   "own size (only shapes and imagefolder take image_size).")
+    if cfg.dataset != "imagefolder" and changed("num_workers"):
+        out.append(f"num_workers = {cfg.num_workers} is unused: {cfg.dataset} is held in memory "
+                   "as tensors; only imagefolder decodes in DataLoader workers.")
+    return out
 
 
 def _phases(p: dict[str, Any]) -> tuple[Phase, ...]:

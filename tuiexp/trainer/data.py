@@ -79,17 +79,21 @@ class FolderSource:
     def __len__(self) -> int:
         return len(self.dataset)
 
-    def batches(self, batch_size: int, gen: torch.Generator | None = None) -> Iterator[Batch]:
-        key = (batch_size, gen is not None)
-        if key not in self._loaders:  # one loader per batch size, its workers kept alive
+    def loader(self, batch_size: int, train: bool) -> Any:
+        """The DataLoader for this batch size (shuffled for training), its workers kept alive."""
+        key = (batch_size, train)
+        if key not in self._loaders:
             self._loaders[key] = torch.utils.data.DataLoader(
-                self.dataset, batch_size=batch_size, shuffle=gen is not None,
-                drop_last=gen is not None and len(self.dataset) >= batch_size,
+                self.dataset, batch_size=batch_size, shuffle=train,
+                drop_last=train and len(self.dataset) >= batch_size,
                 num_workers=self.num_workers, persistent_workers=self.num_workers > 0,
                 pin_memory=self.device.type == "cuda",
                 generator=torch.Generator().manual_seed(int(torch.randint(2**31, (1,)))),
             )
-        for x, y in self._loaders[key]:
+        return self._loaders[key]
+
+    def batches(self, batch_size: int, gen: torch.Generator | None = None) -> Iterator[Batch]:
+        for x, y in self.loader(batch_size, gen is not None):
             yield x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
 
 
@@ -117,7 +121,7 @@ def load(cfg: TrainConfig, device: torch.device) -> Data:
         val_x, val_y = x[order[:n_val]], y[order[:n_val]]
         x, y = x[order[n_val:]], y[order[n_val:]]
     mean, std = _normalization(cfg, x)
-    keep = _on_device(cfg, device, x.numel() + val_x.numel())
+    keep = on_device(cfg, device, x.numel() + val_x.numel())
     return Data(
         train=_tensor_source(x, y, device, keep),
         val=_tensor_source(val_x, val_y, device, keep),
@@ -128,7 +132,8 @@ def load(cfg: TrainConfig, device: torch.device) -> Data:
     )
 
 
-def _on_device(cfg: TrainConfig, device: torch.device, nbytes: int) -> bool:
+def on_device(cfg: TrainConfig, device: torch.device, nbytes: int) -> bool:
+    """Whether a tensor dataset of `nbytes` is held on `device` (data_on_device)."""
     if cfg.data_on_device == "auto":
         return device.type == "cpu" or nbytes <= ON_DEVICE_MAX_BYTES
     return bool(cfg.data_on_device)
@@ -180,6 +185,8 @@ def _download(cfg: TrainConfig, cls_name: str, **kw: Any) -> None:
 
 def _read_shapes(cfg: TrainConfig) -> tuple[Split, Split, tuple[str, ...]]:
     train = shapes.generate(cfg.num_train, cfg.image_size, cfg.data_seed, "train")
+    if cfg.val_split != "test":  # validation holds out train images: no test split to draw
+        return train, (train[0][:0], train[1][:0]), shapes.CLASSES
     test = shapes.generate(cfg.num_test, cfg.image_size, cfg.data_seed, "test")
     return train, test, shapes.CLASSES
 

@@ -90,7 +90,7 @@ def train_one_epoch(s: State, data: Data, cfg: TrainConfig, setup: Setup, epoch:
     phase = cfg.phase_at(epoch)
     epoch_in_phase = max(0, epoch - 1 - phase.start)
     spe = steps_per_epoch(len(data.train), s.batch_size)
-    mixing = (cfg.mixup > 0 or cfg.cutmix > 0) and (cfg.mix_off_epoch == 0 or epoch <= cfg.mix_off_epoch)
+    mixing = mixing_in(cfg, epoch)
     dev = setup.device
     # running sums stay on the device: reading them is a host sync, done only at log steps
     loss_sum = torch.zeros((), device=dev)
@@ -105,27 +105,11 @@ def train_one_epoch(s: State, data: Data, cfg: TrainConfig, setup: Setup, epoch:
         lr = lr_at(phase, epoch_in_phase, i, spe, s.plateau.scale)
         set_lr(s.opt, lr)
         x = prepare(xb, data.mean, data.std, cfg.augment, s.gen, setup.channels_last)
-        target: torch.Tensor = yb
-        if mixing and s.rng.random() < cfg.mix_prob:
-            x, target = mix(x, yb, setup.num_classes, cfg.mixup, cfg.cutmix, s.rng, s.gen)
+        x, target = mix_batch(s, cfg, x, yb, setup.num_classes) if mixing else (x, yb)
         with setup.autocast():
             out = s.forward(x)
-        loss = F.cross_entropy(out.float(), target, label_smoothing=cfg.label_smoothing)
-        s.opt.zero_grad(set_to_none=True)
-        if s.scaler is not None:
-            s.scaler.scale(loss).backward()
-            s.scaler.unscale_(s.opt)
-        else:
-            loss.backward()
-        if cfg.grad_clip:
-            nn.utils.clip_grad_norm_(s.model.parameters(), cfg.grad_clip)
-        if s.scaler is not None:
-            s.scaler.step(s.opt)
-            s.scaler.update()
-        else:
-            s.opt.step()
-        if s.ema is not None:
-            s.ema.update(s.model)
+        loss = loss_of(out, target, cfg)
+        optimizer_step(s, loss, cfg)
         s.step += 1
         d = loss.detach()
         first_bad = torch.where((first_bad < 0) & ~torch.isfinite(d), s.step, first_bad)
@@ -137,7 +121,9 @@ def train_one_epoch(s: State, data: Data, cfg: TrainConfig, setup: Setup, epoch:
         if s.step % cfg.log_every == 0:
             # .item() waits for the device: only here, at log steps
             _check_finite(first_bad, epoch)
-            track.log(step=s.step, epoch=epoch, train_loss=(window / window_n).item(), lr=lr)
+            mean_loss = (window / window_n).item()
+            track.log(step=s.step, epoch=epoch, train_loss=mean_loss, lr=lr)
+            print(step_progress(s.step, epoch, i + 1, spe, mean_loss, lr), flush=True)
             window.zero_()
             window_n = 0
         if track.should_stop():  # the epoch is repeated on resume, from its start
@@ -152,6 +138,51 @@ def train_one_epoch(s: State, data: Data, cfg: TrainConfig, setup: Setup, epoch:
         "lr": lr,
         "images_per_s": seen / max(elapsed, 1e-9),
     }
+
+
+def mixing_in(cfg: TrainConfig, epoch: int) -> bool:
+    """Whether MixUp/CutMix are on in `epoch` (mix_off_epoch: the last epoch with mixing)."""
+    on = cfg.mixup > 0 or cfg.cutmix > 0
+    return on and (cfg.mix_off_epoch == 0 or epoch <= cfg.mix_off_epoch)
+
+
+def mix_batch(s: State, cfg: TrainConfig, x: torch.Tensor, y: torch.Tensor,
+              num_classes: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """A batch mixed with probability mix_prob (soft targets), else as it was."""
+    if s.rng.random() < cfg.mix_prob:
+        return mix(x, y, num_classes, cfg.mixup, cfg.cutmix, s.rng, s.gen)
+    return x, y
+
+
+def loss_of(out: torch.Tensor, target: torch.Tensor, cfg: TrainConfig) -> torch.Tensor:
+    """The training loss: cross-entropy with the params' label smoothing (in float32)."""
+    return F.cross_entropy(out.float(), target, label_smoothing=cfg.label_smoothing)
+
+
+def optimizer_step(s: State, loss: torch.Tensor, cfg: TrainConfig) -> None:
+    """Backward, clip the gradient norm to grad_clip, step (through the fp16 scaler when
+    there is one) and update the EMA."""
+    s.opt.zero_grad(set_to_none=True)
+    if s.scaler is not None:
+        s.scaler.scale(loss).backward()
+        s.scaler.unscale_(s.opt)
+    else:
+        loss.backward()
+    if cfg.grad_clip:
+        nn.utils.clip_grad_norm_(s.model.parameters(), cfg.grad_clip)
+    if s.scaler is not None:
+        s.scaler.step(s.opt)
+        s.scaler.update()
+    else:
+        s.opt.step()
+    if s.ema is not None:
+        s.ema.update(s.model)
+
+
+def step_progress(step: int, epoch: int, done: int, spe: int, loss: float, lr: float) -> str:
+    """The compact line printed every log_every steps, indented under the epoch lines:
+    `  step 120  epoch 3 [40/59]  train_loss 0.8123  lr 0.0031`."""
+    return f"  step {step}  epoch {epoch} [{done}/{spe}]  train_loss {loss:.4f}  lr {lr:.3g}"
 
 
 def _check_finite(first_bad: torch.Tensor, epoch: int) -> None:
