@@ -14,7 +14,7 @@ import pytest
 from tuiexp.core import notes, query, runstore
 from tuiexp.core.client import Client
 from tuiexp.core.errors import UsageError
-from tuiexp.core.index import Index, RunRow
+from tuiexp.core.index import SCHEMA_VERSION, Index, RunRow
 from tuiexp.core.paths import LogsDir
 from tuiexp.core.spec import RunSpec
 
@@ -87,7 +87,8 @@ def test_an_index_of_the_previous_schema_is_rebuilt_with_the_tags(tmp_path):
     db.commit()
     db.close()
     with Index(logs) as index:
-        assert index.db.execute("SELECT value FROM settings WHERE key = 'schema'").fetchone()[0] == "4"
+        schema = index.db.execute("SELECT value FROM settings WHERE key = 'schema'").fetchone()[0]
+        assert schema == str(SCHEMA_VERSION)
         assert index.run("r-cc").tags == ["best"]
 
 

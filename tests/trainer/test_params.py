@@ -625,3 +625,11 @@ def test_a_param_that_does_nothing_is_a_warning_in_the_run(tmp_path: Path) -> No
     assert rc == 0 and len(warnings) == 1 and warnings[0].startswith("num_test = 500 is unused")
     assert f"warning: {warnings[0]}" in out
     assert not math.isnan(read_events(paths, "epoch")[0]["val_acc"])
+
+
+@proves("param_budget")
+def test_param_budget_warns_when_the_model_misses_it(tmp_path: Path) -> None:
+    # the sizing itself (config → model_args within ±5 %) is tests/trainer/test_sizing.py
+    paths, rc, _ = run_here(tmp_path, {"epochs": 1, "param_budget": 1e9}, "budget")
+    assert rc == 0
+    assert any("off its param_budget" in w["message"] for w in read_events(paths, "warning"))
