@@ -144,3 +144,12 @@ def test_the_report_embeds_the_params_plot_of_a_budget_sweep(logs: LogsDir, reco
     assert "![best primary metric against parameter count](figures/size-params.png)" in md
     assert "[PDF](figures/size-params.pdf)" in md
     assert (tmp_path / "rep" / "figures" / "size-params.pdf").exists()
+
+
+def test_the_export_of_the_same_runs_has_no_internal_or_empty_table_columns(records: list) -> None:
+    from tuiexp.core import export
+
+    keys = [c.key for c in export.build_table(records).columns]
+    assert "schedule_start" not in keys  # the fork's bookkeeping, not a param the user set
+    assert "model_args" not in keys and "model_args.widths" in keys  # `{}` adds no column
+    assert "schedule_start" in [c.key for c in export.build_table(records, ["schedule_start"]).columns]

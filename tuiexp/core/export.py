@@ -30,6 +30,7 @@ from .grouping import (
 )
 from .index import RunRow
 from .metrics import default_mode
+from .spec import INTERNAL_PARAMS
 
 FORMATS = ("csv", "md", "latex", "json")
 HELD_OUT = re.compile(r"^(val|valid|test|eval)|[/_](val|valid|test|eval)", re.IGNORECASE)
@@ -203,7 +204,8 @@ def _default_columns(records: list[RunRow], flats: list[dict[str, Any]],
     if group_by:
         shown = [k for k in group_by if k in param_cols]
     else:
-        shown = [k for k in varying_keys(flats) if not (grouped and k == "seed")]
+        shown = [k for k in varying_keys(flats)
+                 if not (grouped and k == "seed") and k not in INTERNAL_PARAMS]
     return [*cols, *(param_cols[k] for k in shown), *_default_metric_columns(records)]
 
 

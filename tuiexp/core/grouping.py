@@ -25,7 +25,7 @@ def flatten(params: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     out: dict[str, Any] = {}
     for k, v in params.items():
         key = f"{prefix}{k}"
-        if isinstance(v, dict) and v:
+        if isinstance(v, dict):  # an empty table adds no key: `model_args = {}` is no column
             out.update(flatten(v, key + "."))
         else:
             out[key] = v

@@ -23,6 +23,7 @@ from .export import metric as metric_of
 from .grouping import Group, Stat, compact, group, run_params, varying_keys
 from .index import Index, RunRow
 from .query import split_column
+from .spec import INTERNAL_PARAMS
 
 Series = list[tuple[int, float]]
 
@@ -132,8 +133,6 @@ def mean_series(series: list[Series]) -> tuple[list[int], list[float], list[floa
     return xs, [s.mean or 0.0 for s in stats], [s.std or 0.0 for s in stats]
 
 
-#: bookkeeping params, never in a legend (a fork's schedule restart)
-INTERNAL_KEYS = frozenset({"schedule_start"})
 #: how a legend names a param when its own name is long
 LEGEND_NAMES = {"param_budget": "budget"}
 
@@ -142,7 +141,7 @@ def legend_keys(recs: list[RunRow], grouped: bool) -> list[str]:
     """The params a legend names: those that differ between the runs, but the seed when
     seeds are grouped, bookkeeping keys, and the model_args a `param_budget` sized."""
     keys = [k for k in varying_keys([run_params(r) for r in recs])
-            if k not in INTERNAL_KEYS and not (grouped and k == "seed")]
+            if k not in INTERNAL_PARAMS and not (grouped and k == "seed")]
     if "param_budget" in keys:  # the widths follow from the budget: the budget names them
         keys = [k for k in keys if not k.startswith("model_args")]
     return keys

@@ -12,6 +12,9 @@ from typing import Any
 from .errors import UsageError
 
 SPEC_VERSION = 1
+#: params tuiexp sets itself (a fork's schedule restart, client.fork): no column, legend
+#: or diff shows them unless asked for by name
+INTERNAL_PARAMS = frozenset({"schedule_start"})
 
 
 @dataclass(frozen=True)

@@ -18,10 +18,11 @@ from ...core.index import Index
 from ...core.metrics import fmt_value
 from ...core.params import schema_for
 from ...core.report import curve_metrics
+from ...core.spec import INTERNAL_PARAMS
 from ..messages import CompareLoaded
 from ..widgets.chart import Chart, Line
 from .base import DashboardScreen
-from .detail import INTERNAL_PARAMS, param_order, param_text
+from .detail import param_order, param_text
 
 PALETTE = ("cyan", "magenta", "yellow", "green", "red", "blue", "bright_white", "bright_cyan")
 

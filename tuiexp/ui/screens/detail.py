@@ -18,6 +18,7 @@ from textual.widgets import Footer, Log, Static
 from ...core.index import Index, RunRow
 from ...core.metrics import default_mode, fmt_value
 from ...core.query import epochs_done
+from ...core.spec import INTERNAL_PARAMS
 from ..data import Delta, Detail, MetricChart, load_detail, summarize_confusion
 from ..messages import DetailLoaded
 from ..widgets.chart import Chart, Line
@@ -206,8 +207,6 @@ def notes_text(r: RunRow) -> str:
 
 #: the params a reader looks for first, in this order; then the rest by name
 FIRST_PARAMS = ("optimizer", "lr", "schedule", "batch_size", "dropout", "epochs", "model")
-#: bookkeeping params the trainer sets itself: shown last, dim
-INTERNAL_PARAMS = frozenset({"schedule_start"})
 
 
 def param_text(v: object) -> str:
