@@ -120,7 +120,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("cancel", cmd_cancel, "cancel queued or running runs")
     p.add_argument("runs", nargs="+")
     p = add("wait", cmd_wait, "follow runs until they end")
-    p.add_argument("runs", nargs="+")
+    p.add_argument("runs", nargs="*", metavar="RUN")
+    p.add_argument("--filter", metavar="TEXT",
+                   help="also every run the filter selects now, e.g. 'exp:dropout status:queued,running'")
     p = add("reindex", cmd_reindex, "rebuild the index from the run directories")
     p = add("daemon", cmd_daemon, "start, stop or inspect the supervisor")
     p.add_argument("action", choices=["start", "stop", "status"])
@@ -210,8 +212,15 @@ def cmd_cancel(args: argparse.Namespace) -> int:
 
 
 def cmd_wait(args: argparse.Namespace) -> int:
+    """Follow the runs named and those the filter selects until every one has ended."""
     with Client(_logs(args), autostart=False) as client:
         ids = [client.resolve(r) for r in args.runs]
+        if args.filter:
+            ids += [r.id for r in query.filter_rows(client.index.runs(slim=True), args.filter)
+                    if r.id not in ids]
+    if not ids:
+        raise UsageError("wait for which runs? Name them, or select them with --filter"
+                         + (f" ({args.filter!r} selects none)." if args.filter else "."))
     return follow(_logs(args), ids)
 
 

@@ -238,7 +238,13 @@ def test_two_clis_queueing_at_once(workdir):
     assert all(p.returncode == 0 for p in procs) and len(set(ids)) == 4
     listed = json.loads(tuiexp(workdir, "ls", "--json", check=True).stdout)
     assert sorted(r["id"] for r in listed) == sorted(ids)
-    assert tuiexp(workdir, "wait", *ids).returncode == 0
+    # the set of runs to wait for, by filter: it ends when every one of them has ended
+    out = tuiexp(workdir, "wait", "--filter", "exp:quick")
+    assert out.returncode == 0, out.stderr
+    assert {line.split()[0] for line in out.stdout.splitlines() if " epoch " in line} == set(ids)
+    assert all(show(workdir, r)["status"] == "finished" for r in ids)
+    out = tuiexp(workdir, "wait", "--filter", "exp:nothing")
+    assert out.returncode == 2 and "'exp:nothing' selects none" in out.stderr
 
 
 def test_run_ids_cannot_escape_the_logs_directory(workdir):
