@@ -51,17 +51,18 @@ def heat(count: int, total: int) -> str:
 def confusion_text(cur: dict[str, Any], prev: dict[str, Any] | None) -> Text:
     s = summarize_confusion(cur, prev)
     out = Text()
-    out.append(f"Confusion at epoch {s.epoch}   ([ / ] change)\n", style="bold")
-    out.append("worst classes\n", style="underline")
+    # at most 30 columns a line: the panel is that narrow beside the charts at 80×24
+    out.append(f"Confusion, epoch {s.epoch} ([ ] other)\n", style="bold")
+    out.append(f"{'worst classes':<14} {'acc':>6} {'of':>4}\n", style="underline")
     for name, acc, n in s.worst:
-        out.append(f"  {name[:16]:<16} {acc:6.1%}  of {n}\n")
-    out.append("most confused (true → predicted)\n", style="underline")
+        out.append(f"  {name[:12]:<12} {acc:6.1%} {n:>4}\n")
+    out.append("most confused   true→pred\n", style="underline")
     for t, p, c, share in s.pairs:
-        out.append(f"  {t[:12]:>12} → {p[:12]:<12} {c:5d}  {share:5.1%}\n")
+        out.append(f"  {t[:8]:>8}→{p[:8]:<8} {c:4d} {share:4.0%}\n")
     if s.changes:
         out.append("since the previous epoch\n", style="underline")
         for name, d in s.changes:
-            out.append(f"  {name[:16]:<16} {d:+6.1%}\n", style="green" if d > 0 else "red")
+            out.append(f"  {name[:12]:<12} {d:+6.1%}\n", style="green" if d > 0 else "red")
     if len(s.labels) <= 20:
         out.append("heatmap (rows: true)\n", style="underline")
         for i, name in enumerate(s.labels):
