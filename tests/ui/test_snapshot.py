@@ -25,7 +25,7 @@ from tuiexp.ui.data import Resources
 
 GOLDEN = Path(__file__).parent / "golden"
 T0 = 1_795_000_000.0  # 2026-11-18, a fixed instant: every time below is relative to it
-SIZES = [(80, 24), (120, 40)]
+SIZES = [(80, 24), (100, 30), (120, 40)]  # the SSH terminal, a comfortable one, a large one
 RESOURCES = Resources((), 12.0, 2048, 16384, 0, 0, False)
 
 
