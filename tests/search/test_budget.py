@@ -21,7 +21,6 @@ from ..conftest import tuiexp, wait_for, write_config
 TINY = """
 dataset = "shapes"
 num_train = 288
-num_test = 64
 val_split = 0.125
 image_size = 16
 batch_size = 32

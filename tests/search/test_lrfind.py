@@ -16,7 +16,6 @@ TINY = """
 [experiments.tiny]
 dataset = "shapes"
 num_train = 160
-num_test = 32
 val_split = 0.2
 image_size = 16
 model = "resnet"

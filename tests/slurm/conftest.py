@@ -124,7 +124,6 @@ def config(where: Path, body: str) -> Path:
 TINY_TOML = """\
 dataset = "shapes"
 num_train = 288
-num_test = 64
 val_split = 0.125
 image_size = 16
 model = "resnet"

@@ -54,8 +54,11 @@ BINDINGS = [
 
 class FilterInput(Input):
     """The filter line. Enter hands the keys back to the table before the next key is
-    read (a Submitted message would come after it), so a burst such as `/lr`, enter, `j`
-    moves the cursor instead of typing a `j`."""
+    dispatched: a priority binding runs as the app reads the key, while the Input's own
+    would run later, from its queue, after the keys behind it were routed to it. So a
+    burst such as `/lr`, enter, `j` moves the cursor instead of typing a `j`."""
+
+    BINDINGS = [Binding("enter", "submit", "Keep the filter", show=False, priority=True)]
 
     async def action_submit(self) -> None:
         self.screen.set_focus(self.screen.query_one(RunsTable))
