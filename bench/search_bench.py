@@ -13,6 +13,8 @@ epochs.
 from __future__ import annotations
 
 import argparse
+import os
+import platform
 import statistics
 import subprocess
 import sys
@@ -34,7 +36,7 @@ ARMS = {"grid": ("grid", "none"), "asha": ("random", "asha"), "tpe_median": ("tp
 
 
 def config(grid: dict[str, list[float]], epochs: int, parallel: int, seed: int, device: str,
-           num_train: int) -> str:
+           num_train: int, warmup: int = 1, startup: int = 5) -> str:
     trials = 1
     for values in grid.values():
         trials *= len(values)
@@ -49,12 +51,13 @@ jobs_per_gpu = {parallel}
 [defaults]
 dataset = "shapes"
 num_train = {num_train}
-num_test = 256
-val_split = 0.2
+num_test = 64
+val_split = 0.25
 image_size = 16
 model = "resnet"
-model_args = {{ widths = [16, 32], depths = [1, 1] }}
-batch_size = 64
+model_args = {{ widths = [8, 16], depths = [1, 1] }}
+augment = {{ crop_padding = 0, flip = false }}
+batch_size = 32
 epochs = {epochs}
 optimizer = "adam"
 threads = 1
@@ -71,8 +74,8 @@ pruner = "{pruner}"
 trials = {trials}
 parallel = {parallel}
 seed = {seed}
-startup_trials = 5
-warmup = 1
+startup_trials = {startup}
+warmup = {warmup}
 {space}
 """
     return out
@@ -104,22 +107,29 @@ def run_arm(where: Path, arm: str, timeout: float) -> tuple[float | None, int, i
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seeds", type=int, default=3)
-    ap.add_argument("--epochs", type=int, default=8)
+    ap.add_argument("--epochs", type=int, default=9)
     ap.add_argument("--parallel", type=int, default=2)
     ap.add_argument("--device", default="cpu", help="cpu, cuda or auto (default cpu)")
-    ap.add_argument("--num-train", type=int, default=1024)
+    ap.add_argument("--num-train", type=int, default=640)
+    ap.add_argument("--warmup", type=int, default=1,
+                    help="epochs before a trial can be pruned (ASHA's min resource; default 1)")
+    ap.add_argument("--startup-trials", type=int, default=5,
+                    help="trials before TPE models and the median pruner judges (default 5)")
     ap.add_argument("--quick", action="store_true", help="8 trials of 3 epochs, one seed")
     ap.add_argument("--timeout", type=float, default=3600, help="seconds per arm")
     args = ap.parse_args()
     grid = QUICK_GRID if args.quick else GRID
     seeds = 1 if args.quick else args.seeds
     epochs = 3 if args.quick else args.epochs
+    print(f"{' '.join(sys.argv)}  ({os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}, "
+          f"{platform.platform()})", flush=True)
     results: dict[str, list[tuple[float | None, int, int, float]]] = {arm: [] for arm in ARMS}
     for seed in range(seeds):
         with tempfile.TemporaryDirectory(prefix="search-bench-") as tmp:
             where = Path(tmp)
             (where / "experiments.toml").write_text(
-                config(grid, epochs, args.parallel, seed, args.device, args.num_train))
+                config(grid, epochs, args.parallel, seed, args.device, args.num_train,
+                       args.warmup, args.startup_trials))
             try:
                 for arm in ARMS:
                     r = run_arm(where, arm, args.timeout)
