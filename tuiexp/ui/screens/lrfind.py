@@ -71,6 +71,10 @@ class ExperimentPicker(ModalScreen["str | None"]):
 class LrFindScreen(Screen[None]):
     """The range test of one experiment: progress, then the curve and the suggestion."""
 
+    DEFAULT_CSS = """
+    LrFindScreen #lrf-chart { height: 1fr; min-height: 8; }
+    LrFindScreen #lrf-result { height: auto; padding: 0 1; }
+    """
     BINDINGS = [Binding("escape", "back", "Back (stops the test)"),
                 Binding("y", "queue", "Queue with the suggested LR")]
 
