@@ -120,11 +120,17 @@ class LrFindScreen(Screen[None]):
             self._post(self.fail, str(e))
             return
         job = self.job
-        with open(job.out / "stderr.log", "w") as err:
-            self._proc = subprocess.Popen(job.argv, stdout=subprocess.PIPE, stderr=err, text=True,
-                                          cwd=self.config.path.parent)
-            self._follow(self._proc)
-            code = self._proc.wait()
+        if self._gone.is_set():  # closed while the config was read: start nothing
+            return
+        try:
+            with open(job.out / "stderr.log", "w") as err:
+                self._proc = subprocess.Popen(job.argv, stdout=subprocess.PIPE, stderr=err,
+                                              text=True, cwd=self.config.path.parent)
+                self._follow(self._proc)
+                code = self._proc.wait()
+        except OSError as e:
+            self._post(self.fail, f"The LR range test of {self.experiment} did not start: {e}.")
+            return
         if self._gone.is_set():
             return
         if code != 0 or not job.result_path.exists():
