@@ -36,7 +36,8 @@ ARMS = {"grid": ("grid", "none"), "asha": ("random", "asha"), "tpe_median": ("tp
 
 
 def config(grid: dict[str, list[float]], epochs: int, parallel: int, seed: int, device: str,
-           num_train: int, warmup: int = 1, startup: int = 5) -> str:
+           num_train: int, warmup: int = 1, startup: int = 5, reduction: int = 4,
+           arms: list[str] | None = None) -> str:
     trials = 1
     for values in grid.values():
         trials *= len(values)
@@ -65,6 +66,8 @@ device = "{device}"
 seed = {seed}
 """
     for arm, (sampler, pruner) in ARMS.items():
+        if arms and arm not in arms:
+            continue
         out += f"""
 [experiments.{arm}]
 
@@ -76,6 +79,7 @@ parallel = {parallel}
 seed = {seed}
 startup_trials = {startup}
 warmup = {warmup}
+reduction = {reduction}
 {space}
 """
     return out
@@ -115,6 +119,10 @@ def main() -> int:
                     help="epochs before a trial can be pruned (ASHA's min resource; default 1)")
     ap.add_argument("--startup-trials", type=int, default=5,
                     help="trials before TPE models and the median pruner judges (default 5)")
+    ap.add_argument("--reduction", type=int, default=4,
+                    help="ASHA's reduction factor: 1 in N trials goes on at each rung (default 4)")
+    ap.add_argument("--arms", default=",".join(ARMS),
+                    help="the arms to run, comma-separated (default all; the ratio needs grid)")
     ap.add_argument("--quick", action="store_true", help="8 trials of 3 epochs, one seed")
     ap.add_argument("--timeout", type=float, default=3600, help="seconds per arm")
     args = ap.parse_args()
@@ -123,15 +131,19 @@ def main() -> int:
     epochs = 3 if args.quick else args.epochs
     print(f"{' '.join(sys.argv)}  ({os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}, "
           f"{platform.platform()})", flush=True)
-    results: dict[str, list[tuple[float | None, int, int, float]]] = {arm: [] for arm in ARMS}
+    arms = [a for a in args.arms.split(",") if a]
+    unknown = [a for a in arms if a not in ARMS]
+    if unknown:
+        raise SystemExit(f"unknown arm {unknown[0]!r} (one of {', '.join(ARMS)})")
+    results: dict[str, list[tuple[float | None, int, int, float]]] = {arm: [] for arm in arms}
     for seed in range(seeds):
         with tempfile.TemporaryDirectory(prefix="search-bench-") as tmp:
             where = Path(tmp)
             (where / "experiments.toml").write_text(
                 config(grid, epochs, args.parallel, seed, args.device, args.num_train,
-                       args.warmup, args.startup_trials))
+                       args.warmup, args.startup_trials, args.reduction, arms))
             try:
-                for arm in ARMS:
+                for arm in arms:
                     r = run_arm(where, arm, args.timeout)
                     results[arm].append(r)
                     best = "-" if r[0] is None else f"{r[0]:.4f}"
@@ -142,13 +154,14 @@ def main() -> int:
     trials = len(grid["lr"]) * len(grid["dropout"]) * len(grid["weight_decay"])
     print(f"\n{trials} trials per arm, {epochs} epochs each at most, {seeds} seed(s):")
     print(f"{'arm':<11} {'best val_acc (mean ± sd)':>26} {'epochs (mean)':>14} {'vs grid':>8}")
-    grid_epochs = statistics.mean(r[1] for r in results["grid"])
+    grid_epochs = statistics.mean(r[1] for r in results["grid"]) if "grid" in results else None
     for arm, rs in results.items():
         bests = [r[0] for r in rs if r[0] is not None]
         mean = statistics.mean(bests) if bests else float("nan")
         sd = statistics.stdev(bests) if len(bests) > 1 else 0.0
         spent = statistics.mean(r[1] for r in rs)
-        print(f"{arm:<11} {mean:>18.4f} ± {sd:.4f} {spent:>14.1f} {spent / grid_epochs:>7.0%}")
+        ratio = f"{spent / grid_epochs:>7.0%}" if grid_epochs else "      -"
+        print(f"{arm:<11} {mean:>18.4f} ± {sd:.4f} {spent:>14.1f} {ratio}")
     return 0
 
 
