@@ -4,14 +4,13 @@ as a terminal chart, a PNG and a suggested LR, with an offer to queue EXP with i
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import subprocess
 import sys
-import time
 
 from .core import config as configmod
-from .core.errors import ConfigError, UsageError
+from .core import lrfind
+from .core.errors import UsageError
 from .core.paths import LogsDir
 
 
@@ -36,24 +35,15 @@ def add_parsers(sub: argparse._SubParsersAction, common: argparse.ArgumentParser
 def cmd_lr_find(args: argparse.Namespace) -> int:
     cfg = configmod.load(args.config)
     exp = cfg.experiment(args.experiment)
-    if not exp.builtin:
-        raise ConfigError(f"{cfg.path.name}: lr-find runs the built-in trainer, but experiment "
-                          f"'{exp.name}' has a `command`.")
-    if args.steps < 10 or not 0 < args.start < args.end:
+    if exp.builtin and (args.steps < 10 or not 0 < args.start < args.end):
         raise UsageError("lr-find needs --steps of at least 10 and 0 < --start < --end.")
     overrides = configmod.parse_overrides(args.set)
-    params = cfg.expand(args.experiment, overrides)[0]
     logs = LogsDir.at(args.logs).ensure()
-    out = logs.root / "lr-find" / f"{exp.name}-{time.strftime('%Y%m%d-%H%M%S')}"
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "params.json").write_text(json.dumps(params))
-    proc = subprocess.run([sys.executable, "-m", "tuiexp.trainer.lrfind", "--params",
-                           str(out / "params.json"), "--out", str(out), "--steps", str(args.steps),
-                           "--start", str(args.start), "--end", str(args.end),
-                           "--title", f"LR range test: {exp.name}"])
+    job = lrfind.plan(logs, cfg, exp.name, overrides, args.steps, args.start, args.end)
+    proc = subprocess.run(job.argv)
     if proc.returncode != 0:
         return proc.returncode
-    result = json.loads((out / "lr_find.json").read_text())
+    result = lrfind.read_result(job.result_path)
     print(chart(result["lrs"], result["losses"], result["suggestion"]))
     print(f"{result['steps']} steps; stopped: {result['stopped']}")
     if result.get("png"):
@@ -62,14 +52,15 @@ def cmd_lr_find(args: argparse.Namespace) -> int:
     if lr is None:
         print("no suggestion: the curve is too short (raise --steps or lower --start).")
         return 1
-    print(f"suggested lr: {lr:.3g} (steepest descent of the loss)")
+    print(f"suggested lr: {lr:.3g}. {lrfind.why(result)}")
     if _wants_queue(args.queue, exp.name, lr):
         from .core.client import Client
+        from .core.launch import launch
 
         with Client(logs) as client:
-            ids = client.enqueue(cfg, exp.name, configmod.deep_merge(overrides, {"lr": float(f"{lr:.3g}")}))
-        for rid in ids:
-            print(rid)
+            done = launch(client, cfg, exp.name,
+                          configmod.deep_merge(overrides, {"lr": lrfind.queued_lr(lr)}))
+        print("\n".join(done.ids) if done.ids else done.text)
     return 0
 
 

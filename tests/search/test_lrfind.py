@@ -63,3 +63,26 @@ def test_lr_find_refuses_a_script_experiment(tmp_path: Path) -> None:
     assert proc.returncode == 2
     assert proc.stderr.strip() == ("tuiexp: experiments.toml: lr-find runs the built-in trainer, "
                                    "but experiment 'script' has a `command`.")
+
+
+def test_the_reading_says_which_rule_gave_the_suggestion() -> None:
+    from tuiexp.core import lrfind
+    from tuiexp.trainer.lrfind import rule
+
+    lrs = [1e-6 * 10 ** (i / 20) for i in range(140)]
+    losses = [2.3 - 0.01 * i if i < 100 else 1.3 + 0.2 * (i - 100) for i in range(140)]
+    lr = suggest(lrs, losses)
+    steep = {"lrs": lrs, "losses": losses, "suggestion": lr, "rule": rule(lrs, losses, lr),
+             "stopped": "reached lr 10", "steps": 140}
+    assert steep["rule"] == "steepest"
+    assert lrfind.why(steep).startswith("Where the smoothed loss falls fastest against log(lr)")
+    short = [2.3, 2.2, 2.1, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0]  # the lowest at the 4th point
+    lr = suggest(lrs[:11], short)
+    assert lr == lrs[3] / 10 and rule(lrs[:11], short, lr) == "valley"
+    assert lrfind.why({"lrs": lrs[:11], "losses": short, "suggestion": lr, "rule": "valley",
+                       "stopped": "x", "steps": 11}).startswith("A tenth of the LR of the lowest")
+    none = {"lrs": [], "losses": [], "suggestion": None, "rule": None,
+            "stopped": "the loss became nan at lr 1e-07", "steps": 0}
+    assert lrfind.diverged_at_once(none, "tiny") == (
+        "The LR range test of tiny diverged at once (the loss became nan at lr 1e-07 after 0 "
+        "steps), so there is no LR to suggest; check the model and data.")

@@ -119,3 +119,18 @@ def test_a_client_does_not_queue_a_study_as_one_run(tmp_path: Path) -> None:
     with Client(LogsDir.at(tmp_path / "logs"), autostart=False) as client:
         with pytest.raises(UsageError, match="is a study: start it with `tuiexp run s`"):
             client.enqueue(cfg, "s")
+
+
+def test_the_reduction_factor_reaches_the_pruner(tmp_path: Path) -> None:
+    from tuiexp.core import study as studies
+
+    optuna = studies.optuna_module()
+    path = tmp_path / "experiments.toml"
+    path.write_text('[experiments.x]\nlr = 0.1\n[experiments.x.search]\npruner = "asha"\n'
+                    'trials = 4\nreduction = 3\nlr = { log_uniform = [1e-4, 1e-1] }\n')
+    search = configmod.load(path).experiment("x").search
+    assert search is not None and search["reduction"] == 3
+    assert studies.make_pruner(optuna, search, 9)._reduction_factor == 3
+    path.write_text(path.read_text().replace("reduction = 3", "reduction = 1"))
+    with pytest.raises(ConfigError, match=r"line 6: `search.reduction` must be an integer of at least 2"):
+        configmod.load(path)

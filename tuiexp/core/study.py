@@ -42,7 +42,7 @@ SAMPLERS = ("tpe", "random", "grid", "cmaes")
 PRUNERS = ("asha", "median", "hyperband", "none")
 #: keys of a [search] table that are settings; every other key is a param's distribution
 SETTINGS = {"sampler": "tpe", "pruner": "median", "trials": None, "parallel": 1, "seed": 0,
-            "warmup": 1, "startup_trials": 5}
+            "warmup": 1, "startup_trials": 5, "reduction": None}
 STEP_EVERY = 0.2  # seconds between a study's steps in the supervisor's tick (a pruning verdict waits no longer)
 
 Fail = Callable[[str | None, str], Exception]
@@ -66,10 +66,10 @@ def parse_search(raw: Any, params: dict[str, Any], fail: Fail,
             close = difflib.get_close_matches(str(value), known, n=1, cutoff=0.5)
             hint = f" — did you mean `{close[0]}`?" if close else ""
             raise fail(key, f"unknown {key} {value!r}{hint} (one of {', '.join(known)})")
-    for key in ("trials", "parallel", "seed", "warmup", "startup_trials"):
+    for key in ("trials", "parallel", "seed", "warmup", "startup_trials", "reduction"):
         value = out[key]
-        low = 1 if key in ("trials", "parallel") else 0
-        if value is None and key == "trials":
+        low = {"trials": 1, "parallel": 1, "reduction": 2}.get(key, 0)
+        if value is None and key in ("trials", "reduction"):
             continue
         if not isinstance(value, int) or isinstance(value, bool) or value < low:
             raise fail(key, f"`search.{key}` must be an integer of at least {low}, got {value!r}")
@@ -352,10 +352,12 @@ def make_pruner(optuna: Any, search: dict[str, Any], epochs: int | None) -> Any:
     p = optuna.pruners
     if kind == "median":
         return p.MedianPruner(n_startup_trials=search["startup_trials"], n_warmup_steps=warmup)
+    eta = search.get("reduction")  # None: Optuna's default (ASHA 4, Hyperband 3)
     if kind == "asha":
-        return p.SuccessiveHalvingPruner(min_resource=max(1, warmup))
+        return p.SuccessiveHalvingPruner(min_resource=max(1, warmup), reduction_factor=eta or 4)
     if kind == "hyperband":
-        return p.HyperbandPruner(min_resource=max(1, warmup), max_resource=epochs or "auto")
+        return p.HyperbandPruner(min_resource=max(1, warmup), max_resource=epochs or "auto",
+                                 reduction_factor=eta or 3)
     return p.NopPruner()
 
 

@@ -15,7 +15,7 @@ import argparse
 import json
 import math
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -31,8 +31,10 @@ from .optim import build_optimizer, set_lr
 
 
 def range_test(params: dict[str, Any], steps: int = 200, start: float = 1e-7, end: float = 10.0,
-               smooth: float = 0.05, diverge: float = 4.0) -> dict[str, Any]:
-    """Run the test; returns {lrs, losses (smoothed), raw, suggestion, stopped}."""
+               smooth: float = 0.05, diverge: float = 4.0,
+               on_step: Callable[[int, float, float], None] | None = None) -> dict[str, Any]:
+    """Run the test; returns {lrs, losses (smoothed), raw, suggestion, rule, stopped};
+    `on_step(i, lr, smoothed loss)` is called after each batch."""
     cfg = from_params(params)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
@@ -67,12 +69,15 @@ def range_test(params: dict[str, Any], steps: int = 200, start: float = 1e-7, en
         lrs.append(lr)
         losses.append(smoothed)
         raw.append(value)
+        if on_step is not None:
+            on_step(i, lr, smoothed)
         if smoothed > diverge * lowest:
             stopped = f"the loss diverged at lr {lr:.3g} ({smoothed:.3g} > {diverge:g} × {lowest:.3g})"
             break
         lowest = min(lowest, smoothed)
-    return {"lrs": lrs, "losses": losses, "raw": raw, "suggestion": suggest(lrs, losses),
-            "stopped": stopped, "steps": len(lrs)}
+    lr = suggest(lrs, losses)
+    return {"lrs": lrs, "losses": losses, "raw": raw, "suggestion": lr,
+            "rule": rule(lrs, losses, lr), "stopped": stopped, "steps": len(lrs)}
 
 
 def _forever(data: Any, batch_size: int, gen: torch.Generator) -> Iterator[Any]:
@@ -96,6 +101,14 @@ def suggest(lrs: list[float], losses: list[float]) -> float | None:
     slopes = {i: (losses[i + k] - losses[i - k]) / (math.log(lrs[i + k]) - math.log(lrs[i - k]))
               for i in range(first, last + 1)}
     return lrs[min(slopes, key=slopes.__getitem__)]
+
+
+def rule(lrs: list[float], losses: list[float], lr: float | None) -> str | None:
+    """Which rule of `suggest` gave `lr`: "steepest" or "valley" (None: no suggestion)."""
+    if lr is None:
+        return None
+    lowest = min(range(len(lrs)), key=losses.__getitem__)
+    return "valley" if lr == lrs[lowest] / 10 else "steepest"
 
 
 def plot_png(result: dict[str, Any], path: Path, title: str) -> bool:
@@ -131,11 +144,18 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--start", type=float, default=1e-7)
     ap.add_argument("--end", type=float, default=10.0)
     ap.add_argument("--title", default="LR range test")
+    ap.add_argument("--progress", action="store_true",
+                    help="print `step steps lr loss` after each batch (the dashboard reads it)")
     args = ap.parse_args(argv)
+
+    def progress(i: int, lr: float, loss: float) -> None:
+        print(f"{i + 1} {args.steps} {lr:.6g} {loss:.6g}", flush=True)
+
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     try:
-        result = range_test(json.loads(Path(args.params).read_text()), args.steps, args.start, args.end)
+        result = range_test(json.loads(Path(args.params).read_text()), args.steps, args.start,
+                            args.end, on_step=progress if args.progress else None)
     except TuiexpError as e:
         print(f"tuiexp lr-find: {e}", file=sys.stderr)
         return 2

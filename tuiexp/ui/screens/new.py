@@ -77,7 +77,12 @@ class NewScreen(ModalScreen["Request | None"]):
             self.query_one("#verdict", Static).update(f"[red]{escape(text)}[/]")
             self.notify(text, severity="error")
             return
-        self.notify(f"Queueing {n} run{'s' if n != 1 else ''} of {name}…", timeout=3)
+        exp = self.config.experiment(name)
+        if exp.search is not None or exp.pbt is not None:  # as `tuiexp run` does (core/launch.py)
+            what = "population" if exp.pbt is not None else "study"
+            self.notify(f"Starting the {what} of {name}…", timeout=3)
+        else:
+            self.notify(f"Queueing {n} run{'s' if n != 1 else ''} of {name}…", timeout=3)
         self.dismiss((self.config, name, overrides))
 
 

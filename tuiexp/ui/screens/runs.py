@@ -16,6 +16,7 @@ from ...core import export, query
 from ...core.client import Client
 from ...core.errors import TuiexpError
 from ...core.index import Index, RunRow
+from ...core.launch import launch
 from ...core.runstore import checkpoint_epochs
 from ..actions import Plan, archive_plan, cancel_plan, resume_plan
 from ..data import SORTS, Delta, Resources
@@ -48,6 +49,7 @@ BINDINGS = [
     Binding("s", "sort", "Sort", show=False),
     Binding("t", "tree", "Tree", show=False),
     Binding("S", "study", "Study of a trial", show=False),
+    Binding("L", "lr_find", "LR range test", show=False),
     Binding("escape", "clear_filter", "Clear filter", show=False),
 ]
 
@@ -291,9 +293,23 @@ class RunsScreen(DashboardScreen):
         def done(req: NewRequest | None) -> None:
             if req:
                 cfg, name, overrides = req
-                self.call_client(lambda c: _queued(c.enqueue(cfg, name, overrides), name))
+                self.call_client(lambda c: launch(c, cfg, name, overrides).text)
 
         self.app.push_screen(NewScreen(self.tuiexp_app.config_path), done)
+
+    def action_lr_find(self) -> None:
+        """The LR range test of the experiment of the run under the cursor (else pick one)."""
+        from .lrfind import ExperimentPicker, LrFindScreen
+
+        def start(name: str | None) -> None:
+            if name:
+                self.app.push_screen(LrFindScreen(name, self.call_client))
+
+        rid = self.table.current_id
+        if rid is not None and rid in self.table.states:
+            start(self.table.states[rid].row.experiment)
+        else:
+            self.app.push_screen(ExperimentPicker(self.app.config_path), start)  # type: ignore[attr-defined]
 
     def action_mark(self) -> None:
         if rid := self.table.current_id:
@@ -376,8 +392,3 @@ def each(ids: list[str], verb: str, act: Callable[[Client, str], object]) -> Cal
         text = f"{verb} {done[0]}." if len(done) == 1 else f"{verb} {len(done)} runs."
         return text + (" Not done: " + " ".join(refused) if refused else "")
     return run
-
-
-def _queued(ids: list[str], name: str) -> str:
-    return f"Queued {len(ids)} run{'s' if len(ids) != 1 else ''} of {name}: {', '.join(ids[:3])}" + (
-        "…" if len(ids) > 3 else ".")

@@ -22,11 +22,12 @@ class Line:
 
 
 def render_lines(lines: list[Line], width: int, height: int, title: str = "",
-                 log_y: bool = False) -> Text:
+                 log_y: bool = False, log_x: bool = False) -> Text:
     """The chart as rich Text: `height` rows of braille plus a legend line."""
     axis = 8
     w, h = max(4, width - axis), max(2, height - 1)
-    pts = [(ln, [(x, _y(y, log_y)) for x, y in ln.points if _ok(y, log_y)]) for ln in lines]
+    pts = [(ln, [(_y(x, log_x), _y(y, log_y)) for x, y in ln.points
+                 if _ok(y, log_y) and _ok(x, log_x)]) for ln in lines]
     xs = [x for _, p in pts for x, _ in p]
     ys = [y for _, p in pts for _, y in p]
     out = Text()
@@ -61,7 +62,7 @@ def render_lines(lines: list[Line], width: int, height: int, title: str = "",
         out.append(f"\n{label:>{axis - 1}}│", style="dim")
         for c in range(w):
             out.append(chr(0x2800 + cells[r][c]) if cells[r][c] else " ", style=colour[r][c] or "")
-    out.append(f"\n{'':>{axis - 1}}└{_tick(x0, False):<{w // 2}}{_tick(x1, False):>{w - w // 2}}",
+    out.append(f"\n{'':>{axis - 1}}└{_tick(x0, log_x):<{w // 2}}{_tick(x1, log_x):>{w - w // 2}}",
                style="dim")
     return out
 
@@ -85,11 +86,11 @@ class Chart(Widget):
 
     DEFAULT_CSS = "Chart { height: 10; }"
 
-    def __init__(self, title: str = "", log_y: bool = False, *, name: str | None = None,
-                 id: str | None = None, classes: str | None = None) -> None:
+    def __init__(self, title: str = "", log_y: bool = False, log_x: bool = False, *,
+                 name: str | None = None, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(name=name, id=id, classes=classes)
         self.title = title
-        self.log_y = log_y
+        self.log_y, self.log_x = log_y, log_x
         self.lines: list[Line] = []
 
     def plot(self, lines: list[Line]) -> None:
@@ -98,4 +99,4 @@ class Chart(Widget):
 
     def render(self) -> RenderableType:
         return render_lines(self.lines, self.size.width, self.size.height - 1, self.title,
-                            self.log_y)
+                            self.log_y, self.log_x)
