@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from tuiexp.core import runstore
+from tuiexp.core import atomic, runstore
+from tuiexp.core.paths import RunPaths
 from tuiexp.track.run import Run
 
 from ..trainer.conftest import TINY, final_status, make_run, run_trainer
@@ -21,6 +22,54 @@ def test_should_prune_sees_the_request_file(tmp_path: Path) -> None:
         run._prune_checked = 0.0  # the next look is due (it looks at most every 0.5 s)
         assert run.should_prune() and run.should_prune()
         run.finish("pruned", "by a test")
+    finally:
+        run.close()
+
+
+def trial_run(root: Path) -> Run:
+    """A run of a study's, as the supervisor queues one (its spec names the study)."""
+    paths = RunPaths(runstore.create_standalone(root, "trial", {}))
+    atomic.write_json(paths.spec, {**(runstore.read_json(paths.spec) or {}), "study": "s", "trial": 0})
+    return Run(paths.dir)
+
+
+def test_a_trial_waits_at_its_epochs_end_for_the_verdict_on_it(tmp_path: Path, monkeypatch) -> None:
+    import threading
+
+    from tuiexp.core import events
+    from tuiexp.track import run as run_module
+
+    monkeypatch.setattr(run_module, "JUDGE_WAIT", (30.0, 30.0))  # a verdict, not a timeout, ends it
+    run = trial_run(tmp_path)
+    paths = run.paths
+
+    def judge() -> None:  # the supervisor's part: read the epoch's report, then rule
+        while not any(e["kind"] == "epoch" for e in events.read_all(paths.events)):
+            threading.Event().wait(0.01)
+        paths.prune.write_text("1\n")
+
+    try:
+        run.log({"val/acc": 0.1}, epoch=1)
+        judge_thread = threading.Thread(target=judge)
+        judge_thread.start()
+        assert run.should_prune()  # asked once, right after the epoch: the verdict came
+        judge_thread.join()
+        run.finish("pruned", "by a test")
+    finally:
+        run.close()
+
+
+def test_a_judged_epoch_is_not_waited_for_again(tmp_path: Path) -> None:
+    run = trial_run(tmp_path)
+    paths = run.paths
+    try:
+        run.log({"val/acc": 0.1}, epoch=1)
+        atomic.write_json(paths.judged, {"epoch": 1})  # kept: no prune.request
+        assert not run.should_prune()
+        run.log({"val/acc": 0.2}, epoch=2)
+        atomic.write_json(paths.judged, {"epoch": 2})
+        assert not run.should_prune()
+        run.finish()
     finally:
         run.close()
 

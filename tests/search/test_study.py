@@ -71,6 +71,7 @@ def test_a_study_runs_prunes_and_reports(workdir: Path) -> None:
     assert run_dirs(logs) == sorted(studies.trial_run_id(definition, n) for n in range(6))
     states = [t.state.name for t in trials]
     assert "PRUNED" in states and "COMPLETE" in states and "RUNNING" not in states
+    pruned_at = []
     for t in trials:  # each run is the trial: its spec says so, its status matches Optuna's
         run = studies.trial_run_id(definition, t.number)
         spec = runstore.load_spec(logs.run(run))
@@ -80,6 +81,9 @@ def test_a_study_runs_prunes_and_reports(workdir: Path) -> None:
         assert t.user_attrs["status"] == status
         if status == "pruned":
             assert logs.run(run).prune.exists() and t.last_step is not None and t.last_step < 6
+            pruned_at.append((t.last_step, runstore.read_json(logs.run(run).judged)))
+    # a trial waits at its epoch's end for the verdict on it: stopped there, not one later
+    assert any(judged == {"epoch": last} for last, judged in pruned_at), pruned_at
 
     shown = tuiexp(workdir, "study", "show", "tiny", check=True).stdout
     assert "study tiny (done): 6/6 trials" in shown and "pruned" in shown

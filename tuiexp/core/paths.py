@@ -162,5 +162,10 @@ class RunPaths:
         """A study's pruner judged the run hopeless: it ends `pruned` at its next report."""
         return self.dir / "prune.request"
 
+    @property
+    def judged(self) -> Path:
+        """The last epoch a study's pruner has judged (`{"epoch": N}`), pruned or not."""
+        return self.dir / "judged.json"
+
     def checkpoint(self, epoch: int) -> Path:
         return self.ckpt / f"epoch-{epoch:04d}.pt"

@@ -517,24 +517,26 @@ class Driver:
         reported = self._report(t, row)
         if row.status in TERMINAL:
             self._tell(t, row)
-        elif reported and row.status == "running" and not paths.prune.exists():
+        elif reported is not None and row.status == "running" and not paths.prune.exists():
             if self.optuna.trial.Trial(self.study, t._trial_id).should_prune():
                 atomic.write_text(paths.prune, f"{time.time()}\n")
                 log.info("study %s: pruning trial %d (%s)", self.name, t.number, run_id)
+            # the verdict on this epoch is in: the trial, waiting at its epoch's end, goes on
+            atomic.write_json(paths.judged, {"epoch": reported})
 
-    def _report(self, t: Any, row: Any) -> bool:
-        """Report the run's primary metric at each new epoch; True if any was new."""
+    def _report(self, t: Any, row: Any) -> int | None:
+        """Report the run's primary metric at each new epoch; the last one, if any was new."""
         if not row.metric:
-            return False
+            return None
         after = max(t.intermediate_values, default=-1)
         points = [(x, v) for x, v in self.index.points(row.num, row.metric, "epoch", after=after)
                   if math.isfinite(v)]
         if not points:
-            return False
+            return None
         trial = self.optuna.trial.Trial(self.study, t._trial_id)
         for x, v in points:
             trial.report(v, x)
-        return True
+        return int(points[-1][0])
 
     def _tell(self, t: Any, row: Any) -> None:
         states = self.optuna.trial.TrialState

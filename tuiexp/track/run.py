@@ -26,6 +26,9 @@ MAX_PENDING = 100_000  # past this many unflushed events, log() flushes inline
 #: counted and dropped (a terminal status is always kept) and a warning says how many
 MAX_BACKLOG = 64 << 20
 STOP_CHECK_EVERY = 0.5  # seconds between looks for a stop.request file (cheap on NFS too)
+#: how long a study's trial waits at an epoch's end for the pruner's verdict on it: a
+#: tenth of an epoch, within these bounds (the supervisor answers within its tick)
+JUDGE_WAIT = (0.5, 5.0)
 _TMP_RE = re.compile(r"^\..+\.(\d+)\.tmp$")  # save_checkpoint's `.epoch-N.pt.<pid>.tmp`
 
 
@@ -60,6 +63,9 @@ class Run:
         self._stop_checked = 0.0
         self.prune_asked = False  # a study's pruner wrote prune.request: finish("pruned")
         self._prune_checked = 0.0
+        #: the last epoch logged and when (a trial waits for its verdict), the last judged
+        self._epoch_logged: tuple[int, float, float] | None = None  # epoch, at, seconds it took
+        self._judged = -1
         self._flusher = threading.Thread(target=self._flush_loop, name="tuiexp-flush", daemon=True)
         self._flusher.start()
 
@@ -120,6 +126,9 @@ class Run:
                 epoch = checks.check_index("epoch", epoch)
             metrics["epoch"] = epoch
             kind = "epoch"
+            now = time.monotonic()
+            before = self._epoch_logged
+            self._epoch_logged = (epoch, now, now - before[1] if before else 0.0)
         else:
             raise TypeError("track.log needs step= or epoch=")
         self._pending.append((time.time(), kind, metrics))
@@ -317,13 +326,34 @@ class Run:
     def should_prune(self) -> bool:
         """True once a study's pruner judged this trial hopeless (a `prune.request` file
         in the run directory, looked for at most every 0.5 s). A loop that sees it at an
-        epoch's end keeps its checkpoints, calls `finish("pruned")` and exits."""
+        epoch's end keeps its checkpoints, calls `finish("pruned")` and exits.
+
+        A trial asking right after it logged an epoch first waits (a tenth of an epoch,
+        0.5 to 5 s) for the verdict on that epoch, so a hopeless trial does not train one
+        more epoch while the supervisor reads the report."""
+        if not self.prune_asked and self.spec.get("study") and self._epoch_logged:
+            self._await_verdict(*self._epoch_logged)
         if not self.prune_asked:
             now = time.monotonic()
             if now - self._prune_checked >= STOP_CHECK_EVERY:
                 self._prune_checked = now
                 self.prune_asked = self.paths.prune.exists()
         return self.prune_asked
+
+    def _await_verdict(self, epoch: int, _at: float, seconds: float) -> None:
+        if self._judged >= epoch:
+            return
+        self.flush()  # the supervisor judges what it has read
+        lo, hi = JUDGE_WAIT
+        deadline = time.monotonic() + min(hi, max(lo, seconds / 10))
+        while not self.paths.prune.exists():
+            judged = (runstore.read_json(self.paths.judged) or {}).get("epoch", -1)
+            if judged >= epoch or time.monotonic() > deadline:
+                break  # judged, or no verdict in time: go on, and do not wait for it again
+            time.sleep(0.02)
+        else:
+            self.prune_asked = True
+        self._judged = epoch
 
     # -- ending ----------------------------------------------------------------
     def finish(self, status: str = "finished", message: str = "", **fields: Any) -> None:
