@@ -98,7 +98,7 @@ def test_budgets_expand_like_a_sweep(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(("body", "said"), [
-    ('param_budget = [1e3, 0]', "line 19: `param_budget` holds 0; a budget must be a positive number"),
+    ('param_budget = [1e3, 0]', "line 18: `param_budget` holds 0; a budget must be a positive number"),
     ('param_budget = [-5.0]', "`param_budget` holds -5.0; a budget must be a positive number"),
     ('param_budget = ["1k"]', "`param_budget` must be a parameter count or a list of them"),
     ('param_budget = [true]', "`param_budget` must be a parameter count or a list of them"),
@@ -106,7 +106,7 @@ def test_budgets_expand_like_a_sweep(tmp_path: Path) -> None:
     ('param_budget = [1e4, 1e4]', "`param_budget` lists 10,000 twice"),
     ('param_budget = nan', "`param_budget` holds nan"),
     ('model = "mbconv"\nparam_budget = [1e3, 1e4]',
-     "line 20: `param_budget` 1,000 is below the smallest mbconv model for these data"),
+     "line 19: `param_budget` 1,000 is below the smallest mbconv model for these data"),
     ('model = "resnet"\nmodel_args = { widths = [64, 64, 64, 64], depths = [3, 3, 3, 3] }\n'
      'param_budget = [1e3]', "`param_budget` 1,000 cannot be reached: no resnet width lands within ±5 %"),
     ('model = "tv:resnet18"\nparam_budget = [1e4]', "model 'tv:resnet18' has no sizing rule"),
