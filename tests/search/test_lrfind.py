@@ -11,26 +11,10 @@ import pytest
 from tuiexp.trainer.lrfind import suggest
 
 from ..conftest import tuiexp, write_config
+from ..trainer.conftest import tiny_toml
 
-TINY = """
-[experiments.tiny]
-dataset = "shapes"
-num_train = 160
-val_split = 0.2
-image_size = 16
-model = "resnet"
-model_args = { widths = [8, 16], depths = [1, 1] }
-batch_size = 32
-epochs = 2
-optimizer = "adam"
-lr = 0.01
-threads = 1
-device = "cpu"
-
-[experiments.script]
-command = "python fit.py"
-lr = 0.1
-"""
+TINY = ("[experiments.tiny]\n" + tiny_toml(epochs=2)
+        + '\n[experiments.script]\ncommand = "python fit.py"\nlr = 0.1\n')
 
 
 def test_suggest_picks_the_steepest_descent_before_the_valley() -> None:

@@ -59,21 +59,6 @@ def test_a_trial_waits_at_its_epochs_end_for_the_verdict_on_it(tmp_path: Path, m
         run.close()
 
 
-def test_a_judged_epoch_is_not_waited_for_again(tmp_path: Path) -> None:
-    run = trial_run(tmp_path)
-    paths = run.paths
-    try:
-        run.log({"val/acc": 0.1}, epoch=1)
-        atomic.write_json(paths.judged, {"epoch": 1})  # kept: no prune.request
-        assert not run.should_prune()
-        run.log({"val/acc": 0.2}, epoch=2)
-        atomic.write_json(paths.judged, {"epoch": 2})
-        assert not run.should_prune()
-        run.finish()
-    finally:
-        run.close()
-
-
 @pytest.mark.slow
 def test_the_trainer_ends_pruned_and_keeps_its_checkpoints(tmp_path: Path) -> None:
     paths = make_run(tmp_path, TINY)

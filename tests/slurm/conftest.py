@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import FAKE_RUN, wait_for  # noqa: F401 - re-exported for the tests
+from tests.trainer.conftest import tiny_toml
 from tuiexp.core import daemon
 from tuiexp.core.paths import LogsDir
 
@@ -120,19 +121,5 @@ def config(where: Path, body: str) -> Path:
     return path
 
 
-#: The trainer tests' tiny params (tests/trainer/conftest.py TINY), as TOML.
-TINY_TOML = """\
-dataset = "shapes"
-num_train = 288
-val_split = 0.125
-image_size = 16
-model = "resnet"
-model_args = { widths = [8, 16], depths = [1, 1] }
-batch_size = 32
-optimizer = "adam"
-lr = 0.01
-weight_decay = 0.0
-log_every = 4
-threads = 1
-device = "cpu"
-"""
+#: The trainer tests' tiny params as TOML, less `epochs` (each test sets its own).
+TINY_TOML = tiny_toml(drop=("epochs",))

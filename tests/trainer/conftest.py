@@ -33,6 +33,15 @@ TINY: dict[str, Any] = {
 }
 
 
+def tiny_toml(drop: tuple[str, ...] = (), **overrides: Any) -> str:
+    """TINY (less `drop`, with `overrides`) as the lines of an experiments.toml table: the
+    other test folders queue the same tiny runs through a config."""
+    from tuiexp.core.report import toml_value
+
+    params = {k: v for k, v in {**TINY, **overrides}.items() if k not in drop}
+    return "".join(f"{k} = {toml_value(v)}\n" for k, v in params.items())
+
+
 @pytest.fixture(autouse=True, scope="session")
 def _few_threads() -> None:
     try:

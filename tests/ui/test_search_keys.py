@@ -8,6 +8,7 @@ import json
 import pytest
 from textual.widgets import OptionList, Static
 
+from tests.trainer.conftest import tiny_toml
 from tests.ui.conftest import EXPERIMENTS, until
 from tuiexp.core import lrfind
 from tuiexp.core import study as studies
@@ -17,22 +18,7 @@ from tuiexp.ui.screens.runs import RunsScreen
 from tuiexp.ui.widgets.runs_table import RunsTable
 
 SIZE = (140, 44)
-TINY = """
-[experiments.tiny]
-dataset = "shapes"
-num_train = 160
-num_test = 32
-val_split = 0.2
-image_size = 16
-model = "resnet"
-model_args = { widths = [8, 16], depths = [1, 1] }
-batch_size = 32
-epochs = 1
-optimizer = "adam"
-lr = 0.01
-threads = 1
-device = "cpu"
-"""
+TINY = "[experiments.tiny]\n" + tiny_toml(epochs=1)
 SEARCH = """
 [experiments.fake.search]
 sampler = "random"

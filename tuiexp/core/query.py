@@ -379,13 +379,13 @@ def _param_test(name: str, want: str) -> RowTest:
         params = run_params(row)
         if name in params:
             return equal(params[name])
-        return any(equal(v) for k, v in params.items() if _label_name(k) == name)
+        return any(equal(v) for k, v in params.items() if label_name(k) == name)
 
     return test
 
 
 @lru_cache(maxsize=4096)
-def _label_name(key: str) -> str:
+def label_name(key: str) -> str:
     """A param's name in a run label: its abbreviation, or the last part of a nested key."""
     return PARAM_ABBREV.get(key, key.rsplit(".", 1)[-1])
 

@@ -332,7 +332,8 @@ class Run:
         0.5 to 5 s) for the verdict on that epoch, so a hopeless trial does not train one
         more epoch while the supervisor reads the report."""
         if not self.prune_asked and self.spec.get("study") and self._epoch_logged:
-            self._await_verdict(*self._epoch_logged)
+            epoch, _, seconds = self._epoch_logged
+            self._await_verdict(epoch, seconds)
         if not self.prune_asked:
             now = time.monotonic()
             if now - self._prune_checked >= STOP_CHECK_EVERY:
@@ -340,7 +341,7 @@ class Run:
                 self.prune_asked = self.paths.prune.exists()
         return self.prune_asked
 
-    def _await_verdict(self, epoch: int, _at: float, seconds: float) -> None:
+    def _await_verdict(self, epoch: int, seconds: float) -> None:
         if self._judged >= epoch:
             return
         self.flush()  # the supervisor judges what it has read

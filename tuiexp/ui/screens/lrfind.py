@@ -16,7 +16,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
-from textual.screen import ModalScreen, Screen
+from textual.screen import ModalScreen
 from textual.widgets import Footer, OptionList, ProgressBar, Static
 
 from ...core import config as configmod
@@ -25,6 +25,7 @@ from ...core.client import Client
 from ...core.errors import TuiexpError
 from ...core.launch import launch
 from ..widgets.chart import Chart, Line
+from .base import DashboardScreen
 from .new import experiment_options
 
 #: how a client command reaches the queue: the runs screen's worker (a notification after)
@@ -68,14 +69,14 @@ class ExperimentPicker(ModalScreen["str | None"]):
         self.dismiss(event.option.id)
 
 
-class LrFindScreen(Screen[None]):
+class LrFindScreen(DashboardScreen):
     """The range test of one experiment: progress, then the curve and the suggestion."""
 
     DEFAULT_CSS = """
     LrFindScreen #lrf-chart { height: 1fr; min-height: 8; }
     LrFindScreen #lrf-result { height: auto; padding: 0 1; }
     """
-    BINDINGS = [Binding("escape", "back", "Back (stops the test)"),
+    BINDINGS = [Binding("escape", "back", "Back"),
                 Binding("y", "queue", "Queue with the suggested LR")]
 
     def __init__(self, experiment: str, call_client: CallClient,
@@ -111,7 +112,7 @@ class LrFindScreen(Screen[None]):
     @work(thread=True, exit_on_error=False, group="lrfind")
     def run_test(self) -> None:
         """Plan the test, run it as a subprocess, follow its progress lines, read its result."""
-        app: Any = self.app
+        app = self.tuiexp_app
         try:
             self.config = configmod.load(app.config_path)
             self.job = lrfind.plan(app.logs, self.config, self.experiment, {}, self.steps,

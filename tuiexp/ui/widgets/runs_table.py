@@ -31,6 +31,7 @@ from ...core.errors import UsageError
 from ...core.index import RunRow
 from ...core.metrics import fmt_value
 from ...core.query import elapsed, epochs_done, eta, progress
+from ...core.spec import INTERNAL_PARAMS
 from ..data import RunState, bar, duration, fmt_num, lr_of, sparkline, visible_order
 
 STATUS_STYLE = {
@@ -81,11 +82,8 @@ COLUMNS = tuple(c.key for c in (*BEFORE_EXTRA, *AFTER_EXTRA))
 #: the column whose header shows the sort's arrow
 SORT_COLUMN = {"created": "run", "id": "id", "experiment": "experiment", "status": "status",
                "best": "best", "epoch": "epoch"}
-#: short names of common params in run labels (`dropout lr=0.1 d=0.3 s2`); the filter
-#: takes them too (`/d=0.3`)
-ABBREV = query.PARAM_ABBREV
 #: params never worth a label: bookkeeping, or already shown elsewhere
-NOT_IN_LABEL = {"seed", "schedule_start"}
+NOT_IN_LABEL = {"seed", *INTERNAL_PARAMS}
 
 
 def columns_for(extra: tuple[str, ...]) -> tuple[Column, ...]:
@@ -157,7 +155,8 @@ def run_labels(rows: dict[str, RunRow]) -> dict[str, str]:
     labels = {}
     for rid, r in rows.items():
         parts = [r.experiment]
-        parts += [f"{ABBREV.get(k, k.rsplit('.', 1)[-1])}={_short(r.params.get(k, '-'))}"
+        # `dropout lr=0.1 d=0.3 s2`: the names the filter takes too (`/d=0.3`)
+        parts += [f"{query.label_name(k)}={_short(r.params.get(k, '-'))}"
                   for k in varying.get(r.experiment, ())]
         if r.seed is not None and len(seeds[r.experiment]) > 1:
             parts.append(f"s{r.seed}")
