@@ -25,8 +25,8 @@ sys.path.insert(0, str(ROOT))
 
 from tests.faults.harness import kill_runs, kill_supervisor  # noqa: E402
 from tests.faults.test_cases import CHECK_CASES  # noqa: E402
-from tuiexp.core import daemon  # noqa: E402
-from tuiexp.core.paths import LogsDir  # noqa: E402
+from tuiexp.queue import daemon  # noqa: E402
+from tuiexp.store.paths import LogsDir  # noqa: E402
 
 
 def bench_run_kills(tmp: Path, kills: int, seed: int) -> None:

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from tuiexp.core import daemon
-from tuiexp.core.paths import LogsDir
+from tuiexp.queue import daemon
+from tuiexp.store.paths import LogsDir
 
 ROOT = Path(__file__).resolve().parent.parent
 FAKE_RUN = ROOT / "tests" / "fake_run.py"

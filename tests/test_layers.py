@@ -8,8 +8,10 @@ from pathlib import Path
 
 import pytest
 
+HEADLESS = ("tuiexp.errors", "tuiexp.store", "tuiexp.config", "tuiexp.queue", "tuiexp.search",
+            "tuiexp.results", "tuiexp.interop", "tuiexp.doctor")
 FORBIDDEN = {
-    "tuiexp.core": ("torch", "torchvision", "textual", "tuiexp.trainer", "tuiexp.ui"),
+    **{layer: ("torch", "torchvision", "textual", "tuiexp.trainer", "tuiexp.ui") for layer in HEADLESS},
     "tuiexp.track": ("torch", "torchvision", "textual"),
     "tuiexp.cli": ("torch", "torchvision", "textual"),
     "tuiexp.trainer.config": ("torch", "torchvision", "textual"),
@@ -60,9 +62,10 @@ def test_import_contract_is_kept() -> None:
 @pytest.mark.parametrize(
     ("module", "line", "says"),
     [
-        ("core/paths.py", "from ..trainer import config as _c", "tuiexp.core is not allowed to import tuiexp.trainer"),
-        ("core/spec.py", "import torch", "tuiexp.core is not allowed to import torch"),
-        ("core/events.py", "from ..ui import app as _a", "tuiexp.core is not allowed to import tuiexp.ui"),
+        ("store/paths.py", "from ..trainer import config as _c", "tuiexp.store is not allowed to import tuiexp.trainer"),
+        ("store/spec.py", "import torch", "tuiexp.store is not allowed to import torch"),
+        ("store/events.py", "from ..ui import app as _a", "tuiexp.store is not allowed to import tuiexp.ui"),
+        ("queue/daemon.py", "import textual", "tuiexp.queue is not allowed to import textual"),
         ("ui/messages.py", "import torch", "tuiexp.ui is not allowed to import torch"),
         ("ui/messages.py", "from ..trainer import models", "tuiexp.ui is not allowed to import tuiexp.trainer"),
         ("trainer/config.py", "import torch", "tuiexp.trainer.config is not allowed to import torch"),

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from tuiexp.core import daemon
-from tuiexp.core.paths import LogsDir
+from tuiexp.queue import daemon
+from tuiexp.store.paths import LogsDir
 
 
 @pytest.fixture

@@ -21,12 +21,13 @@ from pathlib import Path
 from typing import Any
 
 from tests.conftest import FAKE_RUN, write_config
-from tuiexp.core import daemon, events, query
-from tuiexp.core.client import Client
-from tuiexp.core.config import load
-from tuiexp.core.index import Index
-from tuiexp.core.metrics import RESERVED
-from tuiexp.core.paths import LogsDir
+from tuiexp.config.experiments import load
+from tuiexp.queue import daemon
+from tuiexp.queue.client import Client
+from tuiexp.store import events, query
+from tuiexp.store.index import Index
+from tuiexp.store.metrics import RESERVED
+from tuiexp.store.paths import LogsDir
 
 HERE = Path(__file__).resolve().parent
 KILL_RUN = HERE / "kill_run.py"

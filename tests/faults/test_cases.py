@@ -21,13 +21,14 @@ import pytest
 
 from tests.conftest import tuiexp, write_config
 from tests.faults.harness import deadline_wait, status_of, tuiexp_with_umask
-from tuiexp.core import daemon, events
-from tuiexp.core.client import Client
-from tuiexp.core.config import load
-from tuiexp.core.events import TERMINAL
-from tuiexp.core.index import Index
-from tuiexp.core.paths import LogsDir
-from tuiexp.core.spec import RunSpec
+from tuiexp.config.experiments import load
+from tuiexp.queue import daemon
+from tuiexp.queue.client import Client
+from tuiexp.store import events
+from tuiexp.store.events import TERMINAL
+from tuiexp.store.index import Index
+from tuiexp.store.paths import LogsDir
+from tuiexp.store.spec import RunSpec
 
 LEAD = "fixed by the lead's index branch"
 TRACK = "fixed by the track helper's branch"
@@ -51,7 +52,7 @@ command = "python HUGE_STEP"
 HUGE_STEP = """
 import time
 from tuiexp import track
-from tuiexp.core import events
+from tuiexp.store import events
 
 run = track.init()
 track.log(epoch=1, val_acc=0.5)

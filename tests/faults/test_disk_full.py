@@ -9,12 +9,12 @@ import shutil
 
 from tests.conftest import tuiexp, write_config
 from tests.faults.harness import compare_index, deadline_wait, status_of
-from tuiexp.core import daemon
-from tuiexp.core.client import Client
-from tuiexp.core.config import load
-from tuiexp.core.events import TERMINAL
-from tuiexp.core.index import Index
-from tuiexp.core.paths import LogsDir
+from tuiexp.config.experiments import load
+from tuiexp.queue import daemon
+from tuiexp.queue.client import Client
+from tuiexp.store.events import TERMINAL
+from tuiexp.store.index import Index
+from tuiexp.store.paths import LogsDir
 
 CONFIG = """
 [queue]

@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from tuiexp.core import config as configmod
-from tuiexp.core import runstore
-from tuiexp.core.errors import ConfigError
-from tuiexp.core.events import TERMINAL
-from tuiexp.core.index import Index
-from tuiexp.core.paths import LogsDir
+from tuiexp.config import experiments as configmod
+from tuiexp.errors import ConfigError
+from tuiexp.store import runstore
+from tuiexp.store.events import TERMINAL
+from tuiexp.store.index import Index
+from tuiexp.store.paths import LogsDir
 
 from ..conftest import tuiexp, wait_for, write_config
 
@@ -77,7 +77,7 @@ def test_a_budget_sweep_runs_and_each_model_lands_within_five_percent(workdir: P
 
 
 def _events(logs: LogsDir, rid: str) -> list[dict]:
-    from tuiexp.core import events
+    from tuiexp.store import events
 
     return events.read_all(logs.run(rid).events)
 
@@ -137,7 +137,7 @@ def test_a_sweep_over_the_family_is_checked_per_point(workdir: Path) -> None:
 
 
 def test_the_dashboard_label_names_the_budget_not_the_widths(tmp_path: Path) -> None:
-    from tuiexp.core.index import RunRow
+    from tuiexp.store.index import RunRow
     from tuiexp.ui.widgets.runs_table import run_labels
 
     path = config(tmp_path, 'model = "vgg"\nparam_budget = [1e3, 5e3]\nseeds = [0, 1]')

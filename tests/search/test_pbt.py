@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from tuiexp.core import config as configmod
-from tuiexp.core import runstore
-from tuiexp.core import study as studies
-from tuiexp.core.errors import ConfigError
-from tuiexp.core.paths import LogsDir
+from tuiexp.config import experiments as configmod
+from tuiexp.errors import ConfigError
+from tuiexp.search import study as studies
+from tuiexp.store import runstore
+from tuiexp.store.paths import LogsDir
 
 from ..conftest import tuiexp, wait_for, write_config
 

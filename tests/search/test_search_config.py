@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from tuiexp.core import config as configmod
-from tuiexp.core.errors import ConfigError
+from tuiexp.config import experiments as configmod
+from tuiexp.errors import ConfigError
 
 from ..conftest import tuiexp, write_config
 
@@ -111,9 +111,9 @@ def test_check_counts_a_study_s_trials(tmp_path: Path) -> None:
 
 
 def test_a_client_does_not_queue_a_study_as_one_run(tmp_path: Path) -> None:
-    from tuiexp.core.client import Client
-    from tuiexp.core.errors import UsageError
-    from tuiexp.core.paths import LogsDir
+    from tuiexp.errors import UsageError
+    from tuiexp.queue.client import Client
+    from tuiexp.store.paths import LogsDir
 
     cfg = load(tmp_path, "trials = 2\nlr = { uniform = [0.1, 0.2] }\n")
     with Client(LogsDir.at(tmp_path / "logs"), autostart=False) as client:
@@ -122,7 +122,7 @@ def test_a_client_does_not_queue_a_study_as_one_run(tmp_path: Path) -> None:
 
 
 def test_the_reduction_factor_reaches_the_pruner(tmp_path: Path) -> None:
-    from tuiexp.core import study as studies
+    from tuiexp.search import study as studies
 
     optuna = studies.optuna_module()
     path = tmp_path / "experiments.toml"

@@ -7,9 +7,10 @@ import signal
 import sys
 from pathlib import Path
 
-from tuiexp.core import daemon, runstore
-from tuiexp.core import study as studies
-from tuiexp.core.paths import LogsDir
+from tuiexp.queue import daemon
+from tuiexp.search import study as studies
+from tuiexp.store import runstore
+from tuiexp.store.paths import LogsDir
 
 from ..conftest import tuiexp, wait_for, write_config
 
@@ -128,8 +129,8 @@ def test_killing_the_supervisor_mid_study_loses_and_doubles_nothing(workdir: Pat
 
 
 def test_a_trial_asked_but_never_queued_is_queued_once(tmp_path: Path) -> None:
-    from tuiexp.core import config as configmod
-    from tuiexp.core.index import Index
+    from tuiexp.config import experiments as configmod
+    from tuiexp.store.index import Index
 
     cfg = configmod.load(config(tmp_path, trials=2, parallel=1, sleep=0.0))
     logs = LogsDir.at(tmp_path / "logs")

@@ -18,8 +18,8 @@ import pytest
 
 from tests.conftest import FAKE_RUN, wait_for  # noqa: F401 - re-exported for the tests
 from tests.trainer.conftest import tiny_toml
-from tuiexp.core import daemon
-from tuiexp.core.paths import LogsDir
+from tuiexp.queue import daemon
+from tuiexp.store.paths import LogsDir
 
 KILL_WAIT = 5  # scripts/slurm-up.sh sets KillWait=5
 

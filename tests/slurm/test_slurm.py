@@ -29,9 +29,10 @@ from tests.slurm.conftest import (
     wait_for,
 )
 from tests.trainer.conftest import TINY, make_run, read_events, run_trainer
-from tuiexp.core import daemon, events, slurm
-from tuiexp.core.index import Index
-from tuiexp.core.paths import LogsDir
+from tuiexp.queue import daemon, slurm
+from tuiexp.store import events
+from tuiexp.store.index import Index
+from tuiexp.store.paths import LogsDir
 
 FAKE = """
 [queue]

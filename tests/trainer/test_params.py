@@ -27,10 +27,10 @@ import torch
 from torch import nn
 
 from tuiexp import track
-from tuiexp.core import config as core_config
-from tuiexp.core import runstore
-from tuiexp.core.errors import TuiexpError
-from tuiexp.core.paths import RunPaths
+from tuiexp.config import experiments as core_config
+from tuiexp.errors import TuiexpError
+from tuiexp.store import runstore
+from tuiexp.store.paths import RunPaths
 from tuiexp.trainer import data as datasets
 from tuiexp.trainer import models
 from tuiexp.trainer.__main__ import (

@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from tuiexp.core import config as configmod
-from tuiexp.core import daemon
-from tuiexp.core.client import Client
-from tuiexp.core.index import Index
-from tuiexp.core.paths import LogsDir
+from tuiexp.config import experiments as configmod
+from tuiexp.queue import daemon
+from tuiexp.queue.client import Client
+from tuiexp.store.index import Index
+from tuiexp.store.paths import LogsDir
 
 FAKE = Path(__file__).resolve().parents[1] / "fake_run.py"
 

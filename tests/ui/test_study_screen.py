@@ -5,9 +5,9 @@ from __future__ import annotations
 from textual.widgets import Static
 
 from tests.ui.conftest import EXPERIMENTS, until
-from tuiexp.core import config as configmod
-from tuiexp.core import study as studies
-from tuiexp.core.index import Index
+from tuiexp.config import experiments as configmod
+from tuiexp.search import study as studies
+from tuiexp.store.index import Index
 from tuiexp.ui.screens.study import StudyScreen
 from tuiexp.ui.widgets.runs_table import RunsTable
 

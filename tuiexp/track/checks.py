@@ -16,7 +16,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from ..core.events import RESERVED
+from ..store.events import RESERVED
 
 NAME_RE = re.compile(r"[A-Za-z0-9_./-]{1,128}")
 #: distinct metric names one run may log; later names are dropped with one warning

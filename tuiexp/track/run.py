@@ -14,10 +14,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ..core import events, runstore
-from ..core.atomic import fsync_dir
-from ..core.paths import RunPaths
-from ..core.runstore import checkpoint_epochs
+from ..store import events, runstore
+from ..store.atomic import fsync_dir
+from ..store.paths import RunPaths
+from ..store.runstore import checkpoint_epochs
 from . import checks, exits
 
 FLUSH_INTERVAL = 0.2

@@ -15,11 +15,11 @@ from textual.notifications import SeverityLevel
 from textual.screen import Screen
 from textual.worker import get_current_worker
 
-from ..core import config as configmod
-from ..core import daemon
-from ..core.config import UiSettings
-from ..core.errors import TuiexpError
-from ..core.paths import LogsDir
+from ..config import experiments as configmod
+from ..config.experiments import UiSettings
+from ..errors import TuiexpError
+from ..queue import daemon
+from ..store.paths import LogsDir
 from .data import Delta, Poller, needs_daemon
 from .messages import ClientFailed, ClientSucceeded, IndexPolled
 from .screens.runs import RunsScreen

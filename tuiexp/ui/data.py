@@ -13,11 +13,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..core import daemon, gpu, query
-from ..core.index import ACTIVE, Index, RunRow
-from ..core.paths import LogsDir
-from ..core.query import current_lr, progress
-from ..core.series import Buckets
+from ..queue import daemon, gpu
+from ..store import query
+from ..store.index import ACTIVE, Index, RunRow
+from ..store.paths import LogsDir
+from ..store.query import current_lr, progress
+from ..store.series import Buckets
 
 SPARK = "▁▂▃▄▅▆▇█"
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from textual.message import Message
 
-from ..core.index import RunRow
+from ..store.index import RunRow
 from .data import Delta, Detail
 
 #: a metric's epoch-level points: (epoch, value)

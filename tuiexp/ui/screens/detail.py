@@ -15,10 +15,10 @@ from textual.binding import Binding
 from textual.containers import Grid, Horizontal, VerticalScroll
 from textual.widgets import Footer, Log, Static
 
-from ...core.index import Index, RunRow
-from ...core.metrics import default_mode, fmt_value
-from ...core.query import epochs_done
-from ...core.spec import INTERNAL_PARAMS
+from ...store.index import Index, RunRow
+from ...store.metrics import default_mode, fmt_value
+from ...store.query import epochs_done
+from ...store.spec import INTERNAL_PARAMS
 from ..data import Delta, Detail, MetricChart, load_detail, summarize_confusion
 from ..messages import DetailLoaded
 from ..widgets.chart import Chart, Line

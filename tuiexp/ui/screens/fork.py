@@ -13,11 +13,11 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Input, Label, Select, Static, TextArea
 
-from ...core.client import fork_params
-from ...core.config import parse_value
-from ...core.errors import TuiexpError
-from ...core.index import RunRow
-from ...core.params import builtin_schema
+from ...config.experiments import parse_value
+from ...config.params import builtin_schema
+from ...errors import TuiexpError
+from ...queue.client import fork_params
+from ...store.index import RunRow
 
 if sys.version_info >= (3, 11):
     import tomllib

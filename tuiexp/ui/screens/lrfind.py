@@ -19,11 +19,11 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Footer, OptionList, ProgressBar, Static
 
-from ...core import config as configmod
-from ...core import lrfind
-from ...core.client import Client
-from ...core.errors import TuiexpError
-from ...core.launch import launch
+from ...config import experiments as configmod
+from ...errors import TuiexpError
+from ...queue.client import Client
+from ...search import lrfind
+from ...search.launch import launch
 from ..widgets.chart import Chart, Line
 from .base import DashboardScreen
 from .new import experiment_options

@@ -14,8 +14,8 @@ from textual.screen import ModalScreen
 from textual.widgets import Label, OptionList, Static, TextArea
 from textual.widgets.option_list import Option
 
-from ...core import config as configmod
-from ...core.errors import TuiexpError
+from ...config import experiments as configmod
+from ...errors import TuiexpError
 
 Request = tuple[configmod.Config, str, dict[str, Any]]
 
@@ -78,7 +78,7 @@ class NewScreen(ModalScreen["Request | None"]):
             self.notify(text, severity="error")
             return
         exp = self.config.experiment(name)
-        if exp.search is not None or exp.pbt is not None:  # as `tuiexp run` does (core/launch.py)
+        if exp.search is not None or exp.pbt is not None:  # as `tuiexp run` does (search/launch.py)
             what = "population" if exp.pbt is not None else "study"
             self.notify(f"Starting the {what} of {name}…", timeout=3)
         else:

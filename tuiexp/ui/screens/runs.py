@@ -12,12 +12,13 @@ from textual.binding import Binding
 from textual.screen import ModalScreen
 from textual.widgets import Footer, Input
 
-from ...core import export, query
-from ...core.client import Client
-from ...core.errors import TuiexpError
-from ...core.index import Index, RunRow
-from ...core.launch import launch
-from ...core.runstore import checkpoint_epochs
+from ...errors import TuiexpError
+from ...queue.client import Client
+from ...results import export
+from ...search.launch import launch
+from ...store import query
+from ...store.index import Index, RunRow
+from ...store.runstore import checkpoint_epochs
 from ..actions import Plan, archive_plan, cancel_plan, resume_plan
 from ..data import SORTS, Delta, Resources
 from ..messages import ClientFailed, ClientSucceeded

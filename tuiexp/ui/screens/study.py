@@ -8,8 +8,8 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import Footer, Static
 
-from ...core import study as studies
-from ...core.errors import TuiexpError
+from ...errors import TuiexpError
+from ...search import study as studies
 from .base import DashboardScreen
 
 REFRESH = 2.0  # seconds between reads of the study's journal

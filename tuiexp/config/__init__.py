@@ -1,0 +1,1 @@
+"""experiments.toml: what the user declared, checked and expanded into run params."""

@@ -1,0 +1,1 @@
+"""Runs recorded by other tools, brought in: TensorBoard event files."""

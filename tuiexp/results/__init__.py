@@ -1,0 +1,1 @@
+"""Results for the report: grouping, exports, plots and the report itself."""

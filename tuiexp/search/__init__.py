@@ -1,0 +1,1 @@
+"""Search over runs: Optuna studies, PBT on forks, the LR range test."""

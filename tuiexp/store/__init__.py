@@ -1,0 +1,1 @@
+"""The record: run directories and the index over them (no Textual, no torch)."""
