@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .queue import daemon
-from .store import events, runstore
+from .store import events, lock, runstore
 from .store.index import Index
 from .store.paths import LogsDir, RunPaths, is_run_id
 
@@ -145,7 +145,7 @@ def index_disagreements(logs: LogsDir, index: Index) -> list[Finding]:
         if rid not in rows and runstore.check_run_dir(logs.run(rid)) is None:
             out.append(Finding(f"run {rid} is not in the index.",
                                _reindexer(index, rid, f"indexed run {rid}.")))
-    watched = daemon.is_running(logs)
+    watched = lock.is_running(logs)
     for rid, row in rows.items():
         if not is_run_id(rid):
             out.append(Finding(f"the index lists a run with an invalid id '{rid}'.",
@@ -165,7 +165,7 @@ def index_disagreements(logs: LogsDir, index: Index) -> list[Finding]:
 
 def supervisor(logs: LogsDir, index: Index) -> list[Finding]:
     """A queue with nobody to run it."""
-    if daemon.is_running(logs):
+    if lock.is_running(logs):
         return []
     queued = len(index.queued_ids())
     if not queued:

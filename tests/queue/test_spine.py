@@ -11,7 +11,7 @@ import threading
 
 from tests.conftest import show, tuiexp, wait_for, write_config
 from tuiexp.queue import daemon
-from tuiexp.store import events
+from tuiexp.store import events, lock
 from tuiexp.store.index import Index
 from tuiexp.store.paths import LogsDir
 
@@ -207,9 +207,9 @@ def test_daemon_killed_with_three_active_runs_readopts_them(workdir):
     logs = LogsDir.at(workdir / "logs")
     with Index(logs) as index:
         wait_for(lambda: all((r := index.run(i)) and r.status == "running" and r.step for i in ids))
-        pid = daemon.info(logs)["pid"]
+        pid = lock.info(logs)["pid"]
         os.kill(pid, signal.SIGKILL)
-        wait_for(lambda: not daemon.is_running(logs))
+        wait_for(lambda: not lock.is_running(logs))
         assert daemon.spawn(logs)
         rows = wait_for(lambda: (rs := [index.run(i) for i in ids]) and
                         all(r.status == "finished" for r in rs) and rs, timeout=60)

@@ -35,8 +35,8 @@ def test_fork_params_are_what_the_form_and_the_client_both_check():
     import pytest
 
     from tuiexp.config import experiments as config
+    from tuiexp.config.fork import fork_params
     from tuiexp.errors import ForkError
-    from tuiexp.queue.client import fork_params
 
     parent = config.load(Path(__file__).resolve().parents[2] / "experiments.toml").expand("smoke")[0]
     phases = [{"epochs": 2, "optimizer": "adam", "lr": 1e-3}]

@@ -18,7 +18,7 @@ from ..config import experiments as configmod
 from ..errors import TuiexpError, UsageError
 from ..queue import daemon
 from ..queue.client import Client, storage_problem
-from ..store import query
+from ..store import lock, query
 from ..store.events import TERMINAL
 from ..store.index import Index, RunRow
 from ..store.metrics import KeySummary, fmt_value
@@ -241,7 +241,7 @@ def follow(logs: LogsDir, ids: list[str], poll: float = 0.25) -> int:
                     print(f"{row.id}  epoch {epoch}/{row.epochs or '?'}  {line}", flush=True)
             if all(r is not None and r.status in TERMINAL for r in rows):
                 break
-            if not daemon.is_running(logs):
+            if not lock.is_running(logs):
                 client.ensure_daemon()
             time.sleep(poll)
         bad = 0
@@ -449,7 +449,7 @@ def cmd_daemon(args: argparse.Namespace) -> int:
     if args.action == "stop":
         print("supervisor stopped (runs go on)" if daemon.stop(logs) else "no supervisor was running")
         return 0
-    data = daemon.info(logs)
+    data = lock.info(logs)
     if data:
         jobs = (f"; slurm jobs seen through {data['job_state']}" if data.get("job_state") else "")
         print(f"supervisor running, pid {data['pid']}, logs {logs.root}{jobs}")

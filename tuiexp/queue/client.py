@@ -7,24 +7,22 @@ supervisor runs; it never starts a run's process itself.
 from __future__ import annotations
 
 import errno
-import os
 import shutil
 import sqlite3
-import subprocess
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from ..config.experiments import Config, deep_merge, describe_param_error, sentence
-from ..config.params import ParamError, builtin_schema
-from ..errors import ForkError, RunNotFound, UsageError
-from ..store import atomic, notes, query, runstore
+from ..config.experiments import Config
+from ..config.fork import fork_params
+from ..errors import RunNotFound, UsageError
+from ..store import atomic, lock, notes, query, runstore
 from ..store.events import TERMINAL
 from ..store.index import Index, RunRow
 from ..store.paths import LogsDir
-from ..store.spec import RunSpec, check_experiment_name, new_run_id
+from ..store.spec import RunSpec, check_experiment_name, git_commit, new_run_id
 from . import daemon, slurm
 
 RESUMABLE = ("failed", "crashed", "cancelled", "oom", "diverged", "preempted", "pruned")
@@ -98,7 +96,7 @@ class Client:
         """Start a supervisor that died while runs wait in the queue (cheap: a lock probe,
         and a query only when no supervisor holds the lock). Does not wait for it."""
         try:
-            if daemon.is_running(self.logs) or not self.index.queued_ids():
+            if lock.is_running(self.logs) or not self.index.queued_ids():
                 return
             daemon.spawn(self.logs, wait=0)
         except (OSError, sqlite3.Error):
@@ -279,35 +277,3 @@ def storage_problem(logs: LogsDir, e: BaseException) -> str:
     if "disk I/O error" in text:
         return f"the index {logs.index} cannot be written ({text}; is the disk full?)"
     return f"the index {logs.index} cannot be written ({text})"
-
-
-def fork_params(parent: dict[str, Any], overrides: dict[str, Any], epoch: int,
-                builtin: bool) -> dict[str, Any]:
-    """The params a fork at `epoch` runs with, or a ForkError saying why it cannot be.
-    The dashboard's fork form checks with this too, so it shows what will be queued."""
-    child = deep_merge(parent, overrides)
-    epochs = child.get("epochs")
-    if isinstance(epochs, int) and epochs <= epoch:
-        raise ForkError(f"cannot fork at epoch {epoch}: epochs = {epochs} leaves nothing to train "
-                        f"(set epochs above {epoch}).")
-    if builtin:
-        schema = builtin_schema()
-        schema.check_fork(parent, child)  # first: "cannot change the model" beats its consequences
-        if schema.schedule_keys & overrides.keys():
-            child["schedule_start"] = epoch  # the new schedule starts at the fork
-        try:
-            schema.validate(child)
-        except ParamError as e:
-            raise ForkError(f"cannot fork: {sentence(describe_param_error(e.key, e.reason))}") from None
-    return child
-
-
-def git_commit(where: Path) -> str | None:
-    try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=where, capture_output=True,
-                             text=True, timeout=5, env={**os.environ, "GIT_OPTIONAL_LOCKS": "0"})
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    if out.returncode != 0:
-        return None
-    return out.stdout.strip() or None

@@ -9,7 +9,6 @@ that died unseen. Runs never depend on it: killing it loses nothing.
 from __future__ import annotations
 
 import argparse
-import fcntl
 import logging
 import os
 import shutil
@@ -26,7 +25,7 @@ from typing import Any, Literal
 from ..config.experiments import QueueSettings
 from ..errors import TuiexpError
 from ..search.study import Studies
-from ..store import atomic, events, runstore
+from ..store import atomic, events, lock, runstore
 from ..store.events import TERMINAL
 from ..store.index import Fold, Index
 from ..store.paths import LogsDir, RunPaths
@@ -499,59 +498,10 @@ def _reason(e: BaseException) -> str:
     return f"{type(e).__name__}: {text}"
 
 
-# -- the lock and the process -------------------------------------------------
-def try_lock(logs: LogsDir) -> int | None:
-    """Take the one-supervisor lock; the fd keeps it (None if another holds it)."""
-    logs.ensure()
-    fd = os.open(logs.daemon_lock, os.O_RDWR | os.O_CREAT, 0o666)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        os.close(fd)
-        return None
-    return fd
-
-
-def is_running(logs: LogsDir) -> bool:
-    if not logs.daemon_lock.exists():
-        return False
-    fd = try_lock(logs)
-    if fd is None:
-        return True
-    os.close(fd)
-    return False
-
-
-def info(logs: LogsDir) -> dict[str, Any] | None:
-    """The running supervisor's daemon.json (pid, started); None when none runs. Where a
-    full disk kept it from writing that file, the pid comes from the kernel's lock table."""
-    if not is_running(logs):
-        return None
-    data = runstore.read_json(logs.daemon_info)
-    if data is None and (pid := lock_holder(logs)) is not None:
-        data = {"pid": pid}
-    return data
-
-
-def lock_holder(logs: LogsDir) -> int | None:
-    """The pid holding `daemon.lock`, from /proc/locks (Linux); None where unknown."""
-    try:
-        st = os.stat(logs.daemon_lock)
-        with open("/proc/locks") as f:
-            lines = f.read().splitlines()
-    except OSError:
-        return None
-    want = f"{os.major(st.st_dev):02x}:{os.minor(st.st_dev):02x}:{st.st_ino}"
-    for line in lines:
-        fields = line.split()
-        if len(fields) >= 6 and fields[1] == "FLOCK" and fields[5] == want:
-            return int(fields[4])
-    return None
-
-
+# -- the process ----------------------------------------------------------------
 def spawn(logs: LogsDir, wait: float = 30.0) -> bool:
     """Start a detached supervisor for `logs` unless one runs; True once one runs."""
-    if is_running(logs):
+    if lock.is_running(logs):
         return True
     logs.ensure()
     with open(logs.daemon_log, "ab") as out:
@@ -562,7 +512,7 @@ def spawn(logs: LogsDir, wait: float = 30.0) -> bool:
         )
     deadline = time.monotonic() + wait
     while time.monotonic() < deadline:
-        if is_running(logs):
+        if lock.is_running(logs):
             return True
         time.sleep(0.05)
     return False
@@ -570,7 +520,7 @@ def spawn(logs: LogsDir, wait: float = 30.0) -> bool:
 
 def stop(logs: LogsDir, wait: float = 10.0) -> bool:
     """Stop the supervisor (runs go on; the next one adopts them)."""
-    data = info(logs)
+    data = lock.info(logs)
     if not data:
         return False
     try:
@@ -578,9 +528,9 @@ def stop(logs: LogsDir, wait: float = 10.0) -> bool:
     except ProcessLookupError:
         return False
     deadline = time.monotonic() + wait
-    while time.monotonic() < deadline and is_running(logs):
+    while time.monotonic() < deadline and lock.is_running(logs):
         time.sleep(0.05)
-    return not is_running(logs)
+    return not lock.is_running(logs)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -588,7 +538,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--logs", default="logs")
     args = ap.parse_args(argv)
     logs = LogsDir.at(args.logs)
-    fd = try_lock(logs)
+    fd = lock.try_lock(logs)
     deadline = time.monotonic() + 1.0
     while fd is None and time.monotonic() < deadline:
         # a client's is_running() probe holds the lock for an instant: retry past it,
@@ -597,7 +547,7 @@ def main(argv: list[str] | None = None) -> int:
         if other and runstore.pid_alive(int(other["pid"])):
             return 0
         time.sleep(0.05)
-        fd = try_lock(logs)
+        fd = lock.try_lock(logs)
     if fd is None:
         return 0
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s",

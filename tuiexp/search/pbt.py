@@ -247,7 +247,7 @@ class PbtDriver:
         return made
 
     def _replace(self, slot: int, loser: Any, donor: Any, boundary: int, rng: random.Random) -> None:
-        from ..queue.client import fork_params
+        from ..config.fork import fork_params
 
         new_id = member_id(self.definition, slot, boundary)
         parent = runstore.load_spec(self.logs.run(donor.id))

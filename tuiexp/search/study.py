@@ -227,8 +227,7 @@ def create(logs: LogsDir, config: Any, experiment: str, overrides: dict[str, Any
     kind "pbt" a population (search/pbt.py); the supervisor queues its runs. Returns
     the study's name."""
     from ..config.experiments import _overridden
-    from ..queue.client import git_commit
-    from ..store.spec import RunSpec, new_run_id
+    from ..store.spec import RunSpec, git_commit, new_run_id
 
     exp = config.experiment(experiment)
     base = config.expand(experiment, overrides)[0]

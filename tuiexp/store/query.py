@@ -15,8 +15,8 @@ from functools import lru_cache
 from typing import Any
 
 from ..errors import UsageError
-from ..queue import daemon
 from ..results.grouping import compact, run_params
+from ..store import lock
 from . import events
 from .index import Index, RunRow
 from .metrics import default_mode, matching
@@ -49,7 +49,7 @@ def get_run(index: Index, run_id: str) -> RunRow | None:
 def refresh_unsupervised(index: Index, ids: list[str] | None = None) -> None:
     """With no supervisor watching, a "running" row may be stale: derive it again from
     the run directory, which is the truth."""
-    if daemon.is_running(index.logs):
+    if lock.is_running(index.logs):
         return
     for row in index.runs(status=("starting", "running")):
         if ids is None or row.id in ids:

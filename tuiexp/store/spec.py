@@ -5,8 +5,10 @@ from __future__ import annotations
 import os
 import re
 import secrets
+import subprocess
 import time
 from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 from ..errors import UsageError
@@ -85,3 +87,15 @@ def check_experiment_name(name: str) -> str:
     if not name or name.startswith(".") or os.sep in name or "/" in name or ".." in name:
         raise UsageError(f"'{name}' is not a valid experiment name.")
     return name
+
+
+def git_commit(where: Path) -> str | None:
+    """The commit checked out where the config lives, recorded in a new run's spec."""
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=where, capture_output=True,
+                             text=True, timeout=5, env={**os.environ, "GIT_OPTIONAL_LOCKS": "0"})
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    if out.returncode != 0:
+        return None
+    return out.stdout.strip() or None

@@ -14,9 +14,9 @@ from textual.screen import ModalScreen
 from textual.widgets import Input, Label, Select, Static, TextArea
 
 from ...config.experiments import parse_value
+from ...config.fork import fork_params
 from ...config.params import builtin_schema
 from ...errors import TuiexpError
-from ...queue.client import fork_params
 from ...store.index import RunRow
 
 if sys.version_info >= (3, 11):
