@@ -217,7 +217,7 @@ def bench_ls(tmp: Path, quick: bool) -> None:
     ls = wall([*py, "-m", "tuiexp.cli", "--logs", str(logs.root), "ls"])
     ls_cols = wall([*py, "-m", "tuiexp.cli", "--logs", str(logs.root), "ls", "--columns",
                     "val/m0*"])
-    core = wall([*py, "-c", "import tuiexp.store.index, tuiexp.queue.client, tuiexp.config.experiments"])
+    core = wall([*py, "-c", "import tuiexp.store.index, tuiexp.queue.client, tuiexp.config.loader"])
     torch = wall([*py, "-c", "import torch"], repeat=2)
     leaked = subprocess.run([*py, "-c", "import sys, tuiexp.queue.client, tuiexp.cli;"
                              "print(sorted(m for m in ('torch','textual') if m in sys.modules))"],

@@ -53,7 +53,7 @@ def writer() -> None:
 
 def seed_index(root: Path, seconds: float) -> Path:
     """180 finished runs, their event logs written and indexed for real; 20 live ones queued."""
-    from tuiexp.config import experiments as configmod
+    from tuiexp.config import loader
     from tuiexp.queue.client import Client
     from tuiexp.store import events, runstore
     from tuiexp.store.index import Index
@@ -85,7 +85,7 @@ def seed_index(root: Path, seconds: float) -> Path:
             paths.events.write_bytes(b"".join(lines))
             index.reindex_run(spec.id)
     with Client(logs) as client:
-        client.enqueue(configmod.load(cfg), "live", {})
+        client.enqueue(loader.load(cfg), "live", {})
     return root
 
 

@@ -15,6 +15,16 @@ class ConfigError(TuiexpError):
     exit_code = 2
 
 
+class ParamError(ConfigError):
+    """A param that is unknown, of the wrong kind or out of range: `key` names it
+    (dotted for nested tables, `schedule[1].lr` for lists), `reason` says why."""
+
+    def __init__(self, key: str, reason: str):
+        super().__init__(f"param `{key}`: {reason}")
+        self.key = key
+        self.reason = reason
+
+
 class UsageError(TuiexpError):
     """A command was asked for something that does not exist or cannot be done."""
 

@@ -3,8 +3,9 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import tuiexp, write_config
-from tuiexp.config import experiments as config
+from tuiexp.config import loader, model, values
 from tuiexp.errors import ConfigError
+from tuiexp.store.metrics import default_mode
 
 BASE = """
 [defaults]
@@ -21,8 +22,8 @@ seeds = [0, 1, 2]
 """
 
 
-def load(tmp_path: Path, body: str) -> config.Config:
-    return config.load(write_config(tmp_path, body))
+def load(tmp_path: Path, body: str) -> model.Config:
+    return loader.load(write_config(tmp_path, body))
 
 
 def error(tmp_path: Path, body: str) -> str:
@@ -83,14 +84,14 @@ def test_random_sweep_is_seeded(tmp_path):
 
 
 def test_set_values_are_toml_and_override_sweeps(tmp_path):
-    over = config.parse_overrides(["lr=0.05", "optimizer=adam", "augment.flip=false",
+    over = values.parse_overrides(["lr=0.05", "optimizer=adam", "augment.flip=false",
                                    'schedule=[{epochs=2, optimizer="adam", lr=1e-3}]'])
     assert over == {"lr": 0.05, "optimizer": "adam", "augment": {"flip": False},
                     "schedule": [{"epochs": 2, "optimizer": "adam", "lr": 1e-3}]}
     runs = load(tmp_path, BASE).expand("sweep", {"batch_size": 64})
     assert len(runs) == 6 and {r["batch_size"] for r in runs} == {64}
     with pytest.raises(ConfigError, match="key=value"):
-        config.parse_overrides(["lr"])
+        values.parse_overrides(["lr"])
 
 
 def test_model_args_are_replaced_not_merged_when_inherited(tmp_path):
@@ -100,7 +101,7 @@ def test_model_args_are_replaced_not_merged_when_inherited(tmp_path):
 
 
 def test_shipped_config_is_valid():
-    cfg = config.load(Path(__file__).resolve().parents[2] / "experiments.toml")
+    cfg = loader.load(Path(__file__).resolve().parents[2] / "experiments.toml")
     assert "smoke" in cfg.experiments
     assert sum(len(cfg.expand(n)) for n in cfg.experiments) > 40
 
@@ -123,7 +124,7 @@ def test_set_fixes_a_dotted_sweep_key_and_the_seed(tmp_path):
             "sweep.\"augment.flip\" = [true, false]\nsweep.\"augment.pad\" = [2, 4]\nseeds = [0, 1]\n")
     cfg = load(tmp_path, body)
     assert len(cfg.expand("a")) == 8
-    runs = cfg.expand("a", config.parse_overrides(["augment.flip=false", "seed=7"]))
+    runs = cfg.expand("a", values.parse_overrides(["augment.flip=false", "seed=7"]))
     assert [(r["augment"]["flip"], r["augment"]["pad"], r["seed"]) for r in runs] == [
         (False, 2, 7), (False, 4, 7)]
 
@@ -161,7 +162,7 @@ def test_metric_mode_and_run_keys_from_defaults(tmp_path):
     # a mode goes with the metric of its own table or a nearer one, never a farther one
     assert got == {"p": ("err", "max"), "q": ("f1", "max"), "r": ("err", "min"), "s": ("acc", "max"),
                    "u": ("val/loss", "min")}
-    assert [config.default_mode(m) for m in ("val_acc", "val/loss", "error_rate", "mse", "lossy",
+    assert [default_mode(m) for m in ("val_acc", "val/loss", "error_rate", "mse", "lossy",
                                               "train.nll", "closs", "top5_err")] == [
         "max", "min", "min", "min", "max", "min", "min", "min"]
 
@@ -184,8 +185,8 @@ def test_bad_run_keys_name_their_line(tmp_path):
 def test_ui_table(tmp_path):
     cfg = load(tmp_path, "[ui]\ncolumns = [\"val/acc\", \"lr\"]\nsparklines = [\"loss\"]\nbell = true\n"
                          "[experiments.t]\n")
-    assert cfg.ui == config.UiSettings(columns=("val/acc", "lr"), sparklines=("loss",), bell=True)
-    assert load(tmp_path, "[experiments.t]\n").ui == config.UiSettings()
+    assert cfg.ui == model.UiSettings(columns=("val/acc", "lr"), sparklines=("loss",), bell=True)
+    assert load(tmp_path, "[experiments.t]\n").ui == model.UiSettings()
     msg = error(tmp_path, "[ui]\nbell = true\ncolumn = [\"a\"]\n")
     assert msg == "experiments.toml, line 3: unknown key `column` in [ui] — did you mean `columns`?"
     assert "line 2: `sparklines` must be a list" in error(tmp_path, "[ui]\nsparklines = \"loss\"\n")
@@ -225,7 +226,7 @@ def test_names_seeds_non_finite_and_log_uniform_have_lines(tmp_path):
 
 def test_a_bom_is_read(tmp_path):
     (tmp_path / "experiments.toml").write_bytes("\ufeff[experiments.a]\nlr = 0.1\n".encode())
-    assert config.load(tmp_path / "experiments.toml").expand("a")[0]["lr"] == 0.1
+    assert loader.load(tmp_path / "experiments.toml").expand("a")[0]["lr"] == 0.1
 
 
 CHECKED = """\

@@ -11,11 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from tuiexp.config import experiments as config
-from tuiexp.config import params
-from tuiexp.config.experiments import Experiment
-from tuiexp.config.params import GROUP, ParamError, ParamSchema, SchemaNotFound, schema_for
-from tuiexp.errors import ConfigError
+from tuiexp.config import loader, params
+from tuiexp.config.model import Experiment
+from tuiexp.config.params import GROUP, ParamSchema, SchemaNotFound, schema_for
+from tuiexp.errors import ConfigError, ParamError
 from tuiexp.store.spec import RunSpec
 
 
@@ -90,7 +89,7 @@ def test_the_config_loader_checks_builtin_params_through_the_registry(tmp_path: 
     path = tmp_path / "experiments.toml"
     path.write_text(body)
     with pytest.raises(ConfigError) as info:
-        cfg = config.load(path)
+        cfg = loader.load(path)
         for name in cfg.experiments:
             cfg.expand(name)
     assert words in str(info.value)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tuiexp.config import experiments as configmod
+from tuiexp.config import loader, model
 from tuiexp.errors import ConfigError
 from tuiexp.queue import slurm
 from tuiexp.store import runstore
@@ -34,10 +34,10 @@ slurm = { time = "4:00:00", gres = "gpu:1" }
 """
 
 
-def load(tmp_path: Path, text: str) -> configmod.Config:
+def load(tmp_path: Path, text: str) -> model.Config:
     path = tmp_path / "experiments.toml"
     path.write_text(text)
-    return configmod.load(path)
+    return loader.load(path)
 
 
 def test_queue_and_experiment_settings_merge(tmp_path):

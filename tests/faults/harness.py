@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.conftest import FAKE_RUN, write_config
-from tuiexp.config.experiments import load
+from tuiexp.config.loader import load
 from tuiexp.queue import daemon
 from tuiexp.queue.client import Client
 from tuiexp.store import events, lock, query

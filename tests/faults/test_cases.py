@@ -21,7 +21,7 @@ import pytest
 
 from tests.conftest import tuiexp, write_config
 from tests.faults.harness import deadline_wait, status_of, tuiexp_with_umask
-from tuiexp.config.experiments import load
+from tuiexp.config.loader import load
 from tuiexp.queue import daemon
 from tuiexp.queue.client import Client
 from tuiexp.store import events, lock

@@ -9,7 +9,7 @@ import shutil
 
 from tests.conftest import tuiexp, write_config
 from tests.faults.harness import compare_index, deadline_wait, status_of
-from tuiexp.config.experiments import load
+from tuiexp.config.loader import load
 from tuiexp.queue import daemon
 from tuiexp.queue.client import Client
 from tuiexp.store import lock

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from tuiexp.interop.tensorboard import clean_tag
 from tuiexp.store import events, runstore
+from tuiexp.store.metrics import clean_tag
 from tuiexp.store.paths import LogsDir
 from tuiexp.store.spec import RunSpec
 

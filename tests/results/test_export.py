@@ -12,7 +12,8 @@ from tests.results.conftest import SWEEP, check_golden
 from tuiexp.cli import results as cli_results
 from tuiexp.errors import UsageError
 from tuiexp.results import export
-from tuiexp.results.grouping import Stat, compact, flatten, varying_keys
+from tuiexp.results.grouping import Stat, varying_keys
+from tuiexp.store.query import compact, flatten
 
 
 @pytest.mark.parametrize("fmt", export.FORMATS)

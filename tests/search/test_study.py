@@ -128,10 +128,10 @@ def test_killing_the_supervisor_mid_study_loses_and_doubles_nothing(workdir: Pat
 
 
 def test_a_trial_asked_but_never_queued_is_queued_once(tmp_path: Path) -> None:
-    from tuiexp.config import experiments as configmod
+    from tuiexp.config import loader
     from tuiexp.store.index import Index
 
-    cfg = configmod.load(config(tmp_path, trials=2, parallel=1, sleep=0.0))
+    cfg = loader.load(config(tmp_path, trials=2, parallel=1, sleep=0.0))
     logs = LogsDir.at(tmp_path / "logs")
     name = studies.create(logs, cfg, "tiny", {})
     definition = studies.load_definition(logs, name)

@@ -34,11 +34,11 @@ def test_fork_params_are_what_the_form_and_the_client_both_check():
 
     import pytest
 
-    from tuiexp.config import experiments as config
+    from tuiexp.config import loader
     from tuiexp.config.fork import fork_params
     from tuiexp.errors import ForkError
 
-    parent = config.load(Path(__file__).resolve().parents[2] / "experiments.toml").expand("smoke")[0]
+    parent = loader.load(Path(__file__).resolve().parents[2] / "experiments.toml").expand("smoke")[0]
     phases = [{"epochs": 2, "optimizer": "adam", "lr": 1e-3}]
     child = fork_params(parent, {"schedule": phases}, epoch=1, builtin=True)
     assert child["schedule_start"] == 1 and child["schedule"] == phases  # spans epochs 2..3

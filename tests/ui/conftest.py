@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tuiexp.config import experiments as configmod
+from tuiexp.config import loader
 from tuiexp.queue import daemon
 from tuiexp.queue.client import Client
 from tuiexp.store.index import Index
@@ -61,7 +61,7 @@ class Workspace:
 
     def enqueue(self, name: str, **overrides: object) -> list[str]:
         with Client(self.logs) as c:
-            return c.enqueue(configmod.load(self.config_path), name, overrides)
+            return c.enqueue(loader.load(self.config_path), name, overrides)
 
     def wait(self, run_id: str, statuses: tuple[str, ...] = ("finished",), timeout: float = 30) -> None:
         deadline = time.monotonic() + timeout

@@ -142,12 +142,12 @@ def test_bulk_plans_say_which_runs_and_whether_a_checkpoint_exists():
 
 
 def test_the_new_run_form_speaks_of_overrides_not_cli_flags():
-    from tuiexp.config import experiments as configmod
+    from tuiexp.config import values
     from tuiexp.errors import TuiexpError
     from tuiexp.ui.screens.new import form_wording
 
     try:
-        configmod.parse_overrides(["lr"])
+        values.parse_overrides(["lr"])
     except TuiexpError as e:
         text = form_wording(str(e))
     assert "--set" not in text and "key=value" in text

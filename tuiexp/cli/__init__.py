@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from ..config import experiments as configmod
+from ..config import loader, values
 from ..errors import TuiexpError, UsageError
 from ..queue import daemon
 from ..queue.client import Client, storage_problem
@@ -126,7 +126,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="also every run the filter selects now, e.g. 'exp:dropout status:queued,running'")
     p = add("reindex", cmd_reindex, "rebuild the index from the run directories")
     p = add("daemon", cmd_daemon, "start, stop or inspect the supervisor")
-    p.add_argument("action", choices=["start", "stop", "status"])
+    p.add_argument("action", choices=["start", "stop", "status", "serve"],
+                   help="serve: be the supervisor in this terminal (what start runs detached)")
     from . import doctor, imports, lrfind, notes, results, study
 
     for module in (results, notes, doctor, study, lrfind, imports):
@@ -147,7 +148,7 @@ def cmd_ui(args: argparse.Namespace) -> int:
 def cmd_check(args: argparse.Namespace) -> int:
     from ..queue import preflight
 
-    cfg = configmod.load(args.file or args.config)
+    cfg = loader.load(args.file or args.config)
     if cfg.queue.executor == "slurm":
         from ..queue import slurm
 
@@ -176,8 +177,8 @@ def _slurm_opts(settings: dict[str, Any]) -> list[str]:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    cfg = configmod.load(args.config)
-    overrides = configmod.parse_overrides(args.set)
+    cfg = loader.load(args.config)
+    overrides = values.parse_overrides(args.set)
     exp = cfg.experiment(args.experiment)
     if exp.search is not None or exp.pbt is not None:
         from .study import start_study
@@ -191,7 +192,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_fork(args: argparse.Namespace) -> int:
-    overrides = configmod.parse_overrides(args.set)
+    overrides = values.parse_overrides(args.set)
     with Client(_logs(args)) as client:
         rid = client.fork(args.run, overrides, args.epoch)
     print(rid)
@@ -314,7 +315,7 @@ def _ls_columns(args: argparse.Namespace) -> list[str]:
 
     if Path(args.config).is_file():
         try:
-            return list(configmod.load_ui(args.config).columns)
+            return list(loader.load_ui(args.config).columns)
         except TuiexpError:
             pass  # a broken experiments file must not stop `ls`; `check` says what is wrong
     return []
@@ -446,6 +447,10 @@ def cmd_daemon(args: argparse.Namespace) -> int:
         ok = daemon.spawn(logs)
         print("supervisor running" if ok else f"supervisor did not start; see {logs.daemon_log}")
         return 0 if ok else 1
+    if args.action == "serve":
+        from ..search.studies import Studies
+
+        return daemon.run(logs, producers=[Studies])
     if args.action == "stop":
         print("supervisor stopped (runs go on)" if daemon.stop(logs) else "no supervisor was running")
         return 0

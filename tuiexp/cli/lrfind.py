@@ -8,7 +8,7 @@ import math
 import subprocess
 import sys
 
-from ..config import experiments as configmod
+from ..config import loader, values
 from ..errors import UsageError
 from ..search import lrfind
 from ..store.paths import LogsDir
@@ -33,11 +33,11 @@ def add_parsers(sub: argparse._SubParsersAction, common: argparse.ArgumentParser
 
 
 def cmd_lr_find(args: argparse.Namespace) -> int:
-    cfg = configmod.load(args.config)
+    cfg = loader.load(args.config)
     exp = cfg.experiment(args.experiment)
     if exp.builtin and (args.steps < 10 or not 0 < args.start < args.end):
         raise UsageError("lr-find needs --steps of at least 10 and 0 < --start < --end.")
-    overrides = configmod.parse_overrides(args.set)
+    overrides = values.parse_overrides(args.set)
     logs = LogsDir.at(args.logs).ensure()
     job = lrfind.plan(logs, cfg, exp.name, overrides, args.steps, args.start, args.end)
     proc = subprocess.run(job.argv)
@@ -59,7 +59,7 @@ def cmd_lr_find(args: argparse.Namespace) -> int:
 
         with Client(logs) as client:
             done = launch(client, cfg, exp.name,
-                          configmod.deep_merge(overrides, {"lr": lrfind.queued_lr(lr)}))
+                          values.deep_merge(overrides, {"lr": lrfind.queued_lr(lr)}))
         print("\n".join(done.ids) if done.ids else done.text)
     return 0
 

@@ -7,7 +7,7 @@ import argparse
 from typing import Any
 
 from ..errors import UsageError
-from ..search import study as studies
+from ..search import studies, study
 from ..store.paths import LogsDir
 
 
@@ -32,7 +32,7 @@ def start_study(logs: LogsDir, config: Any, experiment: str, overrides: dict[str
     from ..queue import daemon
 
     exp = config.experiment(experiment)
-    name = studies.create(logs, config, experiment, overrides,
+    name = study.create(logs, config, experiment, overrides,
                           kind="pbt" if exp.pbt is not None else "search")
     if not daemon.spawn(logs):
         raise UsageError(f"the supervisor did not start; see {logs.daemon_log}.")
@@ -51,11 +51,11 @@ def start_study(logs: LogsDir, config: Any, experiment: str, overrides: dict[str
 
 def cmd_study_ls(args: argparse.Namespace) -> int:
     logs = LogsDir.at(args.logs)
-    found = studies.names(logs)
+    found = study.names(logs)
     if not found:
-        print(f"no studies in {studies.folder(logs)}")
+        print(f"no studies in {study.folder(logs)}")
     for name in found:
-        d = studies.load_definition(logs, name)
+        d = study.load_definition(logs, name)
         state = "done" if d.get("done") else "running"
         size = (f"{d['pbt']['population']:>4} members" if d.get("kind") == "pbt"
                 else f"{d['search']['trials']:>4} trials ")

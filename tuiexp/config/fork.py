@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..errors import ForkError
-from .experiments import deep_merge, describe_param_error, sentence
-from .params import ParamError, builtin_schema
+from ..errors import ForkError, ParamError
+from .params import builtin_schema
+from .values import deep_merge, describe_param_error, sentence
 
 
 def fork_params(parent: dict[str, Any], overrides: dict[str, Any], epoch: int,

@@ -24,16 +24,6 @@ GROUP = "tuiexp.schemas"
 BUILTIN = "builtin"
 
 
-class ParamError(ConfigError):
-    """A param that is unknown, of the wrong kind or out of range: `key` names it
-    (dotted for nested tables, `schedule[1].lr` for lists), `reason` says why."""
-
-    def __init__(self, key: str, reason: str):
-        super().__init__(f"param `{key}`: {reason}")
-        self.key = key
-        self.reason = reason
-
-
 @runtime_checkable
 class ParamSchema(Protocol):
     """What the core needs to know about a trainer's params."""

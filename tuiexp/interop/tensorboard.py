@@ -24,20 +24,12 @@ from typing import Any
 
 from ..errors import UsageError
 from ..store import atomic, events
+from ..store.metrics import clean_tag
 from ..store.paths import LogsDir, RunPaths
 from ..store.spec import RunSpec, check_experiment_name, new_run_id
 
 EVENT_FILE = "events.out.tfevents."
 SOURCE_FILE = "source.json"  # in an imported run's directory: where it came from
-_BAD_TAG = re.compile(r"[^-/\w.]", re.ASCII)  # TensorBoard's _clean_tag rule
-
-
-def clean_tag(tag: str) -> str:
-    """A TensorBoard tag as a metric name: TensorBoard's own cleaning (other characters
-    become `_`, no leading `/`), at most 128 characters; a reserved field name (`step`,
-    `epoch`, `v`, `t`, `kind`) gains a trailing `_`."""
-    name = _BAD_TAG.sub("_", str(tag)).lstrip("/")[:128] or "_"
-    return name + "_" if name in events.RESERVED else name
 
 
 @dataclass

@@ -15,8 +15,8 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from ..config.experiments import Config
 from ..config.fork import fork_params
+from ..config.model import Config
 from ..errors import RunNotFound, UsageError
 from ..store import atomic, lock, notes, query, runstore
 from ..store.events import TERMINAL

@@ -8,7 +8,6 @@ that died unseen. Runs never depend on it: killing it loses nothing.
 
 from __future__ import annotations
 
-import argparse
 import logging
 import os
 import shutil
@@ -18,13 +17,13 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
-from ..config.experiments import QueueSettings
+from ..config.model import QueueSettings
 from ..errors import TuiexpError
-from ..search.study import Studies
 from ..store import atomic, events, lock, runstore
 from ..store.events import TERMINAL
 from ..store.index import Fold, Index
@@ -75,8 +74,26 @@ def environmental(e: BaseException) -> bool:
     return isinstance(e, (OSError, sqlite3.OperationalError))
 
 
+class Producer(Protocol):
+    """What queues runs from the supervisor's tick besides the clients: a study or a
+    population (tuiexp/search/), given to the supervisor when it starts."""
+
+    def tick(self) -> None: ...
+
+    def busy(self) -> bool:
+        """Still has runs to queue (the supervisor must not idle out)."""
+        ...
+
+
+#: How a producer is made: from the logs, the index, and the supervisor's complain(subject,
+#: what, error) and clear(subject), so its failures are logged once like the supervisor's own.
+MakeProducer = Callable[[LogsDir, Index, Callable[[str, str, BaseException], None],
+                         Callable[[str], None]], Producer]
+
+
 class Supervisor:
-    def __init__(self, logs: LogsDir, executor: LocalExecutor | None = None):
+    def __init__(self, logs: LogsDir, executor: LocalExecutor | None = None,
+                 producers: Sequence[MakeProducer] = ()):
         self.logs = logs.ensure()
         self.index = Index(logs)
         self.executor = executor or LocalExecutor()
@@ -87,7 +104,7 @@ class Supervisor:
         self._last_busy = time.time()
         self._adopted = False
         self._said: dict[str, str] = {}  # what was logged per subject: a repeat is not
-        self.studies = Studies(logs, self.index, self._complain, self._clear)
+        self.producers = [make(logs, self.index, self._complain, self._clear) for make in producers]
 
     # -- lifecycle ------------------------------------------------------------
     def serve(self) -> None:
@@ -97,7 +114,8 @@ class Supervisor:
                 if not self._adopted:
                     self._adopted = self.adopt()
                 self.tick()
-                busy = bool(self.active or self.index.queued_ids() or self.studies.busy())
+                busy = bool(self.active or self.index.queued_ids()
+                            or any(p.busy() for p in self.producers))
                 self._clear("tick")
             except Exception as e:  # noqa: BLE001 - nothing may stop the supervisor
                 self._complain("tick", "the supervisor's tick failed", e)
@@ -155,7 +173,8 @@ class Supervisor:
             self.slurm().refresh(jobs)  # one squeue for all jobs
         for run_id, act in list(self.active.items()):
             self._watch(run_id, act)
-        self.studies.tick()  # asks for trials and queues them before dispatch starts them
+        for producer in self.producers:  # studies ask for trials before dispatch starts them
+            producer.tick()
         self._dispatch()
         if time.time() - self._last_scan > SCAN_EVERY:
             self._scan()
@@ -506,7 +525,7 @@ def spawn(logs: LogsDir, wait: float = 30.0) -> bool:
     logs.ensure()
     with open(logs.daemon_log, "ab") as out:
         subprocess.Popen(
-            [sys.executable, "-m", "tuiexp.queue.daemon", "--logs", str(logs.root)],
+            [sys.executable, "-m", "tuiexp.cli", "--logs", str(logs.root), "daemon", "serve"],
             stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
             start_new_session=True, close_fds=True,
         )
@@ -533,11 +552,9 @@ def stop(logs: LogsDir, wait: float = 10.0) -> bool:
     return not lock.is_running(logs)
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="tuiexp-daemon")
-    ap.add_argument("--logs", default="logs")
-    args = ap.parse_args(argv)
-    logs = LogsDir.at(args.logs)
+def run(logs: LogsDir, producers: Sequence[MakeProducer] = ()) -> int:
+    """Be the supervisor of `logs` until stopped or idle (`tuiexp daemon serve`, which
+    `spawn` starts detached); returns at once if another one holds the lock."""
     fd = lock.try_lock(logs)
     deadline = time.monotonic() + 1.0
     while fd is None and time.monotonic() < deadline:
@@ -562,7 +579,7 @@ def main(argv: list[str] | None = None) -> int:
 
     signal.signal(signal.SIGTERM, on_term)
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
-    sup = _open(logs, stop)
+    sup = _open(logs, stop, producers)
     if sup is None:
         return 0
     opened.append(sup)
@@ -573,7 +590,8 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _open(logs: LogsDir, stop: threading.Event) -> Supervisor | None:
+def _open(logs: LogsDir, stop: threading.Event, producers: Sequence[MakeProducer]
+          ) -> Supervisor | None:
     """The supervisor, once its index opens: on a full disk it waits for space (holding
     the lock, so no second one starts) rather than dying; None if stopped or idle first."""
     said, wrote_info, since = "", False, time.time()
@@ -582,14 +600,10 @@ def _open(logs: LogsDir, stop: threading.Event) -> Supervisor | None:
             if not wrote_info:
                 atomic.write_json(logs.daemon_info, {"pid": os.getpid(), "started": time.time()})
                 wrote_info = True
-            return Supervisor(logs)
+            return Supervisor(logs, producers=producers)
         except (OSError, sqlite3.OperationalError) as e:
             if str(e) != said:
                 said = str(e)
                 log.warning("cannot open %s yet (%s); retrying", logs.index, e)
             stop.wait(1.0)
     return None
-
-
-if __name__ == "__main__":
-    sys.exit(main())

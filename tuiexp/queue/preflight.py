@@ -9,7 +9,8 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..config.experiments import Config, Experiment, sentence
+from ..config.model import Config, Experiment, QueueSettings
+from ..config.values import sentence
 from ..errors import ConfigError
 from . import gpu
 
@@ -34,8 +35,40 @@ def check(cfg: Config) -> Report:
         except ConfigError as e:
             report.problems.append(str(e))
         report.problems += experiment_problems(cfg, exp)
+        if (problem := parallel_problem(cfg, exp)) is not None:
+            report.problems.append(problem)
     report.problems += gpu_problems(cfg)
     return report
+
+
+def capacity(queue: QueueSettings) -> tuple[int | None, str]:
+    """How many runs the queue runs at once here (None: no limit here, Slurm's), and why."""
+    if queue.executor == "slurm":
+        return None, "slurm"
+    if isinstance(queue.gpus, tuple):
+        n = len(queue.gpus)
+    elif queue.gpus == "none":
+        n = 0
+    else:
+        n = len(gpu.gpus())
+    if n:
+        return n * queue.jobs_per_gpu, f"{n} GPU{'s' if n > 1 else ''} × jobs_per_gpu = {queue.jobs_per_gpu}"
+    return queue.cpu_jobs, f"no GPU, cpu_jobs = {queue.cpu_jobs} CPU slot{'s' if queue.cpu_jobs > 1 else ''}"
+
+
+def parallel_problem(cfg: Config, exp: Experiment) -> str | None:
+    """A study's `parallel` above what the queue can run at once on this machine."""
+    if exp.search is None:
+        return None
+    cap, how = capacity(cfg.queue)
+    parallel = exp.search["parallel"]
+    if cap is None or parallel <= cap:
+        return None
+    raise_it = "cpu_jobs" if "CPU" in how else "jobs_per_gpu"
+    return str(cfg.locate.error(
+        f"experiments.{exp.name}.search", "parallel",
+        f"`parallel = {parallel}` is more than the queue can run at once ({cap}: {how}); "
+        f"lower it or raise [queue] {raise_it}"))
 
 
 def run_dir_of(cfg: Config, exp: Experiment) -> Path:

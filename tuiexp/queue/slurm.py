@@ -31,11 +31,6 @@ from ..errors import UsageError
 from ..store import atomic
 from ..store.paths import RunPaths
 
-#: Keys of `[queue.slurm]` and of an experiment's `slurm = {...}` table.
-SETTINGS: dict[str, type | tuple[type, ...]] = {
-    "partition": str, "gres": str, "cpus_per_task": int, "mem": (str, int), "time": (str, int),
-    "account": str, "qos": str, "constraint": str, "sbatch": list, "signal_before": int,
-}
 #: Seconds before the time limit the job gets SIGUSR1 (Slurm may send it up to ~30 s early).
 SIGNAL_BEFORE = 90
 #: Exit code of the job wrapper when the node cannot see the run directory.
@@ -51,36 +46,6 @@ TERMINAL_STATES = ("COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "PREEMPTED", "
 
 class SlurmError(UsageError):
     """Slurm refused or is missing; the message is one sentence for the user."""
-
-
-# -- settings ------------------------------------------------------------------------------
-def check_settings(table: Any, fail: Any) -> dict[str, Any]:
-    """Validate a slurm table; `fail(key, what)` makes the ConfigError for a bad key."""
-    if not isinstance(table, dict):
-        raise fail(None, "`slurm` must be a table")
-    import difflib
-
-    for key, value in table.items():
-        if key not in SETTINGS:
-            close = difflib.get_close_matches(key, list(SETTINGS), n=1, cutoff=0.6)
-            hint = f" — did you mean `{close[0]}`?" if close else ""
-            raise fail(key, f"unknown key `{key}` in the slurm settings{hint}")
-        want = SETTINGS[key]
-        if not isinstance(value, want) or isinstance(value, bool):
-            raise fail(key, f"`{key}` must be {_kind(want)}, got {value!r}")
-        if (key in ("cpus_per_task", "signal_before") and isinstance(value, int)
-                and value < (1 if key == "cpus_per_task" else 0)):
-            raise fail(key, f"`{key}` must be a positive integer, got {value!r}")
-        if key == "sbatch" and isinstance(value, list) and not all(
-                isinstance(o, str) and o.startswith("-") for o in value):
-            raise fail(key, "`sbatch` must be a list of sbatch options such as \"--exclusive\"")
-    return dict(table)
-
-
-def _kind(want: type | tuple[type, ...]) -> str:
-    names = {str: "a string", int: "an integer", list: "a list of strings"}
-    kinds = want if isinstance(want, tuple) else (want,)
-    return " or ".join(names[k] for k in kinds)
 
 
 def available() -> bool:

@@ -21,16 +21,9 @@ from ..errors import UsageError
 from ..store import atomic, events, query
 from ..store.index import RunRow
 from ..store.metrics import default_mode
+from ..store.query import compact, run_params
 from ..store.spec import INTERNAL_PARAMS
-from .grouping import (
-    Stat,
-    check_group_by,
-    compact,
-    group,
-    run_params,
-    spec_value,
-    varying_keys,
-)
+from .grouping import Stat, check_group_by, group, spec_value, varying_keys
 
 FORMATS = ("csv", "md", "latex", "json")
 HELD_OUT = re.compile(r"^(val|valid|test|eval)|[/_](val|valid|test|eval)", re.IGNORECASE)

@@ -15,46 +15,10 @@ from typing import Any
 
 from ..errors import UsageError
 from ..store.index import RunRow
+from ..store.query import run_params
 
 #: Keys that are not params but can still be grouped by.
 SPEC_KEYS = ("experiment", "status", "parent", "fork_epoch")
-
-
-def flatten(params: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    """`{"augment": {"flip": True}}` -> `{"augment.flip": True}`; lists stay whole."""
-    out: dict[str, Any] = {}
-    for k, v in params.items():
-        key = f"{prefix}{k}"
-        if isinstance(v, dict):  # an empty table adds no key: `model_args = {}` is no column
-            out.update(flatten(v, key + "."))
-        else:
-            out[key] = v
-    return out
-
-
-def run_params(rec: RunRow) -> dict[str, Any]:
-    """A run's flattened params, its seed included (the spec's seed wins)."""
-    flat = flatten(rec.params)
-    if rec.seed is not None:
-        flat["seed"] = rec.seed
-    return flat
-
-
-def compact(v: Any) -> str:
-    """A param value in a few characters: `0.001`, `true`, `adam:10 → sgd:20`-like lists."""
-    if v is None:
-        return ""
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, float):
-        return format(v, "g")
-    if isinstance(v, dict):
-        return ",".join(f"{k}={compact(x)}" for k, x in v.items())
-    if isinstance(v, (list, tuple)):
-        if v and all(isinstance(x, dict) for x in v):
-            return " → ".join(compact(x) for x in v)  # a schedule: phase after phase
-        return "[" + ", ".join(compact(x) for x in v) + "]"
-    return str(v)
 
 
 def freeze(v: Any) -> str:

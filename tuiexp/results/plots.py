@@ -20,10 +20,10 @@ from typing import Any
 from ..errors import UsageError
 from ..store import atomic
 from ..store.index import Index, RunRow
-from ..store.query import split_column
+from ..store.query import compact, run_params, split_column
 from ..store.spec import INTERNAL_PARAMS
 from .export import metric as metric_of
-from .grouping import Group, Stat, compact, group, run_params, varying_keys
+from .grouping import Group, Stat, group, varying_keys
 
 Series = list[tuple[int, float]]
 

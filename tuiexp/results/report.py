@@ -22,8 +22,9 @@ from ..errors import TuiexpError, UsageError
 from ..store import atomic, query
 from ..store.index import Index, RunRow
 from ..store.metrics import default_mode
+from ..store.query import flatten, run_params
 from . import export, plots
-from .grouping import flatten, run_params, varying_keys
+from .grouping import varying_keys
 
 
 def write_report(

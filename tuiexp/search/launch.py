@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ..config.experiments import Config
+from ..config.model import Config
 from ..queue.client import Client
 from . import study as studies
 

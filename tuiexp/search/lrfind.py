@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..config.experiments import Config
+from ..config.model import Config
 from ..errors import ConfigError
 from ..store.paths import LogsDir
 

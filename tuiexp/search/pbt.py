@@ -1,7 +1,7 @@
 """Population-based training on forks: `pbt = { population, interval, perturb, quantile }`.
 
 `tuiexp run x` writes the population's definition (`logs/studies/NAME.json`, kind
-"pbt"); the supervisor's tick drives it (search/study.py `Studies`). Slot i's first
+"pbt"); the supervisor's tick drives it (search/studies.py). Slot i's first
 run is `PREFIX-m{i}` (member 0 with the experiment's params, the others perturbed).
 Once every member has logged epoch E, a multiple of `interval` below `epochs` (or
 ended before it), the members are ranked by their primary metric at E: each one in
@@ -20,7 +20,6 @@ directory the ones that replaced it.
 
 from __future__ import annotations
 
-import difflib
 import json
 import logging
 import math
@@ -29,87 +28,28 @@ import time
 from dataclasses import replace
 from typing import Any
 
+from ..config.fork import fork_params
+from ..config.values import deep_merge, get_dotted, set_dotted
 from ..errors import ForkError, UsageError
 from ..store import atomic, runstore
 from ..store.events import TERMINAL
+from ..store.index import Index
 from ..store.paths import LogsDir
+from ..store.spec import RunSpec
 
 log = logging.getLogger("tuiexp.pbt")
 
-KEYS = {"population": 4, "interval": 2, "perturb": None, "quantile": 0.25, "seed": 0}
 FACTORS = (0.8, 1.2)
-
-
-def parse_pbt(raw: Any, params: dict[str, Any], fail: Any) -> dict[str, Any]:
-    """A checked `pbt` table; `fail(key, what)` makes the ConfigError at its line."""
-    if not isinstance(raw, dict):
-        raise fail(None, "`pbt` must be a table: { population = 8, interval = 2, "
-                         "perturb = [\"lr\"], quantile = 0.25 }")
-    for key in raw:
-        if key not in KEYS:
-            close = difflib.get_close_matches(key, KEYS, n=1, cutoff=0.6)
-            hint = f" — did you mean `{close[0]}`?" if close else ""
-            raise fail(key, f"unknown key `{key}` in `pbt`{hint}")
-    out = {k: raw.get(k, v) for k, v in KEYS.items()}
-    for key, low in (("population", 2), ("interval", 1), ("seed", 0)):
-        v = out[key]
-        if not isinstance(v, int) or isinstance(v, bool) or v < low:
-            raise fail(key, f"`pbt.{key}` must be an integer of at least {low}, got {v!r}")
-    q = out["quantile"]
-    if not isinstance(q, (int, float)) or isinstance(q, bool) or not 0 < q <= 0.5:
-        raise fail("quantile", f"`pbt.quantile` must be a fraction in (0, 0.5], got {q!r}")
-    perturb = out["perturb"]
-    if not (isinstance(perturb, list) and perturb and all(isinstance(k, str) for k in perturb)):
-        raise fail("perturb", "`pbt.perturb` must be a non-empty list of param names")
-    for key in perturb:
-        value = _get(params, key)
-        if value is _MISSING:
-            close = difflib.get_close_matches(key.split(".")[-1], _keys(params, key), n=1, cutoff=0.6)
-            hint = f" — did you mean `{close[0]}`?" if close else ""
-            raise fail("perturb", f"`pbt.perturb` names `{key}`, a param this experiment does "
-                                  f"not have{hint}")
-        if not isinstance(value, (int, float)) or isinstance(value, bool):
-            raise fail("perturb", f"`pbt.perturb` names `{key}` = {value!r}; only numbers can be "
-                                  "perturbed")
-    return out
-
-
-_MISSING = object()
-
-
-def _get(params: dict[str, Any], dotted: str) -> Any:
-    node: Any = params
-    for part in dotted.split("."):
-        if not isinstance(node, dict) or part not in node:
-            return _MISSING
-        node = node[part]
-    return node
-
-
-def _keys(params: dict[str, Any], dotted: str) -> list[str]:
-    node: Any = params
-    for part in dotted.split(".")[:-1]:
-        node = node.get(part, {}) if isinstance(node, dict) else {}
-    return list(node) if isinstance(node, dict) else []
 
 
 def perturbed(params: dict[str, Any], keys: list[str], rng: random.Random) -> dict[str, Any]:
     """The overrides: each key's value times 0.8 or 1.2 (an int stays an int, ≥ 1)."""
-    from ..config.experiments import set_dotted
-
     flat = {}
     for key in keys:
-        value = _get(params, key)
+        value = get_dotted(params, key)
         new = value * rng.choice(FACTORS)
         flat[key] = max(1, round(new)) if isinstance(value, int) else new
     return set_dotted({}, flat)
-
-
-def create(logs: LogsDir, config: Any, experiment: str, overrides: dict[str, Any]) -> str:
-    """Write a new population of `experiment` (named after it); returns its name."""
-    from .study import create as create_study
-
-    return create_study(logs, config, experiment, overrides, kind="pbt")
 
 
 def member_id(definition: dict[str, Any], slot: int, epoch: int | None = None) -> str:
@@ -142,8 +82,6 @@ class PbtDriver:
         self.finished = False
 
     def step(self) -> None:
-        from ..store.spec import RunSpec
-
         template = RunSpec.from_json(self.definition["spec"])
         slots = range(self.pbt["population"])
         lineages = [self._lineage(slot, template) for slot in slots]
@@ -172,8 +110,6 @@ class PbtDriver:
         if not self.logs.run(base).dir.exists():
             params = template.params
             if slot:
-                from ..config.experiments import deep_merge
-
                 rng = random.Random(f"{self.pbt['seed']}:{slot}")
                 params = deep_merge(params, perturbed(params, self.pbt["perturb"], rng))
             spec = replace(template, id=base, params=params, created=time.time(),
@@ -247,8 +183,6 @@ class PbtDriver:
         return made
 
     def _replace(self, slot: int, loser: Any, donor: Any, boundary: int, rng: random.Random) -> None:
-        from ..config.fork import fork_params
-
         new_id = member_id(self.definition, slot, boundary)
         parent = runstore.load_spec(self.logs.run(donor.id))
         have = runstore.checkpoint_epochs(self.logs.run(donor.id))
@@ -271,8 +205,6 @@ class PbtDriver:
 
 def summary(logs: LogsDir, definition: dict[str, Any]) -> str:
     """The population as text: each slot's lineage with status and best."""
-    from ..store.index import Index
-
     p = definition["pbt"]
     lines = [f"population {definition['name']} ({'done' if definition.get('done') else 'running'}): "
              f"{p['population']} members, every {p['interval']} epochs the bottom "

@@ -3,7 +3,7 @@
 `[experiments.x.search]` names a sampler, a pruner, the number of trials, how many
 run at once, and a search space in the `random` syntax. `tuiexp run x` writes the
 study's definition (`logs/studies/NAME.json`); the supervisor's tick drives it
-(`Studies.tick`): it asks Optuna for trials while fewer than `parallel` are
+(search/studies.py): it asks Optuna for trials while fewer than `parallel` are
 unfinished, queues each as a run whose spec names the study and the trial number,
 reports the run's primary metric per epoch, writes `prune.request` into the run
 directory when the pruner says so, and tells Optuna how each run ended.
@@ -24,162 +24,26 @@ import logging
 import math
 import os
 import time
-from collections.abc import Callable
-from dataclasses import replace
-from functools import partial
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
-from ..errors import UsageError
+from ..config.params import builtin_schema
+from ..config.values import deep_merge, describe_param_error, overridden, set_dotted
+from ..errors import ConfigError, ParamError, UsageError
+from ..queue.preflight import parallel_problem
 from ..store import atomic, runstore
 from ..store.events import TERMINAL
+from ..store.index import Index
 from ..store.metrics import default_mode
 from ..store.paths import LogsDir
+from ..store.spec import RunSpec, git_commit, new_run_id
 
 log = logging.getLogger("tuiexp.study")
 
-SAMPLERS = ("tpe", "random", "grid", "cmaes")
-PRUNERS = ("asha", "median", "hyperband", "none")
-#: keys of a [search] table that are settings; every other key is a param's distribution
-SETTINGS = {"sampler": "tpe", "pruner": "median", "trials": None, "parallel": 1, "seed": 0,
-            "warmup": 1, "startup_trials": 5, "reduction": None}
-STEP_EVERY = 0.2  # seconds between a study's steps in the supervisor's tick (a pruning verdict waits no longer)
-
-Fail = Callable[[str | None, str], Exception]
 
 
 # -- configuration ---------------------------------------------------------------------
-
-
-def parse_search(raw: Any, params: dict[str, Any], fail: Fail,
-                 check_dist: Callable[[str, Any, Callable[[str], Exception]], None],
-                 check_exists: Callable[[str, Callable[[str], Exception]], None]) -> dict[str, Any]:
-    """A checked [search] table: its settings and `space` (param → distribution).
-    `fail(key, what)` makes the ConfigError at the key's line."""
-    if not isinstance(raw, dict):
-        raise fail(None, "`search` must be a table (sampler, trials, parallel, pruner and the "
-                         "params to search)")
-    out: dict[str, Any] = {k: raw.get(k, v) for k, v in SETTINGS.items()}
-    for key, known in (("sampler", SAMPLERS), ("pruner", PRUNERS)):
-        value = out[key]
-        if value not in known:
-            close = difflib.get_close_matches(str(value), known, n=1, cutoff=0.5)
-            hint = f" — did you mean `{close[0]}`?" if close else ""
-            raise fail(key, f"unknown {key} {value!r}{hint} (one of {', '.join(known)})")
-    for key in ("trials", "parallel", "seed", "warmup", "startup_trials", "reduction"):
-        value = out[key]
-        low = {"trials": 1, "parallel": 1, "reduction": 2}.get(key, 0)
-        if value is None and key in ("trials", "reduction"):
-            continue
-        if not isinstance(value, int) or isinstance(value, bool) or value < low:
-            raise fail(key, f"`search.{key}` must be an integer of at least {low}, got {value!r}")
-    space: dict[str, Any] = {}
-    for key, dist in raw.items():
-        if key in SETTINGS:
-            continue
-        if not isinstance(dist, dict):
-            close = difflib.get_close_matches(key, SETTINGS, n=1, cutoff=0.6)
-            hint = f" — did you mean `{close[0]}`?" if close else ""
-            raise fail(key, f"unknown key `{key}` in [search]{hint} (a param to search takes a "
-                            "distribution, e.g. lr = {{ log_uniform = [1e-4, 1e-1] }})")
-        at: Callable[[str], Exception] = partial(fail, key)
-        check_dist(key, dist, at)
-        _check_range(key, dist, at)
-        check_exists(key, partial(_search_words, at))
-        space[key] = dist
-    if not space:
-        raise fail(None, "`search` names no param to search (add e.g. "
-                         "lr = { log_uniform = [1e-4, 1e-1] })")
-    out["space"] = space
-    if out["sampler"] == "grid":
-        out["trials"] = _check_grid(space, out["trials"], fail)
-    elif out["trials"] is None:
-        raise fail(None, "`search.trials` is missing: how many trials the study runs")
-    return out
-
-
-def _search_words(fail: Callable[[str], Exception], what: str) -> Exception:
-    """`fail` with a sweep's wording turned into a search's."""
-    return fail(what.replace("sweep over", "search over"))
-
-
-def _check_range(key: str, dist: dict[str, Any], fail: Callable[[str], Exception]) -> None:
-    kind, arg = next(iter(dist.items()))
-    if kind == "choice":
-        for v in arg:
-            if not isinstance(v, (str, int, float, bool)):
-                raise fail(f"`search.{key}.choice` holds {v!r}; choices must be numbers, "
-                           "strings or booleans")
-        if len(set(map(repr, arg))) != len(arg):
-            raise fail(f"`search.{key}.choice` lists a value twice")
-        return
-    lo, hi = arg
-    if kind == "int_uniform" and not (float(lo).is_integer() and float(hi).is_integer()):
-        raise fail(f"`search.{key}.int_uniform` needs integer bounds, got [{lo}, {hi}]")
-    if lo == hi:
-        raise fail(f"`search.{key}.{kind}` = [{lo}, {hi}] is an empty range")
-    if lo > hi:
-        raise fail(f"`search.{key}.{kind}` = [{lo}, {hi}] is inverted (low above high); "
-                   f"write [{hi}, {lo}]")
-
-
-def _check_grid(space: dict[str, Any], trials: int | None, fail: Fail) -> int:
-    """The grid sampler takes finite sets: `choice` and `int_uniform`; trials ≤ the grid."""
-    size = 1
-    for key, dist in space.items():
-        kind, arg = next(iter(dist.items()))
-        if kind not in ("choice", "int_uniform"):
-            raise fail(key, f'sampler = "grid" takes `choice` or `int_uniform` values, '
-                            f"but `{key}` is {kind}")
-        size *= len(arg) if kind == "choice" else int(arg[1]) - int(arg[0]) + 1
-    if trials is not None and trials > size:
-        raise fail("trials", f"`search.trials` = {trials} is more than the grid's {size} points")
-    return trials if trials is not None else size
-
-
-def check_parallel(search: dict[str, Any], queue: Any, fail: Callable[[str], Exception]) -> None:
-    """`parallel` must not exceed how many runs the queue can run at once."""
-    cap, how = capacity(queue)
-    if cap is not None and search["parallel"] > cap:
-        raise fail(f"`parallel = {search['parallel']}` is more than the queue can run at once "
-                   f"({cap}: {how}); lower it or raise [queue] {'cpu_jobs' if 'CPU' in how else 'jobs_per_gpu'}")
-
-
-def check_space(exp: Any, fail: Fail) -> None:
-    """Where a param schema knows the params (the built-in trainer), both ends of every
-    range and every choice must be values a run accepts: a trial never fails on them."""
-    from ..config.experiments import deep_merge, describe_param_error, set_dotted
-    from ..config.params import ParamError, schema_for
-
-    schema = schema_for(exp)
-    if schema is None:
-        return
-    for key, dist in exp.search["space"].items():
-        kind, arg = next(iter(dist.items()))
-        for value in arg:
-            value = int(value) if kind == "int_uniform" else value
-            try:
-                schema.validate(deep_merge(exp.params, set_dotted({}, {key: value})))
-            except ParamError as e:
-                raise fail(key, f"`search.{key}` reaches {value!r}, but "
-                                f"{describe_param_error(e.key, e.reason)}") from None
-
-
-def capacity(queue: Any) -> tuple[int | None, str]:
-    """How many runs the queue runs at once (None: no limit here, Slurm's), and why."""
-    if queue.executor == "slurm":
-        return None, "slurm"
-    if isinstance(queue.gpus, tuple):
-        n = len(queue.gpus)
-    elif queue.gpus == "none":
-        n = 0
-    else:
-        from ..queue import gpu
-
-        n = len(gpu.gpus())
-    if n:
-        return n * queue.jobs_per_gpu, f"{n} GPU{'s' if n > 1 else ''} × jobs_per_gpu = {queue.jobs_per_gpu}"
-    return queue.cpu_jobs, f"no GPU, cpu_jobs = {queue.cpu_jobs} CPU slot{'s' if queue.cpu_jobs > 1 else ''}"
 
 
 # -- files ---------------------------------------------------------------------------------
@@ -226,10 +90,9 @@ def create(logs: LogsDir, config: Any, experiment: str, overrides: dict[str, Any
     """Write a new study of `experiment` (named after it: `x`, `x-2`, ...), or with
     kind "pbt" a population (search/pbt.py); the supervisor queues its runs. Returns
     the study's name."""
-    from ..config.experiments import _overridden
-    from ..store.spec import RunSpec, git_commit, new_run_id
-
     exp = config.experiment(experiment)
+    if (problem := parallel_problem(config, exp)) is not None:
+        raise ConfigError(problem)
     base = config.expand(experiment, overrides)[0]
     if kind == "pbt":
         if exp.pbt is None:
@@ -243,7 +106,7 @@ def create(logs: LogsDir, config: Any, experiment: str, overrides: dict[str, Any
         if exp.search is None:
             raise UsageError(f"experiment '{experiment}' has no [search] table.")
         search = dict(exp.search)
-        search["space"] = {k: v for k, v in search["space"].items() if not _overridden(k, overrides)}
+        search["space"] = {k: v for k, v in search["space"].items() if not overridden(k, overrides)}
         if not search["space"]:
             raise UsageError("--set fixes every param of the search: nothing is left to search.")
         plan = {"search": search}
@@ -254,10 +117,6 @@ def create(logs: LogsDir, config: Any, experiment: str, overrides: dict[str, Any
                        config_path=str(config.path.resolve()), tags=exp.tags, metric=exp.metric,
                        mode=exp.mode, args=exp.args, scalars=exp.scalars)
     mode = exp.mode or (default_mode(exp.metric) if exp.metric else "max")
-    from dataclasses import asdict
-
-    from ..store.index import Index
-
     with Index(logs) as index:  # the supervisor runs the trials with this queue's settings
         index.put_setting("queue", asdict(config.queue))
     folder(logs).mkdir(parents=True, exist_ok=True)
@@ -385,56 +244,7 @@ def _epochs(definition: dict[str, Any]) -> int | None:
     return epochs if isinstance(epochs, int) and not isinstance(epochs, bool) else None
 
 
-# -- driving studies from the supervisor -----------------------------------------------------
-
-
-class Studies:
-    """Every unfinished study of a logs directory, stepped from the supervisor's tick.
-    One study's failure is that study's: the others and the queue go on."""
-
-    def __init__(self, logs: LogsDir, index: Any, complain: Callable[[str, str, BaseException], None],
-                 clear: Callable[[str], None]):
-        self.logs = logs
-        self.index = index
-        self.drivers: dict[str, Any] = {}  # Driver or pbt.PbtDriver
-        self.done: set[str] = set()
-        self._complain, self._clear = complain, clear
-        self._last = 0.0
-
-    def tick(self) -> None:
-        if time.monotonic() - self._last < STEP_EVERY:
-            return
-        self._last = time.monotonic()
-        for name in names(self.logs):
-            if name in self.done:
-                continue
-            try:
-                self._step(name)
-                self._clear(f"study:{name}")
-            except Exception as e:  # noqa: BLE001 - one study's problem is that study's
-                self._complain(f"study:{name}", f"study {name} failed a step", e)
-
-    def _step(self, name: str) -> None:
-        driver = self.drivers.get(name)
-        if driver is None:
-            definition = load_definition(self.logs, name)
-            if definition.get("done"):
-                self.done.add(name)
-                return
-            if definition.get("kind") == "pbt":
-                from .pbt import PbtDriver
-
-                driver = self.drivers[name] = PbtDriver(self.logs, self.index, definition)
-            else:
-                driver = self.drivers[name] = Driver(self.logs, self.index, definition)
-        driver.step()
-        if driver.finished:
-            self.done.add(name)
-            del self.drivers[name]
-
-    def busy(self) -> bool:
-        """A study still has trials to run (the supervisor must not idle out)."""
-        return bool(self.drivers)
+# -- one study, stepped from the supervisor (search/studies.py) -------------------------------
 
 
 class Driver:
@@ -471,10 +281,6 @@ class Driver:
 
     def _queue(self, number: int, trial_id: int, params: dict[str, Any]) -> None:
         """Queue a trial's run; a trial whose params cannot run is told failed."""
-        from ..config.experiments import deep_merge, describe_param_error, set_dotted
-        from ..config.params import ParamError, builtin_schema
-        from ..store.spec import RunSpec
-
         template = RunSpec.from_json(self.definition["spec"])
         run_params = deep_merge(template.params, set_dotted({}, params))
         run_id = trial_run_id(self.definition, number)
@@ -552,15 +358,8 @@ class Driver:
 # -- the study as text (`tuiexp study show`, the dashboard) ------------------------------------
 
 
-def summary(logs: LogsDir, name: str) -> str:
+def summary(logs: LogsDir, definition: dict[str, Any]) -> str:
     """The study's header, one line per trial, the best so far and which params mattered."""
-    from ..store.index import Index
-
-    definition = load_definition(logs, name)
-    if definition.get("kind") == "pbt":
-        from .pbt import summary as population
-
-        return population(logs, definition)
     study = open_study(logs, definition, create=False)
     if study is None:
         return f"study {definition['name']}: no trials yet (the supervisor has not started it)."

@@ -19,7 +19,8 @@ from typing import Any
 
 from ..errors import UsageError
 from . import events, notes, runstore
-from .metrics import MAX_STEP, RESERVED, KeySummary, primary, valid_name
+from .events import RESERVED
+from .metrics import MAX_STEP, KeySummary, primary, valid_name
 from .paths import LogsDir, RunPaths
 from .series import Buckets, width_for
 from .spec import RunSpec

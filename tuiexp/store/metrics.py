@@ -15,12 +15,13 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
+from .events import RESERVED
+
 NAME = re.compile(r"[A-Za-z0-9_./-]{1,128}")
-#: fields of a step or epoch event that are not metrics
-RESERVED = frozenset({"v", "t", "kind", "step", "epoch"})
 SCOPES = ("epoch", "step")  # where a metric was logged; epoch first wherever both exist
 MAX_STEP = 2**63  # steps and epochs are SQLite INTEGERs
 MODES = ("max", "min")
+_BAD_TAG = re.compile(r"[^-/\w.]", re.ASCII)  # TensorBoard's _clean_tag rule
 
 #: a name with one of these parts (split at `/ . _ -`) is minimised: `val/loss`,
 #: `Loss/train`, `error_rate`, `top5_err`, `mse`, `ppl`, `epoch_time`
@@ -34,6 +35,14 @@ DEFAULT_METRIC = "val_acc"
 
 def valid_name(name: str) -> bool:
     return NAME.fullmatch(name) is not None and name not in RESERVED
+
+
+def clean_tag(tag: str) -> str:
+    """A TensorBoard tag as a metric name: TensorBoard's own cleaning (other characters
+    become `_`, no leading `/`), at most 128 characters; a reserved field name (`step`,
+    `epoch`, `v`, `t`, `kind`) gains a trailing `_`."""
+    name = _BAD_TAG.sub("_", str(tag)).lstrip("/")[:128] or "_"
+    return name + "_" if name in RESERVED else name
 
 
 def is_number(v: Any) -> bool:

@@ -18,8 +18,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from ..config.params import ParamError
-from ..errors import ConfigError, ForkError
+from ..errors import ConfigError, ForkError, ParamError
 
 __all__ = [
     "DEFAULTS", "EPOCH_METRICS", "SCHEDULE_KEYS", "SCHEMA", "Augment", "EarlyStop", "ParamError",

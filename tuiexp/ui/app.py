@@ -15,8 +15,8 @@ from textual.notifications import SeverityLevel
 from textual.screen import Screen
 from textual.worker import get_current_worker
 
-from ..config import experiments as configmod
-from ..config.experiments import UiSettings
+from ..config import loader
+from ..config.model import UiSettings
 from ..errors import TuiexpError
 from ..queue import daemon
 from ..store.paths import LogsDir
@@ -165,7 +165,7 @@ def read_ui_settings(path: Path) -> tuple[UiSettings, str | None]:
     if not path.exists():
         return UiSettings(), None
     try:
-        return configmod.load_ui(path), None
+        return loader.load_ui(path), None
     except TuiexpError as e:
         return UiSettings(), str(e)
 

@@ -13,9 +13,9 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Input, Label, Select, Static, TextArea
 
-from ...config.experiments import parse_value
 from ...config.fork import fork_params
 from ...config.params import builtin_schema
+from ...config.values import parse_value
 from ...errors import TuiexpError
 from ...store.index import RunRow
 

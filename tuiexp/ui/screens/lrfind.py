@@ -19,7 +19,7 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Footer, OptionList, ProgressBar, Static
 
-from ...config import experiments as configmod
+from ...config import loader, model
 from ...errors import TuiexpError
 from ...queue.client import Client
 from ...search import lrfind
@@ -47,7 +47,7 @@ class ExperimentPicker(ModalScreen["str | None"]):
 
     def compose(self) -> ComposeResult:
         try:
-            self.options = experiment_options(configmod.load(self.config_path))
+            self.options = experiment_options(loader.load(self.config_path))
         except TuiexpError as e:
             self.error = str(e)
         with Vertical(classes="dialog"):
@@ -83,7 +83,7 @@ class LrFindScreen(DashboardScreen):
                  steps: int = lrfind.STEPS) -> None:
         super().__init__()
         self.experiment, self.call_client, self.steps = experiment, call_client, steps
-        self.config: configmod.Config | None = None
+        self.config: model.Config | None = None
         self.job: lrfind.Plan | None = None
         self.result: dict[str, Any] | None = None
         self._proc: subprocess.Popen[str] | None = None
@@ -114,7 +114,7 @@ class LrFindScreen(DashboardScreen):
         """Plan the test, run it as a subprocess, follow its progress lines, read its result."""
         app = self.tuiexp_app
         try:
-            self.config = configmod.load(app.config_path)
+            self.config = loader.load(app.config_path)
             self.job = lrfind.plan(app.logs, self.config, self.experiment, {}, self.steps,
                                    progress=True)
         except TuiexpError as e:

@@ -9,7 +9,7 @@ from textual.binding import Binding
 from textual.widgets import Footer, Static
 
 from ...errors import TuiexpError
-from ...search import study as studies
+from ...search import studies
 from .base import DashboardScreen
 
 REFRESH = 2.0  # seconds between reads of the study's journal
