@@ -26,7 +26,8 @@ from tuiexp import track
 from tuiexp.queue import daemon
 from tuiexp.queue.client import Client
 from tuiexp.store import events, runstore
-from tuiexp.store.index import Fold, Index
+from tuiexp.store.index import Index
+from tuiexp.store.ingest import Fold
 from tuiexp.store.paths import LogsDir
 from tuiexp.store.spec import RunSpec
 

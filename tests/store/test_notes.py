@@ -14,8 +14,9 @@ import pytest
 from tuiexp.errors import UsageError
 from tuiexp.queue.client import Client
 from tuiexp.store import notes, query, runstore
-from tuiexp.store.index import SCHEMA_VERSION, Index, RunRow
+from tuiexp.store.index import Index, RunRow
 from tuiexp.store.paths import LogsDir
+from tuiexp.store.schema import SCHEMA_VERSION
 from tuiexp.store.spec import RunSpec
 
 

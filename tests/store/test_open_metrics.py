@@ -15,7 +15,8 @@ import pytest
 
 from tests.conftest import show, tuiexp, write_config
 from tuiexp.store import events, query, runstore
-from tuiexp.store.index import Fold, Index
+from tuiexp.store.index import Index
+from tuiexp.store.ingest import Fold
 from tuiexp.store.paths import LogsDir
 from tuiexp.store.spec import RunSpec
 

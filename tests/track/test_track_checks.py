@@ -96,7 +96,7 @@ def test_numpy_ints_are_steps(run):
 
 
 def test_past_max_names_later_names_are_dropped_with_one_warning(run, monkeypatch):
-    monkeypatch.setattr(track.checks, "MAX_NAMES", 5)
+    monkeypatch.setattr(track.run, "MAX_NAMES", 5)
     for i in range(10):
         run.log({f"m{i}": float(i), "m0": 0.0}, step=i)
     steps = logged(run)

@@ -26,7 +26,8 @@ from ..config.model import QueueSettings
 from ..errors import TuiexpError
 from ..store import atomic, events, lock, runstore
 from ..store.events import TERMINAL
-from ..store.index import Fold, Index
+from ..store.index import Index
+from ..store.ingest import Fold
 from ..store.paths import LogsDir, RunPaths
 from . import gpu as gpus
 from . import slurm

@@ -20,6 +20,7 @@ from .events import RESERVED
 NAME = re.compile(r"[A-Za-z0-9_./-]{1,128}")
 SCOPES = ("epoch", "step")  # where a metric was logged; epoch first wherever both exist
 MAX_STEP = 2**63  # steps and epochs are SQLite INTEGERs
+MAX_NAMES = 10_000  # distinct metric names per run; later names are dropped with a warning
 MODES = ("max", "min")
 _BAD_TAG = re.compile(r"[^-/\w.]", re.ASCII)  # TensorBoard's _clean_tag rule
 

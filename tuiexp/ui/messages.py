@@ -36,6 +36,14 @@ class ClientFailed(Message):
         self.text = text
 
 
+class ForkAsked(Message):
+    """`f` on the detail screen: fork this run (the app opens the runs screen's form)."""
+
+    def __init__(self, run_id: str) -> None:
+        super().__init__()
+        self.run_id = run_id
+
+
 class DetailLoaded(Message):
     """The detail screen's data was read."""
 

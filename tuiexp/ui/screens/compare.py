@@ -77,7 +77,7 @@ class CompareScreen(DashboardScreen):
 
     @work(thread=True, exit_on_error=False, exclusive=True)
     def load(self) -> None:
-        with Index(self.tuiexp_app.logs) as index:
+        with Index(self.dashboard.logs) as index:
             rows = [r for r in (query.get_run(index, rid) for rid in self.run_ids) if r]
             names = curve_metrics(rows)
             query.attach_curves(index, rows, names)

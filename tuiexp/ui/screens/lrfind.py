@@ -112,7 +112,7 @@ class LrFindScreen(DashboardScreen):
     @work(thread=True, exit_on_error=False, group="lrfind")
     def run_test(self) -> None:
         """Plan the test, run it as a subprocess, follow its progress lines, read its result."""
-        app = self.tuiexp_app
+        app = self.dashboard
         try:
             self.config = loader.load(app.config_path)
             self.job = lrfind.plan(app.logs, self.config, self.experiment, {}, self.steps,
