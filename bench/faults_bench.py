@@ -25,8 +25,9 @@ sys.path.insert(0, str(ROOT))
 
 from tests.faults.harness import kill_runs, kill_supervisor  # noqa: E402
 from tests.faults.test_cases import CHECK_CASES  # noqa: E402
-from tuiexp.core import daemon  # noqa: E402
-from tuiexp.core.paths import LogsDir  # noqa: E402
+from tuiexp.queue import daemon  # noqa: E402
+from tuiexp.store import lock  # noqa: E402
+from tuiexp.store.paths import LogsDir  # noqa: E402
 
 
 def bench_run_kills(tmp: Path, kills: int, seed: int) -> None:
@@ -83,7 +84,7 @@ def bench_configs(tmp: Path) -> None:
 
 def _stop(where: Path) -> None:
     logs = LogsDir.at(where / "logs")
-    if daemon.is_running(logs):
+    if lock.is_running(logs):
         daemon.stop(logs)
 
 

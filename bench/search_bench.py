@@ -32,10 +32,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tuiexp.core import daemon, query, runstore  # noqa: E402
-from tuiexp.core import study as studies  # noqa: E402
-from tuiexp.core.index import Index  # noqa: E402
-from tuiexp.core.paths import LogsDir  # noqa: E402
+from tuiexp.queue import daemon  # noqa: E402
+from tuiexp.search import study as studies  # noqa: E402
+from tuiexp.store import query, runstore  # noqa: E402
+from tuiexp.store.index import Index  # noqa: E402
+from tuiexp.store.paths import LogsDir  # noqa: E402
 
 GRID = {"lr": [0.003, 0.01, 0.03], "dropout": [0.0, 0.2, 0.4], "weight_decay": [0.0, 5e-4, 5e-3]}
 QUICK_GRID = {"lr": [0.003, 0.03], "dropout": [0.0, 0.4], "weight_decay": [0.0, 5e-3]}

@@ -7,7 +7,7 @@
 2. Index ingest: events (three open-named metrics each) per second the supervisor
    folds into SQLite from 50 run directories, the on-disk cost, and the delay from an event flushed to `tuiexp show`
    seeing it while 50 runs write concurrently.
-3. `tuiexp ls` on an index of 10,000 runs × 20 metrics, and importing tuiexp.core, against
+3. `tuiexp ls` on an index of 10,000 runs × 20 metrics, and importing the headless layers (store, config, queue), against
    a bare `python -c pass` and `import torch`.
 """
 
@@ -23,11 +23,13 @@ import time
 from pathlib import Path
 
 from tuiexp import track
-from tuiexp.core import daemon, events, runstore
-from tuiexp.core.client import Client
-from tuiexp.core.index import Fold, Index
-from tuiexp.core.paths import LogsDir
-from tuiexp.core.spec import RunSpec
+from tuiexp.queue import daemon
+from tuiexp.queue.client import Client
+from tuiexp.store import events, runstore
+from tuiexp.store.index import Index
+from tuiexp.store.ingest import Fold
+from tuiexp.store.paths import LogsDir
+from tuiexp.store.spec import RunSpec
 
 
 def wall(cmd: list[str], repeat: int = 3, **kw) -> float:
@@ -182,7 +184,7 @@ def bench_visibility(tmp: Path, quick: bool) -> None:
 
 WRITER = """
 import sys, time
-from tuiexp.core import events
+from tuiexp.store import events
 root, ids = sys.argv[1], sys.argv[2:]
 step = 0
 while True:
@@ -216,15 +218,15 @@ def bench_ls(tmp: Path, quick: bool) -> None:
     ls = wall([*py, "-m", "tuiexp.cli", "--logs", str(logs.root), "ls"])
     ls_cols = wall([*py, "-m", "tuiexp.cli", "--logs", str(logs.root), "ls", "--columns",
                     "val/m0*"])
-    core = wall([*py, "-c", "import tuiexp.core.index, tuiexp.core.client, tuiexp.core.config"])
+    core = wall([*py, "-c", "import tuiexp.store.index, tuiexp.queue.client, tuiexp.config.loader"])
     torch = wall([*py, "-c", "import torch"], repeat=2)
-    leaked = subprocess.run([*py, "-c", "import sys, tuiexp.core.client, tuiexp.cli;"
+    leaked = subprocess.run([*py, "-c", "import sys, tuiexp.queue.client, tuiexp.cli;"
                              "print(sorted(m for m in ('torch','textual') if m in sys.modules))"],
                             capture_output=True, text=True).stdout.strip()
     print(f"tuiexp ls on {n:,} runs × 20 metrics: {ls:.3f} s, with 10 metric columns "
           f"{ls_cols:.3f} s (aim ≤ 0.5 s; bare python start {bare:.3f} s)")
-    print(f"import tuiexp.core: {core:.3f} s = {core / torch:.2f}× `import torch` ({torch:.2f} s); "
-          f"torch/textual loaded by core + cli: {leaked}")
+    print(f"import the headless layers (store, config, queue): {core:.3f} s = {core / torch:.2f}× `import torch` ({torch:.2f} s); "
+          f"torch/textual loaded by them + cli: {leaked}")
 
 
 def main() -> None:

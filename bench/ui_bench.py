@@ -53,12 +53,12 @@ def writer() -> None:
 
 def seed_index(root: Path, seconds: float) -> Path:
     """180 finished runs, their event logs written and indexed for real; 20 live ones queued."""
-    from tuiexp.core import config as configmod
-    from tuiexp.core import events, runstore
-    from tuiexp.core.client import Client
-    from tuiexp.core.index import Index
-    from tuiexp.core.paths import LogsDir
-    from tuiexp.core.spec import RunSpec
+    from tuiexp.config import loader
+    from tuiexp.queue.client import Client
+    from tuiexp.store import events, runstore
+    from tuiexp.store.index import Index
+    from tuiexp.store.paths import LogsDir
+    from tuiexp.store.spec import RunSpec
 
     cfg = root / "experiments.toml"
     cfg.write_text(f'[queue]\ncpu_jobs = {N_LIVE}\n[experiments.live]\n'
@@ -85,14 +85,14 @@ def seed_index(root: Path, seconds: float) -> Path:
             paths.events.write_bytes(b"".join(lines))
             index.reindex_run(spec.id)
     with Client(logs) as client:
-        client.enqueue(configmod.load(cfg), "live", {})
+        client.enqueue(loader.load(cfg), "live", {})
     return root
 
 
 def ui(root: Path, out: Path, started: float, seconds: float, live_on_screen: bool = False) -> None:
     """The dashboard, headless, instrumented through its observer hook. The live runs
     are the newest, so at the bottom: off screen unless `live_on_screen` (cursor there)."""
-    from tuiexp.core.paths import LogsDir
+    from tuiexp.store.paths import LogsDir
     from tuiexp.ui.app import make_app
 
     stats: dict = {"ticks": [], "delays": [], "first": None}
@@ -140,9 +140,9 @@ def _cpu() -> float:
 
 
 def _stop_writers(root: Path) -> None:
-    from tuiexp.core.client import Client
-    from tuiexp.core.paths import LogsDir
-    from tuiexp.core.runstore import read_json
+    from tuiexp.queue.client import Client
+    from tuiexp.store.paths import LogsDir
+    from tuiexp.store.runstore import read_json
 
     logs = LogsDir.at(root / "logs")
     with Client(logs, autostart=False) as client:
@@ -173,8 +173,8 @@ def main() -> None:
     if args.ui:
         return ui(Path(args.ui[0]), Path(args.ui[1]), float(args.ui[2]), args.seconds,
                   args.live_on_screen)
-    from tuiexp.core import daemon
-    from tuiexp.core.paths import LogsDir
+    from tuiexp.queue import daemon
+    from tuiexp.store.paths import LogsDir
 
     os.environ.setdefault("TUIEXP_DAEMON_IDLE", "10")
     with tempfile.TemporaryDirectory() as tmp:

@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from tuiexp.core import daemon
-from tuiexp.core.paths import LogsDir
+from tuiexp.queue import daemon
+from tuiexp.store import lock
+from tuiexp.store.paths import LogsDir
 
 ROOT = Path(__file__).resolve().parent.parent
 FAKE_RUN = ROOT / "tests" / "fake_run.py"
@@ -25,7 +26,7 @@ def workdir(tmp_path: Path):
     """A project folder (experiments.toml + logs/); its supervisor is stopped at the end."""
     yield tmp_path
     logs = LogsDir.at(tmp_path / "logs")
-    if daemon.is_running(logs):
+    if lock.is_running(logs):
         daemon.stop(logs)
 
 

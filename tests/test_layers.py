@@ -1,4 +1,5 @@
-"""DESIGN.md's layer table, enforced: import each layer in a fresh process, look at sys.modules."""
+"""docs/ARCHITECTURE.md's layers, enforced twice: import each layer in a fresh process and
+look at sys.modules; and import-linter's contracts (pyproject.toml) over every import."""
 
 import os
 import shutil
@@ -8,8 +9,10 @@ from pathlib import Path
 
 import pytest
 
+HEADLESS = ("tuiexp.errors", "tuiexp.store", "tuiexp.config", "tuiexp.queue", "tuiexp.search",
+            "tuiexp.results", "tuiexp.interop", "tuiexp.doctor")
 FORBIDDEN = {
-    "tuiexp.core": ("torch", "torchvision", "textual", "tuiexp.trainer", "tuiexp.ui"),
+    **{layer: ("torch", "torchvision", "textual", "tuiexp.trainer", "tuiexp.ui") for layer in HEADLESS},
     "tuiexp.track": ("torch", "torchvision", "textual"),
     "tuiexp.cli": ("torch", "torchvision", "textual"),
     "tuiexp.trainer.config": ("torch", "torchvision", "textual"),
@@ -60,24 +63,48 @@ def test_import_contract_is_kept() -> None:
 @pytest.mark.parametrize(
     ("module", "line", "says"),
     [
-        ("core/paths.py", "from ..trainer import config as _c", "tuiexp.core is not allowed to import tuiexp.trainer"),
-        ("core/spec.py", "import torch", "tuiexp.core is not allowed to import torch"),
-        ("core/events.py", "from ..ui import app as _a", "tuiexp.core is not allowed to import tuiexp.ui"),
-        ("ui/messages.py", "import torch", "tuiexp.ui is not allowed to import torch"),
-        ("ui/messages.py", "from ..trainer import models", "tuiexp.ui is not allowed to import tuiexp.trainer"),
-        ("trainer/config.py", "import torch", "tuiexp.trainer.config is not allowed to import torch"),
-        ("trainer/loop.py", "import textual", "tuiexp.trainer is not allowed to import textual"),
-        ("track/__init__.py", "from ..trainer import config as _c", "tuiexp.track is not allowed to import tuiexp.trainer"),
+        # the path of a run: a layer never imports one above it
+        ("store/events.py", "from ..queue import daemon as _d", "tuiexp.store is not allowed to import tuiexp.queue:"),
+        ("config/values.py", "from ..search import study as _s", "tuiexp.config is not allowed to import tuiexp.search:"),
+        ("queue/client.py", "from ..results import export as _e", "tuiexp.queue is not allowed to import tuiexp.results:"),
+        ("results/export.py", "from ..search import launch as _l", "tuiexp.results is not allowed to import tuiexp.search:"),
+        ("track/run.py", "from ..config import loader as _l", "tuiexp.track is not allowed to import tuiexp.config:"),
+        # no circles, at any depth
+        ("store/paths.py", "from . import index as _i", "No cycles are allowed in tuiexp.store."),
+        ("ui/screens/base.py", "from .. import app as _a", "No cycles are allowed in tuiexp.ui."),
+        # what each layer must never load
+        ("store/spec.py", "import torch", "tuiexp.store is not allowed to import torch:"),
+        ("queue/daemon.py", "import textual", "tuiexp.queue is not allowed to import textual:"),
+        ("ui/messages.py", "import torch", "tuiexp.ui is not allowed to import torch:"),
+        ("ui/messages.py", "from ..trainer import models", "tuiexp.ui is not allowed to import tuiexp.trainer:"),
+        ("trainer/config.py", "import torch", "tuiexp.trainer.config is not allowed to import torch:"),
+        ("trainer/loop.py", "import textual", "tuiexp.trainer is not allowed to import textual:"),
+        ("trainer/loop.py", "from ..store import paths as _p", "tuiexp.trainer is not allowed to import tuiexp.store:"),
     ],
 )
 def test_import_contract_breaks_on_a_forbidden_import(tmp_path: Path, module: str, line: str,
                                                        says: str) -> None:
     """A copy of the package with one forbidden import added fails the check and says which."""
     pytest.importorskip("importlinter")
+    copy = copy_package(tmp_path)
+    target = copy / "tuiexp" / module
+    target.write_text(target.read_text() + f"\n{line}\n")
+    out = lint_imports(copy)
+    assert out.returncode != 0, out.stdout
+    assert says in out.stdout, out.stdout
+
+
+def test_a_package_left_out_of_the_layers_breaks_the_contract(tmp_path: Path) -> None:
+    """Every package of tuiexp has its place in the layers: a new one must be given one."""
+    pytest.importorskip("importlinter")
+    copy = copy_package(tmp_path)
+    (copy / "tuiexp" / "extra").mkdir()
+    (copy / "tuiexp" / "extra" / "__init__.py").write_text('"""A package nobody placed."""\n')
+    out = lint_imports(copy)
+    assert out.returncode != 0 and "- tuiexp.extra" in out.stdout, out.stdout
+
+
+def copy_package(tmp_path: Path) -> Path:
     shutil.copytree(ROOT / "tuiexp", tmp_path / "tuiexp", ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copy(ROOT / "pyproject.toml", tmp_path / "pyproject.toml")
-    target = tmp_path / "tuiexp" / module
-    target.write_text(target.read_text() + f"\n{line}\n")
-    out = lint_imports(tmp_path)
-    assert out.returncode != 0, out.stdout
-    assert says + ":" in out.stdout, out.stdout
+    return tmp_path

@@ -1,5 +1,5 @@
 """The package type-checks: `python -m mypy` with pyproject.toml's [tool.mypy] (strict on
-tuiexp.core and tuiexp.ui, mypy's defaults elsewhere), the same command CI runs here."""
+the headless layers and tuiexp.ui, mypy's defaults elsewhere), the same command CI runs here."""
 
 import subprocess
 import sys
@@ -31,16 +31,18 @@ UNTYPED = "def twice(x):\n    return x * 2\n"
 
 def test_core_and_ui_are_strict_the_rest_is_not(tmp_path: Path) -> None:
     """With the project's configuration, an unannotated function is an error in
-    tuiexp.core and tuiexp.ui (and only there): the strict part is really strict."""
+    the headless layers and tuiexp.ui (and only there): the strict part is really strict."""
     pytest.importorskip("mypy")
     (tmp_path / "pyproject.toml").write_text((ROOT / "pyproject.toml").read_text())
-    for module in ("core/untyped.py", "ui/untyped.py", "trainer/untyped.py", "cli_new.py"):
+    (tmp_path / "tuiexp").mkdir()
+    (tmp_path / "tuiexp" / "__init__.py").touch()
+    for module in ("store/untyped.py", "ui/untyped.py", "trainer/untyped.py", "cli/new.py"):
         path = tmp_path / "tuiexp" / module
         path.parent.mkdir(parents=True, exist_ok=True)
         (path.parent / "__init__.py").touch()
         path.write_text(UNTYPED)
     out = mypy(tmp_path, "--cache-dir", str(tmp_path / "cache"), timeout=120)
     errors = sorted(line.split(":")[0] for line in out.stdout.splitlines() if ": error:" in line)
-    assert errors == ["tuiexp/core/untyped.py", "tuiexp/ui/untyped.py"], out.stdout + out.stderr
+    assert errors == ["tuiexp/store/untyped.py", "tuiexp/ui/untyped.py"], out.stdout + out.stderr
     assert "[no-untyped-def]" in out.stdout
     assert out.returncode == 1

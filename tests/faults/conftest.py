@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from tuiexp.core import daemon
-from tuiexp.core.paths import LogsDir
+from tuiexp.queue import daemon
+from tuiexp.store import lock
+from tuiexp.store.paths import LogsDir
 
 
 @pytest.fixture
@@ -28,7 +29,7 @@ def small_disk(tmp_path: Path):
         yield mnt
     finally:
         logs = LogsDir.at(mnt / "logs")
-        if daemon.is_running(logs):
+        if lock.is_running(logs):
             daemon.stop(logs)
         if subprocess.run(["umount", str(mnt)], capture_output=True).returncode != 0:
             subprocess.run(["umount", "-l", str(mnt)], capture_output=True)

@@ -21,12 +21,13 @@ from pathlib import Path
 from typing import Any
 
 from tests.conftest import FAKE_RUN, write_config
-from tuiexp.core import daemon, events, query
-from tuiexp.core.client import Client
-from tuiexp.core.config import load
-from tuiexp.core.index import Index
-from tuiexp.core.metrics import RESERVED
-from tuiexp.core.paths import LogsDir
+from tuiexp.config.loader import load
+from tuiexp.queue import daemon
+from tuiexp.queue.client import Client
+from tuiexp.store import events, lock, query
+from tuiexp.store.index import Index
+from tuiexp.store.metrics import RESERVED
+from tuiexp.store.paths import LogsDir
 
 HERE = Path(__file__).resolve().parent
 KILL_RUN = HERE / "kill_run.py"
@@ -327,11 +328,11 @@ def kill_supervisor(workdir: Path, kills: int = 3, seed: int = 0) -> SupervisorK
             deadline_wait(lambda: any(status_of(index, r)[0] == "running" for r in ids), 60,
                           "a run running")
             time.sleep(rng.uniform(0.1, 0.6))
-            info = daemon.info(logs)
+            info = lock.info(logs)
             if info is None:
                 continue
             os.kill(int(info["pid"]), signal.SIGKILL)
-            deadline_wait(lambda: not daemon.is_running(logs), 30, "the supervisor gone")
+            deadline_wait(lambda: not lock.is_running(logs), 30, "the supervisor gone")
             stats.kills += 1
             assert daemon.spawn(logs)
         deadline_wait(lambda: all(status_of(index, r)[0] in ("finished", "failed", "crashed")

@@ -17,7 +17,7 @@ import time
 from typing import Any
 
 from tuiexp import track
-from tuiexp.core import atomic
+from tuiexp.store import atomic
 
 
 def advance(x: list[float], epoch: int) -> list[float]:

@@ -21,13 +21,14 @@ import pytest
 
 from tests.conftest import tuiexp, write_config
 from tests.faults.harness import deadline_wait, status_of, tuiexp_with_umask
-from tuiexp.core import daemon, events
-from tuiexp.core.client import Client
-from tuiexp.core.config import load
-from tuiexp.core.events import TERMINAL
-from tuiexp.core.index import Index
-from tuiexp.core.paths import LogsDir
-from tuiexp.core.spec import RunSpec
+from tuiexp.config.loader import load
+from tuiexp.queue import daemon
+from tuiexp.queue.client import Client
+from tuiexp.store import events, lock
+from tuiexp.store.events import TERMINAL
+from tuiexp.store.index import Index
+from tuiexp.store.paths import LogsDir
+from tuiexp.store.spec import RunSpec
 
 LEAD = "fixed by the lead's index branch"
 TRACK = "fixed by the track helper's branch"
@@ -51,7 +52,7 @@ command = "python HUGE_STEP"
 HUGE_STEP = """
 import time
 from tuiexp import track
-from tuiexp.core import events
+from tuiexp.store import events
 
 run = track.init()
 track.log(epoch=1, val_acc=0.5)
@@ -345,7 +346,7 @@ def test_case8_resume_removes_the_temp_file_of_a_dead_checkpoint_writer(tmp_path
 def test_case9_ls_and_show_start_a_dead_supervisor_when_runs_wait(workdir, command):
     logs = setup(workdir)
     (quick,) = enqueue(workdir, "quick")
-    assert not daemon.is_running(logs)
+    assert not lock.is_running(logs)
     args = ("show", quick) if command == "show" else ("ls",)
     assert tuiexp(workdir, *args).returncode == 0
     assert wait_status(logs, quick, ("finished",)) == "finished"
@@ -354,7 +355,7 @@ def test_case9_ls_and_show_start_a_dead_supervisor_when_runs_wait(workdir, comma
 def test_case9_ls_does_not_start_a_supervisor_for_an_empty_queue(workdir):
     logs = setup(workdir)
     assert tuiexp(workdir, "ls").returncode == 0
-    assert not daemon.is_running(logs)
+    assert not lock.is_running(logs)
 
 
 # -- case 10: a standalone script that exits non-zero ---------------------------------------

@@ -9,12 +9,13 @@ import shutil
 
 from tests.conftest import tuiexp, write_config
 from tests.faults.harness import compare_index, deadline_wait, status_of
-from tuiexp.core import daemon
-from tuiexp.core.client import Client
-from tuiexp.core.config import load
-from tuiexp.core.events import TERMINAL
-from tuiexp.core.index import Index
-from tuiexp.core.paths import LogsDir
+from tuiexp.config.loader import load
+from tuiexp.queue import daemon
+from tuiexp.queue.client import Client
+from tuiexp.store import lock
+from tuiexp.store.events import TERMINAL
+from tuiexp.store.index import Index
+from tuiexp.store.paths import LogsDir
 
 CONFIG = """
 [queue]
@@ -56,7 +57,7 @@ def test_a_full_disk_wedges_nothing_and_the_supervisor_catches_up(workdir, small
     assert shutil.disk_usage(small_disk).free < (64 << 10)  # the disk is full indeed
 
     # a full disk: the supervisor lives, reading commands work, writing ones say why
-    assert daemon.is_running(logs)
+    assert lock.is_running(logs)
     for args in (("ls",), ("ls", "--json"), ("show", chatty)):
         out = tuiexp(workdir, *opt, *args)
         assert out.returncode == 0 and one_sentence(out), (args, out.stderr)
@@ -69,7 +70,7 @@ def test_a_full_disk_wedges_nothing_and_the_supervisor_catches_up(workdir, small
         deadline_wait(lambda: status_of(index, chatty)[0] in TERMINAL, 60, "chatty concluded")
         deadline_wait(lambda: status_of(index, queued)[0] == "finished", 60, "queued run done")
         assert compare_index(logs, index, queued) == (0, 0)
-    assert daemon.is_running(logs)
+    assert lock.is_running(logs)
 
 
 def _alive(pid: int) -> bool:

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from tuiexp.core.paths import RunPaths
-from tuiexp.core.runstore import check_run_dir
+from tuiexp.store.paths import RunPaths
+from tuiexp.store.runstore import check_run_dir
 
 GOOD = {"id": "r1", "experiment": "x", "params": {}, "command": ["true"]}
 

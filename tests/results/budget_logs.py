@@ -8,10 +8,10 @@ import math
 import sys
 from pathlib import Path
 
-from tuiexp.core import events, runstore
-from tuiexp.core.params import builtin_schema
-from tuiexp.core.paths import LogsDir
-from tuiexp.core.spec import RunSpec
+from tuiexp.config.params import builtin_schema
+from tuiexp.store import events, runstore
+from tuiexp.store.paths import LogsDir
+from tuiexp.store.spec import RunSpec
 
 T0 = 1_700_000_000.0
 BUDGETS = [1_000, 5_000, 10_000, 50_000, 100_000, 350_000, 500_000, 1_000_000]

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from tuiexp.core import events, runstore
-from tuiexp.core.paths import LogsDir
-from tuiexp.core.spec import RunSpec
+from tuiexp.store import events, runstore
+from tuiexp.store.paths import LogsDir
+from tuiexp.store.spec import RunSpec
 
 T0 = 1_700_000_000.0
 SWEEP = "bs_sweep&50%"
@@ -95,8 +95,8 @@ def logs(tmp_path_factory) -> LogsDir:
 @pytest.fixture(scope="session")
 def records(logs):
     """Every run read through the one query API, with its epoch-level curves attached."""
-    from tuiexp.core import query
-    from tuiexp.core.index import Index
+    from tuiexp.store import query
+    from tuiexp.store.index import Index
 
     with Index(logs) as index:
         index.rebuild()

@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from tests.results.test_export import parse
-from tuiexp.core.errors import UsageError
+from tuiexp.errors import UsageError
 
 CLI = [sys.executable, "-c", "import sys; from tuiexp.cli import main; sys.exit(main())"]
 

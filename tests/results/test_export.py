@@ -9,10 +9,11 @@ import math
 import pytest
 
 from tests.results.conftest import SWEEP, check_golden
-from tuiexp import cli_results
-from tuiexp.core import export
-from tuiexp.core.errors import UsageError
-from tuiexp.core.grouping import Stat, compact, flatten, varying_keys
+from tuiexp.cli import results as cli_results
+from tuiexp.errors import UsageError
+from tuiexp.results import export
+from tuiexp.results.grouping import Stat, varying_keys
+from tuiexp.store.query import compact, flatten
 
 
 @pytest.mark.parametrize("fmt", export.FORMATS)

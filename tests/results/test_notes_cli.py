@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.results.conftest import build_logs
-from tuiexp.core.paths import LogsDir
+from tuiexp.store.paths import LogsDir
 
 CLI = [sys.executable, "-c", "import sys; from tuiexp.cli import main; sys.exit(main())"]
 

@@ -10,10 +10,11 @@ from pathlib import Path
 import pytest
 
 from tuiexp.cli import build_parser
-from tuiexp.core import plots, query, report
-from tuiexp.core.errors import UsageError
-from tuiexp.core.index import Index
-from tuiexp.core.paths import LogsDir
+from tuiexp.errors import UsageError
+from tuiexp.results import plots, report
+from tuiexp.store import query
+from tuiexp.store.index import Index
+from tuiexp.store.paths import LogsDir
 
 from .budget_logs import BUDGETS, SEEDS, build
 
@@ -147,7 +148,7 @@ def test_the_report_embeds_the_params_plot_of_a_budget_sweep(logs: LogsDir, reco
 
 
 def test_the_export_of_the_same_runs_has_no_internal_or_empty_table_columns(records: list) -> None:
-    from tuiexp.core import export
+    from tuiexp.results import export
 
     keys = [c.key for c in export.build_table(records).columns]
     assert "schedule_start" not in keys  # the fork's bookkeeping, not a param the user set

@@ -11,10 +11,10 @@ from PIL import Image
 
 from tests.results.conftest import SWEEP
 from tests.results.test_export import parse
-from tuiexp.core import plots, report
-from tuiexp.core.errors import UsageError
-from tuiexp.core.index import Index
-from tuiexp.core.plots import lineage, mean_series, per_class_accuracy
+from tuiexp.errors import UsageError
+from tuiexp.results import plots, report
+from tuiexp.results.plots import lineage, mean_series, per_class_accuracy
+from tuiexp.store.index import Index
 
 
 def ink(path) -> tuple[tuple[int, int], int]:
@@ -98,8 +98,8 @@ def test_report_links_only_existing_files(logs, records, tmp_path):
 
 
 def test_importing_results_modules_does_not_import_matplotlib():
-    code = ("import sys, tuiexp.core.export, tuiexp.core.plots, tuiexp.core.report, "
-            "tuiexp.cli_results; bad = [m for m in ('matplotlib', 'torch', 'textual') "
+    code = ("import sys, tuiexp.results.export, tuiexp.results.plots, tuiexp.results.report, "
+            "tuiexp.cli.results; bad = [m for m in ('matplotlib', 'torch', 'textual') "
             "if m in sys.modules]; print(bad); sys.exit(1 if bad else 0)")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stdout + done.stderr

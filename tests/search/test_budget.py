@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from tuiexp.core import config as configmod
-from tuiexp.core import runstore
-from tuiexp.core.errors import ConfigError
-from tuiexp.core.events import TERMINAL
-from tuiexp.core.index import Index
-from tuiexp.core.paths import LogsDir
+from tuiexp.config import loader, values
+from tuiexp.errors import ConfigError
+from tuiexp.store import runstore
+from tuiexp.store.events import TERMINAL
+from tuiexp.store.index import Index
+from tuiexp.store.paths import LogsDir
 
 from ..conftest import tuiexp, wait_for, write_config
 
@@ -77,7 +77,7 @@ def test_a_budget_sweep_runs_and_each_model_lands_within_five_percent(workdir: P
 
 
 def _events(logs: LogsDir, rid: str) -> list[dict]:
-    from tuiexp.core import events
+    from tuiexp.store import events
 
     return events.read_all(logs.run(rid).events)
 
@@ -85,7 +85,7 @@ def _events(logs: LogsDir, rid: str) -> list[dict]:
 def test_budgets_expand_like_a_sweep(tmp_path: Path) -> None:
     path = config(tmp_path, 'model = "vgg"\nparam_budget = [1e3, 5e3]\nseeds = [0, 1]\n'
                   'sweep = { dropout = [0.0, 0.2] }')
-    cfg = configmod.load(path)
+    cfg = loader.load(path)
     runs = cfg.expand("size")
     assert len(runs) == cfg.experiments["size"].num_runs == 8
     assert [r["param_budget"] for r in runs[:4]] == [1000, 1000, 5000, 5000]
@@ -93,7 +93,7 @@ def test_budgets_expand_like_a_sweep(tmp_path: Path) -> None:
     assert all(isinstance(r["param_budget"], int) for r in runs)  # 1e3 reads 1000 in labels
     assert runs[0]["model_args"] == runs[1]["model_args"] != runs[2]["model_args"]
     # --set fixes one budget
-    one = cfg.expand("size", configmod.parse_overrides(["param_budget=2e4"]))
+    one = cfg.expand("size", values.parse_overrides(["param_budget=2e4"]))
     assert {r["param_budget"] for r in one} == {20000} and len(one) == 4
 
 
@@ -119,7 +119,7 @@ def test_bad_budgets_are_one_sentence_at_check_and_nothing_is_queued(
         workdir: Path, body: str, said: str) -> None:
     config(workdir, body)
     with pytest.raises(ConfigError) as e:
-        configmod.load(workdir / "experiments.toml")
+        loader.load(workdir / "experiments.toml")
     assert said in str(e.value) and "experiments.toml" in str(e.value)
     check = tuiexp(workdir, "check")
     assert check.returncode == 2 and said in check.stderr
@@ -137,11 +137,11 @@ def test_a_sweep_over_the_family_is_checked_per_point(workdir: Path) -> None:
 
 
 def test_the_dashboard_label_names_the_budget_not_the_widths(tmp_path: Path) -> None:
-    from tuiexp.core.index import RunRow
+    from tuiexp.store.index import RunRow
     from tuiexp.ui.widgets.runs_table import run_labels
 
     path = config(tmp_path, 'model = "vgg"\nparam_budget = [1e3, 5e3]\nseeds = [0, 1]')
-    runs = configmod.load(path).expand("size")
+    runs = loader.load(path).expand("size")
     rows = {f"r{i}": RunRow(id=f"r{i}", experiment="size", status="queued",
                             spec={"seed": p["seed"], "params": p}) for i, p in enumerate(runs)}
     assert sorted(run_labels(rows).values()) == ["size budget=1000 s0", "size budget=1000 s1",

@@ -50,7 +50,7 @@ def test_lr_find_refuses_a_script_experiment(tmp_path: Path) -> None:
 
 
 def test_the_reading_says_which_rule_gave_the_suggestion() -> None:
-    from tuiexp.core import lrfind
+    from tuiexp.search import lrfind
     from tuiexp.trainer.lrfind import rule
 
     lrs = [1e-6 * 10 ** (i / 20) for i in range(140)]

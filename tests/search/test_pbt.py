@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from tuiexp.core import config as configmod
-from tuiexp.core import runstore
-from tuiexp.core import study as studies
-from tuiexp.core.errors import ConfigError
-from tuiexp.core.paths import LogsDir
+from tuiexp.config import loader
+from tuiexp.errors import ConfigError
+from tuiexp.search import study as studies
+from tuiexp.store import runstore
+from tuiexp.store.paths import LogsDir
 
 from ..conftest import tuiexp, wait_for, write_config
 
@@ -80,5 +80,5 @@ def test_a_population_replaces_its_worst_by_perturbed_forks(workdir: Path) -> No
 ])
 def test_bad_pbt_tables_say_what_and_where(tmp_path: Path, pbt: str, said: str) -> None:
     with pytest.raises(ConfigError) as e:
-        configmod.load(config(tmp_path, pbt))
+        loader.load(config(tmp_path, pbt))
     assert str(e.value).startswith("experiments.toml, line 12: ") and said in str(e.value)

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from tuiexp.core import atomic, runstore
-from tuiexp.core.paths import RunPaths
+from tuiexp.store import atomic, runstore
+from tuiexp.store.paths import RunPaths
 from tuiexp.track.run import Run
 
 from ..trainer.conftest import TINY, final_status, make_run, run_trainer
@@ -36,7 +36,7 @@ def trial_run(root: Path) -> Run:
 def test_a_trial_waits_at_its_epochs_end_for_the_verdict_on_it(tmp_path: Path, monkeypatch) -> None:
     import threading
 
-    from tuiexp.core import events
+    from tuiexp.store import events
     from tuiexp.track import run as run_module
 
     monkeypatch.setattr(run_module, "JUDGE_WAIT", (30.0, 30.0))  # a verdict, not a timeout, ends it
@@ -71,9 +71,9 @@ def test_the_trainer_ends_pruned_and_keeps_its_checkpoints(tmp_path: Path) -> No
 
 
 def test_a_pruned_run_can_be_resumed_by_hand(tmp_path: Path) -> None:
-    from tuiexp.core.client import Client
-    from tuiexp.core.paths import LogsDir
-    from tuiexp.core.spec import RunSpec
+    from tuiexp.queue.client import Client
+    from tuiexp.store.paths import LogsDir
+    from tuiexp.store.spec import RunSpec
 
     logs = LogsDir.at(tmp_path / "logs")
     paths = runstore.create(logs, RunSpec(id="trial", experiment="t", params={"x": 1}))

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from tuiexp.core import config as configmod
-from tuiexp.core.errors import ConfigError
+from tuiexp.config import loader, model
+from tuiexp.errors import ConfigError
 
 from ..conftest import tuiexp, write_config
 
@@ -25,8 +25,8 @@ dropout = 0.0
 """
 
 
-def load(tmp_path: Path, search: str) -> configmod.Config:
-    return configmod.load(write_config(tmp_path, HEAD + search))
+def load(tmp_path: Path, search: str) -> model.Config:
+    return loader.load(write_config(tmp_path, HEAD + search))
 
 
 def error(tmp_path: Path, search: str) -> str:
@@ -54,7 +54,6 @@ def test_grid_counts_its_points(tmp_path: Path) -> None:
     ("trials = 2\nlr = { log_uniform = [1e-1, 1e-4] }\n", "line 13: `search.lr.log_uniform` = [0.1, 0.0001] is inverted"),
     ('sampler = "tpee"\ntrials = 2\nlr = { uniform = [0, 1] }\n', "line 12: unknown sampler 'tpee' — did you mean `tpe`?"),
     ('pruner = "medain"\ntrials = 2\nlr = { uniform = [0, 1] }\n', "line 12: unknown pruner 'medain' — did you mean `median`?"),
-    ("trials = 2\nparallel = 3\nlr = { uniform = [0, 1] }\n", "line 13: `parallel = 3` is more than the queue can run at once (2"),
     ("trials = 2\nsampeler = \"tpe\"\nlr = { uniform = [0, 1] }\n", "line 13: unknown key `sampeler` in [search] — did you mean `sampler`?"),
     ("trials = 2\nmomentum = { uniform = [0, 1] }\n", "line 13: search over `momentum`, a key that does not exist"),
     ("lr = { uniform = [0, 1] }\n", "`search.trials` is missing"),
@@ -69,10 +68,20 @@ def test_bad_search_tables_say_what_and_where(tmp_path: Path, search: str, said:
     assert message.count(". ") == 0 or message.endswith(".")  # one sentence
 
 
+def test_parallel_above_the_queue_is_refused_by_check_and_run(tmp_path: Path) -> None:
+    """How many runs fit at once depends on this machine: `check` and `run` say it."""
+    write_config(tmp_path, HEAD + "trials = 2\nparallel = 3\nlr = { uniform = [0, 1] }\n")
+    said = "line 13: `parallel = 3` is more than the queue can run at once (2"
+    for args in (["check"], ["run", "s"]):
+        proc = tuiexp(tmp_path, *args)
+        assert proc.returncode == 2 and said in proc.stdout + proc.stderr, (args, proc)
+    assert not (tmp_path / "logs" / "studies").exists()
+
+
 def test_search_cannot_be_mixed_with_a_sweep(tmp_path: Path) -> None:
     body = HEAD.replace("[experiments.s.search]", "sweep.lr = [0.1, 0.2]\n\n[experiments.s.search]")
     with pytest.raises(ConfigError, match="cannot be combined with `sweep`"):
-        configmod.load(write_config(tmp_path, body + "trials = 2\ndropout = { uniform = [0, 1] }\n"))
+        loader.load(write_config(tmp_path, body + "trials = 2\ndropout = { uniform = [0, 1] }\n"))
 
 
 def test_check_refuses_a_bad_search_with_exit_2(tmp_path: Path) -> None:
@@ -98,7 +107,7 @@ trials = 2
 dropout = { uniform = [0.0, 1.5] }
 """
     with pytest.raises(ConfigError) as e:
-        configmod.load(write_config(tmp_path, body))
+        loader.load(write_config(tmp_path, body))
     assert str(e.value).startswith("experiments.toml, line 7: `search.dropout` reaches 1.5, but `dropout`")
 
 
@@ -111,9 +120,9 @@ def test_check_counts_a_study_s_trials(tmp_path: Path) -> None:
 
 
 def test_a_client_does_not_queue_a_study_as_one_run(tmp_path: Path) -> None:
-    from tuiexp.core.client import Client
-    from tuiexp.core.errors import UsageError
-    from tuiexp.core.paths import LogsDir
+    from tuiexp.errors import UsageError
+    from tuiexp.queue.client import Client
+    from tuiexp.store.paths import LogsDir
 
     cfg = load(tmp_path, "trials = 2\nlr = { uniform = [0.1, 0.2] }\n")
     with Client(LogsDir.at(tmp_path / "logs"), autostart=False) as client:
@@ -122,15 +131,15 @@ def test_a_client_does_not_queue_a_study_as_one_run(tmp_path: Path) -> None:
 
 
 def test_the_reduction_factor_reaches_the_pruner(tmp_path: Path) -> None:
-    from tuiexp.core import study as studies
+    from tuiexp.search import study as studies
 
     optuna = studies.optuna_module()
     path = tmp_path / "experiments.toml"
     path.write_text('[experiments.x]\nlr = 0.1\n[experiments.x.search]\npruner = "asha"\n'
                     'trials = 4\nreduction = 3\nlr = { log_uniform = [1e-4, 1e-1] }\n')
-    search = configmod.load(path).experiment("x").search
+    search = loader.load(path).experiment("x").search
     assert search is not None and search["reduction"] == 3
     assert studies.make_pruner(optuna, search, 9)._reduction_factor == 3
     path.write_text(path.read_text().replace("reduction = 3", "reduction = 1"))
     with pytest.raises(ConfigError, match=r"line 6: `search.reduction` must be an integer of at least 2"):
-        configmod.load(path)
+        loader.load(path)

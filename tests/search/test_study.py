@@ -7,9 +7,9 @@ import signal
 import sys
 from pathlib import Path
 
-from tuiexp.core import daemon, runstore
-from tuiexp.core import study as studies
-from tuiexp.core.paths import LogsDir
+from tuiexp.search import study as studies
+from tuiexp.store import lock, runstore
+from tuiexp.store.paths import LogsDir
 
 from ..conftest import tuiexp, wait_for, write_config
 
@@ -109,9 +109,9 @@ def test_killing_the_supervisor_mid_study_loses_and_doubles_nothing(workdir: Pat
     tuiexp(workdir, "run", "tiny", check=True)
     logs = LogsDir.at(workdir / "logs")
     wait_for(lambda: len(run_dirs(logs)) >= 3, timeout=120, every=0.1)
-    pid = int((daemon.info(logs) or {})["pid"])
+    pid = int((lock.info(logs) or {})["pid"])
     os.kill(pid, signal.SIGKILL)  # no goodbye: its runs go on in their own sessions
-    wait_for(lambda: not daemon.is_running(logs), timeout=10)
+    wait_for(lambda: not lock.is_running(logs), timeout=10)
     tuiexp(workdir, "daemon", "start", check=True)
     wait_for(lambda: study_done(logs), timeout=240, every=0.2)
 
@@ -128,10 +128,10 @@ def test_killing_the_supervisor_mid_study_loses_and_doubles_nothing(workdir: Pat
 
 
 def test_a_trial_asked_but_never_queued_is_queued_once(tmp_path: Path) -> None:
-    from tuiexp.core import config as configmod
-    from tuiexp.core.index import Index
+    from tuiexp.config import loader
+    from tuiexp.store.index import Index
 
-    cfg = configmod.load(config(tmp_path, trials=2, parallel=1, sleep=0.0))
+    cfg = loader.load(config(tmp_path, trials=2, parallel=1, sleep=0.0))
     logs = LogsDir.at(tmp_path / "logs")
     name = studies.create(logs, cfg, "tiny", {})
     definition = studies.load_definition(logs, name)

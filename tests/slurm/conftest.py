@@ -18,8 +18,9 @@ import pytest
 
 from tests.conftest import FAKE_RUN, wait_for  # noqa: F401 - re-exported for the tests
 from tests.trainer.conftest import tiny_toml
-from tuiexp.core import daemon
-from tuiexp.core.paths import LogsDir
+from tuiexp.queue import daemon
+from tuiexp.store import lock
+from tuiexp.store.paths import LogsDir
 
 KILL_WAIT = 5  # scripts/slurm-up.sh sets KillWait=5
 
@@ -63,7 +64,7 @@ def project(tmp_path: Path):
     """A project folder whose Slurm jobs and supervisor are gone after the test."""
     yield tmp_path
     logs = LogsDir.at(tmp_path / "logs")
-    if daemon.is_running(logs):
+    if lock.is_running(logs):
         daemon.stop(logs)
     ids = [str(p["job_id"]) for p in procs(tmp_path) if p.get("job_id")]
     if ids:

@@ -29,9 +29,10 @@ from tests.slurm.conftest import (
     wait_for,
 )
 from tests.trainer.conftest import TINY, make_run, read_events, run_trainer
-from tuiexp.core import daemon, events, slurm
-from tuiexp.core.index import Index
-from tuiexp.core.paths import LogsDir
+from tuiexp.queue import slurm
+from tuiexp.store import events, lock
+from tuiexp.store.index import Index
+from tuiexp.store.paths import LogsDir
 
 FAKE = """
 [queue]
@@ -139,9 +140,9 @@ def test_killed_supervisor_readopts_running_jobs(project):
     ids = queue(project, "slow") + queue(project, "slow")
     logs = LogsDir.at(project / "logs")
     wait_for(lambda: all(status(project, r) == "running" for r in ids), timeout=60, every=0.3)
-    pid = int(daemon.info(logs)["pid"])
+    pid = int(lock.info(logs)["pid"])
     os.kill(pid, signal.SIGKILL)
-    wait_for(lambda: not daemon.is_running(logs), timeout=10)
+    wait_for(lambda: not lock.is_running(logs), timeout=10)
     jobs = [job_id(project, r) for r in ids]
     assert all(job_state(j) == "RUNNING" for j in jobs)  # the jobs never needed it
     ok(project, "daemon", "start")

@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from tuiexp.core import events, runstore
-from tuiexp.core.paths import LogsDir, RunPaths
-from tuiexp.core.spec import RunSpec
+from tuiexp.store import events, runstore
+from tuiexp.store.paths import LogsDir, RunPaths
+from tuiexp.store.spec import RunSpec
 
 #: small enough that an epoch takes a fraction of a second on one CPU core
 TINY: dict[str, Any] = {
@@ -36,7 +36,7 @@ TINY: dict[str, Any] = {
 def tiny_toml(drop: tuple[str, ...] = (), **overrides: Any) -> str:
     """TINY (less `drop`, with `overrides`) as the lines of an experiments.toml table: the
     other test folders queue the same tiny runs through a config."""
-    from tuiexp.core.report import toml_value
+    from tuiexp.results.report import toml_value
 
     params = {k: v for k, v in {**TINY, **overrides}.items() if k not in drop}
     return "".join(f"{k} = {toml_value(v)}\n" for k, v in params.items())

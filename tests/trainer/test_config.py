@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tuiexp.core.errors import ConfigError, ForkError
+from tuiexp.errors import ConfigError, ForkError
 from tuiexp.trainer import paramdoc
 from tuiexp.trainer.config import (
     DEFAULTS,

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from tuiexp.core import runstore
-from tuiexp.core.paths import LogsDir, RunPaths
-from tuiexp.core.spec import RunSpec
+from tuiexp.store import runstore
+from tuiexp.store.paths import LogsDir, RunPaths
+from tuiexp.store.spec import RunSpec
 from tuiexp.trainer.config import EPOCH_METRICS
 
 from .conftest import TINY, final_status, make_run, read_events, run_trainer, start_trainer
@@ -187,8 +187,8 @@ def test_elapsed_eta_and_lr_are_true_across_a_resume(parent: RunPaths, tmp_path:
     and the current LR is the resumed attempt's, not a later step of the attempt that died."""
     from dataclasses import replace
 
-    from tuiexp.core import events, query
-    from tuiexp.core.index import Index
+    from tuiexp.store import events, query
+    from tuiexp.store.index import Index
 
     paths = RunPaths(tmp_path / "logs" / "runs" / "parent")
     shutil.copytree(parent.dir, paths.dir)

@@ -27,10 +27,10 @@ import torch
 from torch import nn
 
 from tuiexp import track
-from tuiexp.core import config as core_config
-from tuiexp.core import runstore
-from tuiexp.core.errors import TuiexpError
-from tuiexp.core.paths import RunPaths
+from tuiexp.config import loader
+from tuiexp.errors import TuiexpError
+from tuiexp.store import runstore
+from tuiexp.store.paths import RunPaths
 from tuiexp.trainer import data as datasets
 from tuiexp.trainer import models
 from tuiexp.trainer.__main__ import (
@@ -185,7 +185,7 @@ def test_val_split_holds_out_a_fraction_of_num_train_or_uses_the_test_split() ->
 def test_num_test_sizes_the_validation_set_it_is_used_for() -> None:
     """The smoke experiment's `num_test = 500` validates on 500 images (it once used 100
     held-out train images and ignored num_test); a num_test that cannot be used says so."""
-    smoke = core_config.load(REPO / "experiments.toml").expand("smoke")[0]
+    smoke = loader.load(REPO / "experiments.toml").expand("smoke")[0]
     cfg = from_params(smoke)
     d = datasets.load(cfg, CPU)
     assert cfg.num_test == 500 and len(d.val) == 500 and len(d.train) == cfg.num_train

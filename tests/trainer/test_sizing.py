@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from tuiexp.core.errors import ConfigError
+from tuiexp.errors import ConfigError
 from tuiexp.trainer import models, sizing
 from tuiexp.trainer.config import DATASET_SHAPES, size_to_budget
 

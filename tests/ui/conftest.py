@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from tuiexp.core import config as configmod
-from tuiexp.core import daemon
-from tuiexp.core.client import Client
-from tuiexp.core.index import Index
-from tuiexp.core.paths import LogsDir
+from tuiexp.config import loader
+from tuiexp.queue import daemon
+from tuiexp.queue.client import Client
+from tuiexp.store.index import Index
+from tuiexp.store.paths import LogsDir
 
 FAKE = Path(__file__).resolve().parents[1] / "fake_run.py"
 
@@ -61,7 +61,7 @@ class Workspace:
 
     def enqueue(self, name: str, **overrides: object) -> list[str]:
         with Client(self.logs) as c:
-            return c.enqueue(configmod.load(self.config_path), name, overrides)
+            return c.enqueue(loader.load(self.config_path), name, overrides)
 
     def wait(self, run_id: str, statuses: tuple[str, ...] = ("finished",), timeout: float = 30) -> None:
         deadline = time.monotonic() + timeout

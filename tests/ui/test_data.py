@@ -2,7 +2,7 @@
 
 import pytest
 
-from tuiexp.core.index import RunRow
+from tuiexp.store.index import RunRow
 from tuiexp.ui.data import Buckets, sparkline, summarize_confusion, tail, visible_order
 
 
@@ -56,10 +56,10 @@ def test_live_and_backfilled_series_are_the_same_buckets(tmp_path):
     """A series fed point by point (live) equals the one SQLite aggregates (backfill)."""
     import math
 
-    from tuiexp.core import events, runstore
-    from tuiexp.core.index import Index
-    from tuiexp.core.paths import LogsDir
-    from tuiexp.core.spec import RunSpec
+    from tuiexp.store import events, runstore
+    from tuiexp.store.index import Index
+    from tuiexp.store.paths import LogsDir
+    from tuiexp.store.spec import RunSpec
 
     logs = LogsDir.at(tmp_path)
     spec = RunSpec(id="r", experiment="x", params={})

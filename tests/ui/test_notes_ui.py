@@ -11,9 +11,9 @@ import pytest
 
 from tests.ui.conftest import screen_text, until
 from tests.ui.test_snapshot import T0, frozen_app, write_run
-from tuiexp.core.index import Index
-from tuiexp.core.paths import LogsDir
-from tuiexp.core.spec import RunSpec
+from tuiexp.store.index import Index
+from tuiexp.store.paths import LogsDir
+from tuiexp.store.spec import RunSpec
 from tuiexp.ui.app import TuiexpApp
 
 IDS = [f"20261118-00{i}000-sweep-aaa{i}" for i in range(3)]

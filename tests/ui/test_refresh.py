@@ -8,11 +8,11 @@ from dataclasses import replace
 
 from textual.app import App, ComposeResult
 
-from tuiexp.core import events, runstore
-from tuiexp.core.index import Index, RunRow
-from tuiexp.core.metrics import KeySummary
-from tuiexp.core.paths import LogsDir
-from tuiexp.core.spec import RunSpec
+from tuiexp.store import events, runstore
+from tuiexp.store.index import Index, RunRow
+from tuiexp.store.metrics import KeySummary
+from tuiexp.store.paths import LogsDir
+from tuiexp.store.spec import RunSpec
 from tuiexp.ui.data import Poller, RunState, Spark
 from tuiexp.ui.widgets.runs_table import RunsTable
 

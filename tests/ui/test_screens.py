@@ -5,8 +5,8 @@ from __future__ import annotations
 from textual.widgets import DataTable, Input, OptionList, Select, Static, TextArea
 
 from tests.ui.conftest import until
-from tuiexp.core.client import Client
-from tuiexp.core.index import Index
+from tuiexp.queue.client import Client
+from tuiexp.store.index import Index
 from tuiexp.ui.screens.compare import CompareScreen
 from tuiexp.ui.screens.detail import DetailScreen
 from tuiexp.ui.screens.dialogs import ConfirmScreen, ExportScreen
@@ -342,8 +342,8 @@ async def test_open_metric_names_in_the_table_and_the_detail_grid(ws, wait_until
     import json
     import math
 
-    from tuiexp.core import events, runstore
-    from tuiexp.core.spec import RunSpec
+    from tuiexp.store import events, runstore
+    from tuiexp.store.spec import RunSpec
 
     ws.config_path.write_text(ws.config_path.read_text() + '\n[ui]\ncolumns = ["min:val/loss"]\n')
     spec = RunSpec(id="20261201-000000-mine-aaaa", experiment="mine", params={},

@@ -10,8 +10,8 @@ from textual.widgets import OptionList, Static
 
 from tests.trainer.conftest import tiny_toml
 from tests.ui.conftest import EXPERIMENTS, until
-from tuiexp.core import lrfind
-from tuiexp.core import study as studies
+from tuiexp.search import lrfind
+from tuiexp.search import study as studies
 from tuiexp.ui.screens.lrfind import ExperimentPicker, LrFindScreen
 from tuiexp.ui.screens.new import NewScreen
 from tuiexp.ui.screens.runs import RunsScreen

@@ -16,10 +16,10 @@ from pathlib import Path
 import pytest
 
 from tests.ui.conftest import screen_text, until
-from tuiexp.core import events, runstore
-from tuiexp.core.index import Index
-from tuiexp.core.paths import LogsDir
-from tuiexp.core.spec import RunSpec
+from tuiexp.store import events, runstore
+from tuiexp.store.index import Index
+from tuiexp.store.paths import LogsDir
+from tuiexp.store.spec import RunSpec
 from tuiexp.ui.app import TuiexpApp, make_app
 from tuiexp.ui.data import Resources
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from textual.widgets import Static
 
 from tests.ui.conftest import EXPERIMENTS, until
-from tuiexp.core import config as configmod
-from tuiexp.core import study as studies
-from tuiexp.core.index import Index
+from tuiexp.config import loader
+from tuiexp.search import study as studies
+from tuiexp.store.index import Index
 from tuiexp.ui.screens.study import StudyScreen
 from tuiexp.ui.widgets.runs_table import RunsTable
 
@@ -22,7 +22,7 @@ dropout = { uniform = [0.0, 0.5] }
 async def test_s_on_a_trial_opens_its_study(ws, wait_until):
     path = ws.root / "search.toml"
     path.write_text(EXPERIMENTS + SEARCH)
-    name = studies.create(ws.logs, configmod.load(path), "fake", {})
+    name = studies.create(ws.logs, loader.load(path), "fake", {})
     definition = studies.load_definition(ws.logs, name)
     with Index(ws.logs) as index:
         studies.Driver(ws.logs, index, definition).step()  # trial 0 queued

@@ -8,7 +8,7 @@ from dataclasses import replace
 from textual.app import App, ComposeResult
 
 from tests.ui.test_refresh import row, state
-from tuiexp.core.index import RunRow
+from tuiexp.store.index import RunRow
 from tuiexp.ui.widgets.runs_table import RunsTable, columns_for, layout, queue_positions, run_labels
 
 
@@ -142,12 +142,12 @@ def test_bulk_plans_say_which_runs_and_whether_a_checkpoint_exists():
 
 
 def test_the_new_run_form_speaks_of_overrides_not_cli_flags():
-    from tuiexp.core import config as configmod
-    from tuiexp.core.errors import TuiexpError
+    from tuiexp.config import values
+    from tuiexp.errors import TuiexpError
     from tuiexp.ui.screens.new import form_wording
 
     try:
-        configmod.parse_overrides(["lr"])
+        values.parse_overrides(["lr"])
     except TuiexpError as e:
         text = form_wording(str(e))
     assert "--set" not in text and "key=value" in text

@@ -8,9 +8,9 @@ import sys
 from pathlib import Path
 
 from tests.ui.tmux import Terminal, needs_tmux, wait_for
-from tuiexp.core import daemon
-from tuiexp.core.index import Index
-from tuiexp.core.paths import LogsDir
+from tuiexp.queue import daemon
+from tuiexp.store.index import Index
+from tuiexp.store.paths import LogsDir
 
 FAKE = Path(__file__).resolve().parents[1] / "fake_run.py"
 pytestmark = needs_tmux

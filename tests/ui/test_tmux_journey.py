@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 
 from tests.ui.tmux import Terminal, needs_tmux
-from tuiexp.core import daemon
-from tuiexp.core.index import Index
-from tuiexp.core.paths import LogsDir
+from tuiexp.queue import daemon
+from tuiexp.store.index import Index
+from tuiexp.store.paths import LogsDir
 
 FAKE = Path(__file__).resolve().parents[1] / "fake_run.py"
 pytestmark = needs_tmux

@@ -32,9 +32,10 @@ from pathlib import Path
 from types import FrameType, TracebackType
 from typing import Any
 
-from ..core.errors import UsageError
+from ..errors import UsageError
+from ..store.metrics import MAX_NAMES
 from . import exits
-from .checks import MAX_NAMES, NAME_RE, RESERVED
+from .checks import NAME_RE, RESERVED
 from .run import FLUSH_INTERVAL, MAX_BACKLOG, MAX_PENDING, Run, exception_status, params_of
 from .standalone import create_run
 

@@ -12,16 +12,14 @@ from __future__ import annotations
 import math
 import numbers
 import operator
-import re
 from collections.abc import Callable
 from typing import Any
 
-from ..core.events import RESERVED
+from ..store.events import RESERVED
+from ..store.metrics import MAX_STEP, NAME
 
-NAME_RE = re.compile(r"[A-Za-z0-9_./-]{1,128}")
-#: distinct metric names one run may log; later names are dropped with one warning
-MAX_NAMES = 10_000
-INT_LIMIT = 2**63  # steps, epochs and integer values must fit SQLite's INTEGER
+NAME_RE = NAME  # the naming rule, as the index applies it
+INT_LIMIT = MAX_STEP  # steps, epochs and integer values must fit SQLite's INTEGER
 
 
 def check_name(name: str) -> None:

@@ -14,10 +14,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ..core import events, runstore
-from ..core.atomic import fsync_dir
-from ..core.paths import RunPaths
-from ..core.runstore import checkpoint_epochs
+from ..store import events, runstore
+from ..store.atomic import fsync_dir
+from ..store.metrics import MAX_NAMES
+from ..store.paths import RunPaths
+from ..store.runstore import checkpoint_epochs
 from . import checks, exits
 
 FLUSH_INTERVAL = 0.2
@@ -146,13 +147,13 @@ class Run:
         """Check names not seen before; past MAX_NAMES, drop new ones with one warning."""
         for name in [n for n in metrics if n not in self._names]:
             checks.check_name(name)
-            if len(self._names) < checks.MAX_NAMES:
+            if len(self._names) < MAX_NAMES:
                 self._names.add(name)
                 continue
             del metrics[name]
             if not self._names_warned:
                 self._names_warned = True
-                self.warning(f"more than {checks.MAX_NAMES} metric names: '{name}' and any "
+                self.warning(f"more than {MAX_NAMES} metric names: '{name}' and any "
                              "later new name are dropped")
 
     def event(self, kind: str, **fields: Any) -> None:

@@ -8,10 +8,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ..core import runstore
-from ..core.errors import UsageError
-from ..core.paths import LogsDir
-from ..core.spec import RunSpec, check_experiment_name, new_run_id
+from ..errors import UsageError
+from ..store import runstore
+from ..store.paths import LogsDir
+from ..store.spec import RunSpec, check_experiment_name, new_run_id
 from . import checks
 
 

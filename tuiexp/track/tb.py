@@ -19,7 +19,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ..core.tbimport import clean_tag
+from ..store.metrics import clean_tag
 from .run import Run
 
 

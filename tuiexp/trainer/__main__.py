@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from .. import track
-from ..core.errors import TuiexpError
+from ..errors import TuiexpError
 from . import data as datasets
 from . import models
 from .config import Phase, TrainConfig, from_params, unused_params

@@ -4,7 +4,7 @@ docs table (docs/TRAINER.md, `python -m tuiexp.trainer.paramdoc`) and the typed 
 all come from them.
 
 This module must not import torch: the core reaches it (through the `tuiexp.schemas`
-entry point, see tuiexp/core/params.py) to check experiments.toml and fork requests in
+entry point, see tuiexp/config/params.py) to check experiments.toml and fork requests in
 processes that never train.
 """
 
@@ -18,8 +18,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from ..core.errors import ConfigError, ForkError
-from ..core.params import ParamError
+from ..errors import ConfigError, ForkError, ParamError
 
 __all__ = [
     "DEFAULTS", "EPOCH_METRICS", "SCHEDULE_KEYS", "SCHEMA", "Augment", "EarlyStop", "ParamError",
@@ -641,7 +640,7 @@ def check_fork(parent_params: Mapping[str, Any], child_params: Mapping[str, Any]
 
 
 class BuiltinSchema:
-    """The built-in trainer as a tuiexp.core.params.ParamSchema."""
+    """The built-in trainer as a tuiexp.config.params.ParamSchema."""
 
     schedule_keys = SCHEDULE_KEYS
     metrics = EPOCH_METRICS

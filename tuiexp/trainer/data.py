@@ -18,7 +18,7 @@ from typing import Any
 
 import torch
 
-from ..core.errors import TuiexpError
+from ..errors import TuiexpError
 from . import shapes
 from .config import TrainConfig
 

@@ -22,7 +22,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from ..core.errors import TuiexpError
+from ..errors import TuiexpError
 from . import data as datasets
 from . import models
 from .augment import prepare

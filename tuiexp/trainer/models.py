@@ -15,7 +15,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..core.errors import TuiexpError
+from ..errors import TuiexpError
 
 
 class ModelError(TuiexpError):

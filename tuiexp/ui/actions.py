@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..core.client import RESUMABLE
-from ..core.events import TERMINAL
-from ..core.index import RunRow
+from ..queue.client import RESUMABLE
+from ..store.events import TERMINAL
+from ..store.index import RunRow
 
 LIVE = ("running", "starting")
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -15,13 +16,15 @@ from textual.notifications import SeverityLevel
 from textual.screen import Screen
 from textual.worker import get_current_worker
 
-from ..core import config as configmod
-from ..core import daemon
-from ..core.config import UiSettings
-from ..core.errors import TuiexpError
-from ..core.paths import LogsDir
+from ..config import loader
+from ..config.model import UiSettings
+from ..errors import TuiexpError
+from ..queue import daemon
+from ..store.paths import LogsDir
+from . import keys
 from .data import Delta, Poller, needs_daemon
-from .messages import ClientFailed, ClientSucceeded, IndexPolled
+from .messages import ClientFailed, ClientSucceeded, ForkAsked, IndexPolled
+from .screens.help import HelpScreen
 from .screens.runs import RunsScreen
 
 Observer = Callable[[IndexPolled, float], None]
@@ -147,16 +150,18 @@ class TuiexpApp(App[int]):
         self.notify(msg.text, severity="error", timeout=8)
 
     def action_help(self) -> None:
-        from .screens.help import HelpScreen
-
         if not isinstance(self.screen, HelpScreen):
             self.push_screen(HelpScreen())
 
     def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
-        from .screens.help import palette_commands
+        yield from palette_commands(self)
 
-        yield from palette_commands(self, screen)
+    async def on_fork_asked(self, msg: ForkAsked) -> None:
+        """The detail screen's `f`: back to the runs screen, with the fork form open."""
+        await self.pop_screen()
+        if isinstance(self.screen, RunsScreen):  # the runs screen is always under the detail
+            self.screen.open_fork(msg.run_id)
 
 
 def read_ui_settings(path: Path) -> tuple[UiSettings, str | None]:
@@ -165,7 +170,7 @@ def read_ui_settings(path: Path) -> tuple[UiSettings, str | None]:
     if not path.exists():
         return UiSettings(), None
     try:
-        return configmod.load_ui(path), None
+        return loader.load_ui(path), None
     except TuiexpError as e:
         return UiSettings(), str(e)
 
@@ -182,3 +187,21 @@ def run_app(logs: LogsDir, config_path: str) -> int:
     app = make_app(logs, config_path)
     app.run()
     return app.return_code or 0
+
+
+def palette_commands(app: TuiexpApp) -> Iterable[SystemCommand]:
+    """Every runs-screen action, reachable from ctrl+p."""
+    runs = next((s for s in app.screen_stack if isinstance(s, RunsScreen)), None)
+    if runs is None:
+        return
+    for b in keys.RUNS:
+        if b.action.startswith("move("):
+            continue
+        key = b.key.split(",")[0].replace("slash", "/")
+        yield SystemCommand(f"{b.description} ({key})", f"runs: {b.description.lower()}",
+                            partial(runs.run_action, b.action))
+    yield SystemCommand("Move up in the queue (K)", "runs: move the queued run up",
+                        partial(runs.action_move, -1))
+    yield SystemCommand("Move down in the queue (J)", "runs: move the queued run down",
+                        partial(runs.action_move, 1))
+    yield SystemCommand("Keys (?)", "show every key", app.action_help)

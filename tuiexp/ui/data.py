@@ -13,11 +13,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..core import daemon, gpu, query
-from ..core.index import ACTIVE, Index, RunRow
-from ..core.paths import LogsDir
-from ..core.query import current_lr, progress
-from ..core.series import Buckets
+from ..queue import gpu
+from ..store import lock, query
+from ..store.index import ACTIVE, Index, RunRow
+from ..store.paths import LogsDir
+from ..store.query import current_lr, progress
+from ..store.series import Buckets
 
 SPARK = "▁▂▃▄▅▆▇█"
 
@@ -329,7 +330,7 @@ class Poller:
         cpu, used, total = gpu.cpu_percent_and_mem()
         return Resources(gs, cpu, used, total, counts.get("queued", 0),
                          counts.get("running", 0) + counts.get("starting", 0),
-                         daemon.is_running(self.logs))
+                         lock.is_running(self.logs))
 
     def close(self) -> None:
         if self.index is not None:
@@ -340,7 +341,7 @@ class Poller:
 def needs_daemon(logs: LogsDir, index: Index) -> bool:
     """True when there is queued or live work and no supervisor watches it."""
     counts = index.counts()
-    return any(counts.get(s) for s in ACTIVE) and not daemon.is_running(logs)
+    return any(counts.get(s) for s in ACTIVE) and not lock.is_running(logs)
 
 
 # -- detail -------------------------------------------------------------------------

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from textual.message import Message
 
-from ..core.index import RunRow
+from ..store.index import RunRow
 from .data import Delta, Detail
 
 #: a metric's epoch-level points: (epoch, value)
@@ -34,6 +34,14 @@ class ClientFailed(Message):
     def __init__(self, text: str) -> None:
         super().__init__()
         self.text = text
+
+
+class ForkAsked(Message):
+    """`f` on the detail screen: fork this run (the app opens the runs screen's form)."""
+
+    def __init__(self, run_id: str) -> None:
+        super().__init__()
+        self.run_id = run_id
 
 
 class DetailLoaded(Message):

@@ -1,20 +1,33 @@
-"""What the dashboard's full screens share: the app they belong to, typed."""
+"""What the dashboard's full screens share: what they need of the app, as a protocol
+(the app module imports the screens, never the reverse)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, cast
+from collections.abc import Callable
+from pathlib import Path
+from typing import Protocol, cast
 
 from textual.screen import Screen
 
-if TYPE_CHECKING:
-    from ..app import TuiexpApp
+from ...config.model import UiSettings
+from ...store.paths import LogsDir
+
+
+class Dashboard(Protocol):
+    """The app as its screens see it: the logs directory, the clock, the experiments
+    file and its [ui] settings (ui/app.py's `TuiexpApp`)."""
+
+    logs: LogsDir
+    clock: Callable[[], float]
+    config_path: Path
+    ui: UiSettings
 
 
 class DashboardScreen(Screen[None]):
     """A full screen of the dashboard (it returns nothing when it is popped)."""
 
     @property
-    def tuiexp_app(self) -> TuiexpApp:
-        """`self.app` as the `TuiexpApp` it is (its logs, clock, config and [ui] settings);
-        Textual types `self.app` as any `App`, and these screens run only in this one."""
-        return cast("TuiexpApp", self.app)
+    def dashboard(self) -> Dashboard:
+        """`self.app` as the dashboard it is; Textual types `self.app` as any `App`, and
+        these screens run only in tuiexp's."""
+        return cast(Dashboard, self.app)

@@ -12,13 +12,13 @@ from textual.binding import Binding
 from textual.containers import Vertical
 from textual.widgets import DataTable, Footer, Static
 
-from ...core import query
-from ...core.errors import TuiexpError
-from ...core.index import Index
-from ...core.metrics import fmt_value
-from ...core.params import schema_for
-from ...core.report import curve_metrics
-from ...core.spec import INTERNAL_PARAMS
+from ...config.params import schema_for
+from ...errors import TuiexpError
+from ...results.report import curve_metrics
+from ...store import query
+from ...store.index import Index
+from ...store.metrics import fmt_value
+from ...store.spec import INTERNAL_PARAMS
 from ..messages import CompareLoaded
 from ..widgets.chart import Chart, Line
 from .base import DashboardScreen
@@ -77,7 +77,7 @@ class CompareScreen(DashboardScreen):
 
     @work(thread=True, exit_on_error=False, exclusive=True)
     def load(self) -> None:
-        with Index(self.tuiexp_app.logs) as index:
+        with Index(self.dashboard.logs) as index:
             rows = [r for r in (query.get_run(index, rid) for rid in self.run_ids) if r]
             names = curve_metrics(rows)
             query.attach_curves(index, rows, names)

@@ -15,12 +15,12 @@ from textual.binding import Binding
 from textual.containers import Grid, Horizontal, VerticalScroll
 from textual.widgets import Footer, Log, Static
 
-from ...core.index import Index, RunRow
-from ...core.metrics import default_mode, fmt_value
-from ...core.query import epochs_done
-from ...core.spec import INTERNAL_PARAMS
+from ...store.index import Index, RunRow
+from ...store.metrics import default_mode, fmt_value
+from ...store.query import epochs_done
+from ...store.spec import INTERNAL_PARAMS
 from ..data import Delta, Detail, MetricChart, load_detail, summarize_confusion
-from ..messages import DetailLoaded
+from ..messages import DetailLoaded, ForkAsked
 from ..widgets.chart import Chart, Line
 from .base import DashboardScreen
 
@@ -115,7 +115,7 @@ class DetailScreen(DashboardScreen):
 
     @work(thread=True, exit_on_error=False, exclusive=True)
     def load(self) -> None:
-        logs = self.tuiexp_app.logs
+        logs = self.dashboard.logs
         with Index(logs) as index:
             detail = load_detail(index, logs, self.run_id, self.cm_epoch)
         self.post_message(DetailLoaded(detail))
@@ -183,14 +183,9 @@ class DetailScreen(DashboardScreen):
         self.cm_epoch = epochs[max(0, min(len(epochs) - 1, epochs.index(cur) + step))]
         self.load()
 
-    async def action_fork(self) -> None:
-        """Back to the runs screen, with the fork form of this run open."""
-        run_id = self.run_id
-        from .runs import RunsScreen
-
-        await self.app.pop_screen()
-        if isinstance(self.app.screen, RunsScreen):  # the runs screen is always under this one
-            self.app.screen.open_fork(run_id)
+    def action_fork(self) -> None:
+        """Back to the runs screen, with the fork form of this run open (the app's)."""
+        self.post_message(ForkAsked(self.run_id))
 
 
 NOTE_LINES = 3  # of the note in the header; `tuiexp show` prints all of it

@@ -12,7 +12,7 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Select, Static
 
-from ...core import export
+from ...results import export
 
 
 class ConfirmScreen(ModalScreen[bool]):

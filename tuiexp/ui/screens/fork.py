@@ -13,11 +13,11 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Input, Label, Select, Static, TextArea
 
-from ...core.client import fork_params
-from ...core.config import parse_value
-from ...core.errors import TuiexpError
-from ...core.index import RunRow
-from ...core.params import builtin_schema
+from ...config.fork import fork_params
+from ...config.params import builtin_schema
+from ...config.values import parse_value
+from ...errors import TuiexpError
+from ...store.index import RunRow
 
 if sys.version_info >= (3, 11):
     import tomllib

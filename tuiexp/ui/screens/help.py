@@ -1,29 +1,15 @@
-"""`?`: every key of every screen; and the command palette's entries."""
+"""`?`: every key of every screen (ui/keys.py), in one table."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from functools import partial
-from typing import TYPE_CHECKING, Any
-
 from rich.table import Table
-from textual.app import ComposeResult, SystemCommand
+from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 
-from .runs import BINDINGS as RUNS_KEYS
-
-if TYPE_CHECKING:
-    from ..app import TuiexpApp
-
-TABLE_KEYS = [("j / k, ↓ / ↑", "next / previous run"), ("g / G, home / end", "first / last run"),
-              ("pgdn / pgup", "a page down / up")]
-DETAIL_KEYS = [("[ / ]", "previous / next confusion epoch"), ("f", "fork this run"),
-               ("esc", "back to the runs")]
-FORK_KEYS = [("tab", "next field"), ("enter / ctrl+s", "queue the fork"), ("esc", "cancel")]
-GLOBAL_KEYS = [("?", "this help"), ("ctrl+p", "command palette"), ("q", "quit (runs go on)")]
+from ..keys import DETAIL_KEYS, FORK_KEYS, GLOBAL_KEYS, RUNS, TABLE_KEYS
 
 
 def key_table() -> Table:
@@ -31,7 +17,7 @@ def key_table() -> Table:
     t.add_column("where")
     t.add_column("key")
     t.add_column("does")
-    for b in RUNS_KEYS:
+    for b in RUNS:
         t.add_row("runs", b.key.replace("slash", "/").replace(",", " / "), b.description)
     for key, does in TABLE_KEYS:
         t.add_row("runs", key, does)
@@ -48,23 +34,3 @@ class HelpScreen(Screen[None]):
         with VerticalScroll():
             yield Static(key_table(), id="keys")
         yield Footer()
-
-
-def palette_commands(app: TuiexpApp, screen: Screen[Any]) -> Iterable[SystemCommand]:
-    """Every runs-screen action, reachable from ctrl+p."""
-    from .runs import RunsScreen
-
-    runs = next((s for s in app.screen_stack if isinstance(s, RunsScreen)), None)
-    if runs is None:
-        return
-    for b in RUNS_KEYS:
-        if b.action.startswith("move("):
-            continue
-        key = b.key.split(",")[0].replace("slash", "/")
-        yield SystemCommand(f"{b.description} ({key})", f"runs: {b.description.lower()}",
-                            partial(runs.run_action, b.action))
-    yield SystemCommand("Move up in the queue (K)", "runs: move the queued run up",
-                        partial(runs.action_move, -1))
-    yield SystemCommand("Move down in the queue (J)", "runs: move the queued run down",
-                        partial(runs.action_move, 1))
-    yield SystemCommand("Keys (?)", "show every key", app.action_help)

@@ -19,11 +19,11 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Footer, OptionList, ProgressBar, Static
 
-from ...core import config as configmod
-from ...core import lrfind
-from ...core.client import Client
-from ...core.errors import TuiexpError
-from ...core.launch import launch
+from ...config import loader, model
+from ...errors import TuiexpError
+from ...queue.client import Client
+from ...search import lrfind
+from ...search.launch import launch
 from ..widgets.chart import Chart, Line
 from .base import DashboardScreen
 from .new import experiment_options
@@ -47,7 +47,7 @@ class ExperimentPicker(ModalScreen["str | None"]):
 
     def compose(self) -> ComposeResult:
         try:
-            self.options = experiment_options(configmod.load(self.config_path))
+            self.options = experiment_options(loader.load(self.config_path))
         except TuiexpError as e:
             self.error = str(e)
         with Vertical(classes="dialog"):
@@ -83,7 +83,7 @@ class LrFindScreen(DashboardScreen):
                  steps: int = lrfind.STEPS) -> None:
         super().__init__()
         self.experiment, self.call_client, self.steps = experiment, call_client, steps
-        self.config: configmod.Config | None = None
+        self.config: model.Config | None = None
         self.job: lrfind.Plan | None = None
         self.result: dict[str, Any] | None = None
         self._proc: subprocess.Popen[str] | None = None
@@ -112,9 +112,9 @@ class LrFindScreen(DashboardScreen):
     @work(thread=True, exit_on_error=False, group="lrfind")
     def run_test(self) -> None:
         """Plan the test, run it as a subprocess, follow its progress lines, read its result."""
-        app = self.tuiexp_app
+        app = self.dashboard
         try:
-            self.config = configmod.load(app.config_path)
+            self.config = loader.load(app.config_path)
             self.job = lrfind.plan(app.logs, self.config, self.experiment, {}, self.steps,
                                    progress=True)
         except TuiexpError as e:

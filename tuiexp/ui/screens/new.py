@@ -14,13 +14,13 @@ from textual.screen import ModalScreen
 from textual.widgets import Label, OptionList, Static, TextArea
 from textual.widgets.option_list import Option
 
-from ...core import config as configmod
-from ...core.errors import TuiexpError
+from ...config import loader, model, values
+from ...errors import TuiexpError
 
-Request = tuple[configmod.Config, str, dict[str, Any]]
+Request = tuple[model.Config, str, dict[str, Any]]
 
 
-def experiment_options(cfg: configmod.Config) -> list[Option]:
+def experiment_options(cfg: model.Config) -> list[Option]:
     out = []
     for name, exp in cfg.experiments.items():
         n = exp.num_runs
@@ -37,12 +37,12 @@ class NewScreen(ModalScreen["Request | None"]):
     def __init__(self, config_path: Path) -> None:
         super().__init__()
         self.config_path = config_path
-        self.config: configmod.Config | None = None
+        self.config: model.Config | None = None
         self.error = ""
 
     def compose(self) -> ComposeResult:
         try:
-            self.config = configmod.load(self.config_path)
+            self.config = loader.load(self.config_path)
         except TuiexpError as e:
             self.error = str(e)
         with Vertical(classes="dialog"):
@@ -70,7 +70,7 @@ class NewScreen(ModalScreen["Request | None"]):
         name = opts.get_option_at_index(opts.highlighted).id or ""
         lines = [x.strip() for x in self.query_one("#overrides", TextArea).text.splitlines()]
         try:
-            overrides = configmod.parse_overrides([x for x in lines if x and not x.startswith("#")])
+            overrides = values.parse_overrides([x for x in lines if x and not x.startswith("#")])
             n = len(self.config.expand(name, overrides))  # validated before anything is written
         except TuiexpError as e:
             text = form_wording(str(e))
@@ -78,7 +78,7 @@ class NewScreen(ModalScreen["Request | None"]):
             self.notify(text, severity="error")
             return
         exp = self.config.experiment(name)
-        if exp.search is not None or exp.pbt is not None:  # as `tuiexp run` does (core/launch.py)
+        if exp.search is not None or exp.pbt is not None:  # as `tuiexp run` does (search/launch.py)
             what = "population" if exp.pbt is not None else "study"
             self.notify(f"Starting the {what} of {name}…", timeout=3)
         else:

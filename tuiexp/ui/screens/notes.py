@@ -1,6 +1,6 @@
 """`T` and `N`: edit the tags and the note of the marked runs (else the one under the
 cursor). The dialogs only collect the edit; the runs screen writes it in a worker
-(core/notes.py through the client), and the table shows it at the next poll."""
+(store/notes.py through the client), and the table shows it at the next poll."""
 
 from __future__ import annotations
 
@@ -12,9 +12,9 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Input, Static, TextArea
 
-from ...core import notes
-from ...core.errors import UsageError
-from ...core.index import RunRow
+from ...errors import UsageError
+from ...store import notes
+from ...store.index import RunRow
 from ..actions import names
 
 TagEdit = tuple[list[str], list[str]]  # (tags to add, tags to remove)

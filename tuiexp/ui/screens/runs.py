@@ -12,12 +12,14 @@ from textual.binding import Binding
 from textual.screen import ModalScreen
 from textual.widgets import Footer, Input
 
-from ...core import export, query
-from ...core.client import Client
-from ...core.errors import TuiexpError
-from ...core.index import Index, RunRow
-from ...core.launch import launch
-from ...core.runstore import checkpoint_epochs
+from ...errors import TuiexpError
+from ...queue.client import Client
+from ...results import export
+from ...search.launch import launch
+from ...store import query
+from ...store.index import Index, RunRow
+from ...store.runstore import checkpoint_epochs
+from .. import keys
 from ..actions import Plan, archive_plan, cancel_plan, resume_plan
 from ..data import SORTS, Delta, Resources
 from ..messages import ClientFailed, ClientSucceeded
@@ -30,28 +32,6 @@ if TYPE_CHECKING:
     from .fork import Request as ForkRequest
     from .new import Request as NewRequest
 
-BINDINGS = [
-    Binding("enter", "detail", "Detail"),
-    Binding("f", "fork", "Fork"),
-    Binding("n", "new", "New"),
-    Binding("c", "cancel", "Cancel"),
-    Binding("r", "resume", "Resume"),
-    Binding("d", "archive", "Archive"),
-    Binding("K,ctrl+up", "move(-1)", "Move up", show=False),
-    Binding("J,ctrl+down", "move(1)", "Move down", show=False),
-    Binding("space", "mark", "Mark", show=False),
-    Binding("u", "unmark", "Unmark all", show=False),
-    Binding("C", "compare", "Compare"),
-    Binding("e", "export", "Export"),
-    Binding("T", "tags", "Tags", show=False),
-    Binding("N", "note", "Note", show=False),
-    Binding("slash", "filter", "Filter"),
-    Binding("s", "sort", "Sort", show=False),
-    Binding("t", "tree", "Tree", show=False),
-    Binding("S", "study", "Study of a trial", show=False),
-    Binding("L", "lr_find", "LR range test", show=False),
-    Binding("escape", "clear_filter", "Clear filter", show=False),
-]
 
 
 class FilterInput(Input):
@@ -68,7 +48,7 @@ class FilterInput(Input):
 
 
 class RunsScreen(DashboardScreen):
-    BINDINGS = [*BINDINGS]  # typed as Textual's list[BindingType]; help.py reads the module's
+    BINDINGS = [*keys.RUNS]  # typed as Textual's list[BindingType]
 
     def __init__(self) -> None:
         super().__init__()
@@ -77,7 +57,7 @@ class RunsScreen(DashboardScreen):
 
     def compose(self) -> ComposeResult:
         yield ResourceStrip("reading the index…", id="resources")
-        yield RunsTable(extra=self.tuiexp_app.ui.columns, id="runs")
+        yield RunsTable(extra=self.dashboard.ui.columns, id="runs")
         yield FilterInput(placeholder="words, tag:T, status:S, exp:E, lr=0.1, -TERM; enter keeps, "
                           "esc clears", id="filter", classes="hidden")
         yield Footer()
@@ -111,7 +91,7 @@ class RunsScreen(DashboardScreen):
     def on_screen_resume(self) -> None:
         if self._hidden_dirty:
             dirty, self._hidden_dirty = self._hidden_dirty, set()
-            self.table.show(self.tuiexp_app.clock(), dirty)
+            self.table.show(self.dashboard.clock(), dirty)
         if self._resources is not None:
             self.query_one(ResourceStrip).show(self._resources)
 
@@ -125,7 +105,7 @@ class RunsScreen(DashboardScreen):
     @work(thread=True, exit_on_error=False, group="client")
     def call_client(self, what: Callable[[Client], str]) -> None:
         try:
-            with Client(self.tuiexp_app.logs) as client:
+            with Client(self.dashboard.logs) as client:
                 text = what(client)
         except TuiexpError as e:
             self.app.post_message(ClientFailed(str(e)))
@@ -142,7 +122,7 @@ class RunsScreen(DashboardScreen):
                 f"{path} exists; give another file name (an export replaces nothing)."))
             return
         try:
-            with Index(self.tuiexp_app.logs) as index:
+            with Index(self.dashboard.logs) as index:
                 records = query.load_runs(index)
             if ids is not None:
                 keep = set(ids)
@@ -232,7 +212,7 @@ class RunsScreen(DashboardScreen):
     def action_unmark(self) -> None:
         if self.table.marked:
             self.table.marked.clear()
-            self.table.show(self.tuiexp_app.clock(), None)
+            self.table.show(self.dashboard.clock(), None)
 
     def confirm_then(self, question: str, command: Callable[[Client], str]) -> None:
         """Ask first; run the client command only on a yes."""
@@ -274,7 +254,7 @@ class RunsScreen(DashboardScreen):
 
         if rid in self.table.states:
             st = self.table.states[rid]
-            epochs = checkpoint_epochs(self.tuiexp_app.logs.run(rid))
+            epochs = checkpoint_epochs(self.dashboard.logs.run(rid))
             if not epochs:
                 self.notify(f"Run {rid} has no checkpoint to fork from.", severity="error")
                 return
@@ -295,7 +275,7 @@ class RunsScreen(DashboardScreen):
                 cfg, name, overrides = req
                 self.call_client(lambda c: launch(c, cfg, name, overrides).text)
 
-        self.app.push_screen(NewScreen(self.tuiexp_app.config_path), done)
+        self.app.push_screen(NewScreen(self.dashboard.config_path), done)
 
     def action_lr_find(self) -> None:
         """The LR range test of the experiment of the run under the cursor (else pick one)."""
@@ -314,7 +294,7 @@ class RunsScreen(DashboardScreen):
     def action_mark(self) -> None:
         if rid := self.table.current_id:
             self.table.marked ^= {rid}
-            self.table.show(self.tuiexp_app.clock())
+            self.table.show(self.dashboard.clock())
             self.table.move_cursor(row=self.table.cursor_row + 1)
 
     def action_compare(self) -> None:
@@ -357,7 +337,7 @@ class RunsScreen(DashboardScreen):
     @on(Input.Changed, "#filter")
     def filter_changed(self, event: Input.Changed) -> None:
         self.table.filter_text = event.value
-        self.table.show(self.tuiexp_app.clock())
+        self.table.show(self.dashboard.clock())
 
     def action_clear_filter(self) -> None:
         box = self.query_one("#filter", Input)
@@ -368,12 +348,12 @@ class RunsScreen(DashboardScreen):
     def action_sort(self) -> None:
         keys = list(SORTS)
         self.table.sort_by = keys[(keys.index(self.table.sort_by) + 1) % len(keys)]
-        self.table.show(self.tuiexp_app.clock())
+        self.table.show(self.dashboard.clock())
         self.notify(f"Sorted by {self.table.sort_by}.", timeout=2)
 
     def action_tree(self) -> None:
         self.table.as_tree = not self.table.as_tree
-        self.table.show(self.tuiexp_app.clock())
+        self.table.show(self.dashboard.clock())
         self.notify("Forks under their parent." if self.table.as_tree else "Flat list.", timeout=2)
 
 

@@ -8,8 +8,8 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import Footer, Static
 
-from ...core import study as studies
-from ...core.errors import TuiexpError
+from ...errors import TuiexpError
+from ...search import studies
 from .base import DashboardScreen
 
 REFRESH = 2.0  # seconds between reads of the study's journal
@@ -34,7 +34,7 @@ class StudyScreen(DashboardScreen):
     def load(self) -> None:
         """Read the study off the UI thread (Optuna's import and the journal's replay)."""
         try:
-            text = studies.summary(self.tuiexp_app.logs, self.study_name)
+            text = studies.summary(self.dashboard.logs, self.study_name)
         except (TuiexpError, OSError, ValueError) as e:
             text = f"study {self.study_name}: {e}"
         self.app.call_from_thread(self.query_one("#study", Static).update, text)

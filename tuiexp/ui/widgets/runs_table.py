@@ -26,12 +26,12 @@ from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from ...core import query
-from ...core.errors import UsageError
-from ...core.index import RunRow
-from ...core.metrics import fmt_value
-from ...core.query import elapsed, epochs_done, eta, progress
-from ...core.spec import INTERNAL_PARAMS
+from ...errors import UsageError
+from ...store import query
+from ...store.index import RunRow
+from ...store.metrics import fmt_value
+from ...store.query import elapsed, epochs_done, eta, progress
+from ...store.spec import INTERNAL_PARAMS
 from ..data import RunState, bar, duration, fmt_num, lr_of, sparkline, visible_order
 
 STATUS_STYLE = {

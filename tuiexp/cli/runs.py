@@ -1,0 +1,364 @@
+"""The commands of runs: check, run, ls, show, fork, resume, cancel, wait, reindex."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from ..config import loader, values
+from ..errors import TuiexpError, UsageError
+from ..queue.client import Client
+from ..store import lock, query
+from ..store.events import TERMINAL
+from ..store.index import Index, RunRow
+from ..store.metrics import KeySummary, fmt_value
+from ..store.paths import LogsDir
+from ..store.query import ALL
+
+
+def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
+    """Register the run commands on the CLI's subparsers."""
+    def add(name: str, func: Any, help: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, parents=[common], help=help, description=help)
+        p.set_defaults(func=func)
+        return p
+
+    p = add("check", cmd_check, "validate a config and show what it would run")
+    p.add_argument("file", nargs="?", help="config file (default: --config)")
+    p = add("run", cmd_run, "queue every run of an experiment")
+    p.add_argument("experiment")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a param (TOML value); repeatable")
+    p.add_argument("--wait", action="store_true", help="follow the runs to the end")
+    p = add("ls", cmd_ls, "list runs")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--columns", action="append", metavar="COL,...",
+                   help="extra columns: a metric (its last value), best:NAME, min:NAME, "
+                   "max:NAME, globs like 'val/*'")
+    p.add_argument("--status", action="append", help="only runs with this status; repeatable")
+    p.add_argument("--experiment", action="append", help="only runs of this experiment")
+    p.add_argument("--filter", metavar="TEXT", help=f"only runs this filter selects ({query.FILTER_HELP})")
+    p = add("show", cmd_show, "show one run")
+    p.add_argument("run")
+    p.add_argument("--json", action="store_true")
+    p = add("fork", cmd_fork, "queue a child run from a saved epoch with changed params")
+    p.add_argument("run")
+    p.add_argument("--epoch", type=int, help="epoch to start from (default: the last checkpoint)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    p.add_argument("--wait", action="store_true")
+    p = add("resume", cmd_resume, "continue a failed or cancelled run from its last checkpoint")
+    p.add_argument("run")
+    p.add_argument("--wait", action="store_true")
+    p = add("cancel", cmd_cancel, "cancel queued or running runs")
+    p.add_argument("runs", nargs="+")
+    p = add("wait", cmd_wait, "follow runs until they end")
+    p.add_argument("runs", nargs="*", metavar="RUN")
+    p.add_argument("--filter", metavar="TEXT",
+                   help="also every run the filter selects now, e.g. 'exp:dropout status:queued,running'")
+    p = add("reindex", cmd_reindex, "rebuild the index from the run directories")
+
+
+def _logs(args: argparse.Namespace) -> LogsDir:
+    return LogsDir.at(args.logs)
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from ..queue import preflight
+
+    cfg = loader.load(args.file or args.config)
+    if cfg.queue.executor == "slurm":
+        from ..queue import slurm
+
+        slurm.require(cfg.path.name)
+    report = preflight.check(cfg)
+    print(f"{cfg.path}: {len(cfg.experiments)} experiments")
+    for name, exp in cfg.experiments.items():
+        n = report.runs.get(name)
+        kind = "trainer" if exp.builtin else " ".join(exp.command or ())
+        desc = f"  {exp.description}" if exp.description else ""
+        count = "   ?" if n is None else f"{n:>4}"
+        print(f"  {name:<24} {count} run{'s' if n != 1 else ' '}  [{kind}]{desc}")
+    q = cfg.queue
+    print(f"{sum(report.runs.values())} runs in all; queue: gpus={q.gpus} jobs_per_gpu={q.jobs_per_gpu} "
+          f"min_free_memory_mb={q.min_free_memory_mb} cpu_jobs={q.cpu_jobs}"
+          + (f" executor=slurm {' '.join(_slurm_opts(q.slurm))}" if q.executor == "slurm" else ""))
+    for problem in report.problems:
+        print(f"tuiexp: {problem}", file=sys.stderr)
+    return 2 if report.problems else 0
+
+
+def _slurm_opts(settings: dict[str, Any]) -> list[str]:
+    from ..queue.slurm import sbatch_options
+
+    return sbatch_options(settings)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    cfg = loader.load(args.config)
+    overrides = values.parse_overrides(args.set)
+    exp = cfg.experiment(args.experiment)
+    if exp.search is not None or exp.pbt is not None:
+        from .study import start_study
+
+        return start_study(_logs(args), cfg, args.experiment, overrides)
+    with Client(_logs(args)) as client:
+        ids = client.enqueue(cfg, args.experiment, overrides)
+    for rid in ids:
+        print(rid)
+    return follow(_logs(args), ids) if args.wait else 0
+
+
+def cmd_fork(args: argparse.Namespace) -> int:
+    overrides = values.parse_overrides(args.set)
+    with Client(_logs(args)) as client:
+        rid = client.fork(args.run, overrides, args.epoch)
+    print(rid)
+    return follow(_logs(args), [rid]) if args.wait else 0
+
+
+def cmd_resume(args: argparse.Namespace) -> int:
+    with Client(_logs(args)) as client:
+        rid = client.resume(args.run)
+    print(rid)
+    return follow(_logs(args), [rid]) if args.wait else 0
+
+
+def cmd_cancel(args: argparse.Namespace) -> int:
+    with Client(_logs(args)) as client:
+        for ref in args.runs:
+            print(client.cancel(ref))
+    return 0
+
+
+def cmd_wait(args: argparse.Namespace) -> int:
+    """Follow the runs named and those the filter selects until every one has ended."""
+    with Client(_logs(args), autostart=False) as client:
+        ids = [client.resolve(r) for r in args.runs]
+        if args.filter:
+            ids += [r.id for r in query.filter_rows(client.index.runs(slim=True), args.filter)
+                    if r.id not in ids]
+    if not ids:
+        raise UsageError("wait for which runs? Name them, or select them with --filter"
+                         + (f" ({args.filter!r} selects none)." if args.filter else "."))
+    return follow(_logs(args), ids)
+
+
+def follow(logs: LogsDir, ids: list[str], poll: float = 0.25) -> int:
+    """Print each run's epochs as they come; non-zero if any run did not finish."""
+    shown: dict[str, int] = {}
+    with Client(logs) as client:
+        while True:
+            rows = [query.get_run(client.index, r) for r in ids]
+            if any(r is None for r in rows):
+                gone = [i for i, r in zip(ids, rows, strict=True) if r is None]
+                raise UsageError(f"run {gone[0]} is no longer in the index (archived?).")
+            for row in rows:
+                assert row is not None
+                for epoch, line in epoch_lines(client.index, row, shown.get(row.id, 0)):
+                    shown[row.id] = epoch
+                    print(f"{row.id}  epoch {epoch}/{row.epochs or '?'}  {line}", flush=True)
+            if all(r is not None and r.status in TERMINAL for r in rows):
+                break
+            if not lock.is_running(logs):
+                client.ensure_daemon()
+            time.sleep(poll)
+        bad = 0
+        for row in rows:
+            assert row is not None
+            note = f": {row.message}" if row.message else ""
+            print(f"{row.id}  {row.status}{note}", flush=True)
+            bad += row.status != "finished"
+    return 1 if bad else 0
+
+
+FOLLOW_MAX_METRICS = 6
+
+
+def epoch_lines(index: Index, row: RunRow, after: int) -> list[tuple[int, str]]:
+    """`name=value` lines for the epochs after `after`: the primary metric first, then
+    the run's other epoch-level metrics (at most a handful)."""
+    names = [n for n, scope in row.summaries if scope == "epoch"]
+    names = sorted(names, key=lambda n: (n != row.metric, n))[:FOLLOW_MAX_METRICS]
+    by_epoch: dict[int, list[str]] = {}
+    for name in names:
+        for x, v in index.points(row.num, name, "epoch", after=after):
+            by_epoch.setdefault(x, []).append(f"{name}={_fmt(v)}")
+    return [(x, "  ".join(parts)) for x, parts in sorted(by_epoch.items())]
+
+
+def _fmt(v: Any) -> str:
+    if isinstance(v, float):
+        return f"{v:.4g}"
+    return str(v)
+
+
+@contextmanager
+def _reading_client(args: argparse.Namespace) -> Iterator[Client]:
+    """A client for a command that only reads: where the index cannot be written, it
+    reads the run directories, and says so on stderr."""
+    with Client(_logs(args), autostart=False, reading=True) as client:
+        try:
+            yield client
+        finally:
+            if client.notice:
+                print(f"tuiexp: {client.notice}", file=sys.stderr)
+
+
+def cmd_ls(args: argparse.Namespace) -> int:
+    with _reading_client(args) as client:
+        client.index_new_directories()
+        client.refresh_unsupervised()
+        asked = _ls_columns(args)
+        names = client.index.metric_names()
+        columns = query.expand_columns(asked, names) if asked else []
+        wanted = {m for c in columns if (m := query.metric_of_column(c))}
+        rows = query.load_runs(client.index, status=args.status, experiment=args.experiment,
+                               metrics=ALL if args.json else wanted,
+                               slim=not (args.json or args.filter) and "num_params" not in columns)
+        rows = query.filter_rows(rows, args.filter)
+    if args.json:
+        json.dump([_row_json(r) for r in rows], sys.stdout, indent=1, default=str)
+        print()
+        return 0
+    sys.stdout.write(render_listing(rows, columns))
+    return 0
+
+
+def _ls_columns(args: argparse.Namespace) -> list[str]:
+    """--columns, else the config's `[ui] columns`, else none beyond the defaults."""
+    if args.columns:
+        return [c.strip() for v in args.columns for c in v.split(",") if c.strip()]
+    from pathlib import Path
+
+    if Path(args.config).is_file():
+        try:
+            return list(loader.load_ui(args.config).columns)
+        except TuiexpError:
+            pass  # a broken experiments file must not stop `ls`; `check` says what is wrong
+    return []
+
+
+def render_listing(rows: list[RunRow], columns: list[str]) -> str:
+    """The `ls` table: id, status, progress, the primary metric's best, extra columns."""
+    primaries = query.primary_metrics(rows)
+    one = primaries[0] if len(primaries) == 1 else None
+    head = ["RUN", "STATUS", "EPOCH", f"BEST {one}" if one else "BEST"]
+    if not one and primaries:
+        head.append("METRIC")
+    tagged = any(r.tags for r in rows)
+    head += [c.upper() for c in columns] + (["TAGS"] if tagged else []) + ["PARENT"]
+    extra = [(query.getter(c), query.metric_of_column(c) or c) for c in columns]  # parsed once
+    table = [head]
+    for r in rows:
+        cells = [r.id, r.status, f"{r.epoch or 0}/{r.epochs or '?'}",
+                 fmt_value(r.metric or "", r.best)]
+        if not one and primaries:
+            cells.append(r.metric or "-")
+        cells += [fmt_value(name, get(r)) for get, name in extra]
+        if tagged:
+            cells.append(" ".join(r.tags))
+        cells.append(f"{r.parent}@{r.fork_epoch}" if r.parent else "")
+        table.append(cells)
+    widths = [max(len(row[i]) for row in table) for i in range(len(head))]
+    left = {0, 1} | ({4} if not one and primaries else set()) | ({len(head) - 2} if tagged else set())
+    lines = ["  ".join(c.ljust(w) if i in left or i == len(head) - 1 else c.rjust(w)
+                       for i, (c, w) in enumerate(zip(row, widths, strict=True))).rstrip()
+             for row in table]
+    return "\n".join(lines) + "\n"
+
+
+def _row_json(r: RunRow) -> dict[str, Any]:
+    return {
+        "id": r.id, "experiment": r.experiment, "status": r.status, "message": r.message,
+        "parent": r.parent, "fork_epoch": r.fork_epoch, "epoch": r.epoch, "epochs": r.epochs,
+        "step": r.step, "metric": r.metric, "mode": r.mode, "best": _json_num(r.best),
+        "best_at": r.best_at, "params": r.params, "created": r.created,
+        "started": r.started, "ended": r.ended, "gpu": r.gpu, "attempt": r.attempt,
+        "metrics": {f"{name}@{scope}": _summary_json(s) for (name, scope), s in
+                    sorted(r.summaries.items())},
+        "warnings": r.warnings, "tags": r.tags, "note": r.note,
+    }
+
+
+def _summary_json(s: KeySummary) -> dict[str, Any]:
+    return {"last": _json_num(s.last), "last_at": s.last_at, "min": s.min, "min_at": s.min_at,
+            "max": s.max, "max_at": s.max_at, "count": s.count}
+
+
+def _json_num(v: float | None) -> float | str | None:
+    """JSON has no NaN or infinity: they are written as strings."""
+    if isinstance(v, float) and not math.isfinite(v):
+        return str(v)
+    return v
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    with _reading_client(args) as client:
+        row = client.row(args.run)
+        children = client.index.children(row.id)
+        from ..store.runstore import checkpoint_epochs
+
+        ckpts = checkpoint_epochs(client.logs.run(row.id))
+    data = {**_row_json(row), "spec": row.spec, "meta": row.meta, "children": children,
+            "checkpoints": ckpts}
+    if args.json:
+        json.dump(data, sys.stdout, indent=1, default=str)
+        print()
+        return 0
+    print(f"run         {row.id}")
+    print(f"experiment  {row.experiment}")
+    print(f"status      {row.status}{': ' + row.message if row.message else ''}")
+    if row.tags:
+        print(f"tags        {' '.join(row.tags)}")
+    for i, line in enumerate(row.note.splitlines()):
+        print(f"{'note' if i == 0 else '':<12}{line}")
+    if row.parent:
+        print(f"forked from {row.parent} at epoch {row.fork_epoch}")
+    if children:
+        print(f"children    {', '.join(children)}")
+    best = ""
+    if row.metric:
+        scope = "epoch" if row.summaries.get((row.metric, "epoch")) else "step"
+        where = f"at {scope} {row.best_at}" if row.best_at is not None else "no finite value yet"
+        best = f"   best {row.metric} {fmt_value(row.metric, row.best)} ({row.mode}, {where})"
+    print(f"epoch       {row.epoch or 0}/{row.epochs or '?'}{best}")
+    print(f"checkpoints {', '.join(map(str, ckpts)) or 'none'}")
+    print(f"directory   {LogsDir.at(args.logs).run(row.id).dir}")
+    print("params      " + json.dumps(row.params, sort_keys=True, default=str))
+    for w in row.warnings:
+        print(f"warning     {w}")
+    if row.summaries:
+        print(show_metrics(row))
+    return 0
+
+
+def show_metrics(row: RunRow) -> str:
+    """Every metric of a run: last value, best (in its mode) and where each was."""
+    head = ("METRIC", "AT", "LAST", "BEST", "N")
+    table = [head]
+    order = sorted(row.summaries.items(), key=lambda kv: (kv[0][0] != row.metric, kv[0]))
+    for (name, scope), s in order:
+        mode = query.mode_of(row, name)
+        best, at = s.best(mode)
+        table.append((name, scope, f"{fmt_value(name, s.last)} @{s.last_at}",
+                      f"{fmt_value(name, best)} @{at} ({mode})" if best is not None else "-",
+                      str(s.count)))
+    widths = [max(len(r[i]) for r in table) for i in range(len(head))]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip()
+                     for r in table)
+
+
+def cmd_reindex(args: argparse.Namespace) -> int:
+    with Index(_logs(args)) as index:
+        n = index.rebuild()
+    for problem in index.problems:
+        print(f"tuiexp: left out: {problem}", file=sys.stderr)
+    print(f"reindexed {n} runs" + (f"; {len(index.problems)} left out (above)"
+                                   if index.problems else ""))
+    return 0

@@ -1,0 +1,285 @@
+"""`tuiexp doctor`: what is wrong with a logs directory, and the repairs that are safe.
+
+Each check yields `Finding`s: one sentence each, and, where the repair cannot lose
+anything, the repair itself. Safe means: the directory is the record, so a temporary
+file whose writer is dead, a staging directory never renamed into place, or an index
+row (which `reindex` can always rebuild) may go; a run directory is never touched.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import sqlite3
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from .queue import daemon
+from .store import events, lock, runstore
+from .store.index import Index
+from .store.paths import LogsDir, RunPaths, is_run_id
+
+STAGING_GRACE = 60.0  # seconds: a staging directory younger than this may be in use
+UNKNOWN_TMP_GRACE = 3600.0  # a temporary file naming no pid: orphan after an hour
+LOW_DISK_BYTES = 256 << 20
+LOW_DISK_FRACTION = 0.10
+
+# `.NAME.PID.HEX6.tmp` (store/atomic.py) and `.NAME.PID.tmp` (track's checkpoint writes)
+_TMP_WITH_PID = (re.compile(r"^\.(?P<target>.+)\.(?P<pid>\d+)\.[0-9a-f]{6}\.tmp$"),
+                 re.compile(r"^\.(?P<target>.+)\.(?P<pid>\d+)\.tmp$"))
+_STAGING = re.compile(r"^\.new-.*-(?P<pid>\d+)$")
+
+
+@dataclass
+class Finding:
+    """One thing doctor noticed: a sentence, and the safe repair where there is one."""
+
+    message: str
+    repair: Callable[[], str] | None = None  # does it; returns what it did, as a sentence
+    problem: bool = True  # False: a fact worth a line (free disk), not a problem
+
+
+class Checkup:
+    """A doctor's visit to one logs directory: `diagnose`, then maybe `repair`, then
+    `diagnose` again to see what remains. Holds the index open (repairs write it)."""
+
+    def __init__(self, logs: LogsDir):
+        self.logs = logs
+        self.index, self.trouble = _open_index(logs) if logs.root.is_dir() else (None, None)
+
+    def close(self) -> None:
+        if self.index is not None:
+            self.index.close()
+
+    def __enter__(self) -> Checkup:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def diagnose(self) -> list[Finding]:
+        """Every finding about the logs directory, problems first."""
+        logs = self.logs
+        if not logs.root.is_dir():
+            return [Finding(f"{logs.root} is not a logs directory (it does not exist).")]
+        found = orphan_temp_files(logs) + staging_dirs(logs) + bad_run_dirs(logs)
+        if self.trouble is not None:
+            found.append(self.trouble)
+        if self.index is not None:
+            found += index_disagreements(logs, self.index)
+            found += supervisor(logs, self.index)
+        found += disk(logs)
+        return sorted(found, key=lambda f: not f.problem)
+
+
+def repair(findings: list[Finding]) -> Iterator[str]:
+    """Apply every safe repair; yields one sentence per repair, done or failed."""
+    for f in findings:
+        if f.repair is None:
+            continue
+        try:
+            yield f.repair()
+        except (OSError, sqlite3.Error, ValueError) as e:
+            yield f"could not repair: {f.message} ({e})"
+
+
+# -- the checks ---------------------------------------------------------------
+def orphan_temp_files(logs: LogsDir) -> list[Finding]:
+    """Temporary files whose writer died before renaming them into place (a SIGKILL
+    during a checkpoint or JSON write)."""
+    out = []
+    for folder in _temp_folders(logs):
+        try:
+            names = os.listdir(folder)
+        except OSError:
+            continue
+        for name in names:
+            if name.startswith(".") and name.endswith(".tmp"):
+                path = folder / name
+                why = _orphan_reason(path)
+                if why is not None:
+                    out.append(Finding(f"{_rel(logs, path)} is left over from a write "
+                                       f"{why}.", _remover(logs, path)))
+    return out
+
+
+def staging_dirs(logs: LogsDir) -> list[Finding]:
+    """`runs/.new-*` directories a client built and never renamed into place."""
+    out = []
+    for path in _entries(logs.runs):
+        m = _STAGING.match(path.name)
+        if not path.name.startswith(".new-") or not path.is_dir():
+            continue
+        if _age(path) < STAGING_GRACE:
+            continue
+        pid = int(m["pid"]) if m else None
+        if pid is not None and runstore.pid_alive(pid):
+            continue
+        who = f"(pid {pid}) " if pid is not None else ""
+        out.append(Finding(f"{_rel(logs, path)} is a half-made run whose client {who}is gone.",
+                           _remover(logs, path)))
+    return out
+
+
+def bad_run_dirs(logs: LogsDir) -> list[Finding]:
+    """Directories under runs/ that cannot be read as the run they are named after."""
+    out = []
+    for path in _entries(logs.runs):
+        if path.name.startswith(".") or not path.is_dir():
+            continue
+        problem = runstore.check_run_dir(RunPaths(path))
+        if problem is not None:
+            out.append(Finding(problem))
+    return out
+
+
+def index_disagreements(logs: LogsDir, index: Index) -> list[Finding]:
+    """Run directories the index lacks, rows whose directory is gone, rows still shown
+    running whose process is dead while no supervisor watches."""
+    out = []
+    rows = {r.id: r for r in index.runs()}
+    for rid in runstore.run_ids(logs):
+        if rid not in rows and runstore.check_run_dir(logs.run(rid)) is None:
+            out.append(Finding(f"run {rid} is not in the index.",
+                               _reindexer(index, rid, f"indexed run {rid}.")))
+    watched = lock.is_running(logs)
+    for rid, row in rows.items():
+        if not is_run_id(rid):
+            out.append(Finding(f"the index lists a run with an invalid id '{rid}'.",
+                               _dropper(index, rid)))
+        elif not logs.run(rid).spec.exists():
+            out.append(Finding(f"the index lists run {rid}, but {logs.run(rid).dir} is gone.",
+                               _dropper(index, rid)))
+        elif row.status in ("starting", "running") and not watched:
+            paths = logs.run(rid)
+            verdict = runstore.derive_status(paths, runstore.last_status(events.read_all(paths.events)))
+            if verdict.status != row.status:
+                out.append(Finding(f"run {rid} is shown {row.status}, but its directory says "
+                                   f"{verdict.status}.",
+                                   _reindexer(index, rid, f"run {rid} is now {verdict.status}.")))
+    return out
+
+
+def supervisor(logs: LogsDir, index: Index) -> list[Finding]:
+    """A queue with nobody to run it."""
+    if lock.is_running(logs):
+        return []
+    queued = len(index.queued_ids())
+    if not queued:
+        return []
+
+    def start() -> str:
+        if not daemon.spawn(logs):
+            raise OSError(f"the supervisor did not start; see {logs.daemon_log}")
+        return "started the supervisor."
+
+    return [Finding(f"no supervisor runs, and {queued} run{'s' if queued != 1 else ''} "
+                    f"wait{'s' if queued == 1 else ''} in the queue.", start)]
+
+
+def disk(logs: LogsDir) -> list[Finding]:
+    """Free space on the logs directory's filesystem (a problem when low)."""
+    try:
+        usage = shutil.disk_usage(logs.root)
+    except OSError as e:
+        return [Finding(f"the free space of {logs.root} cannot be read ({e.strerror}).")]
+    low = usage.free < min(LOW_DISK_BYTES, LOW_DISK_FRACTION * usage.total)
+    text = f"{_size(usage.free)} free of {_size(usage.total)} on the filesystem of {logs.root}"
+    if low:
+        return [Finding(f"only {text}: runs and the index fail when it fills up.")]
+    return [Finding(text[0].upper() + text[1:] + ".", problem=False)]
+
+
+# -- helpers ------------------------------------------------------------------
+def _open_index(logs: LogsDir) -> tuple[Index | None, Finding | None]:
+    try:
+        return Index(logs), None
+    except (sqlite3.Error, OSError) as e:
+        trouble = Finding(f"the index {logs.index} cannot be opened for writing ({e}).")
+    try:
+        index = Index(logs, readonly=True)
+        index.runs()
+        return index, trouble
+    except (sqlite3.Error, OSError) as e:
+        trouble.message = (f"the index {logs.index} cannot be read ({e}); move it aside and "
+                           f"run `tuiexp reindex` to rebuild it from the run directories.")
+        return None, trouble
+
+
+def _temp_folders(logs: LogsDir) -> Iterator[Path]:
+    yield logs.root
+    for path in _entries(logs.runs):
+        if not path.name.startswith(".") and path.is_dir():
+            yield path
+            yield path / "ckpt"
+
+
+def _orphan_reason(path: Path) -> str | None:
+    """Why a temporary file is an orphan ("whose process ... is gone"); None if in use."""
+    for pattern in _TMP_WITH_PID:
+        m = pattern.match(path.name)
+        if m:
+            pid = int(m["pid"])
+            return None if runstore.pid_alive(pid) else f"whose process (pid {pid}) is gone"
+    if _age(path) > UNKNOWN_TMP_GRACE:
+        return f"more than {UNKNOWN_TMP_GRACE / 3600:.0f} hour old"
+    return None
+
+
+def _entries(folder: Path) -> list[Path]:
+    try:
+        return sorted(folder.iterdir())
+    except OSError:
+        return []
+
+
+def _age(path: Path) -> float:
+    try:
+        return time.time() - path.lstat().st_mtime
+    except OSError:
+        return 0.0
+
+
+def _rel(logs: LogsDir, path: Path) -> str:
+    try:
+        return str(path.relative_to(logs.root))
+    except ValueError:
+        return str(path)
+
+
+def _size(n: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} TiB"  # pragma: no cover
+
+
+def _remover(logs: LogsDir, path: Path) -> Callable[[], str]:
+    def remove() -> str:
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        else:
+            path.unlink(missing_ok=True)
+        return f"removed {_rel(logs, path)}."
+
+    return remove
+
+
+def _reindexer(index: Index, run_id: str, done: str) -> Callable[[], str]:
+    def reindex() -> str:
+        index.reindex_run(run_id)
+        return done
+
+    return reindex
+
+
+def _dropper(index: Index, run_id: str) -> Callable[[], str]:
+    def drop() -> str:
+        index.delete(run_id)
+        return f"dropped run '{run_id}' from the index."
+
+    return drop

@@ -1,0 +1,359 @@
+"""The SQLite index (WAL): the queue, and what the UI and CLI query.
+
+Only clients (enqueue, cancel, reorder) and the supervisor (ingest, status)
+write it; run processes never open it. Everything in it can be rebuilt from
+the run directories (`rebuild`). The tables: tuiexp/store/schema.py; folding
+events in: tuiexp/store/ingest.py.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from .ingest import Indexer
+from .metrics import KeySummary
+from .schema import FINITE, SCOPE_CODE, dumps, nan_of
+from .series import Buckets, width_for
+from .spec import RunSpec
+
+ACTIVE = ("queued", "starting", "running")
+
+
+@dataclass(slots=True)
+class RunRow:
+    """One run as every view sees it: queue state, status, progress, the primary
+    metric's best, and (when asked for) its metric summaries."""
+
+    id: str
+    experiment: str
+    status: str
+    num: int = 0
+    parent: str | None = None
+    fork_epoch: int | None = None
+    created: float = 0.0
+    priority: int = 0
+    queue_pos: float = 0.0
+    message: str = ""
+    epoch: int | None = None
+    epochs: int | None = None
+    step: int | None = None
+    metric: str | None = None  # the primary metric (resolved: the spec's, or the default rule)
+    mode: str | None = None
+    best: float | None = None  # its best finite value, and the epoch (or step) of it
+    best_at: int | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+    #: what the script reported it used (`params` events)
+    logged_params: dict[str, Any] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    checkpoints: list[int] = field(default_factory=list)
+    started: float | None = None
+    ended: float | None = None
+    gpu: str | None = None
+    pid: int | None = None
+    attempt: int = 0
+    spec: dict[str, Any] = field(default_factory=dict)
+    seq: int = 0
+    #: the user's note and tags (annotations.json, else the spec's tags)
+    note: str = ""
+    tags: list[str] = field(default_factory=list)
+    #: the clock across attempts (a resume is a new attempt; the time between is no run
+    #: time): seconds run by earlier attempts, when this one started, the last event's time
+    time_before: float = 0.0
+    attempt_started: float | None = None
+    last_event: float | None = None
+    #: wall seconds between consecutive `epoch` events of one attempt, and how many such
+    #: gaps: a whole epoch (training, evaluation, checkpoint), without start-up
+    epoch_secs: float = 0.0
+    epoch_gaps: int = 0
+    #: the last `lr` logged (step or epoch), in log order; None once a new attempt starts,
+    #: until it logs one
+    lr: float | None = None
+    #: (name, scope) -> summary; filled by `Index.attach_summaries`
+    summaries: dict[tuple[str, str], KeySummary] = field(default_factory=dict)
+    #: name -> epoch-level points; filled by `query.attach_curves` for plots
+    curves: dict[str, list[tuple[int, float]]] = field(default_factory=dict)
+
+    @property
+    def params(self) -> dict[str, Any]:
+        """The spec's params, with what the script reported on top."""
+        spec_params = self.spec.get("params", {})
+        return {**spec_params, **self.logged_params} if self.logged_params else spec_params
+
+    @property
+    def best_epoch(self) -> int | None:
+        """The epoch of the primary metric's best value (None where it is logged per step)."""
+        return self.best_at if self.metric and (self.metric, "epoch") in self.summaries else None
+
+    @property
+    def seed(self) -> int | None:
+        return self.spec.get("seed")
+
+    @property
+    def num_params(self) -> int | None:
+        return self.meta.get("num_params")
+
+    def summary(self, name: str) -> KeySummary | None:
+        """A metric's summary, epoch scope first."""
+        return self.summaries.get((name, "epoch")) or self.summaries.get((name, "step"))
+
+    def metric_names(self) -> list[str]:
+        return sorted({n for n, _ in self.summaries})
+
+
+_COLUMNS = [f for f in RunRow.__dataclass_fields__ if f not in ("summaries", "curves")]
+
+
+_JSON_COLUMNS = {"meta": dict, "logged_params": dict, "warnings": list, "spec": dict,
+                 "checkpoints": list, "tags": list}
+
+
+#: the long JSON columns: a slim listing reads none of them (tags are short and shown)
+_LONG_COLUMNS = set(_JSON_COLUMNS) - {"tags"}
+
+
+_SELECT = ", ".join(_COLUMNS)  # in RunRow's field order: a row is RunRow(*values)
+
+
+#: the same with the long columns left out, for a listing that shows none of them
+_SELECT_SLIM = ", ".join("NULL" if c in _LONG_COLUMNS else c for c in _COLUMNS)
+
+
+def _decode(values: tuple[Any, ...]) -> RunRow:
+    row = RunRow(*values)
+    for c, empty in _JSON_COLUMNS.items():
+        raw = getattr(row, c)
+        setattr(row, c, json.loads(raw) if raw else empty())
+    return row
+
+
+class Index(Indexer):
+    """The index as clients and the supervisor use it: the queue's writes, and reads."""
+
+    def add_run(self, spec: RunSpec, status: str = "queued") -> None:
+        """Index a new run; a row already there (the supervisor found it first) stays."""
+        with self.tx() as db:
+            self._insert(db, spec, status)
+
+    def set_status(self, run_id: str, status: str, message: str = "",
+                   expect: Iterable[str] | None = None, **cols: Any) -> bool:
+        """Set a run's status (and columns); with `expect`, only if its status is one of
+        those (a compare-and-set between clients and the supervisor). True if it was set."""
+        sets = "".join(f", {k} = ?" for k in cols)
+        sql = f"UPDATE runs SET status = ?, message = ?, seq = ?{sets} WHERE id = ?"
+        args: list[Any] = [status, message, 0, *cols.values(), run_id]
+        if expect is not None:
+            expect = list(expect)
+            sql += f" AND status IN ({','.join('?' * len(expect))})"
+            args += expect
+        with self.tx() as db:
+            args[2] = self._next_seq()
+            return db.execute(sql, args).rowcount == 1
+
+    def move(self, run_id: str, direction: int) -> bool:
+        """Swap a queued run with its neighbour in dispatch order (-1 up, +1 down)."""
+        with self.tx() as db:
+            queue = [(r["id"], r["queue_pos"]) for r in db.execute(
+                "SELECT id, queue_pos FROM runs WHERE status = 'queued'"
+                " ORDER BY priority DESC, queue_pos, id")]
+            ids = [q[0] for q in queue]
+            if run_id not in ids:
+                return False
+            i = ids.index(run_id)
+            j = i + direction
+            if not 0 <= j < len(ids):
+                return False
+            (a, pa), (b, pb) = queue[i], queue[j]
+            if pa == pb:
+                pb = pa + direction * 1e-3
+            db.execute("UPDATE runs SET queue_pos = ?, seq = ? WHERE id = ?", (pb, self._next_seq(), a))
+            db.execute("UPDATE runs SET queue_pos = ?, seq = ? WHERE id = ?", (pa, self._next_seq(), b))
+            return True
+
+    def annotate(self, run_id: str, change: Callable[[], tuple[str, list[str]]]) -> bool:
+        """Run `change` (it writes the run directory's annotations file and returns the
+        note and tags it now holds) under the index's write lock, and mirror the result
+        in the run's row: two clients editing one run's tags take turns here. True if
+        the row was there to update."""
+        with self.tx() as db:
+            note, tags = change()
+            return db.execute("UPDATE runs SET note = ?, tags = ?, seq = ? WHERE id = ?",
+                              (note, dumps(tags), self._next_seq(), run_id)).rowcount == 1
+
+    def delete(self, run_id: str) -> None:
+        with self.tx() as db:
+            self._delete(db, run_id)
+
+    def put_setting(self, key: str, value: Any) -> None:
+        with self.tx() as db:
+            db.execute("INSERT OR REPLACE INTO settings VALUES (?, ?)", (key, json.dumps(value)))
+
+    def setting(self, key: str, default: Any = None) -> Any:
+        row = self.db.execute("SELECT value FROM settings WHERE key = ?", (key,)).fetchone()
+        return json.loads(row[0]) if row else default
+
+    def runs(self, status: Iterable[str] | None = None, since_seq: int = 0,
+             experiment: Iterable[str] | None = None, slim: bool = False) -> list[RunRow]:
+        """Runs oldest first; `slim` leaves spec, meta, params, warnings, checkpoints empty."""
+        sql = f"SELECT {_SELECT_SLIM if slim else _SELECT} FROM runs WHERE seq > ?"
+        args: list[Any] = [since_seq]
+        for column, values in (("status", status), ("experiment", experiment)):
+            if values:
+                values = list(values)
+                sql += f" AND {column} IN ({','.join('?' * len(values))})"
+                args += values
+        sql += " ORDER BY created, id"
+        cur = self.db.cursor()
+        cur.row_factory = None  # plain tuples: RunRow(*values)
+        with _bulk():
+            return [_decode(values) for values in cur.execute(sql, args)]
+
+    def run(self, run_id: str) -> RunRow | None:
+        cur = self.db.cursor()
+        cur.row_factory = None
+        values = cur.execute(f"SELECT {_SELECT} FROM runs WHERE id = ?", (run_id,)).fetchone()
+        return _decode(values) if values else None
+
+    def ids(self) -> set[str]:
+        return {r[0] for r in self.db.execute("SELECT id FROM runs")}
+
+    def attach_summaries(self, rows: list[RunRow], names: Iterable[str] | None = None) -> list[RunRow]:
+        """Fill each row's `summaries` (only `names`, when given) in one query."""
+        by_num = {r.num: r for r in rows}
+        if not by_num:
+            return rows
+        sql = ("SELECT s.run, k.name, k.scope, s.count, s.last, s.last_at, s.min, s.min_at,"
+               " s.max, s.max_at, s.total FROM summaries s JOIN keys k ON k.id = s.key WHERE 1")
+        args: list[Any] = []
+        if len(by_num) <= 500:  # else scanning every summary beats a huge IN list
+            sql += f" AND s.run IN ({','.join('?' * len(by_num))})"
+            args += list(by_num)
+        if names is not None:
+            names = list(names)
+            sql += f" AND k.name IN ({','.join('?' * len(names))})"
+            args += names
+        scopes = {code: scope for scope, code in SCOPE_CODE.items()}
+        with _bulk():
+            self._fill_summaries(by_num, scopes, self.db.execute(sql, args))
+        return rows
+
+    @staticmethod
+    def _fill_summaries(by_num: dict[int, RunRow], scopes: dict[int, str],
+                        rows: Iterable[tuple[Any, ...]]) -> None:
+        for num, name, code, count, last, last_at, lo, lo_at, hi, hi_at, total in rows:
+            row = by_num.get(num)
+            if row is not None:
+                scope = scopes[code]
+                row.summaries[(name, scope)] = KeySummary(
+                    name, scope, count, nan_of(last) if last_at is not None else None, last_at,
+                    lo, lo_at, hi, hi_at, total or 0.0)
+
+    def metric_names(self, scope: str | None = None) -> list[str]:
+        """Every metric name any run has logged (at `scope`, when given)."""
+        sql = "SELECT DISTINCT name FROM keys WHERE id IN (SELECT DISTINCT key FROM summaries)"
+        args: tuple[Any, ...] = ()
+        if scope:
+            sql += " AND scope = ?"
+            args = (SCOPE_CODE[scope],)
+        return sorted(r[0] for r in self.db.execute(sql + " ORDER BY name", args))
+
+    def points(self, num: int, name: str, scope: str, after: int = -1,
+               limit: int = 1_000_000) -> list[tuple[int, float]]:
+        """(x, value) of one metric after x = `after`, ascending; NaN where NaN was logged."""
+        kid = self._known_key(name, scope)
+        if kid is None:
+            return []
+        return [(x, nan_of(v)) for x, v in self.db.execute(
+            "SELECT x, value FROM metrics WHERE run = ? AND key = ? AND x > ? ORDER BY x LIMIT ?",
+            (num, kid, after, limit))]
+
+    def curves(self, nums: list[int], names: list[str], scope: str = "epoch"
+               ) -> dict[int, dict[str, list[tuple[int, float]]]]:
+        """Every point of `names` at `scope` for the runs `nums`: {run: {name: [(x, v)]}}."""
+        out: dict[int, dict[str, list[tuple[int, float]]]] = {n: {} for n in nums}
+        kids = {k: name for name in names if (k := self._known_key(name, scope)) is not None}
+        if not kids or not nums:
+            return out
+        sql = (f"SELECT run, key, x, value FROM metrics WHERE key IN ({','.join('?' * len(kids))})"
+               " ORDER BY run, key, x")
+        for run, key, x, v in self.db.execute(sql, list(kids)):
+            if run in out:
+                out[run].setdefault(kids[key], []).append((x, nan_of(v)))
+        return out
+
+    def buckets(self, num: int, name: str, scope: str, size: int) -> Buckets:
+        """One metric as at most `size` min/max buckets, aggregated by SQLite (one range
+        scan), the same buckets a live `Buckets` fed point by point would hold."""
+        kid = self._known_key(name, scope)
+        if kid is None:
+            return Buckets(size)
+        lo, hi = self.db.execute(f"SELECT MIN(x), MAX(x) FROM metrics WHERE run = ? AND key = ?"
+                                 f" AND {FINITE}", (num, kid)).fetchone()
+        if lo is None:
+            return Buckets(size)
+        width = width_for(lo, hi, size)
+        rows = self.db.execute(
+            f"WITH g AS (SELECT x / ? AS b, MAX(x) AS xm, MIN(value) AS lo, MAX(value) AS hi"
+            f" FROM metrics WHERE run = ? AND key = ? AND {FINITE} GROUP BY b)"
+            " SELECT g.xm, g.lo, g.hi, m.value FROM g JOIN metrics m"
+            " ON m.run = ? AND m.key = ? AND m.x = g.xm ORDER BY g.xm",
+            (width, num, kid, num, kid)).fetchall()
+        return Buckets.of(rows, size, width)
+
+    def find(self, prefix: str) -> list[str]:
+        """Run ids equal to, or starting with, or ending with `prefix`."""
+        exact = self.db.execute("SELECT id FROM runs WHERE id = ?", (prefix,)).fetchall()
+        if exact:
+            return [prefix]
+        like = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        rows = self.db.execute(
+            "SELECT id FROM runs WHERE id LIKE ? ESCAPE '\\' OR id LIKE ? ESCAPE '\\' ORDER BY id",
+            (like + "%", "%" + like)).fetchall()
+        return [r[0] for r in rows]
+
+    def children(self, run_id: str) -> list[str]:
+        return [r[0] for r in self.db.execute(
+            "SELECT id FROM runs WHERE parent = ? ORDER BY created", (run_id,))]
+
+    def queued_ids(self) -> list[tuple[str, int]]:
+        """(id, attempt) of queued runs in dispatch order, without decoding their specs."""
+        return self.db.execute("SELECT id, attempt FROM runs WHERE status = 'queued'"
+                               " ORDER BY priority DESC, queue_pos, id").fetchall()
+
+    def max_seq(self) -> int:
+        seq: int = self.db.execute("SELECT COALESCE(MAX(seq), 0) FROM runs").fetchone()[0]
+        return seq
+
+    def confusion(self, run_id: str, epoch: int | None = None) -> dict[str, Any] | None:
+        base = "SELECT c.data FROM confusion c JOIN runs r ON r.num = c.run WHERE r.id = ?"
+        if epoch is None:
+            row = self.db.execute(base + " ORDER BY c.epoch DESC LIMIT 1", (run_id,)).fetchone()
+        else:
+            row = self.db.execute(base + " AND c.epoch = ?", (run_id, epoch)).fetchone()
+        return json.loads(row[0]) if row else None
+
+    def confusion_epochs(self, run_id: str) -> list[int]:
+        return [r[0] for r in self.db.execute(
+            "SELECT c.epoch FROM confusion c JOIN runs r ON r.num = c.run WHERE r.id = ?"
+            " ORDER BY c.epoch", (run_id,))]
+
+    def counts(self) -> dict[str, int]:
+        return {r[0]: r[1] for r in self.db.execute(
+            "SELECT status, COUNT(*) FROM runs GROUP BY status")}
+
+
+@contextmanager
+def _bulk() -> Iterator[None]:
+    """No cyclic GC while thousands of acyclic rows are built: its passes, triggered by
+    the allocations alone, cost more than building the rows (4x on 10,000 runs)."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
