@@ -79,8 +79,6 @@ def _json_row(workdir: Path, run_id: str) -> dict:
     return row
 
 
-@pytest.mark.xfail(strict=True, reason="issue 18.3: `epoch N name value` lines give no metric; "
-                   "a banner's `lr=0.01 seed=0` becomes metrics")
 def test_a_plain_script_printing_epoch_lines_shows_its_metrics_in_ls_and_show(workdir):
     _start(workdir)
     run_id = _run_and_wait(workdir, "plain")
@@ -104,8 +102,6 @@ def test_a_plain_script_printing_epoch_lines_shows_its_metrics_in_ls_and_show(wo
     assert "warning" not in show
 
 
-@pytest.mark.xfail(strict=True, reason="issue 18.3: a stdout-scalars run whose output gave no "
-                   "metric ends `finished` with no warning anywhere")
 def test_a_script_that_prints_no_metric_says_so_in_ls_and_show(workdir):
     _start(workdir)
     run_id = _run_and_wait(workdir, "quiet")

@@ -252,7 +252,9 @@ def render_listing(rows: list[RunRow], columns: list[str]) -> str:
     if not one and primaries:
         head.append("METRIC")
     tagged = any(r.tags for r in rows)
+    warned = any(r.warnings for r in rows)
     head += [c.upper() for c in columns] + (["TAGS"] if tagged else []) + ["PARENT"]
+    head += ["WARNING"] if warned else []
     extra = [(query.getter(c), query.metric_of_column(c) or c) for c in columns]  # parsed once
     table = [head]
     for r in rows:
@@ -264,13 +266,29 @@ def render_listing(rows: list[RunRow], columns: list[str]) -> str:
         if tagged:
             cells.append(" ".join(r.tags))
         cells.append(f"{r.parent}@{r.fork_epoch}" if r.parent else "")
+        if warned:
+            cells.append(_warning_cell(r.warnings))
         table.append(cells)
     widths = [max(len(row[i]) for row in table) for i in range(len(head))]
-    left = {0, 1} | ({4} if not one and primaries else set()) | ({len(head) - 2} if tagged else set())
-    lines = ["  ".join(c.ljust(w) if i in left or i == len(head) - 1 else c.rjust(w)
+    parent = len(head) - 1 - warned
+    left = {0, 1, parent, len(head) - 1} | ({4} if not one and primaries else set())
+    left |= {parent - 1} if tagged else set()
+    lines = ["  ".join(c.ljust(w) if i in left else c.rjust(w)
                        for i, (c, w) in enumerate(zip(row, widths, strict=True))).rstrip()
              for row in table]
     return "\n".join(lines) + "\n"
+
+
+WARNING_WIDTH = 40
+
+
+def _warning_cell(warnings: list[str]) -> str:
+    """A run's first warning, cut to a column (`show` has them all), and how many more."""
+    if not warnings:
+        return ""
+    first = warnings[0]
+    cell = first if len(first) <= WARNING_WIDTH else first[:WARNING_WIDTH - 1].rstrip() + "…"
+    return cell + (f" (+{len(warnings) - 1})" if len(warnings) > 1 else "")
 
 
 def _row_json(r: RunRow) -> dict[str, Any]:

@@ -112,8 +112,9 @@ _JSON_COLUMNS = {"meta": dict, "logged_params": dict, "warnings": list, "spec": 
                  "checkpoints": list, "tags": list}
 
 
-#: the long JSON columns: a slim listing reads none of them (tags are short and shown)
-_LONG_COLUMNS = set(_JSON_COLUMNS) - {"tags"}
+#: the long JSON columns: a slim listing reads none of them (tags and warnings are short,
+#: at most a few sentences, and shown)
+_LONG_COLUMNS = set(_JSON_COLUMNS) - {"tags", "warnings"}
 
 
 _SELECT = ", ".join(_COLUMNS)  # in RunRow's field order: a row is RunRow(*values)
@@ -198,7 +199,7 @@ class Index(Indexer):
 
     def runs(self, status: Iterable[str] | None = None, since_seq: int = 0,
              experiment: Iterable[str] | None = None, slim: bool = False) -> list[RunRow]:
-        """Runs oldest first; `slim` leaves spec, meta, params, warnings, checkpoints empty."""
+        """Runs oldest first; `slim` leaves spec, meta, params, checkpoints empty."""
         sql = f"SELECT {_SELECT_SLIM if slim else _SELECT} FROM runs WHERE seq > ?"
         args: list[Any] = [since_seq]
         for column, values in (("status", status), ("experiment", experiment)):
