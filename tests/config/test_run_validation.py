@@ -35,7 +35,6 @@ def _nothing_queued(workdir: Path) -> None:
     assert listed == []
 
 
-@pytest.mark.xfail(strict=True, reason="issue 18.5: `run` queues what `check` refuses")
 @pytest.mark.parametrize("body,named", CASES)
 def test_run_refuses_what_check_refuses(workdir, body, named):
     write_config(workdir, body)
