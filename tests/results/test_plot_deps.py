@@ -64,7 +64,6 @@ def without_matplotlib(where: Path, *args: str) -> subprocess.CompletedProcess[s
                           capture_output=True, timeout=120, env=hidden_env(where))
 
 
-@pytest.mark.xfail(strict=True, reason="issue 18.6: matplotlib is an extra, not a base dependency")
 def test_matplotlib_is_a_base_dependency():
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     names = [d.split(";")[0].strip().lower() for d in project["dependencies"]]
@@ -84,8 +83,6 @@ def test_the_shadow_really_hides_matplotlib(project):
     assert (project / "control" / "report.md").is_file()
 
 
-@pytest.mark.xfail(strict=True, reason="issue 18.6: without matplotlib, plot and report print a "
-                   "traceback and report leaves a half-written folder")
 @pytest.mark.parametrize("args,written", [
     (("report", "-o", "rep"), "rep"),
     (("plot", "curves", "-o", "curves.png"), "curves.png"),

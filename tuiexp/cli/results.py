@@ -78,6 +78,7 @@ def add_parsers(sub, common: argparse.ArgumentParser | None = None) -> None:
     p.add_argument("-o", "--output", required=True, metavar="DIR")
     p.add_argument("--svg", action="store_true", help="also write SVG figures")
     p.add_argument("--pdf", action="store_true", help="also write PDF figures")
+    p.add_argument("--force", action="store_true", help="replace a report already in DIR")
     p.set_defaults(func=cmd_report)
 
 
@@ -157,6 +158,8 @@ def cmd_export(args) -> int:
 def cmd_plot_curves(args) -> int:
     from ..results import plots, report
 
+    plots.require()  # before any work
+
     with Index(_logs(args)) as index:
         recs = _records(args, index)
         asked = _list(args.metric)
@@ -180,6 +183,8 @@ def cmd_plot_curves(args) -> int:
 def cmd_plot_params(args) -> int:
     from ..results import plots
 
+    plots.require()  # before any work
+
     plots.outputs(args.output)  # a bad suffix is said before any work
     with Index(_logs(args)) as index:
         recs = _records(args, index)
@@ -199,6 +204,8 @@ def _resolve(logs, ref: str) -> str:
 def cmd_plot_confusion(args) -> int:
     from ..results import plots
 
+    plots.require()  # before any work
+
     logs = _logs(args)
     run_id = _resolve(logs, args.run)
     with Index(logs) as index:
@@ -216,7 +223,7 @@ def cmd_report(args) -> int:
         path = report.write_report(runs, index, Path(args.output),
                                    experiments=args.experiments or None,
                                    statuses=_list(args.status), config_path=config, svg=args.svg,
-                                   pdf=args.pdf)
+                                   pdf=args.pdf, force=args.force)
     print(f"wrote {path}", file=sys.stderr)
     return 0
 

@@ -43,11 +43,23 @@ STYLE: dict[str, Any] = {
 }
 
 
+def require() -> Any:
+    """matplotlib, imported; where it cannot be (installed before it became a base
+    dependency, `--no-deps`, a broken wheel), one sentence saying how to get it."""
+    try:
+        import matplotlib
+    except ImportError as e:
+        raise UsageError(f"plots need matplotlib, which cannot be imported here ({e}); "
+                         "`pip install -e .` in tuiexp's folder (or `pip install matplotlib`) "
+                         "installs it.") from None
+    return matplotlib
+
+
 def styled(fn: Callable[..., Any]) -> Callable[..., Any]:
     """Draw inside matplotlib's rc_context(STYLE), so every figure looks the same."""
     @functools.wraps(fn)
     def inner(*args: Any, **kwargs: Any) -> Any:
-        import matplotlib
+        matplotlib = require()
 
         rc: Any = STYLE  # matplotlib types the keys as a Literal of every rc name
         with matplotlib.rc_context(rc):
