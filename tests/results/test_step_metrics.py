@@ -56,7 +56,6 @@ def test_the_run_logged_steps_only(project):
     assert not re.search(r"^\S+\s+epoch\s", show.split("METRIC", 1)[1], re.M)
 
 
-@pytest.mark.xfail(strict=True, reason="issue 18.7: a step-level metric cannot be plotted")
 def test_plot_curves_draws_a_step_level_metric_by_step(project):
     where, _ = project
     out = tuiexp(where, "plot", "curves", "--metric", "Loss/train", "-o", "loss.png")
@@ -66,7 +65,6 @@ def test_plot_curves_draws_a_step_level_metric_by_step(project):
     assert glob.returncode == 0, glob.stderr
 
 
-@pytest.mark.xfail(strict=True, reason="issue 18.7: no `plot curves --x step|epoch`")
 def test_plot_curves_takes_x_step_or_epoch(project):
     where, _ = project
     out = tuiexp(where, "plot", "curves", "--x", "step", "--metric", "Accuracy/val",
@@ -82,7 +80,6 @@ def test_plot_curves_takes_x_step_or_epoch(project):
     assert not (where / "none.png").exists()
 
 
-@pytest.mark.xfail(strict=True, reason="issue 18.7: the default curves of a step-only run fail")
 def test_plot_curves_default_for_runs_that_log_steps(project):
     where, _ = project
     out = tuiexp(where, "plot", "curves", "-o", "default.png")
@@ -90,7 +87,6 @@ def test_plot_curves_default_for_runs_that_log_steps(project):
     assert (where / "default.png").read_bytes().startswith(PNG)
 
 
-@pytest.mark.xfail(strict=True, reason="issue 18.7: a run that logs steps shows `0/5` epochs")
 def test_progress_of_a_step_only_run_is_its_steps_not_0_of_epochs(project):
     where, run_id = project
     (line,) = [x for x in tuiexp(where, "ls", check=True).stdout.splitlines()
@@ -102,8 +98,6 @@ def test_progress_of_a_step_only_run_is_its_steps_not_0_of_epochs(project):
     assert not re.search(r"\b0/5\b", show), show
 
 
-@pytest.mark.xfail(strict=True, reason="issue 18.7: export calls the step of the best value "
-                   "its 'best epoch'")
 def test_export_does_not_call_a_step_an_epoch(project):
     where, _ = project
     md = tuiexp(where, "export", "--format", "md", check=True).stdout
@@ -114,3 +108,32 @@ def test_export_does_not_call_a_step_an_epoch(project):
     for name, value in zip(rows[0], rows[1], strict=True):
         if value == "50":
             assert "epoch" not in name, (name, rows)
+
+
+def test_a_long_step_series_is_averaged_over_windows_every_run_shares(tmp_path):
+    """Curves of 5,000 and 3,000 steps: at most MAX_CURVE_POINTS points each, the means
+    of windows of a power-of-two number of steps, at the same x for both runs (so seeds
+    still average point by point)."""
+    from tuiexp.store import events, query, runstore
+    from tuiexp.store.index import Index
+    from tuiexp.store.paths import LogsDir
+    from tuiexp.store.spec import RunSpec
+
+    logs = LogsDir.at(tmp_path / "logs")
+    for i, steps in enumerate((5000, 3000)):
+        paths = runstore.create(logs, RunSpec(id=f"r{i}", experiment="x", params={}, seed=i))
+        events.append(paths.events, "start", 1.0, {"attempt": 1})
+        for step in range(1, steps + 1):
+            events.append(paths.events, "step", 1.0, {"step": step, "loss": float(step)})
+        events.append(paths.events, "status", 2.0, {"status": "finished", "message": ""})
+    with Index(logs) as index:
+        index.rebuild()
+        rows = query.load_runs(index)
+        assert query.series_scopes(rows, ["loss"]) == {"loss": "step"}
+        query.attach_curves(index, rows, ["loss"])
+    long, short = (r.curves["loss"] for r in sorted(rows, key=lambda r: r.id))
+    assert len(long) <= query.MAX_CURVE_POINTS < 5000
+    width = long[1][0] - long[0][0]
+    assert width == 4  # 5,000 steps in at most 2,000 windows
+    assert long[:3] == [(0, 2.0), (4, 5.5), (8, 9.5)]  # steps 1-3, 4-7, 8-11: their means
+    assert short[:len(short) - 1] == long[:len(short) - 1]  # the same windows, where both ran

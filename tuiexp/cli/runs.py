@@ -218,8 +218,9 @@ def cmd_ls(args: argparse.Namespace) -> int:
         names = client.index.metric_names()
         columns = query.expand_columns(asked, names) if asked else []
         wanted = {m for c in columns if (m := query.metric_of_column(c))}
+        every = args.json or any(query.needs_primary(c) for c in columns)
         rows = query.load_runs(client.index, status=args.status, experiment=args.experiment,
-                               metrics=ALL if args.json else wanted,
+                               metrics=ALL if every else wanted,
                                slim=not (args.json or args.filter) and "num_params" not in columns)
         rows = query.filter_rows(rows, args.filter)
     if args.json:
@@ -248,7 +249,7 @@ def render_listing(rows: list[RunRow], columns: list[str]) -> str:
     """The `ls` table: id, status, progress, the primary metric's best, extra columns."""
     primaries = query.primary_metrics(rows)
     one = primaries[0] if len(primaries) == 1 else None
-    head = ["RUN", "STATUS", "EPOCH", f"BEST {one}" if one else "BEST"]
+    head = ["RUN", "STATUS", "PROGRESS", f"BEST {one}" if one else "BEST"]
     if not one and primaries:
         head.append("METRIC")
     tagged = any(r.tags for r in rows)
@@ -258,7 +259,7 @@ def render_listing(rows: list[RunRow], columns: list[str]) -> str:
     extra = [(query.getter(c), query.metric_of_column(c) or c) for c in columns]  # parsed once
     table = [head]
     for r in rows:
-        cells = [r.id, r.status, f"{r.epoch or 0}/{r.epochs or '?'}",
+        cells = [r.id, r.status, query.progress_text(r),
                  fmt_value(r.metric or "", r.best)]
         if not one and primaries:
             cells.append(r.metric or "-")
@@ -342,10 +343,11 @@ def cmd_show(args: argparse.Namespace) -> int:
         print(f"children    {', '.join(children)}")
     best = ""
     if row.metric:
-        scope = "epoch" if row.summaries.get((row.metric, "epoch")) else "step"
-        where = f"at {scope} {row.best_at}" if row.best_at is not None else "no finite value yet"
+        where = ("no finite value yet" if row.best_at is None else f"at step {row.best_step}"
+                 if row.best_step is not None else f"at epoch {row.best_at}")
         best = f"   best {row.metric} {fmt_value(row.metric, row.best)} ({row.mode}, {where})"
-    print(f"epoch       {row.epoch or 0}/{row.epochs or '?'}{best}")
+    steps = query.counts_steps(row)
+    print(f"{'step' if steps else 'epoch':<12}{row.step if steps else query.progress_text(row)}{best}")
     print(f"checkpoints {', '.join(map(str, ckpts)) or 'none'}")
     print(f"directory   {LogsDir.at(args.logs).run(row.id).dir}")
     print("params      " + json.dumps(row.params, sort_keys=True, default=str))

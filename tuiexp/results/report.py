@@ -124,9 +124,10 @@ def _write(records: list[RunRow], index: Index, out: Path, experiments: list[str
 
 
 def curve_metrics(recs: list[RunRow]) -> list[str]:
-    """What a report plots: the primary metric, and the held-out loss beside it."""
+    """What a report plots: the primary metric, and the held-out loss beside it (each
+    by epoch where the runs log it per epoch, else by step: `query.series_scopes`)."""
     primaries = query.primary_metrics(recs)
-    names = {n for r in recs for (n, scope) in r.summaries if scope == "epoch"}
+    names = {n for r in recs for (n, _) in r.summaries}
     losses = sorted(n for n in names if n not in primaries and export.HELD_OUT.search(n)
                     and default_mode(n) == "min")
     return [*primaries[:1], *losses[:1]]
@@ -146,9 +147,11 @@ def _experiment_section(name: str, slug: str, recs: list[RunRow], index: Index, 
     lines = [f"## {_md_text(name)}", ""]
     lines += [export.render(recs, "md"), ""]
     names = curve_metrics(recs)
-    query.attach_curves(index, recs, names)
+    scopes = query.series_scopes(recs, names)
+    query.attach_curves(index, recs, names, scopes)
     lines += _figure(f"{slug}-curves", "training curves", out, extra,
-                     lambda: plots.curves(recs, names, all_records=query.with_ancestors(index, recs, names)))
+                     lambda: plots.curves(recs, names, scopes=scopes,
+                                          all_records=query.with_ancestors(index, recs, names, scopes)))
     if len({r.num_params for r in recs if r.num_params}) > 1 or has_budget(recs):
         lines += _figure(f"{slug}-params", "best primary metric against parameter count", out,
                          extra, lambda: plots.params_plot(recs, fit=has_budget(recs)))
