@@ -10,8 +10,6 @@ import signal
 import subprocess
 import sys
 
-import pytest
-
 from tests.conftest import tuiexp, wait_for, write_config
 
 
@@ -20,8 +18,6 @@ def status(where, run_id: str) -> str:
     return next(r["status"] for r in rows if r["id"] == run_id)
 
 
-@pytest.mark.xfail(strict=True, reason="issue 18.12: Ctrl-C in `run --wait` exits without "
-                   "saying the runs go on")
 def test_ctrl_c_in_run_wait_says_the_run_goes_on(workdir):
     # one epoch, then the run waits (hang): it cannot end while we follow it
     write_config(workdir, '[experiments.slow]\ncommand = "python FAKE_RUN"\nepochs = 3\nhang = true\n')

@@ -150,11 +150,26 @@ def cmd_wait(args: argparse.Namespace) -> int:
 
 
 def follow(logs: LogsDir, ids: list[str], poll: float = 0.25) -> int:
-    """Print each run's epochs as they come; non-zero if any run did not finish."""
+    """Print each run's epochs as they come; non-zero if any run did not finish. Ctrl-C
+    stops following, never the runs: one sentence says so, and exit code 130."""
+    going = list(ids)  # the runs not seen ending yet
+    try:
+        return _follow(logs, ids, going, poll)
+    except KeyboardInterrupt:
+        which = " ".join(going)
+        runs = "the run goes" if len(going) == 1 else f"the {len(going)} runs go"
+        print(f"tuiexp: stopped following; {runs} on (`tuiexp wait {which}` follows again, "
+              f"`tuiexp cancel {which}` stops)." if going else "tuiexp: stopped following.",
+              file=sys.stderr)
+        return 130
+
+
+def _follow(logs: LogsDir, ids: list[str], going: list[str], poll: float) -> int:
     shown: dict[str, int] = {}
     with Client(logs) as client:
         while True:
             rows = [query.get_run(client.index, r) for r in ids]
+            going[:] = [i for i, r in zip(ids, rows, strict=True) if r is None or r.status not in TERMINAL]
             if any(r is None for r in rows):
                 gone = [i for i, r in zip(ids, rows, strict=True) if r is None]
                 raise UsageError(f"run {gone[0]} is no longer in the index (archived?).")
