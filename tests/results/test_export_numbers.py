@@ -42,7 +42,6 @@ def project(tmp_path_factory) -> Path:
         tuiexp(where, "daemon", "stop")
 
 
-@pytest.mark.xfail(strict=True, reason="issue 18.12: CSV values like 0.5255000000000001")
 def test_csv_numbers_carry_no_binary_noise(project):
     rows = list(csv.DictReader(io.StringIO(tuiexp(project, "export", "--format", "csv",
                                                   check=True).stdout)))
@@ -56,8 +55,6 @@ def test_csv_numbers_carry_no_binary_noise(project):
         assert significant_digits(text) <= 15, (key, text)
 
 
-@pytest.mark.xfail(strict=True, reason="issue 18.12: the same noise in JSON (the mean itself "
-                   "carries it)")
 def test_json_numbers_carry_no_binary_noise(project):
     (row,) = json.loads(tuiexp(project, "export", "--format", "json", check=True).stdout)["rows"]
     assert row["best_val_acc"]["mean"] == 0.5255

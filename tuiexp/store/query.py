@@ -144,7 +144,8 @@ def train_time(row: RunRow) -> float | None:
     s = row.summaries.get(("epoch_time", "epoch"))
     if s and s.count:
         return s.total
-    return row.ended - row.started if row.ended and row.started else None
+    # event times are kept to the microsecond: so is their difference (no binary noise)
+    return round(row.ended - row.started, 6) if row.ended and row.started else None
 
 
 def epochs_done(row: RunRow) -> int:
