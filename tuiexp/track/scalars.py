@@ -71,7 +71,7 @@ INDEXED_BYTES = re.compile(INDEXED.pattern.encode(), re.IGNORECASE)
 INDEX_NAMES = {"epoch": "epoch", "step": "step", "iter": "step", "iteration": "step"}
 #: a word of prose: letters only (inner ' or - allowed), two or more, once punctuation
 #: around it is stripped; `3s`, `2ms/step`, `1875/1875`, `[===]` and `-` are not prose
-PROSE = re.compile(r"[A-Za-z][A-Za-z]*(?:['’-][A-Za-z]+)*")
+PROSE = re.compile(r"[A-Za-z]{2,}(?:['’-][A-Za-z]+)*")
 PUNCTUATION = "\"'`.,;:!?()[]{}<>"
 INTEGER = re.compile(r"\+?\d+")
 RESERVED = frozenset({"v", "t", "kind"})
