@@ -1,8 +1,8 @@
 """Plots and the report after the README's plain install (issue 18.6).
 
-The README installs with `pip install -e .`; matplotlib is only in the `plot` and
-`test` extras, so `tuiexp plot` and `tuiexp report` die with a ModuleNotFoundError
-traceback, and `report` leaves a half-written folder (the tables, no report.md).
+The README installs with `pip install -e .`; matplotlib was only in the `plot` and
+`test` extras, so `tuiexp plot` and `tuiexp report` died with a ModuleNotFoundError
+traceback, and `report` left a half-written folder (the tables, no report.md).
 
 Two tests, because neither alone is the whole truth:
 - the declaration: pyproject.toml's base `dependencies` name matplotlib, so the
