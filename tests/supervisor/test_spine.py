@@ -48,6 +48,10 @@ crash_at_epoch = 2
 
 [experiments.missing]
 command = "no-such-command --flag"
+
+[experiments.missing_later]  # a templated program: only its start can find it missing
+command = "{prog} --flag"
+prog = "no-such-command"
 """
 
 
@@ -93,7 +97,9 @@ def test_fork_to_an_epoch_without_checkpoint_queues_nothing(workdir):
 
 def test_missing_command_and_raising_script_fail_with_a_sentence(workdir):
     write_config(workdir, CONFIG)
-    out = tuiexp(workdir, "run", "missing", "--wait")
+    out = tuiexp(workdir, "run", "missing", "--wait")  # refused as `check` refuses it
+    assert out.returncode == 2 and "`no-such-command`, which is not on PATH" in out.stderr
+    out = tuiexp(workdir, "run", "missing_later", "--wait")
     assert out.returncode == 1 and "command `no-such-command` was not found" in out.stdout
     out = tuiexp(workdir, "run", "crash", "--wait")
     assert out.returncode == 1

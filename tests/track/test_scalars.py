@@ -70,6 +70,55 @@ def test_parser_rule():
     assert rx.events("epoch -> 2, acc -> 0.5") == [("epoch", {"epoch": 2, "acc": 0.5})]
 
 
+def test_indexed_lines_prose_and_echoed_params():
+    p = Parser(params=frozenset({"lr", "seed"}))
+    # an indexed line: `name value` pairs as well, other words ignored
+    assert p.events("epoch 1 train_loss 2.566 val_acc 0.126") == [
+        ("epoch", {"epoch": 1, "train_loss": 2.566, "val_acc": 0.126})]
+    assert p.events("Epoch 3/10 - loss: 0.41 - acc: 0.87") == [("epoch", {"epoch": 3, "loss": 0.41, "acc": 0.87})]
+    assert p.events("iter 100: loss 2.3041, time 30.12ms, mfu 2.3%") == [("step", {"step": 100, "loss": 2.3041})]
+    assert p.events("[Step 7] lr 0.05") == [("step", {"step": 7, "lr": 0.05})]  # a schedule: a metric
+    # prose is never metrics; a line of pairs with progress counts and units is not prose
+    for prose in ("training with lr=0.01 seed=0", "Validation loss=0.3", "Epochs: 10 planned",
+                  "Train Epoch: 1 [0/60000 (0%)]\tLoss: 2.305400"):
+        assert p.events(prose) == [], prose
+    assert p.events("1875/1875 [====] - 3s 2ms/step - loss: 0.29, accuracy=0.91") == [
+        ("step", {"step": 0, "loss": 0.29}), ("step", {"step": 0, "accuracy": 0.91})]
+    # the run's params printed without an index are its config echoed
+    assert p.events("lr: 0.01") == [] and p.events("seed=0 width=16") == [("step", {"step": 0, "width": 16.0})]
+    # a name given two values is ambiguous; a line with two steps has no place
+    assert p.events("step 100: train loss 2.30, val loss 2.31 acc 0.5") == [("step", {"step": 100, "acc": 0.5})]
+    assert p.events("epoch 1 loss 0.3 epoch 2") == []
+    assert p.metrics == 10  # values recorded, counted for the "no metric" warning
+
+
+ECHO_TRACK = """
+import os, sys
+from tuiexp.store import events
+print("no metric printed here")
+with open(os.path.join(os.environ["TUIEXP_RUN_DIR"], "events.jsonl"), "ab") as f:  # as tuiexp.track does
+    f.write(events.encode("epoch", 1.0, {"epoch": 1, "val_acc": 0.5}))
+"""
+
+
+def test_a_run_whose_output_gave_no_metric_gets_one_warning_unless_it_logged_through_track(tmp_path):
+    def warnings(code: str, rc: int = 0) -> list[str]:
+        run = tmp_path / f"run{len(list(tmp_path.iterdir()))}"
+        run.mkdir()
+        (run / "events.jsonl").write_bytes(events.encode("epoch", 0.0, {"epoch": 0, "x": 1}))  # an earlier attempt
+        env = {**os.environ, "TUIEXP_RUN_DIR": str(run)}
+        out = subprocess.run([sys.executable, "-m", "tuiexp.track.scalars", "--", sys.executable, "-c", code],
+                             env=env, capture_output=True, timeout=60)
+        assert out.returncode == rc
+        return [e["message"] for e in metric_events(run) if e["kind"] == "warning"]
+
+    (said,) = warnings("print('training with lr=0.01'); print('done')")
+    assert "no metric" in said and "`epoch N name value`" in said
+    assert warnings(ECHO_TRACK) == []
+    assert warnings("print('loss: 0.5')") == []
+    assert warnings("import sys; sys.exit(3)", rc=3) == []  # a failed run says why already
+
+
 def test_lines_split_across_chunks_carriage_returns_and_a_full_backlog(tmp_path):
     backlog, batcher = Backlog(limit=64), Batcher(tmp_path / "events.jsonl")
     for chunk in (b"los", b"s: 1\rloss: 2\r\nacc=", b"0.5\n", b"x" * 100, b"loss: 9\n", b"loss: 3"):

@@ -27,7 +27,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except TuiexpError as e:
-        print(f"tuiexp: {e}", file=sys.stderr)
+        for line in str(e).splitlines() or [""]:  # several problems: a sentence a line
+            print(f"tuiexp: {line}", file=sys.stderr)
         return e.exit_code
     except sqlite3.Error as e:  # a full disk, a failing or damaged index
         problem = storage_problem(LogsDir.at(args.logs), e)

@@ -46,6 +46,9 @@ def add_parsers(sub, common: argparse.ArgumentParser | None = None) -> None:
     c.add_argument("--metric", action="append", metavar="M,...",
                    help="curve metrics, one panel each; globs like 'val/*' welcome"
                    " (default: the primary metric and the held-out loss)")
+    c.add_argument("--x", choices=("step", "epoch"), dest="x",
+                   help="the x axis (default, per metric: epoch where the runs log it per "
+                   "epoch, else step)")
     _plot_out(c, "curves.png")
     c.set_defaults(func=cmd_plot_curves)
     c = kinds.add_parser("params", parents=parents, help="accuracy against parameter count",
@@ -78,6 +81,7 @@ def add_parsers(sub, common: argparse.ArgumentParser | None = None) -> None:
     p.add_argument("-o", "--output", required=True, metavar="DIR")
     p.add_argument("--svg", action="store_true", help="also write SVG figures")
     p.add_argument("--pdf", action="store_true", help="also write PDF figures")
+    p.add_argument("--force", action="store_true", help="replace a report already in DIR")
     p.set_defaults(func=cmd_report)
 
 
@@ -157,28 +161,35 @@ def cmd_export(args) -> int:
 def cmd_plot_curves(args) -> int:
     from ..results import plots, report
 
+    plots.require()  # before any work
     with Index(_logs(args)) as index:
         recs = _records(args, index)
         asked = _list(args.metric)
-        names = (query.expand_columns(asked, index.metric_names("epoch")) if asked
-                 else report.curve_metrics(recs))
-        known = index.metric_names("epoch")
+        by_scope = {scope: index.metric_names(scope) for scope in ("epoch", "step")}
+        known = by_scope[args.x] if args.x else sorted({*by_scope["epoch"], *by_scope["step"]})
+        names = query.expand_columns(asked, known) if asked else report.curve_metrics(recs)
+        where = {"epoch": " at an epoch", "step": " at a step", None: ""}[args.x]
         for name in names:
             if name not in known:
-                raise UsageError(f"no run has logged '{name}' at an epoch; choose from: "
+                other = next((s for s in ("step", "epoch") if s != args.x and name in by_scope[s]), None)
+                hint = f" (it is logged per {other}: --x {other} plots it)" if args.x and other else ""
+                raise UsageError(f"no run has logged '{name}'{where}{hint}; choose from: "
                                  f"{', '.join(known) or '(none yet)'}.")
         if asked and not names:
-            raise UsageError(f"no epoch-level metric matches {', '.join(asked)}; choose from: "
-                             f"{', '.join(known) or '(none yet)'}.")
-        query.attach_curves(index, recs, names)
-        everything = query.with_ancestors(index, recs, names)
+            raise UsageError(f"no metric{where} matches {', '.join(asked)}; "
+                             f"choose from: {', '.join(known) or '(none yet)'}.")
+        scopes = {n: args.x for n in names} if args.x else query.series_scopes(recs, names)
+        query.attach_curves(index, recs, names, scopes)
+        everything = query.with_ancestors(index, recs, names, scopes)
     fig = plots.curves(recs, names, group_by=_list(args.group_by), no_group=args.no_group,
-                       all_records=everything)
+                       all_records=everything, scopes=scopes)
     return _saved(plots.save(fig, args.output, args.svg, args.pdf))
 
 
 def cmd_plot_params(args) -> int:
     from ..results import plots
+
+    plots.require()  # before any work
 
     plots.outputs(args.output)  # a bad suffix is said before any work
     with Index(_logs(args)) as index:
@@ -199,6 +210,8 @@ def _resolve(logs, ref: str) -> str:
 def cmd_plot_confusion(args) -> int:
     from ..results import plots
 
+    plots.require()  # before any work
+
     logs = _logs(args)
     run_id = _resolve(logs, args.run)
     with Index(logs) as index:
@@ -216,7 +229,7 @@ def cmd_report(args) -> int:
         path = report.write_report(runs, index, Path(args.output),
                                    experiments=args.experiments or None,
                                    statuses=_list(args.status), config_path=config, svg=args.svg,
-                                   pdf=args.pdf)
+                                   pdf=args.pdf, force=args.force)
     print(f"wrote {path}", file=sys.stderr)
     return 0
 

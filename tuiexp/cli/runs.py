@@ -150,11 +150,26 @@ def cmd_wait(args: argparse.Namespace) -> int:
 
 
 def follow(logs: LogsDir, ids: list[str], poll: float = 0.25) -> int:
-    """Print each run's epochs as they come; non-zero if any run did not finish."""
+    """Print each run's epochs as they come; non-zero if any run did not finish. Ctrl-C
+    stops following, never the runs: one sentence says so, and exit code 130."""
+    going = list(ids)  # the runs not seen ending yet
+    try:
+        return _follow(logs, ids, going, poll)
+    except KeyboardInterrupt:
+        which = " ".join(going)
+        runs = "the run goes" if len(going) == 1 else f"the {len(going)} runs go"
+        print(f"tuiexp: stopped following; {runs} on (`tuiexp wait {which}` follows again, "
+              f"`tuiexp cancel {which}` stops)." if going else "tuiexp: stopped following.",
+              file=sys.stderr)
+        return 130
+
+
+def _follow(logs: LogsDir, ids: list[str], going: list[str], poll: float) -> int:
     shown: dict[str, int] = {}
     with Client(logs) as client:
         while True:
             rows = [query.get_run(client.index, r) for r in ids]
+            going[:] = [i for i, r in zip(ids, rows, strict=True) if r is None or r.status not in TERMINAL]
             if any(r is None for r in rows):
                 gone = [i for i, r in zip(ids, rows, strict=True) if r is None]
                 raise UsageError(f"run {gone[0]} is no longer in the index (archived?).")
@@ -218,8 +233,9 @@ def cmd_ls(args: argparse.Namespace) -> int:
         names = client.index.metric_names()
         columns = query.expand_columns(asked, names) if asked else []
         wanted = {m for c in columns if (m := query.metric_of_column(c))}
+        every = args.json or any(query.needs_primary(c) for c in columns)
         rows = query.load_runs(client.index, status=args.status, experiment=args.experiment,
-                               metrics=ALL if args.json else wanted,
+                               metrics=ALL if every else wanted,
                                slim=not (args.json or args.filter) and "num_params" not in columns)
         rows = query.filter_rows(rows, args.filter)
     if args.json:
@@ -248,15 +264,17 @@ def render_listing(rows: list[RunRow], columns: list[str]) -> str:
     """The `ls` table: id, status, progress, the primary metric's best, extra columns."""
     primaries = query.primary_metrics(rows)
     one = primaries[0] if len(primaries) == 1 else None
-    head = ["RUN", "STATUS", "EPOCH", f"BEST {one}" if one else "BEST"]
+    head = ["RUN", "STATUS", "PROGRESS", f"BEST {one}" if one else "BEST"]
     if not one and primaries:
         head.append("METRIC")
     tagged = any(r.tags for r in rows)
+    warned = any(r.warnings for r in rows)
     head += [c.upper() for c in columns] + (["TAGS"] if tagged else []) + ["PARENT"]
+    head += ["WARNING"] if warned else []
     extra = [(query.getter(c), query.metric_of_column(c) or c) for c in columns]  # parsed once
     table = [head]
     for r in rows:
-        cells = [r.id, r.status, f"{r.epoch or 0}/{r.epochs or '?'}",
+        cells = [r.id, r.status, query.progress_text(r),
                  fmt_value(r.metric or "", r.best)]
         if not one and primaries:
             cells.append(r.metric or "-")
@@ -264,13 +282,29 @@ def render_listing(rows: list[RunRow], columns: list[str]) -> str:
         if tagged:
             cells.append(" ".join(r.tags))
         cells.append(f"{r.parent}@{r.fork_epoch}" if r.parent else "")
+        if warned:
+            cells.append(_warning_cell(r.warnings))
         table.append(cells)
     widths = [max(len(row[i]) for row in table) for i in range(len(head))]
-    left = {0, 1} | ({4} if not one and primaries else set()) | ({len(head) - 2} if tagged else set())
-    lines = ["  ".join(c.ljust(w) if i in left or i == len(head) - 1 else c.rjust(w)
+    parent = len(head) - 1 - warned
+    left = {0, 1, parent, len(head) - 1} | ({4} if not one and primaries else set())
+    left |= {parent - 1} if tagged else set()
+    lines = ["  ".join(c.ljust(w) if i in left else c.rjust(w)
                        for i, (c, w) in enumerate(zip(row, widths, strict=True))).rstrip()
              for row in table]
     return "\n".join(lines) + "\n"
+
+
+WARNING_WIDTH = 40
+
+
+def _warning_cell(warnings: list[str]) -> str:
+    """A run's first warning, cut to a column (`show` has them all), and how many more."""
+    if not warnings:
+        return ""
+    first = warnings[0]
+    cell = first if len(first) <= WARNING_WIDTH else first[:WARNING_WIDTH - 1].rstrip() + "…"
+    return cell + (f" (+{len(warnings) - 1})" if len(warnings) > 1 else "")
 
 
 def _row_json(r: RunRow) -> dict[str, Any]:
@@ -324,10 +358,11 @@ def cmd_show(args: argparse.Namespace) -> int:
         print(f"children    {', '.join(children)}")
     best = ""
     if row.metric:
-        scope = "epoch" if row.summaries.get((row.metric, "epoch")) else "step"
-        where = f"at {scope} {row.best_at}" if row.best_at is not None else "no finite value yet"
+        where = ("no finite value yet" if row.best_at is None else f"at step {row.best_step}"
+                 if row.best_step is not None else f"at epoch {row.best_at}")
         best = f"   best {row.metric} {fmt_value(row.metric, row.best)} ({row.mode}, {where})"
-    print(f"epoch       {row.epoch or 0}/{row.epochs or '?'}{best}")
+    steps = query.counts_steps(row)
+    print(f"{'step' if steps else 'epoch':<12}{row.step if steps else query.progress_text(row)}{best}")
     print(f"checkpoints {', '.join(map(str, ckpts)) or 'none'}")
     print(f"directory   {LogsDir.at(args.logs).run(row.id).dir}")
     print("params      " + json.dumps(row.params, sort_keys=True, default=str))

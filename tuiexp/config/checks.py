@@ -4,15 +4,80 @@ the `fail` it is given, which places the sentence at the key's line."""
 
 from __future__ import annotations
 
+import difflib
 import math
 import re
+from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
 from ..store.metrics import default_mode, valid_name
+from . import search, slurm
 from .command import TemplateError, fields
 from .values import suggest
 
 DISTRIBUTIONS = ("uniform", "log_uniform", "int_uniform", "choice")
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _strings(v: Any) -> bool:
+    return isinstance(v, list) and all(isinstance(x, str) for x in v)
+
+
+def _table_of(keys: Collection[str]) -> Callable[[Any, Collection[str]], bool]:
+    return lambda v, _: isinstance(v, dict) and any(k in keys for k in v)
+
+
+#: The keys of an experiment table that are not params, each with the shape of its
+#: value (given the experiments' names): a key spelt close to one of these, whose value
+#: has that shape, is a misspelling (`sweeps.lr = [..]`, `comand = ".."`), not a new param.
+RESERVED_SHAPES: dict[str, Callable[[Any, Collection[str]], bool]] = {
+    "extends": lambda v, names: isinstance(v, str) and v in names,
+    "description": lambda v, _: isinstance(v, str),
+    "command": lambda v, _: isinstance(v, str) or (_strings(v) and bool(v)),
+    "cwd": lambda v, _: isinstance(v, str),
+    "sweep": lambda v, _: isinstance(v, dict) and bool(v) and all(isinstance(x, list) for x in v.values()),
+    "random": lambda v, _: isinstance(v, dict) and bool(v) and all(
+        isinstance(x, dict) or k in ("trials", "seed") for k, x in v.items()),
+    "seeds": lambda v, _: isinstance(v, list) and bool(v) and all(_is_int(x) for x in v),
+    "priority": lambda v, _: _is_int(v),
+    "tags": lambda v, _: _strings(v),
+    "slurm": _table_of(slurm.SETTINGS),
+    "search": _table_of(search.SETTINGS),
+    "pbt": _table_of(search.KEYS),
+    "param_budget": lambda v, _: _is_number(v) or (isinstance(v, list) and all(_is_number(x) for x in v)),
+    "metric": lambda v, _: isinstance(v, str) and valid_name(v),
+    "mode": lambda v, _: v in ("max", "min"),
+    "args": lambda v, _: v == "flags",
+    "scalars": lambda v, _: v == "stdout" or (isinstance(v, str) and "(?P<key>" in v),
+}
+
+
+def check_reserved_typos(table: Mapping[str, Any], reserved: Collection[str], known: Mapping[str, Any],
+                         experiments: Collection[str], fail: Any) -> None:
+    """A key that is not one of `reserved` but is spelt close to one and holds a value of
+    its shape is one sentence with a "did you mean", whether or not it could be a param:
+    as a param it would be passed to the run, and fail there or, worse, not at all. A
+    param the trainer declares (`known`: name → default) stays a param unless it is given
+    a list where it takes one value (`seed = [0, 1]`, meant as `seeds`)."""
+    for key, value in table.items():
+        if key in reserved:
+            continue
+        meant = [r for r in difflib.get_close_matches(key, list(reserved), n=3, cutoff=0.75)
+                 if RESERVED_SHAPES[r](value, experiments)]
+        if not meant:
+            continue
+        if key not in known:
+            raise fail(key, f"unknown key `{key}` — did you mean `{meant[0]}`? (as written it would "
+                       "be a param passed to the run; a param of that name must be renamed)")
+        if isinstance(value, list) and not isinstance(known[key], list):
+            raise fail(key, f"`{key}` takes one value, not a list — did you mean `{meant[0]}`?")
 
 
 def check_table(table: Any, name: str, known: Any, fail: Any) -> None:

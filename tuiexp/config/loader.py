@@ -21,8 +21,10 @@ else:  # pragma: no cover
 from ..errors import ConfigError, UsageError
 from ..store.spec import check_experiment_name
 from .checks import (
+    RESERVED_SHAPES,
     check_distribution,
     check_exists,
+    check_reserved_typos,
     check_run_keys,
     check_table,
     check_template,
@@ -52,9 +54,8 @@ REPLACED_TABLES = frozenset({"model_args", "scheduler_args"})
 RUN_KEYS = ("metric", "mode", "args", "scalars")
 
 
-#: Keys of an experiment table that are not params.
-RESERVED = ("extends", "description", "command", "cwd", "sweep", "random", "seeds", "priority", "tags",
-            "slurm", "search", "pbt", "param_budget", *RUN_KEYS)
+#: Keys of an experiment table that are not params (checks.py: the shape of each value).
+RESERVED = tuple(RESERVED_SHAPES)  # RUN_KEYS among them
 
 
 UI_KEYS = ("columns", "sparklines", "bell")
@@ -103,6 +104,8 @@ def parse(raw: dict[str, Any], path: Path, text: str = "") -> Config:
     if not isinstance(defaults, dict):
         raise fail("", "defaults", "`defaults` must be a table")
     check_run_keys(defaults, lambda k, what: fail("defaults", k, what))
+    check_reserved_typos(defaults, RESERVED, builtin_schema().defaults(), raw_exps,
+                         lambda k, what: fail("defaults", k, what))
     for key in defaults:
         if key in RESERVED and key not in RUN_KEYS:
             raise fail("defaults", key, f"`{key}` belongs in each experiment's table; [defaults] holds "
@@ -226,6 +229,8 @@ def _make_experiment(name: str, table: dict[str, Any], defaults: dict[str, Any],
             run[k] = None  # [defaults] gives them to experiments with a command only
     run["metric"], run["mode"] = primary_metric(name, loc.raw_experiments, defaults)
 
+    check_reserved_typos(table, RESERVED, builtin_schema().defaults() if command is None else {},
+                         loc.raw_experiments, lambda k, what: fail(here, k, what))
     slurm = check_settings(table.get("slurm", {}), _slurm_fail(fail, here))
     own = {k: v for k, v in table.items() if k not in RESERVED}
     params = own

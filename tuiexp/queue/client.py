@@ -23,7 +23,7 @@ from ..store.events import TERMINAL
 from ..store.index import Index, RunRow
 from ..store.paths import LogsDir
 from ..store.spec import RunSpec, check_experiment_name, git_commit, new_run_id
-from . import daemon, slurm
+from . import daemon, preflight, slurm
 
 RESUMABLE = ("failed", "crashed", "cancelled", "oom", "diverged", "preempted", "pruned")
 
@@ -122,9 +122,8 @@ class Client:
         exp = config.experiment(experiment)
         if exp.search is not None or exp.pbt is not None:  # its runs come one by one (search/study.py)
             raise UsageError(f"experiment '{experiment}' is a study: start it with `tuiexp run {experiment}`.")
-        all_params = config.expand(experiment, overrides or {})
-        cwd = str(Path(exp.cwd if exp.cwd else ".").expanduser())
-        cwd = str((config.path.parent / cwd).resolve())
+        all_params = preflight.require(config, experiment, overrides)  # what `check` refuses, never queued
+        cwd = str(preflight.run_dir_of(config, exp))
         commit = git_commit(config.path.parent)
         on_slurm = config.queue.executor == "slurm"
         if on_slurm:

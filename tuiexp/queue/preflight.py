@@ -1,6 +1,11 @@
 """`tuiexp check`: everything about a config that can be known before a run starts,
 against this machine (commands, scripts, working directories, GPUs), each problem
-one sentence with the file, line and key."""
+one sentence with the file, line and key.
+
+One validation path: `require` is what every way of queueing calls (`Client.enqueue`
+for `tuiexp run` and the dashboard's `n`, a study's or population's start, the `n`
+form's verdict), and `check` reports the same problems for every experiment, so
+nothing `check` refuses is ever queued."""
 
 from __future__ import annotations
 
@@ -8,6 +13,7 @@ import os
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from ..config.model import Config, Experiment, QueueSettings
 from ..config.values import sentence
@@ -29,16 +35,38 @@ def check(cfg: Config) -> Report:
         report.problems.append(f"{cfg.path.name}: no experiments (add an [experiments.NAME] table "
                                f"with a `command` or params for the built-in trainer).")
     for name, exp in cfg.experiments.items():
-        try:
-            n = len(cfg.expand(name))
-            report.runs[name] = exp.num_runs if exp.search is not None or exp.pbt is not None else n
-        except ConfigError as e:
-            report.problems.append(str(e))
-        report.problems += experiment_problems(cfg, exp)
-        if (problem := parallel_problem(cfg, exp)) is not None:
-            report.problems.append(problem)
+        runs, problems = experiment_report(cfg, name)
+        if runs is not None:
+            report.runs[name] = exp.num_runs if exp.search is not None or exp.pbt is not None else len(runs)
+        report.problems += problems
     report.problems += gpu_problems(cfg)
     return report
+
+
+def require(cfg: Config, experiment: str, overrides: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    """The params of `experiment`'s runs (with `overrides`), once everything `check`
+    verifies of it and of the queue holds on this machine; else one ConfigError with
+    a line per problem, the same lines `check` prints."""
+    runs, problems = experiment_report(cfg, experiment, overrides)
+    problems += gpu_problems(cfg)
+    if problems or runs is None:
+        raise ConfigError("\n".join(problems))
+    return runs
+
+
+def experiment_report(cfg: Config, experiment: str, overrides: dict[str, Any] | None = None
+                      ) -> tuple[list[dict[str, Any]] | None, list[str]]:
+    """One experiment's runs (None when it does not expand) and every problem of it."""
+    exp = cfg.experiment(experiment)
+    runs, problems = None, []
+    try:
+        runs = cfg.expand(experiment, overrides or {})
+    except ConfigError as e:
+        problems.append(str(e))
+    problems += experiment_problems(cfg, exp)
+    if (problem := parallel_problem(cfg, exp)) is not None:
+        problems.append(problem)
+    return runs, problems
 
 
 def capacity(queue: QueueSettings) -> tuple[int | None, str]:

@@ -60,6 +60,7 @@ FACT_COLUMNS = {
     "epochs_run": ("epochs run", "int", None),
     "best": ("best", "metric", None),
     "best_epoch": ("best epoch", "int", None),
+    "best_step": ("best step", "int", None),
     "train_time": ("train time", "time", "min"),
 }
 MAX_DEFAULT_METRICS = 4  # besides the primary one, held-out metrics shown by default
@@ -212,8 +213,10 @@ def _default_metric_columns(records: list[RunRow]) -> list[Column]:
         keys.append("epochs_run")
     primaries = query.primary_metrics(records)
     if primaries:  # one primary metric: its name in the column key (`best_val_acc`)
-        keys += [f"best_{primaries[0]}" if len(primaries) == 1 else "best", "best_epoch",
-                 *(f"final_{m}" for m in primaries)]
+        at = [k for k in ("best_epoch", "best_step") if any(query.value(r, k) is not None
+                                                              for r in records)]
+        keys += [f"best_{primaries[0]}" if len(primaries) == 1 else "best",
+                 *(at or ["best_epoch"]), *(f"final_{m}" for m in primaries)]
     held_out = sorted({n for r in records for (n, scope) in r.summaries
                        if scope == "epoch" and n not in primaries and HELD_OUT.search(n)})
     keys += [f"final_{n}" for n in held_out[:MAX_DEFAULT_METRICS]]

@@ -107,7 +107,14 @@ class Stat:
             return cls(None, None, 0)
         mean = math.fsum(xs) / len(xs)
         std = statistics.stdev(xs) if len(xs) > 1 else None
-        return cls(mean, std, len(xs))
+        return cls(_decimal(mean), None if std is None else _decimal(std), len(xs))
+
+
+def _decimal(x: float) -> float:
+    """`x` to 15 significant digits, all a double holds of any decimal: the noise of
+    binary arithmetic goes (the mean of 0.525 and 0.526 is 0.5255, not
+    0.5255000000000001) and every format writes the number the values make."""
+    return float(f"{x:.15g}")
 
 
 def _finite(x: Any) -> bool:

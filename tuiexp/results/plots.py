@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import UsageError
-from ..store import atomic
+from ..store import atomic, query
 from ..store.index import Index, RunRow
 from ..store.query import compact, run_params, split_column
 from ..store.spec import INTERNAL_PARAMS
@@ -43,11 +43,23 @@ STYLE: dict[str, Any] = {
 }
 
 
+def require() -> Any:
+    """matplotlib, imported; where it cannot be (installed before it became a base
+    dependency, `--no-deps`, a broken wheel), one sentence saying how to get it."""
+    try:
+        import matplotlib
+    except ImportError as e:
+        raise UsageError(f"plots need matplotlib, which cannot be imported here ({e}); "
+                         "`pip install -e .` in tuiexp's folder (or `pip install matplotlib`) "
+                         "installs it.") from None
+    return matplotlib
+
+
 def styled(fn: Callable[..., Any]) -> Callable[..., Any]:
     """Draw inside matplotlib's rc_context(STYLE), so every figure looks the same."""
     @functools.wraps(fn)
     def inner(*args: Any, **kwargs: Any) -> Any:
-        import matplotlib
+        matplotlib = require()
 
         rc: Any = STYLE  # matplotlib types the keys as a Literal of every rc name
         with matplotlib.rc_context(rc):
@@ -109,17 +121,22 @@ def si(x: float) -> str:
 
 
 def own_series(rec: RunRow, metric: str) -> Series:
-    """A run's finite epoch-level points of `metric` (its `curves`, attached by the query)."""
+    """A run's finite points of `metric` (its `curves`, attached by the query)."""
     return [(x, y) for x, y in rec.curves.get(metric, ()) if _finite(y)]
 
 
-def lineage(rec: RunRow, by_id: dict[str, RunRow], metric: str, depth: int = 0) -> Series:
-    """The points a fork inherits: its ancestors' values up to its fork epoch."""
+def lineage(rec: RunRow, by_id: dict[str, RunRow], metric: str, depth: int = 0,
+            scope: str = "epoch") -> Series:
+    """The points a fork inherits: its ancestors' values up to its fork epoch (by step:
+    those before the fork's own first step)."""
     parent = by_id.get(rec.parent or "")
     if parent is None or rec.fork_epoch is None or depth > 50:
         return []
-    full = lineage(parent, by_id, metric, depth + 1) + own_series(parent, metric)
-    return [(x, y) for x, y in full if x <= rec.fork_epoch]
+    full = lineage(parent, by_id, metric, depth + 1, scope) + own_series(parent, metric)
+    if scope == "epoch":
+        return [(x, y) for x, y in full if x <= rec.fork_epoch]
+    own = own_series(rec, metric)
+    return [(x, y) for x, y in full if own and x < own[0][0]]
 
 
 def mean_series(series: list[Series]) -> tuple[list[int], list[float], list[float]]:
@@ -235,8 +252,11 @@ def curves(
     group_by: list[str] | None = None,
     no_group: bool = False,
     all_records: list[RunRow] | None = None,
+    scopes: dict[str, str] | None = None,
 ) -> Any:
-    """One panel per metric, x = epoch; a line per run, or per group (mean, std band).
+    """One panel per metric, x = its scope (`scopes`, as the curves were attached:
+    epoch, or step for a metric logged per step only); a line per run, or per group
+    (mean, std band).
 
     A fork's line starts at its parent's value at the fork epoch; where the parent
     is not plotted itself, the inherited prefix is drawn dotted.
@@ -244,8 +264,11 @@ def curves(
     if not metrics:
         raise UsageError("no metric to plot.")
     records = sorted(records, key=lambda r: (r.experiment, r.created, r.id))
+    scopes = scopes if scopes is not None else query.series_scopes(records, metrics)
     if not any(r.curves.get(m) for r in records for m in metrics):
-        raise UsageError(f"none of these runs has logged {', '.join(metrics)} at an epoch yet;"
+        at = " or ".join(sorted({f"at {'an epoch' if scopes[m] == 'epoch' else 'a step'}"
+                                 for m in metrics}))
+        raise UsageError(f"none of these runs has logged {', '.join(metrics)} {at} yet;"
                          " nothing to plot.")
     by_id = {r.id: r for r in (all_records or records)}
     shown = {r.id for r in records}
@@ -259,8 +282,8 @@ def curves(
     axes = fig.subplots(1, len(metrics), squeeze=False)[0]
     for ax, metric in zip(axes, metrics, strict=True):
         for g, label, color in zip(groups, labels, colors, strict=True):
-            _draw_group(ax, g, metric, by_id, shown, label, color)
-        ax.set_xlabel("epoch")
+            _draw_group(ax, g, metric, by_id, shown, label, color, scopes[metric])
+        ax.set_xlabel(scopes[metric])
         ax.set_ylabel(metric)
         ax.xaxis.get_major_locator().set_params(integer=True)
     handles, names = axes[0].get_legend_handles_labels()
@@ -273,15 +296,15 @@ def _short(text: str, width: int = 32) -> str:
 
 
 def _draw_group(ax: Any, g: Group, metric: str, by_id: dict[str, RunRow], shown: set[str],
-                label: str, color: Any) -> None:
+                label: str, color: Any, scope: str) -> None:
     xs, ys, sd = mean_series([own_series(m, metric) for m in g.members])
-    prefixes = [lineage(m, by_id, metric) for m in g.members]
+    prefixes = [lineage(m, by_id, metric, scope=scope) for m in g.members]
     px, py, psd = mean_series([p for p in prefixes if p])
     if px:
         parent_shown = all(m.parent in shown for m in g.members)
         if not parent_shown:  # the inherited part, drawn faintly
             ax.plot(px, py, color=color, linestyle=":", linewidth=1.2)
-        # the fork continues from its parent's point at the fork epoch
+        # the fork continues from its parent's point at the fork epoch (or last step before it)
         xs, ys, sd = [px[-1], *xs], [py[-1], *ys], [psd[-1], *sd]
     if not xs:
         return

@@ -5,13 +5,18 @@
     DIR/figures/*.png (and .svg)
 
 Every file report.md links to is written before it; a figure that cannot be
-drawn (no epochs yet) is replaced by a sentence saying why.
+drawn (no epochs yet) is replaced by a sentence saying why. The folder is written
+under a hidden name beside DIR and renamed into place at the end, so a failure
+(or Ctrl-C) never leaves half a report; an existing DIR is replaced only with
+`force`, and only when it holds a report (never a folder of other files).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
+import shutil
 import sys
 import time
 from collections.abc import Callable
@@ -37,15 +42,62 @@ def write_report(
     svg: bool = False,
     now: float | None = None,
     pdf: bool = False,
+    force: bool = False,
 ) -> Path:
-    """Write the report folder; returns the path of report.md."""
-    logs = index.logs
+    """Write the report folder `out` whole, or nothing; returns the path of report.md."""
+    plots.require()  # before any work: without matplotlib there is no report
+    _check_target(out, force)
     records = export.select(records, experiments, statuses)
     if not records:
         raise UsageError("no runs match; nothing to report.")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = out.parent / f".{out.name}.tmp-{os.getpid()}"
+    shutil.rmtree(staging, ignore_errors=True)  # a leftover of an earlier process with our pid
+    try:
+        staging.mkdir()
+        _write(records, index, staging, experiments, config_path, svg, now, pdf)
+        _put_in_place(staging, out)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return out / "report.md"
+
+
+def _check_target(out: Path, force: bool) -> None:
+    """An existing `out` is replaced only with `force`, and only when it is a report."""
+    if not out.exists():
+        return
+    if not out.is_dir():
+        raise UsageError(f"{out} is a file; give a folder for the report.")
+    if not any(out.iterdir()):
+        return
+    if not (out / "report.md").is_file():
+        raise UsageError(f"{out} holds other files, not a report; give a new folder for the report.")
+    if not force:
+        raise UsageError(f"{out} holds a report already; give another folder, or --force to replace it.")
+
+
+def _put_in_place(staging: Path, out: Path) -> None:
+    """Rename the finished folder into place; an old report (checked by _check_target)
+    is moved aside first and removed after."""
+    old = None
+    if out.exists():
+        old = out.parent / f".{out.name}.old-{os.getpid()}"
+        out.rename(old)
+    try:
+        staging.rename(out)
+    except OSError:
+        if old is not None:
+            old.rename(out)
+        raise
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def _write(records: list[RunRow], index: Index, out: Path, experiments: list[str] | None,
+           config_path: Path | None, svg: bool, now: float | None, pdf: bool) -> None:
+    logs = index.logs
     names = experiments or sorted({r.experiment for r in records})
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "figures").mkdir(exist_ok=True)
+    (out / "figures").mkdir()
     config = _load_config(config_path)
 
     lines = [
@@ -68,15 +120,14 @@ def write_report(
         recs = [r for r in records if r.experiment == name]
         slug = _slug(name, slugs)
         lines += _experiment_section(name, slug, recs, index, out, config, (svg, pdf))
-    path = out / "report.md"
-    atomic.write_text(path, "\n".join(lines).rstrip() + "\n")
-    return path
+    atomic.write_text(out / "report.md", "\n".join(lines).rstrip() + "\n")
 
 
 def curve_metrics(recs: list[RunRow]) -> list[str]:
-    """What a report plots: the primary metric, and the held-out loss beside it."""
+    """What a report plots: the primary metric, and the held-out loss beside it (each
+    by epoch where the runs log it per epoch, else by step: `query.series_scopes`)."""
     primaries = query.primary_metrics(recs)
-    names = {n for r in recs for (n, scope) in r.summaries if scope == "epoch"}
+    names = {n for r in recs for (n, _) in r.summaries}
     losses = sorted(n for n in names if n not in primaries and export.HELD_OUT.search(n)
                     and default_mode(n) == "min")
     return [*primaries[:1], *losses[:1]]
@@ -96,9 +147,11 @@ def _experiment_section(name: str, slug: str, recs: list[RunRow], index: Index, 
     lines = [f"## {_md_text(name)}", ""]
     lines += [export.render(recs, "md"), ""]
     names = curve_metrics(recs)
-    query.attach_curves(index, recs, names)
+    scopes = query.series_scopes(recs, names)
+    query.attach_curves(index, recs, names, scopes)
     lines += _figure(f"{slug}-curves", "training curves", out, extra,
-                     lambda: plots.curves(recs, names, all_records=query.with_ancestors(index, recs, names)))
+                     lambda: plots.curves(recs, names, scopes=scopes,
+                                          all_records=query.with_ancestors(index, recs, names, scopes)))
     if len({r.num_params for r in recs if r.num_params}) > 1 or has_budget(recs):
         lines += _figure(f"{slug}-params", "best primary metric against parameter count", out,
                          extra, lambda: plots.params_plot(recs, fit=has_budget(recs)))

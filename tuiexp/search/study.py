@@ -30,8 +30,8 @@ from typing import Any
 
 from ..config.params import builtin_schema
 from ..config.values import deep_merge, describe_param_error, overridden, set_dotted
-from ..errors import ConfigError, ParamError, UsageError
-from ..queue.preflight import parallel_problem
+from ..errors import ParamError, UsageError
+from ..queue import preflight
 from ..store import atomic, runstore
 from ..store.events import TERMINAL
 from ..store.index import Index
@@ -91,9 +91,7 @@ def create(logs: LogsDir, config: Any, experiment: str, overrides: dict[str, Any
     kind "pbt" a population (search/pbt.py); the supervisor queues its runs. Returns
     the study's name."""
     exp = config.experiment(experiment)
-    if (problem := parallel_problem(config, exp)) is not None:
-        raise ConfigError(problem)
-    base = config.expand(experiment, overrides)[0]
+    base = preflight.require(config, experiment, overrides)[0]  # what `check` refuses never starts
     if kind == "pbt":
         if exp.pbt is None:
             raise UsageError(f"experiment '{experiment}' has no `pbt` table.")

@@ -75,7 +75,8 @@ class RunRow:
     lr: float | None = None
     #: (name, scope) -> summary; filled by `Index.attach_summaries`
     summaries: dict[tuple[str, str], KeySummary] = field(default_factory=dict)
-    #: name -> epoch-level points; filled by `query.attach_curves` for plots
+    #: name -> points (per epoch, or per step for a metric logged only per step); filled
+    #: by `query.attach_curves` for plots
     curves: dict[str, list[tuple[int, float]]] = field(default_factory=dict)
 
     @property
@@ -88,6 +89,14 @@ class RunRow:
     def best_epoch(self) -> int | None:
         """The epoch of the primary metric's best value (None where it is logged per step)."""
         return self.best_at if self.metric and (self.metric, "epoch") in self.summaries else None
+
+    @property
+    def best_step(self) -> int | None:
+        """The step of the primary metric's best value, where it is logged per step only
+        (ingest's rule: an epoch-level series, when there is one, decides `best_at`)."""
+        if not self.metric or (self.metric, "epoch") in self.summaries:
+            return None
+        return self.best_at if (self.metric, "step") in self.summaries else None
 
     @property
     def seed(self) -> int | None:
@@ -112,8 +121,9 @@ _JSON_COLUMNS = {"meta": dict, "logged_params": dict, "warnings": list, "spec": 
                  "checkpoints": list, "tags": list}
 
 
-#: the long JSON columns: a slim listing reads none of them (tags are short and shown)
-_LONG_COLUMNS = set(_JSON_COLUMNS) - {"tags"}
+#: the long JSON columns: a slim listing reads none of them (tags and warnings are short,
+#: at most a few sentences, and shown)
+_LONG_COLUMNS = set(_JSON_COLUMNS) - {"tags", "warnings"}
 
 
 _SELECT = ", ".join(_COLUMNS)  # in RunRow's field order: a row is RunRow(*values)
@@ -198,7 +208,7 @@ class Index(Indexer):
 
     def runs(self, status: Iterable[str] | None = None, since_seq: int = 0,
              experiment: Iterable[str] | None = None, slim: bool = False) -> list[RunRow]:
-        """Runs oldest first; `slim` leaves spec, meta, params, warnings, checkpoints empty."""
+        """Runs oldest first; `slim` leaves spec, meta, params, checkpoints empty."""
         sql = f"SELECT {_SELECT_SLIM if slim else _SELECT} FROM runs WHERE seq > ?"
         args: list[Any] = [since_seq]
         for column, values in (("status", status), ("experiment", experiment)):
@@ -271,16 +281,26 @@ class Index(Indexer):
             "SELECT x, value FROM metrics WHERE run = ? AND key = ? AND x > ? ORDER BY x LIMIT ?",
             (num, kid, after, limit))]
 
-    def curves(self, nums: list[int], names: list[str], scope: str = "epoch"
+    def curves(self, nums: list[int], names: list[str], scope: str = "epoch", width: int = 1
                ) -> dict[int, dict[str, list[tuple[int, float]]]]:
-        """Every point of `names` at `scope` for the runs `nums`: {run: {name: [(x, v)]}}."""
+        """Every point of `names` at `scope` for the runs `nums`: {run: {name: [(x, v)]}};
+        with `width` > 1, one point per window [i·width, (i+1)·width): its first x and the
+        mean of its finite values."""
         out: dict[int, dict[str, list[tuple[int, float]]]] = {n: {} for n in nums}
         kids = {k: name for name in names if (k := self._known_key(name, scope)) is not None}
         if not kids or not nums:
             return out
-        sql = (f"SELECT run, key, x, value FROM metrics WHERE key IN ({','.join('?' * len(kids))})"
-               " ORDER BY run, key, x")
-        for run, key, x, v in self.db.execute(sql, list(kids)):
+        where = f"key IN ({','.join('?' * len(kids))})"
+        args: list[Any] = list(kids)
+        if len(nums) <= 500:  # else scanning every run's points beats a huge IN list
+            where += f" AND run IN ({','.join('?' * len(nums))})"
+            args += nums
+        sql = f"SELECT run, key, x, value FROM metrics WHERE {where} ORDER BY run, key, x"
+        if width > 1:
+            sql = (f"SELECT run, key, x / ? * ?, AVG(value) FROM metrics WHERE {where}"
+                   f" AND {FINITE} GROUP BY run, key, x / ? ORDER BY run, key, 3")
+            args = [width, width, *args, width]
+        for run, key, x, v in self.db.execute(sql, args):
             if run in out:
                 out[run].setdefault(kids[key], []).append((x, nan_of(v)))
         return out

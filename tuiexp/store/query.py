@@ -20,11 +20,12 @@ from . import events
 from .index import Index, RunRow
 from .metrics import default_mode, matching
 from .paths import is_run_id
+from .series import width_for
 
 ALL = None  # `metrics=ALL`: attach every metric summary
 
 #: Columns every run has, beside metric columns (docs/RESULTS.md).
-RUN_FACTS = ("num_params", "epochs_run", "best", "best_epoch", "train_time")
+RUN_FACTS = ("num_params", "epochs_run", "best", "best_epoch", "best_step", "train_time")
 #: Old column names, kept working: `best_val_acc` is `best:val_acc`, `final_x` is `last:x`.
 AGGREGATES = ("last", "best", "min", "max")
 
@@ -143,7 +144,8 @@ def train_time(row: RunRow) -> float | None:
     s = row.summaries.get(("epoch_time", "epoch"))
     if s and s.count:
         return s.total
-    return row.ended - row.started if row.ended and row.started else None
+    # event times are kept to the microsecond: so is their difference (no binary noise)
+    return round(row.ended - row.started, 6) if row.ended and row.started else None
 
 
 def epochs_done(row: RunRow) -> int:
@@ -151,7 +153,29 @@ def epochs_done(row: RunRow) -> int:
     return row.epoch if row.epoch is not None else row.fork_epoch or 0
 
 
+def counts_steps(row: RunRow) -> bool:
+    """Does the run's progress read in steps? Once it has logged steps and never an epoch
+    (a TensorBoard-style script; `epochs` among a script's params says nothing of what
+    it logs). A fork counts in epochs from its fork epoch; a run that has logged nothing
+    yet, in its declared epochs."""
+    return row.epoch is None and row.fork_epoch is None and row.step is not None
+
+
+def progress_text(row: RunRow, width: int | None = None) -> str:
+    """Progress as every view writes it: `3/15` (epochs done of declared), or `step 50`
+    for a run that counts in steps (no total is known); in a column of `width`, a step
+    count that does not fit after `step ` stands alone."""
+    if counts_steps(row):
+        text = f"step {row.step}"
+        return str(row.step) if width is not None and len(text) > width else text
+    return f"{epochs_done(row)}/{row.epochs or '?'}"
+
+
 def progress(row: RunRow) -> float:
+    """The fraction done, for a bar: epochs done of declared; a run that counts in steps
+    has no known total, so it is 0 until it has finished."""
+    if counts_steps(row):
+        return 1.0 if row.status == "finished" else 0.0
     return epochs_done(row) / row.epochs if row.epochs else 0.0
 
 
@@ -205,7 +229,8 @@ def getter(column: str) -> Callable[[RunRow], Any]:
         "num_params": lambda r: r.meta.get("num_params"),
         "epochs_run": lambda r: r.epoch,
         "best": lambda r: r.best,
-        "best_epoch": lambda r: r.best_at,
+        "best_epoch": lambda r: r.best_epoch,
+        "best_step": lambda r: r.best_step,
         "train_time": train_time,
     }
     if column in facts:
@@ -252,10 +277,17 @@ def expand_columns(patterns: list[str], names: Iterable[str]) -> list[str]:
 
 
 def metric_of_column(column: str) -> str | None:
-    """The metric a column reads (None for run facts other than metrics)."""
+    """The metric a column reads (None for run facts other than metrics, and for where
+    the best was, which needs each run's own primary metric: `needs_primary`)."""
     if column in RUN_FACTS:
         return "epoch_time" if column == "train_time" else None
     return split_column(column)[1]
+
+
+def needs_primary(column: str) -> bool:
+    """Does the column read the summary of each run's primary metric (whether its best
+    was at an epoch or a step)?"""
+    return column in ("best_epoch", "best_step")
 
 
 def primary_metrics(rows: list[RunRow]) -> list[str]:
@@ -270,17 +302,52 @@ def primary_metrics(rows: list[RunRow]) -> list[str]:
 # -- series --------------------------------------------------------------------------
 
 
-def attach_curves(index: Index, rows: list[RunRow], names: list[str]) -> list[RunRow]:
-    """Fill each row's `curves` with the epoch-level points of `names` (one query)."""
-    by_num = index.curves([r.num for r in rows], names)
+#: a plotted step series has at most this many points: longer ones are averaged over
+#: equal windows of steps, the same windows for every run, so that seeds still align
+MAX_CURVE_POINTS = 2000
+
+
+def series_scopes(rows: list[RunRow], names: Iterable[str]) -> dict[str, str]:
+    """Each metric's x for curves: "step" where these runs log it per step and none per
+    epoch (a TensorBoard-style script), else "epoch" (rows need their summaries)."""
+    def scope(name: str) -> str:
+        if any((name, "epoch") in r.summaries for r in rows):
+            return "epoch"
+        return "step" if any((name, "step") in r.summaries for r in rows) else "epoch"
+
+    return {n: scope(n) for n in names}
+
+
+def attach_curves(index: Index, rows: list[RunRow], names: Iterable[str],
+                  scopes: dict[str, str] | None = None) -> list[RunRow]:
+    """Fill each row's `curves` with the points of `names`, each at its scope (default:
+    `series_scopes`); a step series of more than MAX_CURVE_POINTS steps comes averaged
+    over windows of a power-of-two number of steps (one query per scope)."""
+    names = list(names)
+    scopes = scopes if scopes is not None else series_scopes(rows, names)
+    nums = [r.num for r in rows]
+    found: dict[int, dict[str, list[tuple[int, float]]]] = {n: {} for n in nums}
+    for scope in ("epoch", "step"):
+        mine = [n for n in names if scopes.get(n, "epoch") == scope]
+        if not mine:
+            continue
+        width = 1
+        if scope == "step":
+            last = max((s.last_at or 0 for r in rows for n in mine
+                        if (s := r.summaries.get((n, "step"))) is not None), default=0)
+            width = width_for(0, last, MAX_CURVE_POINTS)
+        for num, series in index.curves(nums, mine, scope, width=width).items():
+            found[num].update(series)
     for r in rows:
-        r.curves = by_num.get(r.num, {})
+        r.curves = found.get(r.num, {})
     return rows
 
 
-def with_ancestors(index: Index, recs: list[RunRow], names: list[str]) -> list[RunRow]:
-    """`recs` and every ancestor of theirs, with curves: a fork's line starts at its
-    parent's value at the fork epoch."""
+def with_ancestors(index: Index, recs: list[RunRow], names: list[str],
+                   scopes: dict[str, str] | None = None) -> list[RunRow]:
+    """`recs` and every ancestor of theirs, with curves at the same scopes: a fork's
+    line starts at its parent's value at the fork epoch."""
+    scopes = scopes if scopes is not None else series_scopes(recs, names)
     by_id = {r.id: r for r in recs}
     todo = [r.parent for r in recs if r.parent]
     while todo:
@@ -289,7 +356,7 @@ def with_ancestors(index: Index, recs: list[RunRow], names: list[str]) -> list[R
             continue
         row = index.run(rid)
         if row is not None:
-            by_id[rid] = attach_curves(index, [row], names)[0]
+            by_id[rid] = attach_curves(index, [row], names, scopes)[0]
             if row.parent:
                 todo.append(row.parent)
     return list(by_id.values())

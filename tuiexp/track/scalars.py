@@ -4,19 +4,30 @@
 
 runs COMMAND as a child in the same process group, copies its output (stdout
 and stderr, merged) unchanged to our stdout, and turns complete lines that hold
-`key: value` or `key=value` pairs into `step` / `epoch` events appended, in
-batches, to `$TUIEXP_RUN_DIR/events.jsonl`. It writes metrics only, never a
+metrics into `step` / `epoch` events appended, in batches, to
+`$TUIEXP_RUN_DIR/events.jsonl`. It writes metrics (and warnings) only, never a
 start or status event: the child's exit code, passed on as ours, gives the status.
 
-The rule for a line (`epoch=3 loss=0.41 acc=0.87`, `epoch: 1 val_acc: 0.5`):
-- a pair is a key (a metric name: letters, digits, `_ . / -`, starting with a
-  letter or `_`, at the start of the line or after a space), `:` or `=`, and a
-  value up to the next space; a value that is not a number is skipped, and a
-  line without a numeric metric is not a scalar line;
-- with `step` (an integer ≥ 0) → one step event at that step (with `epoch`
-  too, if the line has it); else with `epoch` → one epoch event at that epoch;
-  else each key counts its own values: its n-th value is logged at step n - 1.
-With --pattern, every match of REGEX (named groups `key` and `value`) is a pair.
+The rule for a line (docs/SCRIPTS.md says it for users):
+- a pair is a name (letters, digits, `_ . / -`, starting with a letter or `_`, at
+  the start of the line or after a space or `,;|`), `:` or `=`, and a value up to
+  the next space or `,;|`; a value that is not a number is no metric;
+- an *indexed* line begins with `epoch N`, `step N` or `iter N` (any case, `:` or
+  `=` optional, `N/M` allowed: Keras's `Epoch 3/10`): on it `name value` (a name,
+  a space, a number) is a pair too, and other words are ignored;
+- any other line is read only if it is made of pairs: one word of prose beside
+  them (`training with lr=0.01`) makes it prose, and nothing on it is a metric;
+- with `step` (an integer ≥ 0) → one step event at that step (with `epoch` too,
+  if the line has it); else with `epoch` → one epoch event; else each name counts
+  its own values (its n-th value at step n - 1), and a name that is one of the
+  run's params is its config echoed (`lr: 0.01`), not a metric;
+- a name given two values on one line is ambiguous, and left out.
+With --pattern, every match of REGEX (named groups `key` and `value`) is a pair,
+and no line is prose.
+
+Lines are found in linear time (only new output is scanned for line ends); a line
+longer than MAX_LINE is dropped, with one warning on the run. A run whose output
+gave no metric (and that logged none through tuiexp.track) ends with a warning.
 
 Signals: SIGTERM and SIGINT never kill the wrapper before its child. One sent to
 the whole process group (the supervisor's cancel, a terminal's Ctrl-C) has reached
@@ -41,18 +52,38 @@ from pathlib import Path
 from typing import Any
 
 from ..store import events
+from ..store.paths import RunPaths
 
-PAIR = re.compile(r"(?:^|(?<=\s))([A-Za-z_][A-Za-z0-9_./-]{0,127})\s*[:=]\s*(\S+)(?=\s|$)")
 NAME = re.compile(r"[A-Za-z0-9_./-]{1,128}")
 NUMBER = re.compile(r"[-+]?(?:\d+\.?\d*(?:[eE][-+]?\d+)?|\.\d+(?:[eE][-+]?\d+)?|nan|inf|infinity)",
                     re.IGNORECASE)
+_KEY = r"(?:^|(?<=[\s,;|]))([A-Za-z_][A-Za-z0-9_./-]{0,127})"  # a name, after a space or `,;|`
+_END = r"(?=[\s,;|]|$)"
+#: `name: value`, `name=value`
+PAIR = re.compile(rf"{_KEY}\s*[:=]\s*([^\s,;|]+){_END}")
+#: the same, or `name value` with a number for value: the pairs of an indexed line
+SPACED_PAIR = re.compile(rf"{_KEY}(?:\s*[:=]\s*([^\s,;|]+)|\s+({NUMBER.pattern})){_END}", re.IGNORECASE)
+#: an indexed line's start: `epoch 3`, `Epoch 3/10`, `step: 7`, `iter 100`
+INDEXED = re.compile(r"\W*(epoch|step|iter|iteration)\s*[:=]?\s*(\d+)(?:/\d+)?(?=[\s,;:|\])]|$)",
+                     re.IGNORECASE)
+INDEXED_BYTES = re.compile(INDEXED.pattern.encode(), re.IGNORECASE)
+#: what a line's `step` or `epoch` may be called
+INDEX_NAMES = {"epoch": "epoch", "step": "step", "iter": "step", "iteration": "step"}
+#: a word of prose: letters only (inner ' or - allowed), two or more, once punctuation
+#: around it is stripped; `3s`, `2ms/step`, `1875/1875`, `[===]` and `-` are not prose
+PROSE = re.compile(r"[A-Za-z]{2,}(?:['’-][A-Za-z]+)*")
+PUNCTUATION = "\"'`.,;:!?()[]{}<>"
 INTEGER = re.compile(r"\+?\d+")
 RESERVED = frozenset({"v", "t", "kind"})
 FLUSH_EVERY = 0.25  # seconds between batches written to events.jsonl
-MAX_LINE = 1 << 20  # a longer line without a newline is passed through, not parsed
+MAX_LINE = 1 << 20  # a longer line is passed through, not parsed (one warning says so)
 BACKLOG = 8 << 20  # output bytes waiting to be parsed; beyond, output is passed through only
+PARSE_GRACE = 30.0  # seconds the parser may take after the child ended (the backlog is bounded)
 LINE_END = re.compile(rb"\r\n|\r|\n")
 SIGNALS = (signal.SIGTERM, signal.SIGINT)
+#: the one sentence of a run whose output gave no metric
+NO_METRIC = ("no metric found in the output: stdout scalars reads lines such as `name: value`, "
+             "`name=value` or `epoch N name value` (docs/SCRIPTS.md); stdout.log has the output")
 
 
 def number(text: str) -> float | None:
@@ -81,16 +112,25 @@ def index_value(text: str | None) -> int | None:
     return n if n < 2**63 else None
 
 
-class Parser:
-    """Turns lines into events; keeps each key's running counter for lines with
-    neither `step` nor `epoch`."""
+def is_prose(line: str, pair_re: re.Pattern[str] = PAIR) -> bool:
+    """Does the line hold a word of prose beside its pairs (`training with lr=0.01`)?"""
+    return any(PROSE.fullmatch(word.strip(PUNCTUATION)) for word in pair_re.sub(" ", line).split())
 
-    def __init__(self, pattern: re.Pattern[str] | None = None):
+
+class Parser:
+    """Turns lines into events (the rule: this module's docstring); keeps each name's
+    running counter for lines with neither `step` nor `epoch`."""
+
+    def __init__(self, pattern: re.Pattern[str] | None = None, params: frozenset[str] = frozenset()):
         self.pattern = pattern
+        self.params = params  # the run's params: on a line without an index, their echo
         self.counters: dict[str, int] = {}
+        self.metrics = 0  # values turned into metrics so far
 
     def events(self, line: str) -> list[tuple[str, dict[str, Any]]]:
-        found = dict(pairs(line, self.pattern))
+        found = self._pairs(line)
+        if found is None:
+            return []
         step_text, epoch_text = found.pop("step", None), found.pop("epoch", None)
         step, epoch = index_value(step_text), index_value(epoch_text)
         if (step_text is not None and step is None) or (epoch_text is not None and epoch is None):
@@ -100,6 +140,9 @@ class Parser:
             value = number(text)
             if value is not None and key not in RESERVED and NAME.fullmatch(key):
                 metrics[key] = value
+        if step is None and epoch is None:
+            metrics = {k: v for k, v in metrics.items() if k not in self.params}
+        self.metrics += len(metrics)
         if not metrics:
             return []
         if step is not None:
@@ -113,6 +156,29 @@ class Parser:
             self.counters[key] = n + 1
             out.append(("step", {"step": n, key: value}))
         return out
+
+    def _pairs(self, line: str) -> dict[str, str] | None:
+        """The line's pairs by name (a step or an epoch under those names); None for
+        prose, or for a line whose step or epoch is given twice."""
+        if self.pattern is not None:
+            found = pairs(line, self.pattern)
+        elif (head := INDEXED.match(line)) is not None:
+            found = [(head.group(1), head.group(2))]
+            found += [(m.group(1), m.group(2) or m.group(3))
+                      for m in SPACED_PAIR.finditer(line, head.end())]
+        elif is_prose(line):
+            return None
+        else:
+            found = pairs(line)
+        out: dict[str, str] = {}
+        twice = set()
+        for key, text in found:
+            key = INDEX_NAMES.get(key.lower(), key)
+            if out.setdefault(key, text) != text:
+                twice.add(key)
+        if twice & {"step", "epoch"}:
+            return None
+        return {k: v for k, v in out.items() if k not in twice}  # an ambiguous name: no metric
 
 
 class Batcher:
@@ -214,32 +280,130 @@ def copy(source: int, backlog: Backlog) -> None:
         backlog.put(data)
 
 
-def parse_all(backlog: Backlog, parser: Parser, batcher: Batcher) -> None:
-    """Parse complete lines (a newline or a carriage return ends one: progress bars
-    rewrite theirs with \\r); the last line counts once the output has ended."""
-    carry = b""
-    warned = False
+class Lines:
+    """Output → complete lines, in linear time: only new bytes are searched for a line
+    end (a newline or a carriage return: progress bars rewrite theirs with \\r), and an
+    unfinished line is kept as its pieces, joined once it ends. A line longer than
+    `limit` is dropped whole (`too_long` counts them)."""
+
+    def __init__(self, limit: int = MAX_LINE):
+        self.limit = limit
+        self.pieces: list[bytes] = []
+        self.size = 0
+        self.dropping = False  # inside a line already too long
+        self.too_long = 0
+
+    def feed(self, data: bytes) -> list[bytes]:
+        first, *rest = LINE_END.split(data)
+        self._add(first)
+        if not rest:
+            return []
+        *done, last = rest
+        lines = [] if self.dropping else [b"".join(self.pieces)]
+        lines += [line for line in done if self._fits(len(line))]
+        self.pieces, self.size, self.dropping = [], 0, False
+        self._add(last)
+        return lines
+
+    def end(self) -> bytes | None:
+        """The last line, unfinished when the output ended."""
+        line = None if self.dropping or not self.pieces else b"".join(self.pieces)
+        self.reset()
+        return line
+
+    def reset(self) -> None:
+        """Forget the unfinished line (the backlog skipped output after it)."""
+        self.pieces, self.size, self.dropping = [], 0, False
+
+    def _add(self, piece: bytes) -> None:
+        if self.dropping or not piece:
+            return
+        if not self._fits(self.size + len(piece)):
+            self.pieces, self.size, self.dropping = [], 0, True
+            return
+        self.pieces.append(piece)
+        self.size += len(piece)
+
+    def _fits(self, size: int) -> bool:
+        if size <= self.limit:
+            return True
+        self.too_long += 1
+        return False
+
+
+def parse_all(backlog: Backlog, parser: Parser, batcher: Batcher, limit: int = MAX_LINE) -> None:
+    """Parse the output's complete lines as they come; the last line counts once the
+    output has ended. Output the backlog skipped, and lines past `limit`, are said once
+    each as a warning on the run."""
+    lines = Lines(limit)
+    warned = set()
+
+    def warn(what: str, message: str) -> None:
+        if what not in warned:
+            warned.add(what)
+            batcher.add([("warning", {"message": message})], time.time())
+
     while (data := backlog.get()) is not None:
         if not data:
-            carry = b""
-            if not warned:
-                warned = True
-                batcher.add([("warning", {"message": "stdout scalars fell behind the output: some "
-                                          "lines were not read for metrics (stdout.log has them all)"})],
-                            time.time())
+            lines.reset()
+            warn("gap", "stdout scalars fell behind the output: some lines were not read for "
+                 "metrics (stdout.log has them all)")
             continue
-        *lines, carry = LINE_END.split(carry + data)
-        for line in lines:
+        for line in lines.feed(data):
             _parse(line, parser, batcher)
-        if len(carry) > MAX_LINE:
-            carry = b""
-    if carry:
-        _parse(carry, parser, batcher)
+        if lines.too_long:
+            warn("long", f"stdout scalars: a line longer than {limit >> 20 or limit} "
+                 f"{'MiB' if limit >> 20 else 'bytes'} was not read for metrics (stdout.log has it)")
+    last = lines.end()
+    if last:
+        _parse(last, parser, batcher)
 
 
 def _parse(line: bytes, parser: Parser, batcher: Batcher) -> None:
-    if b":" in line or b"=" in line or parser.pattern is not None:
+    if b":" in line or b"=" in line or parser.pattern is not None or INDEXED_BYTES.match(line):
         batcher.add(parser.events(line.decode("utf-8", "replace")), time.time())
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
+
+
+def logged_metrics(path: Path, offset: int) -> bool:
+    """Does the event log hold a step or epoch event past `offset` (the script used
+    tuiexp.track as well)? Read in blocks: a log of any size in bounded memory."""
+    kind = re.compile(rb'"kind": ?"(?:step|epoch)"')
+    try:
+        with open(path, "rb") as f:
+            f.seek(offset)
+            tail = b""
+            while block := f.read(1 << 20):
+                if kind.search(tail + block):
+                    return True
+                tail = block[-32:]
+    except OSError:
+        pass
+    return False
+
+
+def run_params(spec_path: Path) -> frozenset[str]:
+    """The names of the run's params (nested ones dotted, and `seed`): the config a
+    script may print at its start."""
+    try:
+        spec = json.loads(spec_path.read_text())
+    except (OSError, ValueError):
+        return frozenset()
+    names = {"seed"} if isinstance(spec, dict) and spec.get("seed") is not None else set()
+    todo = [("", spec.get("params"))] if isinstance(spec, dict) else []
+    while todo:
+        prefix, table = todo.pop()
+        if isinstance(table, dict):
+            for k, v in table.items():
+                names.add(prefix + str(k))
+                todo.append((f"{prefix}{k}.", v))
+    return frozenset(names)
 
 
 def supervisor_pids() -> set[int]:
@@ -282,8 +446,8 @@ def main(argv: list[str] | None = None) -> int:
     if not command:
         ap.error("give a command after --")
     pattern = re.compile(args.pattern) if args.pattern else None
-    run_dir = os.environ.get("TUIEXP_RUN_DIR")
-    batcher = Batcher(Path(run_dir) / "events.jsonl" if run_dir else None)
+    run = RunPaths(Path(os.environ["TUIEXP_RUN_DIR"])) if os.environ.get("TUIEXP_RUN_DIR") else None
+    batcher = Batcher(run.events if run else None)
     try:
         child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     except OSError as e:
@@ -297,15 +461,23 @@ def main(argv: list[str] | None = None) -> int:
         for sig in SIGNALS:
             signal.signal(sig, lambda *_: None)
     assert child.stdout is not None
+    offset = _size(run.events) if run else 0  # this attempt's events start here
+    parser = Parser(pattern, run_params(run.spec) if run else frozenset())
     backlog = Backlog()
     reader = threading.Thread(target=copy, args=(child.stdout.fileno(), backlog), daemon=True)
-    parsing = threading.Thread(target=parse_all, args=(backlog, Parser(pattern), batcher), daemon=True)
+    parsing = threading.Thread(target=parse_all, args=(backlog, parser, batcher), daemon=True)
     reader.start()
     parsing.start()
     rc = wait_child(child, batcher)
     reader.join(timeout=2.0)  # a grandchild may hold the pipe open: do not wait for it
     backlog.close()
-    parsing.join(timeout=30.0)  # the bounded backlog parses in seconds
+    parsing.join(timeout=PARSE_GRACE)  # the bounded backlog parses in well under a second
+    if parsing.is_alive():  # never a silent cut: the run says its metrics stop short
+        batcher.add([("warning", {"message": f"stdout scalars had not read the whole output "
+                                  f"{PARSE_GRACE:.0f} s after the script ended: the metrics of "
+                                  "its last lines are missing (stdout.log has them all)"})], time.time())
+    elif rc == 0 and run and parser.metrics == 0 and not logged_metrics(run.events, offset):
+        batcher.add([("warning", {"message": NO_METRIC})], time.time())
     batcher.flush()
     if rc < 0:  # die of the same signal, so the supervisor tells a kill from an error
         if -rc not in (signal.SIGKILL, signal.SIGSTOP):  # those two cannot be handled

@@ -17,7 +17,7 @@ from textual.widgets import Footer, Log, Static
 
 from ...store.index import Index, RunRow
 from ...store.metrics import default_mode, fmt_value
-from ...store.query import epochs_done
+from ...store.query import counts_steps, progress_text
 from ...store.spec import INTERNAL_PARAMS
 from ..data import Delta, Detail, MetricChart, load_detail, summarize_confusion
 from ..messages import DetailLoaded, ForkAsked
@@ -131,7 +131,7 @@ class DetailScreen(DashboardScreen):
                 if r.metric and r.best is not None else "")
         self.query_one("#header", Static).update(
             f"[b]{escape(r.id)}[/]  {escape(r.experiment)}  {r.status} {escape(r.message)}"
-            f"  epoch {epochs_done(r)}/{r.epochs or '?'}  {best}{escape(fork)}{notes_text(r)}")
+            f"  {'' if counts_steps(r) else 'epoch '}{progress_text(r)}  {best}{escape(fork)}{notes_text(r)}")
         self.draw_charts()
         self.show_stdout(d.stdout or ("(no output yet)" if r.status in ("queued", "starting", "running")
                                       else "(printed nothing)"))

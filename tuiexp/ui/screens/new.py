@@ -16,6 +16,7 @@ from textual.widgets.option_list import Option
 
 from ...config import loader, model, values
 from ...errors import TuiexpError
+from ...queue import preflight
 
 Request = tuple[model.Config, str, dict[str, Any]]
 
@@ -71,7 +72,7 @@ class NewScreen(ModalScreen["Request | None"]):
         lines = [x.strip() for x in self.query_one("#overrides", TextArea).text.splitlines()]
         try:
             overrides = values.parse_overrides([x for x in lines if x and not x.startswith("#")])
-            n = len(self.config.expand(name, overrides))  # validated before anything is written
+            n = len(preflight.require(self.config, name, overrides))  # what `check` says, before anything is written
         except TuiexpError as e:
             text = form_wording(str(e))
             self.query_one("#verdict", Static).update(f"[red]{escape(text)}[/]")

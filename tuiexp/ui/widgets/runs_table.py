@@ -30,7 +30,7 @@ from ...errors import UsageError
 from ...store import query
 from ...store.index import RunRow
 from ...store.metrics import fmt_value
-from ...store.query import elapsed, epochs_done, eta, progress
+from ...store.query import elapsed, eta, progress, progress_text
 from ...store.spec import INTERNAL_PARAMS
 from ..data import RunState, bar, duration, fmt_num, lr_of, sparkline, visible_order
 
@@ -190,7 +190,7 @@ def cells(st: RunState, depth: int, now: float, marked: bool, extra: tuple[str, 
         "experiment": escape(r.experiment),
         "status": f"[{STATUS_STYLE.get(r.status, '')}]{r.status}[/]",
         "pos": str(pos) if pos else "",
-        "epoch": f"{epochs_done(r)}/{r.epochs or '?'}",
+        "epoch": progress_text(r, width=7),
         "progress": bar(progress(r)),
         "loss": f"[red]{sparkline(st.values(0))}[/]",
         "metric": f"[green]{sparkline(st.values(1))}[/]",

@@ -1,0 +1,120 @@
+"""Journey: an unmodified argparse script run with `scalars = "stdout"`, from an empty
+logs directory, through the real CLI and the real supervisor (issue 18.3).
+
+A user who reads the README writes a script that prints `epoch N name value` lines,
+queues it with `tuiexp run X --wait`, and reads `tuiexp ls` and `tuiexp show`. Either
+the metrics are there, or the run says, where the user looks, that none was found.
+(The dashboard half of this journey lives with the tmux journeys.)
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import tuiexp, write_config
+
+#: a training script that has never heard of tuiexp: a banner, then one line per epoch
+FIT = """
+import argparse
+p = argparse.ArgumentParser()
+p.add_argument("--lr", type=float, default=0.01)
+p.add_argument("--seed", type=int, default=0)
+p.add_argument("--epochs", type=int, default=6)
+args = p.parse_args()
+print(f"training with lr={args.lr} seed={args.seed}")
+loss, acc = 2.85, 0.1
+for epoch in range(1, args.epochs + 1):
+    loss, acc = loss * 0.9, acc + 0.026
+    print(f"epoch {epoch} train_loss {loss:.3f} val_acc {acc:.3f}")
+print("done")
+"""
+
+#: a script whose output holds no metric at all
+QUIET = """
+print("loading data")
+for batch in range(3):
+    print("working on batch", batch)
+print("done, results written to out/")
+"""
+
+CONFIG = """
+[experiments.plain]
+command = "python fit.py --lr {lr} --seed {seed} --epochs {epochs}"
+scalars = "stdout"
+lr = 0.01
+seed = 0
+epochs = 6
+
+[experiments.quiet]
+command = "python quiet.py"
+scalars = "stdout"
+"""
+
+
+def _start(workdir: Path) -> None:
+    (workdir / "fit.py").write_text(FIT)
+    (workdir / "quiet.py").write_text(QUIET)
+    write_config(workdir, CONFIG)
+
+
+def _run_and_wait(workdir: Path, experiment: str) -> str:
+    out = tuiexp(workdir, "run", experiment, "--wait", timeout=120)
+    assert out.returncode == 0, out.stdout + out.stderr
+    return out.stdout.split()[0]
+
+
+def _ls_row(workdir: Path, run_id: str) -> str:
+    out = tuiexp(workdir, "ls", check=True).stdout
+    (line,) = [x for x in out.splitlines() if x.startswith(run_id)]
+    return line
+
+
+def _json_row(workdir: Path, run_id: str) -> dict:
+    rows = json.loads(tuiexp(workdir, "ls", "--json", check=True).stdout)
+    (row,) = [r for r in rows if r["id"] == run_id]
+    return row
+
+
+def test_a_plain_script_printing_epoch_lines_shows_its_metrics_in_ls_and_show(workdir):
+    _start(workdir)
+    run_id = _run_and_wait(workdir, "plain")
+
+    row = _json_row(workdir, run_id)
+    metrics = row["metrics"]
+    assert set(metrics) == {"train_loss@epoch", "val_acc@epoch"}  # not lr@step, seed@step
+    assert metrics["val_acc@epoch"]["count"] == 6
+    assert metrics["val_acc@epoch"]["last"] == pytest.approx(0.256)
+    assert (row["epoch"], row["metric"], row["best_at"]) == (6, "val_acc", 6)
+
+    line = _ls_row(workdir, run_id)
+    assert re.search(r"\b6/6\b", line), line
+    assert "25.6%" in line, line  # the best val_acc, as ls writes an accuracy
+    assert "warning" not in line.lower()
+
+    show = tuiexp(workdir, "show", run_id, check=True).stdout
+    assert re.search(r"^epoch\s+6/6\s+best val_acc 25\.6%", show, re.M), show
+    names = [x.split()[0] for x in show.split("METRIC", 1)[1].splitlines()[1:] if x.strip()]
+    assert names == ["val_acc", "train_loss"], show
+    assert "warning" not in show
+
+
+def test_a_script_that_prints_no_metric_says_so_in_ls_and_show(workdir):
+    _start(workdir)
+    run_id = _run_and_wait(workdir, "quiet")
+
+    row = _json_row(workdir, run_id)
+    assert row["status"] == "finished" and row["metrics"] == {}
+    assert any("metric" in w and "stdout" in w for w in row["warnings"]), row["warnings"]
+
+    line = _ls_row(workdir, run_id)
+    assert re.search(r"no metric|warning", line, re.I), line
+
+    show = tuiexp(workdir, "show", run_id, check=True).stdout
+    warnings = [x for x in show.splitlines() if x.startswith("warning")]
+    assert any("no metric" in w for w in warnings), show
+    # the sentence tells the user what a metric line looks like
+    assert any(re.search(r"name: value|name=value|epoch N", w) for w in warnings), show
