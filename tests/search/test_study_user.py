@@ -143,8 +143,6 @@ def reports(lines: list[str], run_id: str, number: int, status: str) -> bool:
 # -- 20.1: `run --wait` and `wait --study` follow a study to its last trial ------------------
 
 
-@pytest.mark.xfail(strict=True, reason="issue 20.1: `run STUDY --wait` returns at once, "
-                                       "following no run")
 def test_run_wait_follows_a_study_to_its_last_trial_printing_each_as_it_ends(workdir: Path) -> None:
     gate = workdir / "gate"  # trials 1 and 2 wait for it: trial 0's line must come before
     config(workdir, trials=3, epochs=2, extra=f'gate = "{gate}"\ngated_from = 1')
@@ -170,7 +168,6 @@ def test_run_wait_follows_a_study_to_its_last_trial_printing_each_as_it_ends(wor
     assert "(done)" in tuiexp(workdir, "study", "show", "tiny", check=True).stdout
 
 
-@pytest.mark.xfail(strict=True, reason="issue 20.1: `tuiexp wait --study NAME` does not exist")
 def test_wait_study_follows_a_running_study_to_its_end(workdir: Path) -> None:
     config(workdir, trials=2, epochs=2)
     tuiexp(workdir, "run", "tiny", check=True)
@@ -183,8 +180,6 @@ def test_wait_study_follows_a_running_study_to_its_end(workdir: Path) -> None:
         assert reports(done.stdout.splitlines(), rid, n, status[rid]), (n, done.stdout)
 
 
-@pytest.mark.xfail(strict=True, reason="issue 20.1: `run STUDY --wait` exits 0 at once, "
-                                       "whatever its trials do")
 def test_run_wait_on_a_study_where_no_trial_finishes_exits_non_zero(workdir: Path) -> None:
     config(workdir, trials=2, extra="crash_above = -1.0")  # every trial raises at once
     done = tuiexp(workdir, "run", "tiny", "--wait", timeout=240)
@@ -197,8 +192,6 @@ def test_run_wait_on_a_study_where_no_trial_finishes_exits_non_zero(workdir: Pat
 # -- 20.2: a trial that stops on should_prune() is pruned, for the run and for Optuna --------
 
 
-@pytest.mark.xfail(strict=True, reason="issue 20.2: a script that breaks on should_prune() and "
-                                       "calls finish() ends `finished`, told to Optuna as COMPLETE")
 def test_a_script_that_breaks_on_should_prune_and_finishes_is_a_pruned_trial(workdir: Path) -> None:
     # 6 epochs of 0.5 s: a verdict has time to arrive, pruning is no race on a busy machine
     config(workdir, trials=6, sleep=0.5, epochs=6)
@@ -228,8 +221,6 @@ SPACES = {
 }
 
 
-@pytest.mark.xfail(strict=True, reason="issue 20.4: `{lr}` in a command is refused unless `lr` "
-                                       "is also a plain param")
 @pytest.mark.parametrize("how", ["template", "flags"])
 @pytest.mark.parametrize("space", sorted(SPACES))
 def test_a_swept_or_searched_param_reaches_a_commands_argv(workdir: Path, space: str,
@@ -262,9 +253,6 @@ metric = "val_acc"
 # -- 20.3: `study show` agrees with the runs, with or without a supervisor ---------------------
 
 
-@pytest.mark.xfail(strict=True, reason="issue 20.3: with no supervisor, `study show` reads "
-                                       "Optuna's untold state (best: none yet) beside a "
-                                       "finished run")
 def test_study_show_agrees_with_the_runs_while_no_supervisor_runs(workdir: Path) -> None:
     gate = workdir / "gate"  # trial 0 waits for it: the supervisor is stopped while it runs
     config(workdir, trials=2, epochs=2, extra=f'gate = "{gate}"\ngated_from = 0')
@@ -286,10 +274,6 @@ def test_study_show_agrees_with_the_runs_while_no_supervisor_runs(workdir: Path)
 # -- where the issue is silent: a grid study ends cleanly ---------------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason="issue 20 (other): Optuna's GridSampler raises RuntimeError "
-                                       "from study.stop() when the last grid point is told "
-                                       "(ask/tell, optuna#5141): every grid study's supervisor "
-                                       "logs 'failed a step'")
 def test_a_grid_study_ends_without_an_error(workdir: Path) -> None:
     write_config(workdir, f"""
 [queue]
@@ -391,8 +375,6 @@ def test_the_private_api_finder_finds_what_it_must(tmp_path: Path) -> None:
     assert "b.py" not in found  # our own private names, and a function called _suggest
 
 
-@pytest.mark.xfail(strict=True, reason="issue 20.7: the study code reaches into Optuna's "
-                                       "private API")
 def test_tuiexp_uses_only_optunas_public_api() -> None:
     found = private_optuna_uses(ROOT / "tuiexp")
     assert not found, "private Optuna names:\n" + "\n".join(found)

@@ -61,6 +61,8 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("runs", nargs="*", metavar="RUN")
     p.add_argument("--filter", metavar="TEXT",
                    help="also every run the filter selects now, e.g. 'exp:dropout status:queued,running'")
+    p.add_argument("--study", action="append", default=[], metavar="NAME",
+                   help="also a study until it has all its trials (each printed as it ends); repeatable")
     p = add("reindex", cmd_reindex, "rebuild the index from the run directories")
 
 
@@ -106,7 +108,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if exp.search is not None or exp.pbt is not None:
         from .study import start_study
 
-        return start_study(_logs(args), cfg, args.experiment, overrides)
+        return start_study(_logs(args), cfg, args.experiment, overrides, wait=args.wait)
     with Client(_logs(args)) as client:
         ids = client.enqueue(cfg, args.experiment, overrides)
     for rid in ids:
@@ -143,9 +145,17 @@ def cmd_wait(args: argparse.Namespace) -> int:
         if args.filter:
             ids += [r.id for r in query.filter_rows(client.index.runs(slim=True), args.filter)
                     if r.id not in ids]
-    if not ids:
-        raise UsageError("wait for which runs? Name them, or select them with --filter"
-                         + (f" ({args.filter!r} selects none)." if args.filter else "."))
+    if not ids and not args.study:
+        raise UsageError("wait for which runs? Name them, select them with --filter, or name a "
+                         "study with --study" + (f" ({args.filter!r} selects none)." if args.filter else "."))
+    if args.study:  # the runs first, then the studies (each already ended is printed at once)
+        from ..search.study import load_definition
+        from .study import follow_studies
+
+        for name in args.study:
+            load_definition(_logs(args), name)  # an unknown study is said before any waiting
+        rc = follow(_logs(args), ids) if ids else 0
+        return max(rc, follow_studies(_logs(args), args.study))
     return follow(_logs(args), ids)
 
 
