@@ -303,25 +303,34 @@ x = {{ uniform = [0.0, 1.0] }}
 
 def breakdown(logs: LogsDir) -> dict[str, list[float]]:
     """From the study's run directories: each trial's end (its status event) to the next
-    trial's first event, and its run's span (proc.json started → exit.json ended) over its
-    script's own (the script's first line to its last)."""
+    trial's first event, taken apart (the supervisor notices the exit: exit.json; asks for
+    and queues the next trial: queue.json; starts it: proc.json; the interpreter starts and
+    imports tuiexp.track: the first event), and how much longer a trial's run spans
+    (proc.json started → exit.json ended) than its script (its first line to its last)."""
     trials = []
     for rid in runstore.run_ids(logs):
         paths = logs.run(rid)
         evs = events.read_all(paths.events)
         m = re.search(r"t0 (\S+) end (\S+)", paths.stdout.read_text())
-        started = (runstore.read_json(paths.proc) or {})["started"]
-        ended = (runstore.read_json(paths.exit) or {})["ended"]
+        status = runstore.derive_status(paths, runstore.last_status(evs)).status
         trials.append({"trial": runstore.load_spec(paths).trial, "first": evs[0]["t"],
-                       "status": next(e for e in evs if e["kind"] == "status"),
-                       "span": ended - started,
-                       "script": float(m.group(2)) - float(m.group(1)) if m else None})
+                       "end": next(e["t"] for e in evs if e["kind"] == "status"),
+                       "queued": (runstore.read_json(paths.queue) or {})["queued"],
+                       "started": (runstore.read_json(paths.proc) or {})["started"],
+                       "ended": (runstore.read_json(paths.exit) or {})["ended"],
+                       "script": float(m.group(2)) - float(m.group(1)) if m else None,
+                       "pruned": status == "pruned"})
     trials.sort(key=lambda d: d["trial"])
+    pairs = list(zip(trials, trials[1:], strict=False))
     return {
-        "end → next trial's first event": [b["first"] - a["status"]["t"]
-                                           for a, b in zip(trials, trials[1:], strict=False)],
-        "run span over its script": [d["span"] - d["script"] for d in trials if d["script"]],
-        "pruned": [float(d["status"]["status"] == "pruned") for d in trials],
+        "end → next trial's first event": [b["first"] - a["end"] for a, b in pairs],
+        "  end → exit noticed": [a["ended"] - a["end"] for a, _ in pairs],
+        "  exit noticed → next queued": [b["queued"] - a["ended"] for a, b in pairs],
+        "  queued → started": [b["started"] - b["queued"] for _, b in pairs],
+        "  started → first event": [b["first"] - b["started"] for _, b in pairs],
+        "run span over its script": [d["ended"] - d["started"] - d["script"] for d in trials
+                                     if d["script"]],
+        "pruned": [float(d["pruned"]) for d in trials],
     }
 
 
