@@ -40,6 +40,7 @@ class TrialView:
 class StudyView:
     definition: dict[str, Any]
     trials: list[TrialView]
+    metric: str | None = None  # the objective: the definition's, else the runs' resolved one
 
     @property
     def name(self) -> str:
@@ -91,7 +92,8 @@ def read(logs: LogsDir, definition: dict[str, Any], index: Index, study: Any = N
             ended = t.datetime_complete.timestamp() if t.datetime_complete else None
             out.append(TrialView(t.number, ids[t.number], t.state.name.lower(), said, t.params,
                                  ended))
-    return StudyView(definition, out)
+    metric = definition.get("metric") or next((r.metric for r in rows.values() if r.metric), None)
+    return StudyView(definition, out, metric)
 
 
 # -- as text ----------------------------------------------------------------------------
@@ -106,24 +108,27 @@ def summary(view: StudyView) -> str:
 
 def header(view: StudyView) -> str:
     s, d = view.definition["search"], view.definition
-    metric = d.get("metric") or "the primary metric"
+    metric = view.metric or "the primary metric"
     state = "done" if view.done else "running"
     return (f"study {view.name} ({state}): {len(view.trials)}/{view.wanted} trials, "
             f"{s['sampler']} sampler, {s['pruner']} pruner, {d['direction']} {metric}")
 
 
-def trial_line(t: TrialView, lead: str = "") -> str:
-    """A trial as one line: number, run, status, value, params, and why it failed."""
-    params = " ".join(f"{k}={fmt(v)}" for k, v in t.params.items())
-    if t.state != COMPLETE and t.outcome.reason and t.status != "pruned":
-        params += f"  ({t.outcome.reason})"
-    return f"  {lead}{t.number:>3}  {t.run:<36} {t.status:<9} {fmt(t.outcome.value):>10}  {params}"
+def trial_line(t: TrialView) -> str:
+    """A trial as a row of `study show`: number, run, status, value, params, why it failed."""
+    return f"  {t.number:>3}  {t.run:<36} {t.status:<9} {fmt(t.outcome.value):>10}  {_params(t)}"
 
 
 def ended_line(t: TrialView) -> str:
-    """A trial as it ends, for `run --wait` / `wait --study`: number, run, status, value,
-    params (and why it failed)."""
-    return f"trial {t.number}  {trial_line(t).split(maxsplit=1)[1]}"
+    """A trial as it ends, for `run --wait` / `wait --study`: the same, unpadded."""
+    return f"trial {t.number}  {t.run}  {t.status}  {fmt(t.outcome.value)}  {_params(t)}"
+
+
+def _params(t: TrialView) -> str:
+    params = " ".join(f"{k}={fmt(v)}" for k, v in t.params.items())
+    if t.state != COMPLETE and t.outcome.reason and t.status != "pruned":
+        params += f"  ({t.outcome.reason})"
+    return params
 
 
 def best_line(view: StudyView) -> str:
