@@ -269,6 +269,8 @@ def test_study_show_agrees_with_the_runs_while_no_supervisor_runs(workdir: Path)
     assert reports(shown.splitlines(), run0, 0, "finished"), shown
     best = next(line for line in shown.splitlines() if line.startswith("best"))
     assert "none yet" not in best and (run0 in best or "trial 0" in best), shown
+    # and looking at it started a supervisor: the study, stalled between trials, goes on
+    wait_for(lambda: study_over(workdir, 2), timeout=120, every=0.5)
 
 
 # -- where the issue is silent: a grid study ends cleanly ---------------------------------------

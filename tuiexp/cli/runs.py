@@ -14,6 +14,7 @@ from typing import Any
 from ..config import loader, values
 from ..errors import TuiexpError, UsageError
 from ..queue.client import Client
+from ..search import studies
 from ..store import lock, query
 from ..store.events import TERMINAL
 from ..store.index import Index, RunRow
@@ -232,6 +233,7 @@ def cmd_ls(args: argparse.Namespace) -> int:
                                metrics=ALL if args.json else wanted,
                                slim=not (args.json or args.filter) and "num_params" not in columns)
         rows = query.filter_rows(rows, args.filter)
+    studies.wake(_logs(args))  # a study between trials has nothing queued, yet needs one
     if args.json:
         json.dump([_row_json(r) for r in rows], sys.stdout, indent=1, default=str)
         print()
