@@ -90,8 +90,8 @@ def read(logs: LogsDir, definition: dict[str, Any], index: Index, study: Any = N
             state = t.state.name if t.state.name in (COMPLETE, PRUNED, FAIL) else RUNNING
             said = Outcome(state, t.value, str(t.user_attrs.get("error", "")))
             ended = t.datetime_complete.timestamp() if t.datetime_complete else None
-            out.append(TrialView(t.number, ids[t.number], t.state.name.lower(), said, t.params,
-                                 ended))
+            status = "asked" if state == RUNNING else t.state.name.lower()
+            out.append(TrialView(t.number, ids[t.number], status, said, t.params, ended))
     metric = definition.get("metric") or next((r.metric for r in rows.values() if r.metric), None)
     return StudyView(definition, out, metric)
 
