@@ -55,7 +55,6 @@ def test_grid_counts_its_points(tmp_path: Path) -> None:
     ('sampler = "tpee"\ntrials = 2\nlr = { uniform = [0, 1] }\n', "line 12: unknown sampler 'tpee' — did you mean `tpe`?"),
     ('pruner = "medain"\ntrials = 2\nlr = { uniform = [0, 1] }\n', "line 12: unknown pruner 'medain' — did you mean `median`?"),
     ("trials = 2\nsampeler = \"tpe\"\nlr = { uniform = [0, 1] }\n", "line 13: unknown key `sampeler` in [search] — did you mean `sampler`?"),
-    ("trials = 2\nmomentum = { uniform = [0, 1] }\n", "line 13: search over `momentum`, a key that does not exist"),
     ("lr = { uniform = [0, 1] }\n", "`search.trials` is missing"),
     ('sampler = "grid"\nlr = { uniform = [0, 1] }\n', 'sampler = "grid" takes `choice` or `int_uniform` values'),
     ('sampler = "grid"\ntrials = 5\nlr = { choice = [0.1, 0.2] }\n', "`search.trials` = 5 is more than the grid's 2 points"),
@@ -66,6 +65,15 @@ def test_bad_search_tables_say_what_and_where(tmp_path: Path, search: str, said:
     message = error(tmp_path, search)
     assert said in message and message.startswith("experiments.toml")
     assert message.count(". ") == 0 or message.endswith(".")  # one sentence
+
+
+def test_a_search_over_a_param_the_trainer_lacks_is_refused(tmp_path: Path) -> None:
+    # (a command's params are whatever its experiment names: a searched key is one of them)
+    path = write_config(tmp_path, "[experiments.t]\n\n[experiments.t.search]\ntrials = 2\n"
+                                  "lrr = { uniform = [0.1, 1] }\n")
+    with pytest.raises(ConfigError, match=r"line 5: search over `lrr`, a key that does not exist "
+                                          r"— did you mean `lr`\?"):
+        loader.load(path)
 
 
 def test_parallel_above_the_queue_is_refused_by_check_and_run(tmp_path: Path) -> None:

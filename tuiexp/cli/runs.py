@@ -14,6 +14,7 @@ from typing import Any
 from ..config import loader, values
 from ..errors import TuiexpError, UsageError
 from ..queue.client import Client
+from ..search import studies
 from ..store import lock, query
 from ..store.events import TERMINAL
 from ..store.index import Index, RunRow
@@ -61,6 +62,8 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("runs", nargs="*", metavar="RUN")
     p.add_argument("--filter", metavar="TEXT",
                    help="also every run the filter selects now, e.g. 'exp:dropout status:queued,running'")
+    p.add_argument("--study", action="append", default=[], metavar="NAME",
+                   help="also a study until it has all its trials (each printed as it ends); repeatable")
     p = add("reindex", cmd_reindex, "rebuild the index from the run directories")
 
 
@@ -106,7 +109,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if exp.search is not None or exp.pbt is not None:
         from .study import start_study
 
-        return start_study(_logs(args), cfg, args.experiment, overrides)
+        return start_study(_logs(args), cfg, args.experiment, overrides, wait=args.wait)
     with Client(_logs(args)) as client:
         ids = client.enqueue(cfg, args.experiment, overrides)
     for rid in ids:
@@ -143,9 +146,17 @@ def cmd_wait(args: argparse.Namespace) -> int:
         if args.filter:
             ids += [r.id for r in query.filter_rows(client.index.runs(slim=True), args.filter)
                     if r.id not in ids]
-    if not ids:
-        raise UsageError("wait for which runs? Name them, or select them with --filter"
-                         + (f" ({args.filter!r} selects none)." if args.filter else "."))
+    if not ids and not args.study:
+        raise UsageError("wait for which runs? Name them, select them with --filter, or name a "
+                         "study with --study" + (f" ({args.filter!r} selects none)." if args.filter else "."))
+    if args.study:  # the runs first, then the studies (each already ended is printed at once)
+        from ..search.study import load_definition
+        from .study import follow_studies
+
+        for name in args.study:
+            load_definition(_logs(args), name)  # an unknown study is said before any waiting
+        rc = follow(_logs(args), ids) if ids else 0
+        return max(rc, follow_studies(_logs(args), args.study))
     return follow(_logs(args), ids)
 
 
@@ -238,6 +249,7 @@ def cmd_ls(args: argparse.Namespace) -> int:
                                metrics=ALL if every else wanted,
                                slim=not (args.json or args.filter) and "num_params" not in columns)
         rows = query.filter_rows(rows, args.filter)
+    studies.wake(_logs(args))  # a study between trials has nothing queued, yet needs one
     if args.json:
         json.dump([_row_json(r) for r in rows], sys.stdout, indent=1, default=str)
         print()

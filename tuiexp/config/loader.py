@@ -36,7 +36,7 @@ from .model import Config, Experiment, QueueSettings, UiSettings
 from .params import builtin_schema
 from .search import check_space, parse_pbt, parse_search
 from .slurm import check_settings
-from .values import deep_merge, suggest
+from .values import deep_merge, set_dotted, suggest
 
 TOP_LEVEL = ("queue", "defaults", "experiments", "ui")
 
@@ -238,8 +238,10 @@ def _make_experiment(name: str, table: dict[str, Any], defaults: dict[str, Any],
         trainer_defaults = {k: v for k, v in defaults.items() if k not in RUN_KEYS}
         params = deep_merge(deep_merge(builtin_schema().defaults(), trainer_defaults), own,
                             replace=REPLACED_TABLES)
-    if command is not None:
-        check_template(command, params, seeds, lambda what: fail(here, "command", what))
+
+    def exists(key: str, fail_at: Any) -> None:  # a command's params: whatever its table names
+        if command is None:
+            check_exists(key, params, fail_at)
 
     sweep = table.get("sweep", {})
     if not isinstance(sweep, dict):
@@ -247,7 +249,7 @@ def _make_experiment(name: str, table: dict[str, Any], defaults: dict[str, Any],
     for key, values in sweep.items():
         if not isinstance(values, list) or not values:
             raise fail(f"{here}.sweep", key, f"sweep over `{key}` needs a non-empty list of values")
-        check_exists(key, params, lambda what, k=key: fail(f"{here}.sweep", k, what))
+        exists(key, lambda what, k=key: fail(f"{here}.sweep", k, what))
     rnd = table.get("random", {})
     if not isinstance(rnd, dict):
         raise fail(here, "random", "`random` must be a table")
@@ -257,7 +259,7 @@ def _make_experiment(name: str, table: dict[str, Any], defaults: dict[str, Any],
                 raise fail(f"{here}.random", key, f"`random.{key}` must be a positive integer")
             continue
         check_distribution(key, dist, lambda what, k=key: fail(f"{here}.random", k, what))
-        check_exists(key, params, lambda what, k=key: fail(f"{here}.random", k, what))
+        exists(key, lambda what, k=key: fail(f"{here}.random", k, what))
     search = None
     if "search" in table:
         if sweep or rnd or seeds:
@@ -265,7 +267,12 @@ def _make_experiment(name: str, table: dict[str, Any], defaults: dict[str, Any],
                        "with `sweep`, `random` or `seeds`")
         search = parse_search(table["search"], params, lambda k, what: fail(f"{here}.search", k, what),
                               lambda key, dist, f: check_distribution(key, dist, f, "search"),
-                              lambda key, f: check_exists(key, params, f))
+                              exists)
+    if command is not None:  # its templates may name a swept, sampled or searched param too
+        varied = [*sweep, *(k for k in rnd if k not in ("trials", "seed")),
+                  *(search["space"] if search else ())]
+        check_template(command, deep_merge(params, set_dotted({}, dict.fromkeys(varied))), seeds,
+                       lambda what: fail(here, "command", what))
     budgets = parse_budgets(table.get("param_budget"), lambda what: fail(here, "param_budget", what))
     if budgets and command is not None:
         raise fail(here, "param_budget", "`param_budget` sizes the built-in trainer's models "

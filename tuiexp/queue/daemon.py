@@ -279,7 +279,9 @@ class Supervisor:
         if act.broken is not None:  # its summary stopped where ingest did
             last = runstore.last_status(events.read_all(act.paths.events))
         if act.handle.job_id:
-            status, message = self._job_verdict(act, last)
+            said = runstore.after_prune(act.paths, runstore.Verdict(*self._job_verdict(act, last)),
+                                        act.ended)
+            status, message = said.status, said.message
         else:
             if not act.exit_written and (act.handle.popen is not None or act.term_sent is not None):
                 atomic.write_json(act.paths.exit, {"returncode": act.returncode,

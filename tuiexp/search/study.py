@@ -19,10 +19,11 @@ Optuna is imported only where a study exists.
 from __future__ import annotations
 
 import difflib
-import json
+import itertools
 import logging
 import math
 import os
+import random
 import time
 from dataclasses import asdict, replace
 from pathlib import Path
@@ -37,13 +38,11 @@ from ..store.events import TERMINAL
 from ..store.index import Index
 from ..store.metrics import default_mode
 from ..store.paths import LogsDir
+from ..store.schema import total_epochs
 from ..store.spec import RunSpec, git_commit, new_run_id
+from .outcome import COMPLETE, FAIL, PRUNED, outcome
 
 log = logging.getLogger("tuiexp.study")
-
-
-
-# -- configuration ---------------------------------------------------------------------
 
 
 # -- files ---------------------------------------------------------------------------------
@@ -157,23 +156,29 @@ def optuna_module() -> Any:
 LOCK_GRACE = 5  # seconds after which a journal lock left by a killed supervisor is broken
 
 
+def journal(logs: LogsDir, name: str) -> Any:
+    """The study's Optuna storage (a JournalStorage over its journal file)."""
+    optuna_module()
+    from optuna.storages import JournalStorage
+    from optuna.storages.journal import JournalFileBackend, JournalFileSymlinkLock
+
+    path = str(journal_path(logs, name))
+    # only the supervisor writes (one per logs directory): a lock it left when killed
+    # mid-write is stale, and need not hold the next one up for optuna's default 30 s
+    return JournalStorage(JournalFileBackend(path, JournalFileSymlinkLock(path, LOCK_GRACE)))
+
+
 def open_study(logs: LogsDir, definition: dict[str, Any], seed_offset: int = 0,
-               create: bool = True) -> Any:
+               create: bool = True, storage: Any = None) -> Any:
     """The Optuna study over its journal, with the definition's sampler and pruner
     (made afresh: a sampler's state is not in the journal; its seed moves on by
     `seed_offset`, the trials already asked, so a restart does not repeat them).
     Without `create`, None where the supervisor has not created it yet: a reader
     never writes to the journal."""
     optuna = optuna_module()
-    from optuna.storages import JournalStorage
-    from optuna.storages.journal import JournalFileBackend, JournalFileSymlinkLock
-
-    path = str(journal_path(logs, definition["name"]))
-    if not create and not os.path.exists(path):
+    if not create and not journal_path(logs, definition["name"]).exists():
         return None
-    # only the supervisor writes (one per logs directory): a lock it left when killed
-    # mid-write is stale, and need not hold the next one up for optuna's default 30 s
-    storage = JournalStorage(JournalFileBackend(path, JournalFileSymlinkLock(path, LOCK_GRACE)))
+    storage = storage if storage is not None else journal(logs, definition["name"])
     search = definition["search"]
     sampler = make_sampler(optuna, search, search["seed"] + seed_offset)
     pruner = make_pruner(optuna, search, _epochs(definition))
@@ -187,20 +192,36 @@ def open_study(logs: LogsDir, definition: dict[str, Any], seed_offset: int = 0,
                                direction=definition["direction"], sampler=sampler, pruner=pruner)
 
 
-def count_trials(logs: LogsDir, definition: dict[str, Any]) -> int:
-    return len(open_study(logs, definition).get_trials(deepcopy=False))
+def trials_asked(storage: Any, name: str) -> int:
+    """How many trials the study has asked for (0 before it exists)."""
+    try:
+        study_id = storage.get_study_id_from_name(name)
+    except KeyError:
+        return 0
+    waiting = optuna_module().trial.TrialState.WAITING
+    return sum(t.state != waiting for t in storage.get_all_trials(study_id, deepcopy=False))
 
 
 def make_sampler(optuna: Any, search: dict[str, Any], seed: int) -> Any:
+    """The definition's sampler. A grid's points are enqueued trials (`grid_points`), each
+    with every param fixed, so the sampler behind them draws nothing: Optuna's GridSampler
+    would stop the study from inside `tell` (optuna#5141), which only works in `optimize`."""
     kind, startup = search["sampler"], search["startup_trials"]
     s = optuna.samplers
     if kind == "tpe":
         return s.TPESampler(seed=seed, n_startup_trials=startup)
-    if kind == "random":
-        return s.RandomSampler(seed=seed)
     if kind == "cmaes":
         return s.CmaEsSampler(seed=seed, n_startup_trials=startup)
-    return s.GridSampler({k: grid_values(d) for k, d in search["space"].items()}, seed=seed)
+    return s.RandomSampler(seed=seed)
+
+
+def grid_points(search: dict[str, Any]) -> list[dict[str, Any]]:
+    """A grid study's trials: every point (or `trials` of them), in an order shuffled by
+    the study's seed, as GridSampler would visit them."""
+    space = {k: grid_values(d) for k, d in search["space"].items()}
+    points = [dict(zip(space, combo, strict=True)) for combo in itertools.product(*space.values())]
+    random.Random(search["seed"]).shuffle(points)
+    return points[: search["trials"]]
 
 
 def make_pruner(optuna: Any, search: dict[str, Any], epochs: int | None) -> Any:
@@ -208,13 +229,40 @@ def make_pruner(optuna: Any, search: dict[str, Any], epochs: int | None) -> Any:
     p = optuna.pruners
     if kind == "median":
         return p.MedianPruner(n_startup_trials=search["startup_trials"], n_warmup_steps=warmup)
-    eta = search.get("reduction")  # None: Optuna's default (ASHA 4, Hyperband 3)
+    eta = reduction(search)
     if kind == "asha":
-        return p.SuccessiveHalvingPruner(min_resource=max(1, warmup), reduction_factor=eta or 4)
+        return p.SuccessiveHalvingPruner(min_resource=max(1, warmup), reduction_factor=eta)
     if kind == "hyperband":
         return p.HyperbandPruner(min_resource=max(1, warmup), max_resource=epochs or "auto",
-                                 reduction_factor=eta or 3)
+                                 reduction_factor=eta)
     return p.NopPruner()
+
+
+def reduction(search: dict[str, Any]) -> int:
+    """ASHA's or Hyperband's reduction factor (Optuna's defaults: 4 and 3)."""
+    eta = search.get("reduction")
+    return int(eta) if eta else (4 if search["pruner"] == "asha" else 3)
+
+
+def next_verdict(search: dict[str, Any], completed: int, after: int,
+                 epochs: int | None) -> int | None:
+    """The first epoch after `after` at which the study's pruner can stop a trial, with
+    `completed` trials complete; None where it can at none (as things stand: a median
+    pruner starts judging once `startup_trials` trials are complete). A trial waits for
+    a verdict only there. The run's last epoch (`epochs`) is never judged: a trial that
+    trained to its end is a result, not a candidate for pruning."""
+    kind = search["pruner"]
+    if kind == "median":  # MedianPruner: every step from n_warmup_steps on
+        if completed < max(1, search["startup_trials"]):
+            return None
+        at = max(after + 1, search["warmup"])
+    elif kind in ("asha", "hyperband"):  # rungs at min_resource·η^k (Hyperband: every bracket's)
+        at, eta = max(1, search["warmup"]), reduction(search)
+        while at <= after:
+            at *= eta
+    else:
+        return None
+    return None if epochs is not None and at >= epochs else at
 
 
 def grid_values(dist: dict[str, Any]) -> list[Any]:
@@ -237,187 +285,175 @@ def distributions(optuna: Any, space: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def suggest(optuna: Any, trial: Any, name: str, dist: Any) -> Any:
+    """`trial.suggest_*` for a distribution: the value the trial has, or a new one."""
+    d = optuna.distributions
+    if isinstance(dist, d.CategoricalDistribution):
+        return trial.suggest_categorical(name, dist.choices)
+    if isinstance(dist, d.IntDistribution):
+        return trial.suggest_int(name, dist.low, dist.high, step=dist.step, log=dist.log)
+    return trial.suggest_float(name, dist.low, dist.high, step=dist.step, log=dist.log)
+
+
 def _epochs(definition: dict[str, Any]) -> int | None:
-    epochs = definition["spec"].get("params", {}).get("epochs")
-    return epochs if isinstance(epochs, int) and not isinstance(epochs, bool) else None
+    return total_epochs(definition["spec"].get("params", {}))
 
 
 # -- one study, stepped from the supervisor (search/studies.py) -------------------------------
 
 
 class Driver:
-    """One study: asks for trials, queues them as runs, reports, prunes, tells."""
+    """One study: asks for trials, queues them as runs, reports, prunes, tells.
+
+    It holds the `Trial` of each unfinished trial (from `ask`, or made once after a
+    restart), so reports and verdicts go through Optuna's public Trial API."""
 
     def __init__(self, logs: LogsDir, index: Any, definition: dict[str, Any]):
         self.logs, self.index, self.definition = logs, index, definition
         self.name: str = definition["name"]
         self.search: dict[str, Any] = definition["search"]
         self.optuna = optuna_module()
-        self.study = open_study(logs, definition, count_trials(logs, definition))
+        self.storage = journal(logs, self.name)
+        self.study = open_study(logs, definition, trials_asked(self.storage, self.name),
+                                storage=self.storage)
+        self.study_id = self.storage.get_study_id_from_name(self.name)
+        if self.search["sampler"] == "grid":
+            for point in grid_points(self.search):  # (a restart enqueues none twice)
+                self.study.enqueue_trial(point, skip_if_exists=True)
         self.dists = distributions(self.optuna, self.search["space"])
+        self.live: dict[int, Any] = {}  # trial number -> its Trial, while unfinished
+        self.judged: dict[int, dict[str, Any]] = {}  # trial number -> judged.json as written
         self.finished = False
 
     def step(self) -> None:
         """Follow every unfinished trial, then ask for new ones while there is room."""
-        running = self.optuna.trial.TrialState.RUNNING
+        states = self.optuna.trial.TrialState
         trials = self.study.get_trials(deepcopy=False)
+        completed = sum(t.state == states.COMPLETE for t in trials)
         for t in trials:
-            if t.state == running:
-                self._follow(t)
-        trials = self.study.get_trials(deepcopy=False)
-        active = sum(t.state == running for t in trials)
+            if t.state == states.RUNNING:
+                completed += self._follow(t, completed)
+        trials = [t for t in self.study.get_trials(deepcopy=False) if t.state != states.WAITING]
+        active = sum(t.state == states.RUNNING for t in trials)
         total = len(trials)
         while active < self.search["parallel"] and total < self.search["trials"]:
             trial = self.study.ask(self.dists)
-            self._queue(trial.number, trial._trial_id, trial.params)
-            active, total = active + 1, total + 1
+            self.live[trial.number] = trial
+            if self._queue(trial, trial.params, completed):
+                active += 1
+            total += 1
         if total >= self.search["trials"] and active == 0:
             self.finished = True
             atomic.write_json(definition_path(self.logs, self.name),
                               {**self.definition, "done": True, "ended": time.time()})
             log.info("study %s finished: %d trials", self.name, total)
 
-    def _queue(self, number: int, trial_id: int, params: dict[str, Any]) -> None:
-        """Queue a trial's run; a trial whose params cannot run is told failed."""
+    def _trial(self, number: int) -> Any:
+        """The Trial of an unfinished trial (made once after a supervisor's restart)."""
+        if number not in self.live:
+            trial_id = self.storage.get_trial_id_from_study_id_trial_number(self.study_id, number)
+            self.live[number] = self.optuna.trial.Trial(self.study, trial_id)
+        return self.live[number]
+
+    def _queue(self, trial: Any, params: dict[str, Any], completed: int) -> bool:
+        """Queue a trial's run; a trial whose params cannot run is told failed (False)."""
         template = RunSpec.from_json(self.definition["spec"])
         run_params = deep_merge(template.params, set_dotted({}, params))
-        run_id = trial_run_id(self.definition, number)
-        storage = self.study._storage
-        storage.set_trial_user_attr(trial_id, "run", run_id)
+        run_id = trial_run_id(self.definition, trial.number)
+        trial.set_user_attr("run", run_id)
         if template.command is None:
             try:
                 builtin_schema().validate(run_params)
             except ParamError as e:
-                storage.set_trial_user_attr(trial_id, "error", describe_param_error(e.key, e.reason))
-                self.study.tell(number, state=self.optuna.trial.TrialState.FAIL)
-                return
+                trial.set_user_attr("error", describe_param_error(e.key, e.reason))
+                self._finish(trial, self.optuna.trial.TrialState.FAIL)
+                return False
         spec = replace(template, id=run_id, params=run_params, created=time.time(),
-                       seed=run_params.get("seed"), study=self.name, trial=number)
+                       seed=run_params.get("seed"), study=self.name, trial=trial.number)
         try:
-            runstore.create(self.logs, spec)
+            paths = runstore.create(self.logs, spec)
         except UsageError:
-            pass  # made before a restart: its directory is the record, never a second run
+            paths = self.logs.run(run_id)  # made before a restart: its directory is the record
+        # before it starts: where it need not wait for a verdict
+        self._write_judged(trial.number, paths, 0, total_epochs(run_params), completed)
         self.index.add_run(spec)
-        log.info("study %s: trial %d queued as %s", self.name, number, run_id)
+        log.info("study %s: trial %d queued as %s", self.name, trial.number, run_id)
+        return True
 
-    def _follow(self, t: Any) -> None:
+    def _follow(self, t: Any, completed: int) -> int:
         """One unfinished trial: queue its run if a restart lost that, report new epochs,
-        prune, and tell Optuna how the run ended."""
+        prune, and tell Optuna how the run ended. Returns 1 if it was told complete."""
+        trial = self._trial(t.number)
         run_id = trial_run_id(self.definition, t.number)
         paths = self.logs.run(run_id)
         if not paths.dir.exists():  # asked, not queued: the supervisor stopped in between
-            trial = self.optuna.trial.Trial(self.study, t._trial_id)
             # params it has are kept; any the sampler had not chosen yet are chosen now
-            params = {name: trial._suggest(name, dist) for name, dist in self.dists.items()}
-            self._queue(t.number, t._trial_id, params)
-            return
+            params = {n: suggest(self.optuna, trial, n, d) for n, d in self.dists.items()}
+            self._queue(trial, params, completed)
+            return 0
         row = self.index.run(run_id)
         if row is None:
             self.index.reindex_run(run_id)
             row = self.index.run(run_id)
         if row is None or row.status in ("queued", "starting"):
-            return
-        reported = self._report(t, row)
+            return 0
+        reported = self._report(trial, t, row)
         if row.status in TERMINAL:
-            self._tell(t, row)
-        elif reported is not None and row.status == "running" and not paths.prune.exists():
-            if self.optuna.trial.Trial(self.study, t._trial_id).should_prune():
-                atomic.write_text(paths.prune, f"{time.time()}\n")
-                log.info("study %s: pruning trial %d (%s)", self.name, t.number, run_id)
-            # the verdict on this epoch is in: the trial, waiting at its epoch's end, goes on
-            atomic.write_json(paths.judged, {"epoch": reported})
+            return self._tell(trial, row)
+        if row.status != "running" or paths.prune.exists():
+            return 0
+        epochs = row.epochs
+        judged = self.judged[t.number]["epoch"] if t.number in self.judged else \
+            max(t.intermediate_values, default=0)  # (after a restart: as far as reported)
+        if reported is not None and (epochs is None or reported < epochs):
+            if trial.should_prune():
+                runstore.request_prune(paths, reported)
+                atomic.write_json(paths.judged, {"epoch": reported, "next": None}, durable=False)
+                log.info("study %s: pruning trial %d (%s) after epoch %d", self.name,
+                         t.number, run_id, reported)
+                return 0
+            judged = reported
+        # the verdict on this epoch is in (the trial, waiting at its end, goes on), and
+        # where the next can come may have moved (the median pruner's startup is over)
+        self._write_judged(t.number, paths, judged, epochs, completed)
+        return 0
 
-    def _report(self, t: Any, row: Any) -> int | None:
+    def _write_judged(self, number: int, paths: Any, judged: int, epochs: int | None,
+                      completed: int) -> None:
+        """judged.json: the last epoch judged, and the next one a verdict can come at (the
+        run waits only there: docs/SEARCH.md); written when it changes."""
+        now = {"epoch": judged, "next": next_verdict(self.search, completed, judged, epochs)}
+        if self.judged.get(number) != now:  # (a hint: rewritten after a restart, not fsynced)
+            atomic.write_json(paths.judged, now, durable=False)
+            self.judged[number] = now
+
+    def _report(self, trial: Any, t: Any, row: Any) -> int | None:
         """Report the run's primary metric at each new epoch; the last one, if any was new."""
         if not row.metric:
             return None
         after = max(t.intermediate_values, default=-1)
         points = [(x, v) for x, v in self.index.points(row.num, row.metric, "epoch", after=after)
                   if math.isfinite(v)]
-        if not points:
-            return None
-        trial = self.optuna.trial.Trial(self.study, t._trial_id)
         for x, v in points:
             trial.report(v, x)
-        return int(points[-1][0])
+        return int(points[-1][0]) if points else None
 
-    def _tell(self, t: Any, row: Any) -> None:
+    def _tell(self, trial: Any, row: Any) -> int:
+        """Tell Optuna how the run ended (search/outcome.py decides); 1 if complete."""
         states = self.optuna.trial.TrialState
-        self.study._storage.set_trial_user_attr(t._trial_id, "status", row.status)
-        if row.status == "finished" and row.best is not None and math.isfinite(row.best):
-            self.study.tell(t.number, row.best)
-        elif row.status == "pruned":
-            self.study.tell(t.number, state=states.PRUNED)
-        else:  # failed, crashed, diverged, oom, cancelled, or finished without the metric
-            self.study.tell(t.number, state=states.FAIL)
-        log.info("study %s: trial %d (%s) %s", self.name, t.number, row.id, row.status)
+        [row] = self.index.attach_summaries([row], [row.metric] if row.metric else [])
+        said = outcome(row)
+        if said.state == FAIL:  # (why: one attribute, each journal write costs an fsync)
+            trial.set_user_attr("reason", said.reason)
+        if said.state == COMPLETE:
+            self._finish(trial, None, said.value)
+        else:
+            self._finish(trial, states.PRUNED if said.state == PRUNED else states.FAIL)
+        log.info("study %s: trial %d (%s) %s%s", self.name, trial.number, row.id, row.status,
+                 f" ({said.reason})" if said.reason else "")
+        return int(said.state == COMPLETE)
 
-
-# -- the study as text (`tuiexp study show`, the dashboard) ------------------------------------
-
-
-def summary(logs: LogsDir, definition: dict[str, Any]) -> str:
-    """The study's header, one line per trial, the best so far and which params mattered."""
-    study = open_study(logs, definition, create=False)
-    if study is None:
-        return f"study {definition['name']}: no trials yet (the supervisor has not started it)."
-    trials = study.get_trials(deepcopy=False)
-    with Index(logs, readonly=True) as index:
-        rows = {t.number: index.run(trial_run_id(definition, t.number)) for t in trials}
-    return "\n".join((describe(definition, trials, rows), best_line(study, definition, rows),
-                      importance(study)))
-
-
-def describe(definition: dict[str, Any], trials: list[Any], rows: dict[int, Any]) -> str:
-    """The study's header and one line per trial: number, run id, status, value, params."""
-    s = definition["search"]
-    metric = definition.get("metric") or "the primary metric"
-    state = "done" if definition.get("done") else "running"
-    lines = [f"study {definition['name']} ({state}): {len(trials)}/{s['trials']} trials, "
-             f"{s['sampler']} sampler, {s['pruner']} pruner, {definition['direction']} {metric}"]
-    lines.append(f"  {'#':>3}  {'run':<36} {'status':<9} {'value':>10}  params")
-    for t in trials:
-        row = rows.get(t.number)
-        run_id = trial_run_id(definition, t.number)
-        status = row.status if row is not None else t.user_attrs.get("status", t.state.name.lower())
-        value = t.value if t.value is not None else (row.best if row is not None else None)
-        params = " ".join(f"{k}={_fmt(v)}" for k, v in t.params.items())
-        if t.user_attrs.get("error"):
-            params += f"  ({t.user_attrs['error']})"
-        lines.append(f"  {t.number:>3}  {run_id:<36} {status:<9} {_fmt(value):>10}  {params}")
-    return "\n".join(lines)
-
-
-def best_line(study: Any, definition: dict[str, Any], rows: dict[int, Any]) -> str:
-    try:
-        best = study.best_trial
-    except ValueError:
-        return "best so far: none yet (no trial has finished)"
-    params = ", ".join(f"{k}={_fmt(v)}" for k, v in best.params.items())
-    return (f"best so far: trial {best.number} ({trial_run_id(definition, best.number)}) "
-            f"value {_fmt(best.value)} with {params}")
-
-
-def importance(study: Any) -> str:
-    """Which params mattered (Optuna's fANOVA importance), or why it cannot say yet."""
-    optuna = optuna_module()
-    done = [t for t in study.get_trials(deepcopy=False)
-            if t.state == optuna.trial.TrialState.COMPLETE]
-    if len(done) < 3:
-        return (f"parameter importance: too few finished trials to tell ({len(done)} finished, "
-                "at least 3 needed)")
-    try:
-        ranked = optuna.importance.get_param_importances(study)
-    except (ValueError, RuntimeError) as e:
-        return f"parameter importance: not available ({e})"
-    if not ranked:
-        return "parameter importance: no param varied among the finished trials"
-    return "parameter importance: " + ", ".join(f"{k} {v:.2f}" for k, v in ranked.items())
-
-
-def _fmt(v: Any) -> str:
-    if v is None:
-        return "-"
-    if isinstance(v, float):
-        return "nan" if math.isnan(v) else f"{v:.4g}"
-    return json.dumps(v) if not isinstance(v, (int, str)) else str(v)
+    def _finish(self, trial: Any, state: Any, value: float | None = None) -> None:
+        self.study.tell(trial, value, state=state)
+        self.live.pop(trial.number, None)
+        self.judged.pop(trial.number, None)

@@ -15,19 +15,23 @@ from typing import Any
 FILE_MODE = 0o666  # less the umask, as open(2) applies it
 
 
-def write_bytes(path: Path, data: bytes) -> None:
+def write_bytes(path: Path, data: bytes, durable: bool = True) -> None:
+    """Replace `path` whole; `durable=False` skips the fsyncs (still old-or-new to any
+    reader, but a power cut may lose it): for a hint its writer rewrites anyway."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = _create_temp(path)
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
+            if durable:
+                f.flush()
+                os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    fsync_dir(path.parent)
+    if durable:
+        fsync_dir(path.parent)
 
 
 def temp_name(path: Path) -> Path:
@@ -46,12 +50,12 @@ def _create_temp(path: Path) -> tuple[int, Path]:
             continue
 
 
-def write_text(path: Path, text: str) -> None:
-    write_bytes(path, text.encode())
+def write_text(path: Path, text: str, durable: bool = True) -> None:
+    write_bytes(path, text.encode(), durable)
 
 
-def write_json(path: Path, obj: Any) -> None:
-    write_text(path, json.dumps(obj, indent=2, sort_keys=True) + "\n")
+def write_json(path: Path, obj: Any, durable: bool = True) -> None:
+    write_text(path, json.dumps(obj, indent=2, sort_keys=True) + "\n", durable)
 
 
 def fsync_dir(path: Path) -> None:

@@ -159,12 +159,15 @@ class RunPaths:
 
     @property
     def prune(self) -> Path:
-        """A study's pruner judged the run hopeless: it ends `pruned` at its next report."""
+        """A study's pruner judged the run hopeless (`{"epoch": N, "t": ...}`): it ends
+        `pruned` at its next report (any end but a failure after it is `pruned`)."""
         return self.dir / "prune.request"
 
     @property
     def judged(self) -> Path:
-        """The last epoch a study's pruner has judged (`{"epoch": N}`), pruned or not."""
+        """Where a study's pruner stands on the run (`{"epoch": N, "next": M}`): the last
+        epoch it judged, and the first one it can rule on next (null: none); the run waits
+        for a verdict only there. Written before the run starts and after each verdict."""
         return self.dir / "judged.json"
 
     def checkpoint(self, epoch: int) -> Path:

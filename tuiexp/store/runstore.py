@@ -140,13 +140,59 @@ def derive_status(paths: RunPaths, last_status_event: dict[str, Any] | None) -> 
     if (last_status_event is not None and last_status_event.get("status") in events.TERMINAL
             and last_status_event.get("t", 0) >= (proc or {}).get("started", 0)):
         # (a status older than this attempt's start belongs to the attempt before)
-        return Verdict(last_status_event["status"], last_status_event.get("message", ""))
+        said = Verdict(last_status_event["status"], last_status_event.get("message", ""))
+        return after_prune(paths, said, last_status_event.get("t"))
     exit_rec = read_json(paths.exit)
     if exit_rec is not None and exit_rec.get("attempt") == attempt:
-        return exit_verdict(exit_rec)
+        return after_prune(paths, exit_verdict(exit_rec), exit_rec.get("ended"))
     if proc is not None and pid_alive(proc["pid"], proc.get("start_time")):
         return Verdict("running")
     return Verdict("crashed", "the process died while no supervisor watched it")
+
+
+#: how a run ends when it went wrong: never turned into `pruned`
+FAILURES = ("failed", "crashed", "diverged", "oom")
+
+
+def after_prune(paths: RunPaths, verdict: Verdict, ended: float | None) -> Verdict:
+    """A run that ended after its study's pruner asked it to stop (`prune.request`, written
+    in this attempt), with any status but a failure or a cancel the user asked for, was
+    pruned: it stopped on the verdict (an Optuna user's `raise TrialPruned`, here a plain
+    `finish()`), or trained on regardless; either way its last value is no final result."""
+    if verdict.status in FAILURES or verdict.status == "pruned" or not paths.prune.exists():
+        return verdict
+    if verdict.status == "cancelled" and paths.cancel.exists():
+        return verdict
+    asked = prune_request(paths)
+    started = (read_json(paths.proc) or {}).get("started", 0)
+    if asked is None or asked[0] < started or (ended is not None and asked[0] > ended):
+        return verdict  # asked of an earlier attempt, or after this one had ended
+    epoch = asked[1]
+    return Verdict("pruned", "pruned by its study" + (f" after epoch {epoch}" if epoch else ""))
+
+
+def request_prune(paths: RunPaths, epoch: int) -> None:
+    """A study's pruner judged the run hopeless after `epoch`."""
+    atomic.write_json(paths.prune, {"epoch": epoch, "t": time.time()})
+
+
+def prune_request(paths: RunPaths) -> tuple[float, int | None] | None:
+    """When the prune was asked for and after which epoch; None without a request. (A
+    request of an older form holds a bare time; the file's mtime where it holds none.)"""
+    try:
+        text = paths.prune.read_text()
+        mtime = paths.prune.stat().st_mtime
+    except OSError:
+        return None
+    try:
+        data = json.loads(text)
+    except ValueError:
+        data = None
+    if isinstance(data, dict):
+        t, epoch = data.get("t"), data.get("epoch")
+        return (float(t) if isinstance(t, (int, float)) else mtime,
+                epoch if isinstance(epoch, int) else None)
+    return (float(data) if isinstance(data, (int, float)) else mtime), None
 
 
 def exit_verdict(exit_rec: dict[str, Any]) -> Verdict:

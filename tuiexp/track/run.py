@@ -327,11 +327,13 @@ class Run:
     def should_prune(self) -> bool:
         """True once a study's pruner judged this trial hopeless (a `prune.request` file
         in the run directory, looked for at most every 0.5 s). A loop that sees it at an
-        epoch's end keeps its checkpoints, calls `finish("pruned")` and exits.
+        epoch's end keeps its checkpoints, calls `finish("pruned")` (or just stops: a run
+        that ends after the request is `pruned`) and exits.
 
-        A trial asking right after it logged an epoch first waits (a tenth of an epoch,
-        0.5 to 5 s) for the verdict on that epoch, so a hopeless trial does not train one
-        more epoch while the supervisor reads the report."""
+        A trial asking right after it logged an epoch on which its pruner can rule
+        (`judged.json` says where, docs/SEARCH.md) first waits for that verdict (a tenth
+        of an epoch, 0.5 to 5 s at most), so a hopeless trial does not train one more
+        epoch while the supervisor reads the report; elsewhere it does not wait."""
         if not self.prune_asked and self.spec.get("study") and self._epoch_logged:
             epoch, _, seconds = self._epoch_logged
             self._await_verdict(epoch, seconds)
@@ -345,17 +347,18 @@ class Run:
     def _await_verdict(self, epoch: int, seconds: float) -> None:
         if self._judged >= epoch:
             return
+        self._judged = epoch  # asked once per epoch, verdict or not
+        if not _verdict_due(runstore.read_json(self.paths.judged), epoch):
+            return
         self.flush()  # the supervisor judges what it has read
         lo, hi = JUDGE_WAIT
         deadline = time.monotonic() + min(hi, max(lo, seconds / 10))
         while not self.paths.prune.exists():
-            judged = (runstore.read_json(self.paths.judged) or {}).get("epoch", -1)
-            if judged >= epoch or time.monotonic() > deadline:
-                break  # judged, or no verdict in time: go on, and do not wait for it again
-            time.sleep(0.02)
-        else:
-            self.prune_asked = True
-        self._judged = epoch
+            if not _verdict_due(runstore.read_json(self.paths.judged), epoch) \
+                    or time.monotonic() > deadline:
+                return  # judged, or no verdict in time: go on
+            time.sleep(0.01)
+        self.prune_asked = True
 
     # -- ending ----------------------------------------------------------------
     def finish(self, status: str = "finished", message: str = "", **fields: Any) -> None:
@@ -412,6 +415,19 @@ class Run:
                     os.close(self._fd)
             if self.on_close is not None:
                 self.on_close(self)
+
+
+def _verdict_due(judged: dict[str, Any] | None, epoch: int) -> bool:
+    """Whether a study's verdict on `epoch` is still to come, from the run's judged.json
+    (written by the study before the run starts, and after each verdict): not judged yet,
+    and at or past `next`, the first epoch where its pruner can rule (null: none). No
+    file: no study judges this run (a population's member, a run by hand)."""
+    if judged is None or judged.get("epoch", -1) >= epoch:
+        return False
+    if "next" not in judged:
+        return True
+    upcoming = judged["next"]
+    return upcoming is not None and epoch >= upcoming
 
 
 def exception_status(exc_type: Any, exc: Any, tb: Any) -> tuple[str, str]:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..queue import gpu
+from ..search.studies import unfinished
 from ..store import lock, query
 from ..store.index import ACTIVE, Index, RunRow
 from ..store.paths import LogsDir
@@ -339,9 +340,11 @@ class Poller:
 
 
 def needs_daemon(logs: LogsDir, index: Index) -> bool:
-    """True when there is queued or live work and no supervisor watches it."""
+    """True when there is queued or live work (or a study between trials) and no
+    supervisor watches it."""
     counts = index.counts()
-    return any(counts.get(s) for s in ACTIVE) and not lock.is_running(logs)
+    work = any(counts.get(s) for s in ACTIVE) or bool(unfinished(logs))
+    return work and not lock.is_running(logs)
 
 
 # -- detail -------------------------------------------------------------------------

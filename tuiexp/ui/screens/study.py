@@ -3,6 +3,7 @@ far and which params mattered — refreshed every 2 s while open."""
 
 from __future__ import annotations
 
+from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -37,4 +38,4 @@ class StudyScreen(DashboardScreen):
             text = studies.summary(self.dashboard.logs, self.study_name)
         except (TuiexpError, OSError, ValueError) as e:
             text = f"study {self.study_name}: {e}"
-        self.app.call_from_thread(self.query_one("#study", Static).update, text)
+        self.app.call_from_thread(self.query_one("#study", Static).update, Text(text))  # not markup
