@@ -9,6 +9,7 @@ Only layout-independent means: tmux captures, the real CLI (`tuiexp ls --json`,
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -138,17 +139,18 @@ class Journey:
         return term.wait(shown)
 
     def clear(self, term: Terminal) -> None:
-        """Back to the whole table: screens and dialogs closed, no filter, nothing marked."""
-        for _ in range(5):
+        """Back to the whole table: screens and dialogs closed, no filter, nothing marked
+        (a key at a time, looking at the screen before each, as a person would)."""
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
             pane = term.pane()
-            if table(pane) is not None and not dialog_open(pane):
-                break
-            term.keys("Escape")
-        if "▊" in term.pane():  # the filter line
-            term.keys("Escape")
-        if "•" in term.pane():
-            term.keys("u")
-        term.wait(lambda: table(term.pane()) is not None and "•" not in term.pane())
+            if dialog_open(pane) or table(pane) is None or "▊" in pane:  # ▊: the filter line
+                term.keys("Escape")
+            elif "•" in pane:
+                term.keys("u")
+            else:
+                return
+        raise AssertionError(f"could not get back to the runs table; the screen:\n{term.pane()}")
 
     def mark_all(self, term: Terminal, n: int) -> None:
         term.keys("g", *["Space"] * n)

@@ -95,10 +95,12 @@ def sparks(text: str | None) -> int:
 
 
 def is_loss_title(t: str) -> bool:
+    """The training loss's sparkline column: `loss`, or the loss's name."""
     return "loss" in t.lower()
 
 
 def is_metric_title(t: str) -> bool:
+    """The primary metric's sparkline column: titled `metric`, or by the metric's name."""
     return t in ("metric", "val_acc") or t.startswith("val_acc")
 
 

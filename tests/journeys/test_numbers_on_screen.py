@@ -173,7 +173,7 @@ def test_the_detail_writes_whole_axis_labels(screen: Screen):
     assert labels, pages
     clipped = [a for a in labels if re.search(r"e[-+]?\d?$", a)]
     assert not clipped, (clipped, "\n\n".join(pages))
-    assert any(a in ("2.99e-05", "3e-05", "2.99e-5", "3.0e-05") for a in labels), labels
+    assert any(abs(float(a) / 2.99e-05 - 1) < 0.05 for a in labels), labels  # the LR's end
 
 
 @pytest.mark.xfail(strict=True, reason="issue 18.9: compare's val_loss axis reads the same "
