@@ -125,20 +125,23 @@ def test_bulk_plans_say_which_runs_and_whether_a_checkpoint_exists():
     queued = row("r-q", 3, "queued")
     done = row("r-done", 4, "finished")
     failed = replace(row("r-fail", 5, "failed"), checkpoints=[3])
-    plan = cancel_plan([running, fresh, queued, done])
-    assert plan.ids == ["r-run", "r-new", "r-q"]
-    assert "r-run (checkpoint at epoch 2: r resumes from there)" in plan.question
+    fork = replace(row("r-fork", 6, "cancelled"), parent="r-done", fork_epoch=1)
+    labels = {"r-run": "sw d=0.1 s0", "r-q": "sw d=0.3 s1"}  # the table's names; ids else
+    plan = cancel_plan([running, fresh, queued, done], labels)
+    assert plan.ids == ["r-q", "r-run", "r-new"]  # the queue first: no cancelled run starts
+    assert "sw d=0.1 s0 (checkpoint at epoch 2: r resumes from there)" in plan.question
     assert "r-new (no checkpoint: r starts it again from the beginning)" in plan.question
-    assert "Take 1 queued run off the queue: r-q." in plan.question
+    assert "Take 1 queued run off the queue: sw d=0.3 s1." in plan.question
     assert "Leave 1 run that already ended: r-done." in plan.question
-    assert cancel_plan([queued]).question is None  # nothing to lose: no question
-    plan = resume_plan([failed, done, replace(fresh, status="cancelled")])
-    assert plan.ids == ["r-fail", "r-new"]
+    assert cancel_plan([queued], labels).question is None  # nothing to lose: no question
+    plan = resume_plan([failed, done, replace(fresh, status="cancelled"), fork], {})
+    assert plan.ids == ["r-fail", "r-new", "r-fork"]
     assert "r-fail (checkpoint at epoch 3: resumes from there)" in plan.question
     assert "r-new (no checkpoint: starts it again from the beginning)" in plan.question
-    plan = archive_plan([done, failed, running])
-    assert plan.ids == ["r-done", "r-fail"] and "cancel them first): r-run." in plan.question
-    assert archive_plan([running]).ids == []
+    assert "r-fork (forked at epoch 1: resumes from there)" in plan.question
+    plan = archive_plan([done, failed, running], labels)
+    assert plan.ids == ["r-done", "r-fail"] and "cancel them first): sw d=0.1 s0." in plan.question
+    assert archive_plan([running], labels).ids == []
 
 
 def test_the_new_run_form_speaks_of_overrides_not_cli_flags():

@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from ..config import loader, values
+from ..config.params import defaults_for
 from ..errors import TuiexpError, UsageError
 from ..queue.client import Client
 from ..store import lock, query
@@ -218,16 +219,23 @@ def cmd_ls(args: argparse.Namespace) -> int:
         names = client.index.metric_names()
         columns = query.expand_columns(asked, names) if asked else []
         wanted = {m for c in columns if (m := query.metric_of_column(c))}
-        rows = query.load_runs(client.index, status=args.status, experiment=args.experiment,
-                               metrics=ALL if args.json else wanted,
-                               slim=not (args.json or args.filter) and "num_params" not in columns)
-        rows = query.filter_rows(rows, args.filter)
+        rows = query.load_runs(client.index, metrics=ALL if args.json else wanted)
+        labels = query.run_labels(rows, defaults_for)  # over every run, as the dashboard's
+        rows = query.filter_rows(_only(rows, args.status, args.experiment), args.filter)
     if args.json:
-        json.dump([_row_json(r) for r in rows], sys.stdout, indent=1, default=str)
+        json.dump([{**_row_json(r), "label": labels[r.id]} for r in rows], sys.stdout, indent=1,
+                  default=str)
         print()
         return 0
-    sys.stdout.write(render_listing(rows, columns))
+    sys.stdout.write(render_listing(rows, columns, labels))
     return 0
+
+
+def _only(rows: list[RunRow], status: list[str] | None, experiment: list[str] | None
+          ) -> list[RunRow]:
+    """The rows of `--status` and `--experiment` (labels are made over every run first)."""
+    return [r for r in rows if (not status or r.status in status)
+            and (not experiment or r.experiment in experiment)]
 
 
 def _ls_columns(args: argparse.Namespace) -> list[str]:
@@ -244,11 +252,11 @@ def _ls_columns(args: argparse.Namespace) -> list[str]:
     return []
 
 
-def render_listing(rows: list[RunRow], columns: list[str]) -> str:
-    """The `ls` table: id, status, progress, the primary metric's best, extra columns."""
+def render_listing(rows: list[RunRow], columns: list[str], labels: dict[str, str]) -> str:
+    """The `ls` table: id, label, status, progress, the primary metric's best, extra columns."""
     primaries = query.primary_metrics(rows)
     one = primaries[0] if len(primaries) == 1 else None
-    head = ["RUN", "STATUS", "EPOCH", f"BEST {one}" if one else "BEST"]
+    head = ["RUN", "LABEL", "STATUS", "EPOCH", f"BEST {one}" if one else "BEST"]
     if not one and primaries:
         head.append("METRIC")
     tagged = any(r.tags for r in rows)
@@ -256,7 +264,7 @@ def render_listing(rows: list[RunRow], columns: list[str]) -> str:
     extra = [(query.getter(c), query.metric_of_column(c) or c) for c in columns]  # parsed once
     table = [head]
     for r in rows:
-        cells = [r.id, r.status, f"{r.epoch or 0}/{r.epochs or '?'}",
+        cells = [r.id, labels.get(r.id, ""), r.status, f"{query.epochs_done(r)}/{r.epochs or '?'}",
                  fmt_value(r.metric or "", r.best)]
         if not one and primaries:
             cells.append(r.metric or "-")
@@ -266,7 +274,7 @@ def render_listing(rows: list[RunRow], columns: list[str]) -> str:
         cells.append(f"{r.parent}@{r.fork_epoch}" if r.parent else "")
         table.append(cells)
     widths = [max(len(row[i]) for row in table) for i in range(len(head))]
-    left = {0, 1} | ({4} if not one and primaries else set()) | ({len(head) - 2} if tagged else set())
+    left = {0, 1, 2} | ({5} if not one and primaries else set()) | ({len(head) - 2} if tagged else set())
     lines = ["  ".join(c.ljust(w) if i in left or i == len(head) - 1 else c.rjust(w)
                        for i, (c, w) in enumerate(zip(row, widths, strict=True))).rstrip()
              for row in table]
@@ -301,17 +309,19 @@ def _json_num(v: float | None) -> float | str | None:
 def cmd_show(args: argparse.Namespace) -> int:
     with _reading_client(args) as client:
         row = client.row(args.run)
+        label = client.labels().get(row.id, "")
         children = client.index.children(row.id)
         from ..store.runstore import checkpoint_epochs
 
         ckpts = checkpoint_epochs(client.logs.run(row.id))
-    data = {**_row_json(row), "spec": row.spec, "meta": row.meta, "children": children,
-            "checkpoints": ckpts}
+    data = {**_row_json(row), "label": label, "spec": row.spec, "meta": row.meta,
+            "children": children, "checkpoints": ckpts}
     if args.json:
         json.dump(data, sys.stdout, indent=1, default=str)
         print()
         return 0
     print(f"run         {row.id}")
+    print(f"label       {label}")
     print(f"experiment  {row.experiment}")
     print(f"status      {row.status}{': ' + row.message if row.message else ''}")
     if row.tags:

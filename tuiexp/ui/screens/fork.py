@@ -97,9 +97,9 @@ class ForkScreen(ModalScreen["Request | None"]):
     BINDINGS = [Binding("escape", "dismiss(None)", "Cancel"),
                 Binding("ctrl+s", "submit", "Queue fork")]
 
-    def __init__(self, row: RunRow, checkpoints: list[int]) -> None:
+    def __init__(self, row: RunRow, checkpoints: list[int], name: str = "") -> None:
         super().__init__()
-        self.row, self.checkpoints = row, checkpoints
+        self.row, self.checkpoints, self.name_shown = row, checkpoints, name or row.id
         self.builtin = row.spec.get("command") is None
         self.error: str | None = None
         self.overrides: dict[str, Any] = {}
@@ -107,7 +107,7 @@ class ForkScreen(ModalScreen["Request | None"]):
     def compose(self) -> ComposeResult:
         p = {**builtin_schema().defaults(), **self.row.params} if self.builtin else self.row.params
         with VerticalScroll(classes="dialog"):
-            yield Static(f"[b]Fork {escape(self.row.id)}[/]  ({'built-in trainer' if self.builtin else 'own script'})")
+            yield Static(f"[b]Fork {escape(self.name_shown)}[/]  ({'built-in trainer' if self.builtin else 'own script'})")
             # the verdict and the diff first, so they stay in view on a short terminal
             yield Static("", id="verdict")
             yield Static("", id="diff")

@@ -157,12 +157,12 @@ class RunsScreen(DashboardScreen):
 
     def action_cancel(self) -> None:
         if rows := self.targets():
-            self.run_plan(cancel_plan(rows), "Cancelled", lambda c, rid: c.cancel(rid),
+            self.run_plan(cancel_plan(rows, self.table.names), "Cancelled", lambda c, rid: c.cancel(rid),
                           "None of these runs is queued or running.")
 
     def action_resume(self) -> None:
         if rows := self.targets():
-            self.run_plan(resume_plan(rows), "Resumed", lambda c, rid: c.resume(rid),
+            self.run_plan(resume_plan(rows, self.table.names), "Resumed", lambda c, rid: c.resume(rid),
                           "None of these runs can resume (only failed, crashed, cancelled, "
                           "oom, diverged or preempted ones).")
 
@@ -173,7 +173,7 @@ class RunsScreen(DashboardScreen):
 
     def action_archive(self) -> None:
         if rows := self.targets():
-            self.run_plan(archive_plan(rows), "Archived", lambda c, rid: c.archive(rid),
+            self.run_plan(archive_plan(rows, self.table.names), "Archived", lambda c, rid: c.archive(rid),
                           "These runs still run or wait; cancel them before archiving them.")
 
     def action_tags(self) -> None:
@@ -191,7 +191,7 @@ class RunsScreen(DashboardScreen):
                 self.call_client(each(ids, "Tagged",
                                       lambda c, rid: c.annotate(rid, add=add, remove=remove)))
 
-        self.app.push_screen(TagScreen(rows), done)
+        self.app.push_screen(TagScreen(rows, self.table.names), done)
 
     def action_note(self) -> None:
         """`N`: write the note of the marked runs (else the one under the cursor)."""
@@ -207,7 +207,7 @@ class RunsScreen(DashboardScreen):
                 verb = "Saved the note of" if text else "Cleared the note of"
                 self.call_client(each(ids, verb, lambda c, rid: c.annotate(rid, note=text)))
 
-        self.app.push_screen(NoteScreen(rows), done)
+        self.app.push_screen(NoteScreen(rows, self.table.names), done)
 
     def action_unmark(self) -> None:
         if self.table.marked:
@@ -265,7 +265,7 @@ class RunsScreen(DashboardScreen):
                     self.call_client(lambda c: f"Forked {rid} at epoch {epoch}: "
                                      f"{c.fork(rid, overrides, epoch)} is queued.")
 
-            self.app.push_screen(ForkScreen(st.row, epochs), done)
+            self.app.push_screen(ForkScreen(st.row, epochs, self.table.names.get(rid, rid)), done)
 
     def action_new(self) -> None:
         from .new import NewScreen
@@ -306,7 +306,7 @@ class RunsScreen(DashboardScreen):
         if len(ids) < 2:
             self.notify("Mark two or more runs with space to compare them.", severity="warning")
             return
-        self.app.push_screen(CompareScreen(ids))
+        self.app.push_screen(CompareScreen(ids, self.table.names))
 
     def action_export(self) -> None:
         """Export what the table shows: the marked runs, else the filtered rows, else all."""

@@ -26,12 +26,12 @@ from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
+from ...config.params import defaults_for
 from ...errors import UsageError
 from ...store import query
 from ...store.index import RunRow
 from ...store.metrics import fmt_value
 from ...store.query import elapsed, epochs_done, eta, progress
-from ...store.spec import INTERNAL_PARAMS
 from ..data import RunState, bar, duration, fmt_num, lr_of, sparkline, visible_order
 
 STATUS_STYLE = {
@@ -82,8 +82,6 @@ COLUMNS = tuple(c.key for c in (*BEFORE_EXTRA, *AFTER_EXTRA))
 #: the column whose header shows the sort's arrow
 SORT_COLUMN = {"created": "run", "id": "id", "experiment": "experiment", "status": "status",
                "best": "best", "epoch": "epoch"}
-#: params never worth a label: bookkeeping, or already shown elsewhere
-NOT_IN_LABEL = {"seed", *INTERNAL_PARAMS}
 
 
 def columns_for(extra: tuple[str, ...]) -> tuple[Column, ...]:
@@ -119,53 +117,9 @@ def layout(columns: Iterable[Column], width: int, grow_to: int = 0,
 
 # -- labels --------------------------------------------------------------------------
 
-def _short(v: Any) -> str:
-    if isinstance(v, float):
-        return format(v, ".3g")
-    text = v if isinstance(v, str) else str(v)
-    return text if len(text) <= 12 else text[:11] + "…"
-
-
-def varying_params(rows: Iterable[RunRow]) -> dict[str, list[str]]:
-    """Per experiment, the params whose values differ between its runs (sorted)."""
-    seen: dict[str, dict[str, set[str]]] = {}
-    for r in rows:
-        values = seen.setdefault(r.experiment, {})
-        for k, v in r.params.items():
-            if k not in NOT_IN_LABEL and not k.startswith("_"):
-                values.setdefault(k, set()).add(repr(v))
-    counts: dict[str, int] = {}
-    for r in rows:
-        counts[r.experiment] = counts.get(r.experiment, 0) + 1
-    out = {exp: sorted(k for k, vs in values.items()
-                       if len(vs) > 1 or any(k not in r.params for r in rows if r.experiment == exp))
-           for exp, values in seen.items() if counts[exp] > 1}
-    # a param_budget sweep sizes model_args: the budget names the run, the widths follow
-    return {exp: [k for k in keys if not ("param_budget" in keys and k == "model_args")]
-            for exp, keys in out.items()}
-
-
 def run_labels(rows: dict[str, RunRow]) -> dict[str, str]:
-    """A readable label per run: experiment, the values of its swept params, its seed
-    where seeds differ (`dropout lr=0.1 d=0.3 s2`); the id's tail where still ambiguous."""
-    varying = varying_params(rows.values())
-    seeds: dict[str, set[Any]] = {}
-    for r in rows.values():
-        seeds.setdefault(r.experiment, set()).add(r.seed)
-    labels = {}
-    for rid, r in rows.items():
-        parts = [r.experiment]
-        # `dropout lr=0.1 d=0.3 s2`: the names the filter takes too (`/d=0.3`)
-        parts += [f"{query.label_name(k)}={_short(r.params.get(k, '-'))}"
-                  for k in varying.get(r.experiment, ())]
-        if r.seed is not None and len(seeds[r.experiment]) > 1:
-            parts.append(f"s{r.seed}")
-        labels[rid] = " ".join(parts)
-    taken: dict[str, int] = {}
-    for text in labels.values():
-        taken[text] = taken.get(text, 0) + 1
-    return {rid: text if taken[text] == 1 else f"{text} #{rid.rsplit('-', 1)[-1]}"
-            for rid, text in labels.items()}
+    """Each run's label as every view writes it (`query.labels`, resolved params)."""
+    return query.run_labels(rows, defaults_for)
 
 
 def queue_positions(rows: Iterable[RunRow]) -> dict[str, int]:
@@ -178,14 +132,15 @@ def queue_positions(rows: Iterable[RunRow]) -> dict[str, int]:
 # -- cells -----------------------------------------------------------------------------
 
 def cells(st: RunState, depth: int, now: float, marked: bool, extra: tuple[str, ...] = (),
-          label: str | None = None, pos: int | None = None) -> dict[str, str]:
+          label: query.Label | None = None, pos: int | None = None) -> dict[str, str]:
     """The markup of a run's cells by column key (pure: the same inputs give the same
     strings); `extra` are the `[ui] columns` (metric column specs)."""
     r, p = st.row, st.row.params
     tree = ("  " * (depth - 1) + "└ ") if depth else ""
+    name = (label.under_parent if depth else label.text) if label else r.id
     mark = "[reverse]•[/]" if marked else " "
     out = {
-        "run": f"{mark}{tree}{escape(label or r.id)}",
+        "run": f"{mark}{tree}{escape(name)}",
         "id": escape(r.id),
         "experiment": escape(r.experiment),
         "status": f"[{STATUS_STYLE.get(r.status, '')}]{r.status}[/]",
@@ -258,7 +213,8 @@ class RunsTable(ScrollView, can_focus=True):
         self.order: list[tuple[str, int]] = []
         self.index_of: dict[str, int] = {}  # run id -> its row
         self.shown: dict[str, dict[str, str]] = {}
-        self.labels: dict[str, str] = {}
+        self.labels: dict[str, query.Label] = {}
+        self._logged: dict[str, dict[str, Any]] = {}  # the params reported at the last labelling
         self.positions: dict[str, int] = {}
         self.marked: set[str] = set()
         self.filter_text, self.sort_by, self.as_tree = "", "created", True
@@ -283,6 +239,11 @@ class RunsTable(ScrollView, can_focus=True):
         if not self.order or not 0 <= self.cursor_row < len(self.order):
             return None
         return self.order[self.cursor_row][0]
+
+    @property
+    def names(self) -> dict[str, str]:
+        """Each run's label (`query.labels`): how dialogs name the runs of this table."""
+        return {rid: label.text for rid, label in self.labels.items()}
 
     def get_cell(self, run_id: str, column: str) -> str:
         """The markup of one cell as last drawn."""
@@ -312,11 +273,12 @@ class RunsTable(ScrollView, can_focus=True):
             order, self.filter_error = [], str(e)
         relabel = dirty is None or order != self.order or any(
             rid not in self.labels or rid in self.positions or rows[rid].status == "queued"
-            for rid in dirty)
+            or rows[rid].logged_params != self._logged.get(rid) for rid in dirty)
         if relabel:  # labels and queue places depend on the other runs
-            labels, positions = run_labels(rows), queue_positions(rows.values())
+            labels, positions = query.labels(rows, defaults_for), queue_positions(rows.values())
             dirty = None if (labels != self.labels or positions != self.positions) else dirty
             self.labels, self.positions = labels, positions
+            self._logged = {rid: r.logged_params for rid, r in rows.items()}
         if order == self.order and dirty is not None:
             tick = int(now) != self._second
             new = dict(self.shown)
