@@ -73,6 +73,13 @@ class RunRow:
     #: the last `lr` logged (step or epoch), in log order; None once a new attempt starts,
     #: until it logs one
     lr: float | None = None
+    #: when this attempt's current epoch began (its previous epoch's first event, else the
+    #: attempt's start): the ETA counts down from it
+    epoch_at: float | None = None
+    #: a Slurm job's id, the node it runs on, why it pends (squeue's reason; '' when none)
+    job_id: str | None = None
+    node: str | None = None
+    reason: str = ""
     #: (name, scope) -> summary; filled by `Index.attach_summaries`
     summaries: dict[tuple[str, str], KeySummary] = field(default_factory=dict)
     #: name -> epoch-level points; filled by `query.attach_curves` for plots
