@@ -288,6 +288,7 @@ def _row_json(r: RunRow) -> dict[str, Any]:
         "step": r.step, "metric": r.metric, "mode": r.mode, "best": _json_num(r.best),
         "best_at": r.best_at, "params": r.params, "created": r.created,
         "started": r.started, "ended": r.ended, "gpu": r.gpu, "attempt": r.attempt,
+        "job_id": r.job_id, "node": r.node, "reason": r.reason,
         "metrics": {f"{name}@{scope}": _summary_json(s) for (name, scope), s in
                     sorted(r.summaries.items())},
         "warnings": r.warnings, "tags": r.tags, "note": r.note,

@@ -296,24 +296,38 @@ def progress(row: RunRow) -> float:
 
 
 def eta(row: RunRow, now: float) -> float | None:
-    """Seconds left for a running run: the epochs left at the mean wall time of a whole
-    epoch (training, evaluation, checkpoint: from one epoch's first event to the next's,
-    within an attempt); before that is known, at the mean logged `epoch_time`; else at
-    the pace of its run time so far. Downtime between attempts never counts."""
+    """Seconds left for a running run, counting down between epochs: the time one epoch
+    takes (the mean wall time of a whole epoch: training, evaluation, checkpoint, from
+    one epoch's first event to the next's, within an attempt; before that is known, the
+    mean logged `epoch_time`; else the pace of its run time up to the last epoch) times
+    the epochs left, less what the current epoch has run since it began. Downtime
+    between attempts never counts."""
     if row.status != "running" or not row.epochs:
         return None
-    done = epochs_done(row)
-    left = row.epochs - done
+    left = row.epochs - epochs_done(row)
+    per_epoch = _epoch_seconds(row, now)
+    if per_epoch is None:
+        return None
+    if left <= 0:
+        return 0.0
+    since = max(0.0, now - row.epoch_at) if row.epoch_at is not None else 0.0
+    return max(0.0, per_epoch - since) + per_epoch * (left - 1)
+
+
+def _epoch_seconds(row: RunRow, now: float) -> float | None:
+    """How long one epoch of this run takes, as far as it is known (see `eta`)."""
     if row.epoch_gaps and row.epoch_secs > 0:
-        return row.epoch_secs / row.epoch_gaps * left
+        return row.epoch_secs / row.epoch_gaps
     per_epoch = row.summaries.get(("epoch_time", "epoch"))
     if per_epoch and per_epoch.count and per_epoch.total > 0:
-        return per_epoch.total / per_epoch.count * left
-    base = row.fork_epoch or 0
-    spent = elapsed(row, now)
-    if not row.epoch or done - base <= 0 or spent is None:
+        return per_epoch.total / per_epoch.count
+    done = epochs_done(row) - (row.fork_epoch or 0)
+    if not row.epoch or done <= 0:
         return None
-    return spent / (done - base) * left
+    if row.epoch_at is not None and row.attempt_started is not None:  # up to the last epoch
+        return (row.time_before + max(0.0, row.epoch_at - row.attempt_started)) / done
+    spent = elapsed(row, now)  # a row not folded from events: the pace so far
+    return spent / done if spent is not None else None
 
 
 def current_lr(row: RunRow) -> float | None:
