@@ -9,6 +9,7 @@ from textual.app import App, ComposeResult
 
 from tests.ui.test_refresh import row, state
 from tuiexp.store.index import RunRow
+from tuiexp.ui.data import RunState
 from tuiexp.ui.widgets.runs_table import RunsTable, columns_for, layout, queue_positions, run_labels
 
 
@@ -27,8 +28,9 @@ def sweep_row(i: int, lr: float, dropout: float, seed: int) -> RunRow:
 def test_columns_hide_by_priority_and_the_label_takes_the_rest():
     cols = columns_for(("best:val/f1",))
     narrow = [c.key for c, _ in layout(cols, 79, grow_to=26)]
-    assert {"run", "status", "epoch", "best", "elapsed", "eta"} <= set(narrow)
-    assert "id" not in narrow and "loss" not in narrow
+    # at 80 columns one sparkline stays; lr, seed and elapsed hide before it (issue 18.1)
+    assert {"run", "status", "epoch", "loss", "best", "eta"} <= set(narrow)
+    assert not {"id", "lr", "seed", "elapsed"} & set(narrow)
     assert sum(w + 1 for _, w in layout(cols, 79, grow_to=26)) <= 79
     wide = layout(cols, 239, grow_to=30)
     assert [c.key for c, _ in wide][:2] == ["run", "id"] and "best:val/f1" in dict(
@@ -161,3 +163,26 @@ def test_the_new_run_form_speaks_of_overrides_not_cli_flags():
 def test_ui_columns_add_metric_columns_once():
     cols = [c.key for c in columns_for(("best:val/f1", "best", "best:val/f1"))]
     assert cols.count("best") == 1 and cols.count("best:val/f1") == 1
+
+
+async def test_columns_stay_while_a_run_fills_them_in():
+    """Issue 18.1: a run just started has no loss, best, LR or ETA yet; the columns it
+    will fill are there from its start (a sparkline column among them at 80 columns),
+    so none comes or goes as its values arrive."""
+    from tests.ui.test_refresh import state
+
+    fresh = replace(row("r-live", 1, "running"), epoch=None, best=None, best_at=None,
+                    summaries={}, spec={"seed": 0, "params": {}})
+    app = TableApp()
+    async with app.run_test(size=(80, 8)) as pilot:
+        table = app.query_one(RunsTable)
+        table.apply([RunState(fresh)], [], 200.0)
+        await pilot.pause()
+        before = lines(table)[0].split()
+        assert "loss" in before and "eta" in before, before
+        later = replace(fresh, epoch=2, best=0.6, best_at=2, lr=0.1, epoch_secs=10.0,
+                        epoch_gaps=1, epoch_at=195.0)
+        table.apply([state(later, 20)], [], 201.0)
+        await pilot.pause()
+        assert lines(table)[0].split() == before
+        assert "▁" in lines(table)[1] or "█" in lines(table)[1]  # the loss is drawn

@@ -267,11 +267,19 @@ class Poller:
         return st
 
     def _advance(self, st: RunState) -> None:
-        """Fold the points logged since each sparkline's last one."""
-        for spark in st.sparks:
-            if spark is None:
+        """Bring each sparkline up to the run's summaries: a slot is made when the first
+        point of its metric arrives (from SQLite's buckets, so the history before it
+        comes too), then folds only the points after its last one. The one path for a
+        run's history (`_backfill` is this on a new state) and for its live points."""
+        for slot, key in enumerate(spark_metrics(st.row, self.sparklines)):
+            spark = st.sparks[slot]
+            if key is None:
                 continue
-            summary = st.row.summaries.get((spark.name, spark.scope))
+            if spark is None or (spark.name, spark.scope) != key:
+                b = self._open().buckets(st.row.num, *key, size=SPARK_SIZE)
+                last = b.last_x
+                st.sparks[slot] = spark = Spark(*key, b, int(last) if last is not None else -1)
+            summary = st.row.summaries.get(key)
             if summary is None or summary.last_at is None or summary.last_at <= spark.last_x:
                 continue
             new = self._open().points(st.row.num, spark.name, spark.scope, after=spark.last_x,
@@ -292,14 +300,8 @@ class Poller:
 
     def _backfill(self, st: RunState) -> RunState:
         """A run's history in a new state (the UI may be reading the old one right now):
-        losses pre-aggregated by SQLite (one range scan), then the epochs."""
-        new = RunState(st.row)
-        for slot, key in enumerate(spark_metrics(st.row, self.sparklines)):
-            if key is not None:
-                b = self._open().buckets(st.row.num, *key, size=SPARK_SIZE)
-                last = b.last_x
-                new.sparks[slot] = Spark(*key, b, int(last) if last is not None else -1)
-        new.backfilled = True
+        its sparklines pre-aggregated by SQLite (one range scan each)."""
+        new = RunState(st.row, backfilled=True)
         self._advance(new)
         return new
 

@@ -12,7 +12,7 @@ important hide, and the run label takes what width is left.
 from __future__ import annotations
 
 import textwrap
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -62,22 +62,49 @@ BEFORE_EXTRA = (
     Column("pos", "q#", 3, 2, right=True),
     Column("epoch", "epoch", 7, 1, right=True),
     Column("progress", "progress", 8, 7),
-    Column("loss", "loss", 12, 5),
-    Column("metric", "metric", 12, 6),
+    # one sparkline always fits 80 columns: a live view's point is its curves
+    Column("loss", "loss", 12, 1),
+    Column("metric", "metric", 12, 3),
     Column("best", "best", 7, 1, right=True),
 )
 AFTER_EXTRA = (
-    Column("tags", "tags", 10, 4),
-    Column("lr", "lr", 7, 3, right=True),
+    Column("tags", "tags", 10, 3),
+    Column("lr", "lr", 7, 5, right=True),
     Column("bs", "bs", 4, 6, right=True),
     Column("dropout", "drop", 5, 6, right=True),
-    Column("seed", "seed", 4, 4, right=True),
+    Column("seed", "seed", 4, 5, right=True),
     Column("gpu", "gpu", 4, 8),
-    Column("elapsed", "elapsed", 7, 2, right=True),
+    Column("job", "job", 8, 7),
+    Column("node", "node", 8, 7),
+    Column("reason", "pending", 12, 7),
+    Column("elapsed", "elapsed", 7, 4, right=True),
     Column("eta", "eta", 6, 2, right=True),
 )
-#: columns hidden while no row has a value in them
-OPTIONAL = ("pos", "seed", "gpu", "eta", "lr", "bs", "dropout", "best", "elapsed", "tags")
+LIVE = ("queued", "starting", "running")
+
+
+def _live(r: RunRow) -> bool:
+    return r.status in LIVE
+
+
+#: optional columns, each shown while some row can have a value in it: decided by what
+#: a run is (live, swept, tagged), not by what it logged so far, so no column comes and
+#: goes while a run trains
+OPTIONAL: dict[str, Callable[[RunRow], bool]] = {
+    "pos": lambda r: r.status == "queued",
+    "seed": lambda r: r.seed is not None,
+    "gpu": lambda r: bool(r.gpu) or r.started is not None,
+    "eta": lambda r: r.status in ("starting", "running"),
+    "lr": lambda r: _live(r) or lr_of(r) is not None,
+    "bs": lambda r: isinstance(r.params.get("batch_size"), int),
+    "dropout": lambda r: r.params.get("dropout") is not None,
+    "best": lambda r: _live(r) or r.best is not None,
+    "elapsed": lambda r: _live(r) or r.started is not None,
+    "tags": lambda r: bool(r.tags),
+    "job": lambda r: bool(r.job_id),
+    "node": lambda r: bool(r.node) and r.status in ("starting", "running"),
+    "reason": lambda r: bool(r.reason) and r.status == "starting",
+}
 COLUMNS = tuple(c.key for c in (*BEFORE_EXTRA, *AFTER_EXTRA))
 #: the column whose header shows the sort's arrow
 SORT_COLUMN = {"created": "run", "id": "id", "experiment": "experiment", "status": "status",
@@ -156,6 +183,9 @@ def cells(st: RunState, depth: int, now: float, marked: bool, extra: tuple[str, 
         "dropout": fmt_num(p.get("dropout")),
         "seed": "" if r.seed is None else str(r.seed),
         "gpu": escape(str(r.gpu)) if r.gpu not in (None, "") else ("cpu" if r.started else ""),
+        "job": escape(r.job_id or ""),
+        "node": escape(r.node or "") if r.status in ("starting", "running") else "",
+        "reason": escape(r.reason) if r.status == "starting" else "",
         "elapsed": duration(elapsed(r, now)),
         "eta": duration(eta(r, now)),
     }
@@ -288,7 +318,8 @@ class RunsTable(ScrollView, can_focus=True):
         else:
             new = {rid: self._cells(rid, depth, now) for rid, depth in order}
         self._second = int(now)
-        empty = frozenset(k for k in OPTIONAL if not any(c[k] for c in new.values()))
+        shown = [rows[rid] for rid, _ in order]
+        empty = frozenset(k for k, can in OPTIONAL.items() if not any(map(can, shown)))
         if not order:  # the hint names the filter, which may have changed
             self.refresh()
         if order != self.order or empty != self._empty:
