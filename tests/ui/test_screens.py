@@ -267,8 +267,9 @@ async def test_queue_keys_export_and_bulk_actions_on_marked_runs(ws, wait_until,
             await pilot.press("c")
             await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
             question = app.screen.question
-            assert f"Stop 1 running run: {blocker} (no checkpoint" in question
-            assert f"Take 2 queued runs off the queue: {b}, {c}." in question
+            names = table(app).names  # the dialog names runs as the table does
+            assert f"Stop 1 running run: {names[blocker]} (no checkpoint" in question
+            assert f"Take 2 queued runs off the queue: {names[b]}, {names[c]}." in question
             await pilot.press("y")
             await wait_until(pilot, lambda: all(table(app).states[r].row.status == "cancelled"
                                                 for r in (blocker, b, c)), 20)
@@ -326,10 +327,13 @@ async def test_a_run_that_ends_is_told_on_any_screen_with_the_bell(ws, wait_unti
         await wait_until(pilot, lambda: {ok, bad} <= table(app).states.keys())
         await pilot.press("question_mark")  # another screen hides the runs
         await wait_until(pilot, lambda: isinstance(app.screen, HelpScreen))
-        told = lambda: [n for n in app._notifications if n.message.startswith((ok, bad))]  # noqa: E731
+        names = table(app).names  # a notification names a run as the table does
+        told = lambda: [n for n in app._notifications  # noqa: E731
+                        if n.message.startswith((names[ok], names[bad]))]
         await wait_until(pilot, lambda: len(told()) == 2, 40)
-        by_run = {n.message.split()[0]: n for n in told()}
-        assert f"{ok} finished." == by_run[ok].message and by_run[ok].severity == "information"
+        by_run = {ok if n.message.startswith(f"{names[ok]} ") else bad: n for n in told()}
+        assert f"{names[ok]} finished." == by_run[ok].message
+        assert by_run[ok].severity == "information"
         assert by_run[bad].severity == "error" and ("failed" in by_run[bad].message
                                                    or "crashed" in by_run[bad].message)
         assert len(rang) >= 1 and isinstance(app.screen, HelpScreen)
@@ -370,4 +374,5 @@ async def test_open_metric_names_in_the_table_and_the_detail_grid(ws, wait_until
         await pilot.press("enter")
         await wait_until(pilot, lambda: isinstance(app.screen, DetailScreen) and app.screen.detail)
         charts = [(c.name, c.scope) for c in app.screen.detail.charts]
-        assert charts == [("val/acc", "epoch"), ("val/loss", "epoch"), ("Loss/train", "step")]
+        # the primary metric, the training loss, the held-out loss (issue 18.9)
+        assert charts == [("val/acc", "epoch"), ("Loss/train", "step"), ("val/loss", "epoch")]

@@ -366,16 +366,42 @@ class Detail:
 
     row: RunRow
     charts: list[MetricChart]  # the primary metric first
+    constants: dict[str, float]  # metrics that never changed: said, not charted
     confusion_epochs: list[int]
     stdout: str
     confusion: dict[str, Any] | None = None  # at the chosen epoch
     prev_confusion: dict[str, Any] | None = None  # at the epoch before it
 
 
+#: parts of a metric's name that say it was measured on held-out data
+HELD_OUT = ("val", "test", "eval")
+
+
+def constants(row: RunRow) -> dict[str, float]:
+    """Metrics that logged one value over and over (`batch_size`): said once as text,
+    never charted as a flat line."""
+    return {name: s.min for (name, _), s in sorted(row.summaries.items())
+            if s.count > 1 and s.min is not None and s.min == s.max}
+
+
 def chart_order(row: RunRow) -> list[tuple[str, str]]:
-    """Every (metric, scope) of a run: the primary metric first, then epoch-level, then
-    step-level metrics by name."""
-    return sorted(row.summaries, key=lambda k: (k[0] != row.metric, k[1] != "epoch", k[0]))
+    """The (metric, scope) charts of a run, what a reader looks at first first: the
+    primary metric, the training loss (its sparkline's), the held-out losses, the other
+    held-out metrics, the other losses and accuracies, then the rest by name; epoch-level
+    before step-level within each. Constants are left out."""
+    fixed = constants(row)
+    loss = spark_metrics(row, [])[0]
+
+    def rank(key: tuple[str, str]) -> tuple[int, bool, str]:
+        name, scope = key
+        low = name.lower()
+        held = any(part in low for part in HELD_OUT)
+        group = (0 if name == row.metric else 1 if key == loss else
+                 2 if held and "loss" in low else 3 if held else
+                 4 if "loss" in low or "acc" in low else 5)
+        return group, scope != "epoch", name
+
+    return sorted((k for k in row.summaries if k[0] not in fixed), key=rank)
 
 
 def load_detail(index: Index, logs: LogsDir, run_id: str, cm_epoch: int | None = None,
@@ -393,7 +419,7 @@ def load_detail(index: Index, logs: LogsDir, run_id: str, cm_epoch: int | None =
     cm_epochs = index.confusion_epochs(run_id)
     want = cm_epoch if cm_epoch in cm_epochs else (cm_epochs[-1] if cm_epochs else None)
     before = [e for e in cm_epochs if want is not None and e < want]
-    return Detail(row, charts, cm_epochs, tail(logs.run(run_id).stdout),
+    return Detail(row, charts, constants(row), cm_epochs, tail(logs.run(run_id).stdout),
                   index.confusion(run_id, want) if want is not None else None,
                   index.confusion(run_id, before[-1]) if before else None)
 

@@ -9,7 +9,6 @@ from typing import Any
 from rich.markup import escape
 from textual import work
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Vertical
 from textual.widgets import DataTable, Footer, Static
 
@@ -19,6 +18,7 @@ from ...store import query
 from ...store.index import Index
 from ...store.metrics import fmt_value
 from ...store.spec import INTERNAL_PARAMS
+from .. import keys
 from ..messages import CompareLoaded
 from ..widgets.chart import Chart, Line
 from .base import DashboardScreen
@@ -53,7 +53,7 @@ def short_id(run_id: str) -> str:
 
 
 class CompareScreen(DashboardScreen):
-    BINDINGS = [Binding("escape", "app.pop_screen", "Back")]
+    BINDINGS = keys.COMPARE
 
     def __init__(self, run_ids: list[str], labels: Mapping[str, str] | None = None) -> None:
         super().__init__()

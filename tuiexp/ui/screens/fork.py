@@ -8,7 +8,6 @@ from typing import Any
 from rich.markup import escape
 from textual import on
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Input, Label, Select, Static, TextArea
@@ -18,6 +17,7 @@ from ...config.params import builtin_schema
 from ...config.values import parse_value
 from ...errors import TuiexpError
 from ...store.index import RunRow
+from .. import keys
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -94,8 +94,7 @@ def diff_text(parent: dict[str, Any], overrides: dict[str, Any]) -> str:
 
 class ForkScreen(ModalScreen["Request | None"]):
     AUTO_FOCUS = "#epoch"  # the screen focuses it on activation, before any key is read
-    BINDINGS = [Binding("escape", "dismiss(None)", "Cancel"),
-                Binding("ctrl+s", "submit", "Queue fork")]
+    BINDINGS = keys.FORK
 
     def __init__(self, row: RunRow, checkpoints: list[int], name: str = "") -> None:
         super().__init__()

@@ -8,7 +8,6 @@ from typing import Any
 from rich.markup import escape
 from textual import on
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Label, OptionList, Static, TextArea
@@ -16,6 +15,7 @@ from textual.widgets.option_list import Option
 
 from ...config import loader, model, values
 from ...errors import TuiexpError
+from .. import keys
 
 Request = tuple[model.Config, str, dict[str, Any]]
 
@@ -31,8 +31,7 @@ def experiment_options(cfg: model.Config) -> list[Option]:
 
 class NewScreen(ModalScreen["Request | None"]):
     AUTO_FOCUS = "OptionList"
-    BINDINGS = [Binding("escape", "dismiss(None)", "Cancel"),
-                Binding("ctrl+s", "submit", "Queue")]
+    BINDINGS = keys.NEW
 
     def __init__(self, config_path: Path) -> None:
         super().__init__()

@@ -7,7 +7,6 @@ from __future__ import annotations
 from rich.markup import escape
 from textual import on
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Input, Static, TextArea
@@ -15,6 +14,7 @@ from textual.widgets import Input, Static, TextArea
 from ...errors import UsageError
 from ...store import notes
 from ...store.index import RunRow
+from .. import keys
 from ..actions import Names, names
 
 TagEdit = tuple[list[str], list[str]]  # (tags to add, tags to remove)
@@ -39,7 +39,7 @@ def tag_counts(rows: list[RunRow]) -> str:
 class TagScreen(ModalScreen["TagEdit | None"]):
     """`+best -old` edits (a bare word adds), checked as they are typed."""
 
-    BINDINGS = [Binding("escape", "dismiss(None)", "Cancel")]
+    BINDINGS = keys.TAGS
 
     def __init__(self, rows: list[RunRow], labels: Names) -> None:
         super().__init__()
@@ -91,7 +91,7 @@ class TagScreen(ModalScreen["TagEdit | None"]):
 class NoteScreen(ModalScreen["str | None"]):
     """The note, in full; what is saved replaces the note of every run edited."""
 
-    BINDINGS = [Binding("escape", "dismiss(None)", "Cancel"), Binding("ctrl+s", "save", "Save")]
+    BINDINGS = keys.NOTE
 
     def __init__(self, rows: list[RunRow], labels: Names) -> None:
         super().__init__()

@@ -20,7 +20,7 @@ from rich.markup import escape
 from rich.style import Style
 from rich.text import Text
 from textual import events
-from textual.binding import Binding, BindingType
+from textual.binding import BindingType
 from textual.geometry import Region, Size
 from textual.message import Message
 from textual.scroll_view import ScrollView
@@ -32,6 +32,7 @@ from ...store import query
 from ...store.index import RunRow
 from ...store.metrics import fmt_value
 from ...store.query import elapsed, epochs_done, eta, progress
+from .. import keys
 from ..data import RunState, bar, duration, fmt_num, lr_of, sparkline, visible_order
 
 STATUS_STYLE = {
@@ -55,16 +56,16 @@ class Column:
 
 
 BEFORE_EXTRA = (
-    Column("run", "run", 22, 0, grow=True),
+    Column("run", "run", 20, 0, grow=True),
     Column("id", "id", 26, 9),
     Column("experiment", "experiment", 12, 8),
-    Column("status", "status", 9, 0),
-    Column("pos", "q#", 3, 2, right=True),
+    Column("status", "status", 10, 0),
+    Column("pos", "q#", 3, 4, right=True),
     Column("epoch", "epoch", 7, 1, right=True),
     Column("progress", "progress", 8, 7),
     # one sparkline always fits 80 columns: a live view's point is its curves
     Column("loss", "loss", 12, 1),
-    Column("metric", "metric", 12, 3),
+    Column("metric", "metric", 12, 4),
     Column("best", "best", 7, 1, right=True),
 )
 AFTER_EXTRA = (
@@ -77,7 +78,7 @@ AFTER_EXTRA = (
     Column("job", "job", 8, 7),
     Column("node", "node", 8, 7),
     Column("reason", "pending", 12, 7),
-    Column("elapsed", "elapsed", 7, 4, right=True),
+    Column("elapsed", "elapsed", 7, 5, right=True),
     Column("eta", "eta", 6, 2, right=True),
 )
 LIVE = ("queued", "starting", "running")
@@ -122,7 +123,7 @@ def layout(columns: Iterable[Column], width: int, grow_to: int = 0,
            hidden: Iterable[str] = ()) -> list[tuple[Column, int]]:
     """The columns that fit in `width` cells (one space between), in table order, each
     with its width. The most important come first (priority 0 always); the `grow` column
-    widens up to `grow_to` before columns of priority 4 and above get any room."""
+    widens up to `grow_to` before columns of priority 5 and above get any room."""
     skip = set(hidden)
     cols = [c for c in columns if c.key not in skip]
     used, keep = 0, set()
@@ -135,10 +136,10 @@ def layout(columns: Iterable[Column], width: int, grow_to: int = 0,
                 keep.add(c.key)
                 used += c.width + 1
 
-    take(c for c in cols if c.priority < 4)
+    take(c for c in cols if c.priority < 5)
     extra = max(0, min(width - used, grow_to - grow.width)) if grow else 0
     used += extra
-    take(c for c in cols if c.priority >= 4)
+    take(c for c in cols if c.priority >= 5)
     return [(c, c.width + extra if c.grow else c.width) for c in cols if c.key in keep]
 
 
@@ -170,7 +171,10 @@ def cells(st: RunState, depth: int, now: float, marked: bool, extra: tuple[str, 
         "run": f"{mark}{tree}{escape(name)}",
         "id": escape(r.id),
         "experiment": escape(r.experiment),
-        "status": f"[{STATUS_STYLE.get(r.status, '')}]{r.status}[/]",
+        # `!`: the run has warnings (a script whose output gave no metric...): the detail
+        # and `tuiexp show` say them
+        "status": f"[{STATUS_STYLE.get(r.status, '')}]{r.status}[/]"
+                  + ("[bold yellow]![/]" if r.warnings else ""),
         "pos": str(pos) if pos else "",
         "epoch": f"{epochs_done(r)}/{r.epochs or '?'}",
         "progress": bar(progress(r)),
@@ -203,14 +207,7 @@ class RunsTable(ScrollView, can_focus=True):
     """Rows keyed by run id, in tree order. `show` recomputes the cells of the rows that
     changed (live ones once a second, for the clocks) and repaints only those lines."""
 
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("up,k", "cursor(-1)", "Up", show=False),
-        Binding("down,j", "cursor(1)", "Down", show=False),
-        Binding("home,g", "first", "First", show=False),
-        Binding("end,G", "last", "Last", show=False),
-        Binding("pageup,ctrl+b", "page(-1)", "Page up", show=False),
-        Binding("pagedown,ctrl+f", "page(1)", "Page down", show=False),
-    ]
+    BINDINGS: ClassVar[list[BindingType]] = keys.TABLE
     COMPONENT_CLASSES: ClassVar[set[str]] = {
         "runs-table--header", "runs-table--even", "runs-table--odd", "runs-table--cursor",
         "runs-table--hint"}
