@@ -269,7 +269,7 @@ async def test_queue_keys_export_and_bulk_actions_on_marked_runs(ws, wait_until,
             question = app.screen.question
             names = table(app).names  # the dialog names runs as the table does
             assert f"Stop 1 running run: {names[blocker]} (no checkpoint" in question
-            assert f"Take 2 queued runs off the queue: {names[b]}, {names[c]}." in question
+            assert f"Take 2 queued runs off the queue: {names[c]}, {names[b]}." in question
             await pilot.press("y")
             await wait_until(pilot, lambda: all(table(app).states[r].row.status == "cancelled"
                                                 for r in (blocker, b, c)), 20)

@@ -68,13 +68,13 @@ async def test_keys_move_the_cursor_and_the_header_shows_the_sort():
         table.apply([state(row(f"r{i:02d}", i), 3) for i in range(30)], [], 200.0)
         await pilot.pause()
         assert "run ▼age" in lines(table)[0]
-        await pilot.press("j", "j", "k")
-        assert table.current_id == "r01"
+        await pilot.press("j", "j", "k")  # newest first
+        assert table.current_id == "r28"
         await pilot.press("G")
-        assert table.current_id == "r29"
-        assert "r29" in table.get_cell("r29", "run") and int(table.scroll_offset.y) > 0
+        assert table.current_id == "r00"
+        assert "r00" in table.get_cell("r00", "run") and int(table.scroll_offset.y) > 0
         await pilot.press("g")
-        assert table.current_id == "r00" and int(table.scroll_offset.y) == 0
+        assert table.current_id == "r29" and int(table.scroll_offset.y) == 0
         await pilot.press("pagedown")
         assert table.cursor_row == 10
         table.sort_by = "status"

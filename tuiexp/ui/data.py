@@ -126,7 +126,7 @@ def _best_first(r: RunRow) -> tuple[int, float]:
 
 
 SORTS: dict[str, Callable[[RunRow], Any]] = {
-    "created": lambda r: r.created,
+    "created": lambda r: -r.created,  # newest first (`▼age`): a run just queued is on top
     "id": lambda r: r.id,
     "experiment": lambda r: (r.experiment, r.created),
     "status": lambda r: (r.status, r.created),

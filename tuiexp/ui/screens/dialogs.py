@@ -42,6 +42,7 @@ FORMAT_NAMES = {"csv": "CSV", "md": "Markdown", "latex": "LaTeX", "json": "JSON"
 class ExportScreen(ModalScreen["tuple[str, Path] | None"]):
     """Write the run table to a file in one of the export formats."""
 
+    AUTO_FOCUS = "#path"  # enter writes; tab reaches the format list
     BINDINGS = keys.EXPORT
 
     def __init__(self, what: str = "the run table") -> None:
