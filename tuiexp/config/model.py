@@ -100,7 +100,7 @@ class Config:
         base = deep_merge(exp.params, overrides)
         # what --set fixes is not swept: a dotted sweep key, or the seeds when `seed` is set
         grid = {k: v for k, v in exp.sweep.items() if not overridden(k, overrides)}
-        seeds = [None] if "seed" in overrides else seeds_set or exp.seeds or [None]
+        seeds: list[int | None] = [None] if "seed" in overrides else [*(seeds_set or exp.seeds or [None])]
         budgets = _budgets(exp, base, overrides,
                            lambda what: ConfigError(self.where(exp.name, "param_budget", what)))
         runs = []
