@@ -100,7 +100,8 @@ class Config:
         base = deep_merge(exp.params, overrides)
         # what --set fixes is not swept: a dotted sweep key, or the seeds when `seed` is set
         grid = {k: v for k, v in exp.sweep.items() if not overridden(k, overrides)}
-        seeds: list[int | None] = [None] if "seed" in overrides else [*(seeds_set or exp.seeds or [None])]
+        chosen = seeds_set or list(exp.seeds)
+        seeds: list[int | None] = [None] if "seed" in overrides or not chosen else [*chosen]
         budgets = _budgets(exp, base, overrides,
                            lambda what: ConfigError(self.where(exp.name, "param_budget", what)))
         runs = []
