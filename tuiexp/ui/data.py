@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..queue import gpu
+from ..queue import gpu, slurm
 from ..store import lock, query
 from ..store.index import ACTIVE, Index, RunRow
 from ..store.paths import LogsDir
@@ -177,6 +177,9 @@ class Resources:
     queued: int
     running: int
     daemon: bool
+    #: the cluster's partitions (one `sinfo`) when the queue runs on Slurm: then they are
+    #: what the strip shows, not this machine's GPUs; empty when sinfo did not answer
+    partitions: tuple[slurm.Partition, ...] | None = None
 
 
 @dataclass
@@ -321,7 +324,12 @@ class Poller:
         return gone
 
     def resources(self) -> Resources:
-        counts = self._open().counts()
+        index = self._open()
+        counts = index.counts()
+        if (index.setting("queue") or {}).get("executor") == "slurm":  # as the supervisor runs it
+            return Resources((), 0.0, 0, 0, counts.get("queued", 0),
+                             counts.get("running", 0) + counts.get("starting", 0),
+                             lock.is_running(self.logs), tuple(slurm.partitions()))
         on: dict[str, list[str]] = {}
         for st in self.states.values():
             if st.row.status in ("running", "starting"):

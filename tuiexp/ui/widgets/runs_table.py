@@ -94,7 +94,7 @@ def _live(r: RunRow) -> bool:
 OPTIONAL: dict[str, Callable[[RunRow], bool]] = {
     "pos": lambda r: r.status == "queued",
     "seed": lambda r: r.seed is not None,
-    "gpu": lambda r: bool(r.gpu) or r.started is not None,
+    "gpu": lambda r: bool(r.gpu) or (r.started is not None and not r.job_id),
     "eta": lambda r: r.status in ("starting", "running"),
     "lr": lambda r: _live(r) or lr_of(r) is not None,
     "bs": lambda r: isinstance(r.params.get("batch_size"), int),
@@ -186,7 +186,8 @@ def cells(st: RunState, depth: int, now: float, marked: bool, extra: tuple[str, 
         "bs": fmt_num(p.get("batch_size"), "d") if isinstance(p.get("batch_size"), int) else "",
         "dropout": fmt_num(p.get("dropout")),
         "seed": "" if r.seed is None else str(r.seed),
-        "gpu": escape(str(r.gpu)) if r.gpu not in (None, "") else ("cpu" if r.started else ""),
+        "gpu": escape(str(r.gpu)) if r.gpu not in (None, "") else (
+            "cpu" if r.started and not r.job_id else ""),  # a Slurm job's node says where
         "job": escape(r.job_id or ""),
         "node": escape(r.node or "") if r.status in ("starting", "running") else "",
         "reason": escape(r.reason) if r.status == "starting" else "",
