@@ -374,7 +374,7 @@ class Detail:
 
     row: RunRow
     charts: list[MetricChart]  # the primary metric first
-    constants: dict[str, float]  # metrics that never changed: said, not charted
+    constants: dict[tuple[str, str], float]  # metrics that never changed: said, not charted
     confusion_epochs: list[int]
     stdout: str
     confusion: dict[str, Any] | None = None  # at the chosen epoch
@@ -385,10 +385,10 @@ class Detail:
 HELD_OUT = ("val", "test", "eval")
 
 
-def constants(row: RunRow) -> dict[str, float]:
-    """Metrics that logged one value over and over (`batch_size`): said once as text,
-    never charted as a flat line."""
-    return {name: s.min for (name, _), s in sorted(row.summaries.items())
+def constants(row: RunRow) -> dict[tuple[str, str], float]:
+    """Metrics that logged one value over and over at a scope (`batch_size`): said once
+    as text, never charted as a flat line."""
+    return {key: s.min for key, s in sorted(row.summaries.items())
             if s.count > 1 and s.min is not None and s.min == s.max}
 
 
@@ -409,7 +409,7 @@ def chart_order(row: RunRow) -> list[tuple[str, str]]:
                  4 if "loss" in low or "acc" in low else 5)
         return group, scope != "epoch", name
 
-    return sorted((k for k in row.summaries if k[0] not in fixed), key=rank)
+    return sorted((k for k in row.summaries if k not in fixed), key=rank)
 
 
 def load_detail(index: Index, logs: LogsDir, run_id: str, cm_epoch: int | None = None,

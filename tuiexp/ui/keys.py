@@ -35,9 +35,10 @@ RUNS: list[BindingType] = [
     Binding("s", "sort", "Sort", show=False,
             tooltip="cycle the sort: age, id, experiment, status, best, epoch"),
     Binding("t", "tree", "Tree", show=False, tooltip="forks under their parent, or a flat list"),
-    Binding("S", "study", "Study of a trial", show=False),
+    Binding("S", "study", "Study of a trial", show=False,
+            tooltip="the study of the trial under the cursor: its trials, the best so far"),
     Binding("L", "lr_find", "LR range test", show=False,
-            tooltip="of the experiment of the run under the cursor"),
+            tooltip="LR range test of the experiment of the run under the cursor"),
     Binding("escape", "clear_filter", "Clear filter", show=False),
 ]
 
@@ -54,7 +55,7 @@ TABLE: list[BindingType] = [
 DETAIL: list[BindingType] = [
     Binding("escape", "app.pop_screen", "Back"),
     Binding("n,pagedown", "page(1)", "More charts"),
-    Binding("p,pageup", "page(-1)", "Back charts", show=False),
+    Binding("p,pageup", "page(-1)", "Previous charts", show=False),
     Binding("f", "fork", "Fork"),
     # the confusion panel's title says these two
     Binding("left_square_bracket", "confusion(-1)", "Prev epoch", show=False,
@@ -122,6 +123,11 @@ KEY_NAMES = {"slash": "/", "question_mark": "?", "left_square_bracket": "[",
              "pagedown": "pgdn", "pageup": "pgup"}
 
 
+def _lower(text: str) -> str:
+    """`Next run` -> `next run` (the help's voice); `LR range test` stays."""
+    return text if text[1:2].isupper() else text[:1].lower() + text[1:]
+
+
 def key_text(keys: str) -> str:
     """`n,pagedown` -> `n / pgdn`."""
     return " / ".join(KEY_NAMES.get(k, k) for k in keys.split(","))
@@ -134,7 +140,7 @@ def rows() -> list[tuple[str, str, str]]:
     for where, bindings in SCREENS:
         for b in bindings:
             if isinstance(b, Binding) and b not in GLOBAL:
-                out.append((where, key_text(b.key), b.tooltip or b.description))
+                out.append((where, key_text(b.key), b.tooltip or _lower(b.description)))
         out += [(where, key, does) for key, does in WIDGET_KEYS.get(where, [])]
     out += [("filter", key, does) for key, does in WIDGET_KEYS["filter"]]
     out += [("anywhere", "?", "every key (this list)"), ("anywhere", "ctrl+p", "command palette"),

@@ -137,9 +137,10 @@ class DetailScreen(DashboardScreen):
         best = (f"best {r.metric} {fmt_value(r.metric, r.best)} @{r.best_at}"
                 if r.metric and r.best is not None else "")
         second = [f"charts {self.page + 1}/{pages} (n/p)"] if pages > 1 else []
-        if self.detail.constants:
-            second.append("constant: " + ", ".join(
-                f"{name} {fmt_value(name, v)}" for name, v in self.detail.constants.items()))
+        moving = {name for name, scope in r.summaries if (name, scope) not in self.detail.constants}
+        fixed = {name: v for (name, _), v in self.detail.constants.items() if name not in moving}
+        if fixed:
+            second.append("constant: " + ", ".join(f"{n} {fmt_value(n, v)}" for n, v in fixed.items()))
         self.query_one("#header", Static).update(
             f"[b]{escape(r.id)}[/]  {escape(r.experiment)}  {r.status} {escape(r.message)}"
             f"  epoch {epochs_done(r)}/{r.epochs or '?'}  {best}{escape(fork)}"

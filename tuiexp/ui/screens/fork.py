@@ -108,6 +108,8 @@ class ForkScreen(ModalScreen["Request | None"]):
         self.error: str | None = None
         self.overrides: dict[str, Any] = {}
         self.template = ""  # the schedule field's text until it is edited
+        #: the built-in trainer's runs have a schedule; a script's, if it takes one
+        self.has_schedule = self.builtin or "schedule" in row.params
 
     def compose(self) -> ComposeResult:
         p = self.base
@@ -128,7 +130,7 @@ class ForkScreen(ModalScreen["Request | None"]):
                     if key == "epochs" and isinstance(p.get(key), int) and p[key] <= epoch:
                         value = str(epoch + 1)  # the last epoch: one more, so it has some to train
                     yield Input(value, id=key, placeholder="(unchanged)", compact=True)
-            if self.builtin:
+            if self.has_schedule:
                 yield Label(f"schedule from the fork epoch on (phases such as {SCHEDULE_EXAMPLE})")
                 self.template = self.schedule_template(epoch)
                 yield TextArea(self.template, id="schedule", language=None)
@@ -152,7 +154,7 @@ class ForkScreen(ModalScreen["Request | None"]):
     @on(Select.Changed, "#epoch")
     def epoch_changed(self) -> None:
         """A new epoch: the untouched template follows it (the epochs left change)."""
-        if not self.builtin:
+        if not self.has_schedule:
             return
         area = self.query_one("#schedule", TextArea)
         if area.text == self.template:
@@ -164,7 +166,7 @@ class ForkScreen(ModalScreen["Request | None"]):
     @on(Select.Changed)
     def revalidate(self) -> None:
         texts = {k: self.query_one(f"#{k}", Input).value for k in FIELDS}
-        schedule = self.query_one("#schedule", TextArea).text if self.builtin else ""
+        schedule = self.query_one("#schedule", TextArea).text if self.has_schedule else ""
         self.overrides, self.error = plan(self.row.params, self.builtin, self.epoch, texts,
                                           schedule, self.template)
         self.query_one("#diff", Static).update(diff_text(self.base, self.overrides))
