@@ -6,7 +6,8 @@
   its sparklines must appear and grow.
 - `probe`: two runs written by hand through `tuiexp.track` before the dashboard
   opens, with an LR ending at 2.99e-05 and val losses within 1.1014..1.1049: the
-  detail's axis labels must be whole numbers, compare's top and bottom must differ."""
+  detail's axis labels must be whole numbers, compare's top and bottom must differ;
+  the second one logs a warning, which its row and its detail must show."""
 
 from __future__ import annotations
 
@@ -62,6 +63,8 @@ PROBE = textwrap.dedent("""
                 run.log({"val_loss": LOSSES[seed][epoch - 1], "val_acc": ACCS[seed][epoch - 1],
                          "lr": LRS[epoch - 1], "epoch_time": 20.0 + epoch + seed,
                          "images_per_s": 1000.0 - epoch}, epoch=epoch)
+            if seed:
+                run.warning("the probe of seed 1 has something to say")
 """)
 
 
@@ -195,3 +198,16 @@ def test_compare_writes_different_values_at_top_and_bottom(screen: Screen):
     labels = axis_labels(pane)
     pairs = list(zip(labels[::2], labels[1::2], strict=False))
     assert all(top != bottom for top, bottom in pairs), (pairs, pane)
+
+
+def test_a_runs_warning_shows_in_its_row_and_its_detail(screen: Screen):
+    term = screen.term
+    tb = table(seen(term, lambda p: (t := table(p)) is not None and sum(
+        label.startswith("probe") for label in t.labels()) == 2))
+    warned = [line for line in tb.lines if "finished!" in line]
+    assert len(warned) == 1 and tb.label(warned[0]).endswith("s1"), tb.lines
+    term.keys("g", *["j"] * tb.lines.index(warned[0]), "Enter")
+    pane = seen(term, lambda p: "has something to say" in p)
+    assert re.search(r"warning\s+the probe of seed 1 has something to say", pane.split("╭")[0]), pane
+    term.keys("Escape")
+    seen(term, lambda p: table(p) is not None)

@@ -98,7 +98,12 @@ class RunRow:
 
     @property
     def seed(self) -> int | None:
-        return self.spec.get("seed")
+        """The spec's seed, else an integer `seed` param (a script run by hand names its
+        seed only among its params)."""
+        seed = self.spec.get("seed")
+        if seed is None:
+            seed = self.spec.get("params", {}).get("seed")
+        return seed if isinstance(seed, int) and not isinstance(seed, bool) else None
 
     @property
     def num_params(self) -> int | None:
