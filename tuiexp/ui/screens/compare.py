@@ -87,7 +87,7 @@ class CompareScreen(DashboardScreen):
         colours = {r.id: PALETTE[i % len(PALETTE)] for i, (r, _) in enumerate(data)}
         for chart_id, name in zip(("#primary", "#loss"), (*names, None, None), strict=False):
             chart = self.query_one(chart_id, Chart)
-            chart.title = f"{name} (forks after their parent's prefix)" if name else ""
+            chart.title = name or ""  # a fork's line starts on its parent's prefix
             chart.plot([Line(self.labels.get(r.id, r.id), curves.get(name, []), colours[r.id])
                         for r, curves in data] if name else [])
         table = self.query_one("#params", DataTable)

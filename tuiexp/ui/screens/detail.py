@@ -75,9 +75,10 @@ def confusion_text(cur: dict[str, Any], prev: dict[str, Any] | None) -> Text:
 class DetailScreen(DashboardScreen):
     BINDINGS = keys.DETAIL
 
-    def __init__(self, run_id: str) -> None:
+    def __init__(self, run_id: str, names: Mapping[str, str] | None = None) -> None:
         super().__init__()
         self.run_id = run_id
+        self.names = names or {}  # run labels, as the table names the runs
         self.detail: Detail | None = None
         self.cm_epoch: int | None = None  # None: follow the latest
         self.shown_stdout = ""
@@ -133,18 +134,21 @@ class DetailScreen(DashboardScreen):
         if self.detail is None:
             return
         r = self.detail.row
-        fork = f" — fork of {r.parent} at epoch {r.fork_epoch}" if r.parent else ""
         best = (f"best {r.metric} {fmt_value(r.metric, r.best)} @{r.best_at}"
                 if r.metric and r.best is not None else "")
-        second = [f"charts {self.page + 1}/{pages} (n/p)"] if pages > 1 else []
+        second = [r.id]
+        if r.parent:
+            second.append(f"fork of {self.names.get(r.parent, r.parent)} at epoch {r.fork_epoch}")
+        if pages > 1:
+            second.append(f"charts {self.page + 1}/{pages} (n/p)")
         moving = {name for name, scope in r.summaries if (name, scope) not in self.detail.constants}
         fixed = {name: v for (name, _), v in self.detail.constants.items() if name not in moving}
         if fixed:
             second.append("constant: " + ", ".join(f"{n} {fmt_value(n, v)}" for n, v in fixed.items()))
         self.query_one("#header", Static).update(
-            f"[b]{escape(r.id)}[/]  {escape(r.experiment)}  {r.status} {escape(r.message)}"
-            f"  epoch {epochs_done(r)}/{r.epochs or '?'}  {best}{escape(fork)}"
-            + (f"\n[dim]{escape(' · '.join(second))}[/]" if second else "") + notes_text(r)
+            f"[b]{escape(self.names.get(r.id, r.experiment))}[/]  {r.status} {escape(r.message)}"
+            f"  epoch {epochs_done(r)}/{r.epochs or '?'}  {best}"
+            f"\n[dim]{escape(' · '.join(second))}[/]" + notes_text(r)
             + "".join(f"\n[bold yellow]warning[/] {escape(w)}" for w in r.warnings[:2]))
 
     def draw_charts(self) -> None:
