@@ -83,6 +83,24 @@ async def test_new_with_bad_override_stays_open(ws, wait_until):
         assert isinstance(app.screen, NewScreen) and not table(app).states
 
 
+async def test_the_new_form_says_its_verdict_as_typed_and_drops_a_fixed_error(ws, wait_until):
+    """Issue 18.12: the verdict follows the text (an error goes with its line) and is
+    plain text (a `[` in the message is no markup: no literal `[/]`)."""
+    app = ws.app()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("n")
+        await wait_until(pilot, lambda: isinstance(app.screen, NewScreen))
+        verdict = lambda: str(app.screen.query_one("#verdict", Static).render())  # noqa: E731
+        area = app.screen.query_one(TextArea)
+        area.text = "epochs = ["
+        await wait_until(pilot, lambda: "not a TOML value" in verdict())
+        assert "[/]" not in verdict() and "'['" in verdict()
+        area.text = ""
+        await wait_until(pilot, lambda: "not a TOML value" not in verdict())
+        assert "run of fake" in verdict() or "runs of fake" in verdict(), verdict()
+        assert not table(app).states  # nothing queued by typing
+
+
 async def test_broken_config_is_a_notification(ws, wait_until):
     ws.config_path.write_text("[experiments.x\n")
     app = ws.app()
