@@ -4,9 +4,9 @@
 
 One journey, split into steps so each step is its own test: the steps run in file
 order and share the module's `journey` (the folder, both terminals, what earlier steps
-saw). A step that fails on today's code is marked xfail(strict=True) with its defect
-number and leaves the screens as it found them, so the steps after it still run.
-The built-in trainer trains for real (torch, on the CPU): marked `slow`."""
+saw). Each step leaves the screens as it found them, so a failing step does not take
+the steps after it down. The built-in trainer trains for real (torch, on the CPU):
+marked `slow`."""
 
 from __future__ import annotations
 
