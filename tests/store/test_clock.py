@@ -48,9 +48,12 @@ def test_a_killed_and_resumed_run_keeps_true_time(tmp_path: Path) -> None:
     assert query.elapsed(running, now=87410.0) == pytest.approx(25 + 10)  # not a day and more
     # the resumed attempt's own LR, not step 25's of the attempt that died
     assert query.current_lr(running) == 0.085
-    # one whole epoch (1 -> 2) took 10 s; epoch 2 of 4 logged: 2 left
+    # one whole epoch (1 -> 2) took 10 s; epoch 2 of 4 logged: 2 left, the first of them
+    # begun when the attempt started, and counting down from there (issue 18.10)
     assert (row.epoch_secs, row.epoch_gaps) == (10.0, 1)
-    assert query.eta(running, now=87410.0) == pytest.approx(20.0)
+    assert row.epoch_at == 87400.0
+    assert [query.eta(running, now=87400.0 + s) for s in (0, 4, 10, 30)] == pytest.approx(
+        [20.0, 16.0, 10.0, 10.0])  # an epoch that runs long holds at the epochs after it
     # waiting in the queue again (or starting): the clock stands still
     for status in ("queued", "starting", "cancelled"):
         still = replace(row, status=status, ended=None)

@@ -155,7 +155,7 @@ def test_nan_metrics_do_not_break_listing(workdir):
     assert listed.returncode == 0, listed.stderr
     (row,) = [line.split() for line in listed.stdout.splitlines() if line.startswith(run_id)]
     # the NaN values are listed as such; no best is made up from them
-    assert row[1] == "finished" and row[3:] == ["-", "nan", "nan"], listed.stdout
+    assert row[2] == "finished" and row[4:] == ["-", "nan", "nan"], listed.stdout  # id, label
     data = show(workdir, run_id)
     assert data["status"] == "finished" and data["best"] is None
     text = tuiexp(workdir, "show", run_id, check=True).stdout

@@ -229,6 +229,9 @@ def test_elapsed_eta_and_lr_are_true_across_a_resume(parent: RunPaths, tmp_path:
     now = step8["t"] + 1.0
     attempt1 = first[-1]["t"] - first[0]["t"]
     assert query.elapsed(now_row, now) == pytest.approx(attempt1 + now - second[0]["t"])
-    # the ETA: epochs left at a whole epoch's wall time (attempt 1's epoch 1 -> 2 events)
+    # the ETA: epochs left at a whole epoch's wall time (attempt 1's epoch 1 -> 2 events),
+    # less what the epoch in progress ran since the resumed attempt began it
     e1, e2 = (next(e["t"] for e in first if e["kind"] == "epoch" and e["epoch"] == n) for n in (1, 2))
-    assert query.eta(now_row, now) == pytest.approx((e2 - e1) * (3 - query.epochs_done(now_row)))
+    left, since = 3 - query.epochs_done(now_row), now - second[0]["t"]
+    assert now_row.epoch_at == pytest.approx(second[0]["t"])
+    assert query.eta(now_row, now) == pytest.approx(max(0.0, (e2 - e1) - since) + (e2 - e1) * (left - 1))

@@ -31,8 +31,9 @@ def test_sparkline_width_and_shape():
 def test_tree_puts_forks_under_parents_and_filter():
     rows = {r.id: r for r in [row("a", created=1), row("b", created=2), row("a1", "a", 3),
                               row("a1x", "a1", 4)]}
-    assert visible_order(rows) == [("a", 0), ("a1", 1), ("a1x", 2), ("b", 0)]
-    assert [r for r, _ in visible_order(rows, tree=False)] == ["a", "b", "a1", "a1x"]
+    # newest first (`▼age`), a fork under its parent whatever its age
+    assert visible_order(rows) == [("b", 0), ("a", 0), ("a1", 1), ("a1x", 2)]
+    assert [r for r, _ in visible_order(rows, tree=False)] == ["a1x", "a1", "b", "a"]
     assert visible_order(rows, text="a1x") == [("a1x", 0)]
 
 

@@ -55,24 +55,24 @@ async def test_T_tags_the_marked_runs_and_the_filter_finds_them(root: Path):
     async with app.run_test(size=(80, 24)) as pilot:
         await until(pilot, lambda: ready(app))
         table = table_of(app)
-        await pilot.press("space", "space", "T")  # mark the first two runs, then tag them
+        await pilot.press("space", "space", "T")  # mark the top two (the newest), tag them
         await until(pilot, lambda: type(app.screen).__name__ == "TagScreen")
         assert "Tags of 2 runs" in screen_text(app) and "now: (none)" in screen_text(app)
         await pilot.press(*"best", "enter")
-        await until(pilot, lambda: [table.states[r].row.tags for r in IDS] == [["best"], ["best"], []])
+        await until(pilot, lambda: [table.states[r].row.tags for r in IDS] == [[], ["best"], ["best"]])
         assert type(app.screen).__name__ == "RunsScreen"
-        assert [on_disk(root, r) for r in IDS] == [{"note": "", "tags": ["best"]}] * 2 + [{}]
+        assert [on_disk(root, r) for r in IDS] == [{}] + [{"note": "", "tags": ["best"]}] * 2
         # the tags column shows, even at 80 columns
         await until(pilot, lambda: " tags " in screen_text(app).splitlines()[2])
         lines = {line.split()[1]: line for line in screen_text(app).splitlines()[3:6]}
-        assert "best" in lines["d=0"] and "best" in lines["d=0.1"] and "best" not in lines["d=0.2"]
+        assert "best" in lines["d=0.2"] and "best" in lines["d=0.1"] and "best" not in lines["d=0"]
 
         await pilot.press("slash", *"tag:best")
-        await until(pilot, lambda: [rid for rid, _ in table.order] == IDS[:2])
+        await until(pilot, lambda: [rid for rid, _ in table.order] == IDS[:0:-1])
         await pilot.press("enter", "escape")
         await until(pilot, lambda: len(table.order) == 3)
         await pilot.press("slash", *"-tag:best")
-        await until(pilot, lambda: [rid for rid, _ in table.order] == IDS[2:])
+        await until(pilot, lambda: [rid for rid, _ in table.order] == IDS[:1])
         await pilot.press("escape")
         await until(pilot, lambda: len(table.order) == 3)
 
@@ -80,8 +80,8 @@ async def test_T_tags_the_marked_runs_and_the_filter_finds_them(root: Path):
         await until(pilot, lambda: type(app.screen).__name__ == "TagScreen")
         await pilot.press(*"paper", "space", *"-best")
         await pilot.press("enter")
-        await until(pilot, lambda: table.states[IDS[2]].row.tags == ["paper"])
-        assert table.states[IDS[0]].row.tags == ["best"]
+        await until(pilot, lambda: table.states[IDS[0]].row.tags == ["paper"])
+        assert table.states[IDS[2]].row.tags == ["best"]
 
 
 async def test_a_bad_tag_name_keeps_the_dialog_open_and_writes_nothing(root: Path):

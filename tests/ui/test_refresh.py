@@ -122,3 +122,34 @@ def test_a_deleted_newest_run_does_not_hide_later_changes(tmp_path):
         assert newest.id not in poller.states
     finally:
         poller.close()
+
+
+def test_a_run_first_seen_queued_gets_its_sparklines_as_its_points_arrive(tmp_path):
+    """Issue 18.1: a run queued while the dashboard is open has no history when first
+    seen; its sparklines must appear with its first points and grow with the next."""
+    from tuiexp.store.ingest import Fold
+
+    logs = LogsDir.at(tmp_path / "logs").ensure()
+    spec = RunSpec(id="late-run", experiment="x", params={"epochs": 3}, created=1e9)
+    paths = runstore.create(logs, spec)
+    poller = Poller(logs)
+    fold, offset = Fold(), 0
+    try:
+        with Index(logs) as index:
+            index.add_run(spec)
+            poller.poll()
+            while poller.backfilling:
+                poller.chores()
+            assert poller.poll().changed[0].sparks == [None, None]  # nothing logged yet
+            seen = []
+            for epoch in (1, 2, 3):
+                with open(paths.events, "ab") as f:
+                    f.write(b"".join(events.encode("step", 0.0, {"step": s, "train_loss": 1 / s})
+                                     for s in range(epoch * 10 - 9, epoch * 10 + 1)))
+                    f.write(events.encode("epoch", 0.0, {"epoch": epoch, "val_acc": epoch / 4}))
+                offset, _ = index.ingest(spec.id, paths, fold, offset)
+                (st,) = poller.poll().changed
+                seen.append((len(st.values(0)), len(st.values(1))))
+        assert seen == [(10, 1), (20, 2), (30, 3)]
+    finally:
+        poller.close()

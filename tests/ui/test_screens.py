@@ -83,6 +83,24 @@ async def test_new_with_bad_override_stays_open(ws, wait_until):
         assert isinstance(app.screen, NewScreen) and not table(app).states
 
 
+async def test_the_new_form_says_its_verdict_as_typed_and_drops_a_fixed_error(ws, wait_until):
+    """Issue 18.12: the verdict follows the text (an error goes with its line) and is
+    plain text (a `[` in the message is no markup: no literal `[/]`)."""
+    app = ws.app()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("n")
+        await wait_until(pilot, lambda: isinstance(app.screen, NewScreen))
+        verdict = lambda: str(app.screen.query_one("#verdict", Static).render())  # noqa: E731
+        area = app.screen.query_one(TextArea)
+        area.text = "epochs = ["
+        await wait_until(pilot, lambda: "not a TOML value" in verdict())
+        assert "[/]" not in verdict() and "'['" in verdict()
+        area.text = ""
+        await wait_until(pilot, lambda: "not a TOML value" not in verdict())
+        assert "run of fake" in verdict() or "runs of fake" in verdict(), verdict()
+        assert not table(app).states  # nothing queued by typing
+
+
 async def test_broken_config_is_a_notification(ws, wait_until):
     ws.config_path.write_text("[experiments.x\n")
     app = ws.app()
@@ -267,8 +285,9 @@ async def test_queue_keys_export_and_bulk_actions_on_marked_runs(ws, wait_until,
             await pilot.press("c")
             await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
             question = app.screen.question
-            assert f"Stop 1 running run: {blocker} (no checkpoint" in question
-            assert f"Take 2 queued runs off the queue: {b}, {c}." in question
+            names = table(app).names  # the dialog names runs as the table does
+            assert f"Stop 1 running run: {names[blocker]} (no checkpoint" in question
+            assert f"Take 2 queued runs off the queue: {names[c]}, {names[b]}." in question
             await pilot.press("y")
             await wait_until(pilot, lambda: all(table(app).states[r].row.status == "cancelled"
                                                 for r in (blocker, b, c)), 20)
@@ -326,10 +345,13 @@ async def test_a_run_that_ends_is_told_on_any_screen_with_the_bell(ws, wait_unti
         await wait_until(pilot, lambda: {ok, bad} <= table(app).states.keys())
         await pilot.press("question_mark")  # another screen hides the runs
         await wait_until(pilot, lambda: isinstance(app.screen, HelpScreen))
-        told = lambda: [n for n in app._notifications if n.message.startswith((ok, bad))]  # noqa: E731
+        names = table(app).names  # a notification names a run as the table does
+        told = lambda: [n for n in app._notifications  # noqa: E731
+                        if n.message.startswith((names[ok], names[bad]))]
         await wait_until(pilot, lambda: len(told()) == 2, 40)
-        by_run = {n.message.split()[0]: n for n in told()}
-        assert f"{ok} finished." == by_run[ok].message and by_run[ok].severity == "information"
+        by_run = {ok if n.message.startswith(f"{names[ok]} ") else bad: n for n in told()}
+        assert f"{names[ok]} finished." == by_run[ok].message
+        assert by_run[ok].severity == "information"
         assert by_run[bad].severity == "error" and ("failed" in by_run[bad].message
                                                    or "crashed" in by_run[bad].message)
         assert len(rang) >= 1 and isinstance(app.screen, HelpScreen)
@@ -370,4 +392,5 @@ async def test_open_metric_names_in_the_table_and_the_detail_grid(ws, wait_until
         await pilot.press("enter")
         await wait_until(pilot, lambda: isinstance(app.screen, DetailScreen) and app.screen.detail)
         charts = [(c.name, c.scope) for c in app.screen.detail.charts]
-        assert charts == [("val/acc", "epoch"), ("val/loss", "epoch"), ("Loss/train", "step")]
+        # the primary metric, the training loss, the held-out loss (issue 18.9)
+        assert charts == [("val/acc", "epoch"), ("Loss/train", "step"), ("val/loss", "epoch")]

@@ -1,4 +1,4 @@
-"""Snapshots of every screen at 80×24 and 120×40: fixed run ids, fixed event times, a
+"""Snapshots of every screen at 80×24, 100×30 and 120×40: fixed run ids, fixed event times, a
 frozen clock and a fixed resource strip (this machine's CPU and RAM are no part of the
 layout), so the text is the same on every machine. A layout regression (a column cut,
 a dialog clipped) changes the text and fails here.
@@ -46,6 +46,9 @@ def write_run(logs: LogsDir, spec: RunSpec, epochs: int, first_epoch: int = 1,
         events.append(paths.events, "epoch", t, {"epoch": e, "train_loss": 1.0 / e,
                                                   "val_loss": 1.2 / e, "val_acc": acc,
                                                   "lr": 0.1 / e, "epoch_time": 50.0})
+        paths.checkpoint(e).parent.mkdir(exist_ok=True)
+        paths.checkpoint(e).write_bytes(b"")  # what the fork form offers
+        events.append(paths.events, "checkpoint", t, {"epoch": e, "path": paths.checkpoint(e).name})
     if status:
         events.append(paths.events, "status", t + 1, {"status": status, "message": ""})
     runstore.atomic.write_json(paths.exit, {"returncode": 0, "attempt": 1, "ended": t + 1})
@@ -90,7 +93,7 @@ def runs_ready(app: TuiexpApp) -> bool:
 
 
 async def open_detail(pilot, app: TuiexpApp) -> None:
-    await pilot.press("enter")
+    await pilot.press("j", "enter")  # the sweep run: four epochs (the newest, other, has one)
     await until(pilot, lambda: getattr(app.screen, "detail", None) is not None)
 
 
@@ -133,6 +136,12 @@ async def open_note(pilot, app: TuiexpApp) -> None:
                 and "lr too high" in screen_text(app))
 
 
+async def open_fork(pilot, app: TuiexpApp) -> None:
+    await pilot.press("j", "f")  # the sweep run (the newest, other, is first)
+    await until(pilot, lambda: type(app.screen).__name__ == "ForkScreen"
+                and "ready to fork" in screen_text(app))
+
+
 async def stay(pilot, app: TuiexpApp) -> None:
     return None
 
@@ -140,7 +149,7 @@ async def stay(pilot, app: TuiexpApp) -> None:
 SCREENS: dict[str, Callable[..., Awaitable[None]]] = {
     "runs": stay, "detail": open_detail, "confirm": open_confirm, "export": open_export,
     "help": open_help, "compare": open_compare, "new": open_new, "tags": open_tags,
-    "note": open_note,
+    "note": open_note, "fork": open_fork,
 }
 
 
@@ -174,7 +183,7 @@ async def test_filter_and_sort_change_what_is_shown(frozen: Path, monkeypatch: p
     async with app.run_test(size=(120, 20)) as pilot:
         await until(pilot, lambda: runs_ready(app))
         table = app.screen.query_one("RunsTable")
-        assert [rid for rid, _ in table.order] == [parent, child, other]
+        assert [rid for rid, _ in table.order] == [other, parent, child]  # newest first
         await pilot.press("slash", *"failed")
         await until(pilot, lambda: [rid for rid, _ in table.order] == [other])
         await pilot.press("enter", "escape")

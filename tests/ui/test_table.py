@@ -9,6 +9,7 @@ from textual.app import App, ComposeResult
 
 from tests.ui.test_refresh import row, state
 from tuiexp.store.index import RunRow
+from tuiexp.ui.data import RunState
 from tuiexp.ui.widgets.runs_table import RunsTable, columns_for, layout, queue_positions, run_labels
 
 
@@ -27,8 +28,9 @@ def sweep_row(i: int, lr: float, dropout: float, seed: int) -> RunRow:
 def test_columns_hide_by_priority_and_the_label_takes_the_rest():
     cols = columns_for(("best:val/f1",))
     narrow = [c.key for c, _ in layout(cols, 79, grow_to=26)]
-    assert {"run", "status", "epoch", "best", "elapsed", "eta"} <= set(narrow)
-    assert "id" not in narrow and "loss" not in narrow
+    # at 80 columns one sparkline stays; lr, seed and elapsed hide before it (issue 18.1)
+    assert {"run", "status", "epoch", "loss", "best", "eta"} <= set(narrow)
+    assert not {"id", "lr", "seed", "elapsed"} & set(narrow)
     assert sum(w + 1 for _, w in layout(cols, 79, grow_to=26)) <= 79
     wide = layout(cols, 239, grow_to=30)
     assert [c.key for c, _ in wide][:2] == ["run", "id"] and "best:val/f1" in dict(
@@ -66,13 +68,13 @@ async def test_keys_move_the_cursor_and_the_header_shows_the_sort():
         table.apply([state(row(f"r{i:02d}", i), 3) for i in range(30)], [], 200.0)
         await pilot.pause()
         assert "run ▼age" in lines(table)[0]
-        await pilot.press("j", "j", "k")
-        assert table.current_id == "r01"
+        await pilot.press("j", "j", "k")  # newest first
+        assert table.current_id == "r28"
         await pilot.press("G")
-        assert table.current_id == "r29"
-        assert "r29" in table.get_cell("r29", "run") and int(table.scroll_offset.y) > 0
+        assert table.current_id == "r00"
+        assert "r00" in table.get_cell("r00", "run") and int(table.scroll_offset.y) > 0
         await pilot.press("g")
-        assert table.current_id == "r00" and int(table.scroll_offset.y) == 0
+        assert table.current_id == "r29" and int(table.scroll_offset.y) == 0
         await pilot.press("pagedown")
         assert table.cursor_row == 10
         table.sort_by = "status"
@@ -125,20 +127,23 @@ def test_bulk_plans_say_which_runs_and_whether_a_checkpoint_exists():
     queued = row("r-q", 3, "queued")
     done = row("r-done", 4, "finished")
     failed = replace(row("r-fail", 5, "failed"), checkpoints=[3])
-    plan = cancel_plan([running, fresh, queued, done])
-    assert plan.ids == ["r-run", "r-new", "r-q"]
-    assert "r-run (checkpoint at epoch 2: r resumes from there)" in plan.question
+    fork = replace(row("r-fork", 6, "cancelled"), parent="r-done", fork_epoch=1)
+    labels = {"r-run": "sw d=0.1 s0", "r-q": "sw d=0.3 s1"}  # the table's names; ids else
+    plan = cancel_plan([running, fresh, queued, done], labels)
+    assert plan.ids == ["r-q", "r-run", "r-new"]  # the queue first: no cancelled run starts
+    assert "sw d=0.1 s0 (checkpoint at epoch 2: r resumes from there)" in plan.question
     assert "r-new (no checkpoint: r starts it again from the beginning)" in plan.question
-    assert "Take 1 queued run off the queue: r-q." in plan.question
+    assert "Take 1 queued run off the queue: sw d=0.3 s1." in plan.question
     assert "Leave 1 run that already ended: r-done." in plan.question
-    assert cancel_plan([queued]).question is None  # nothing to lose: no question
-    plan = resume_plan([failed, done, replace(fresh, status="cancelled")])
-    assert plan.ids == ["r-fail", "r-new"]
+    assert cancel_plan([queued], labels).question is None  # nothing to lose: no question
+    plan = resume_plan([failed, done, replace(fresh, status="cancelled"), fork], {})
+    assert plan.ids == ["r-fail", "r-new", "r-fork"]
     assert "r-fail (checkpoint at epoch 3: resumes from there)" in plan.question
     assert "r-new (no checkpoint: starts it again from the beginning)" in plan.question
-    plan = archive_plan([done, failed, running])
-    assert plan.ids == ["r-done", "r-fail"] and "cancel them first): r-run." in plan.question
-    assert archive_plan([running]).ids == []
+    assert "r-fork (forked at epoch 1: resumes from there)" in plan.question
+    plan = archive_plan([done, failed, running], labels)
+    assert plan.ids == ["r-done", "r-fail"] and "cancel them first): sw d=0.1 s0." in plan.question
+    assert archive_plan([running], labels).ids == []
 
 
 def test_the_new_run_form_speaks_of_overrides_not_cli_flags():
@@ -158,3 +163,26 @@ def test_the_new_run_form_speaks_of_overrides_not_cli_flags():
 def test_ui_columns_add_metric_columns_once():
     cols = [c.key for c in columns_for(("best:val/f1", "best", "best:val/f1"))]
     assert cols.count("best") == 1 and cols.count("best:val/f1") == 1
+
+
+async def test_columns_stay_while_a_run_fills_them_in():
+    """Issue 18.1: a run just started has no loss, best, LR or ETA yet; the columns it
+    will fill are there from its start (a sparkline column among them at 80 columns),
+    so none comes or goes as its values arrive."""
+    from tests.ui.test_refresh import state
+
+    fresh = replace(row("r-live", 1, "running"), epoch=None, best=None, best_at=None,
+                    summaries={}, spec={"seed": 0, "params": {}})
+    app = TableApp()
+    async with app.run_test(size=(80, 8)) as pilot:
+        table = app.query_one(RunsTable)
+        table.apply([RunState(fresh)], [], 200.0)
+        await pilot.pause()
+        before = lines(table)[0].split()
+        assert "loss" in before and "eta" in before, before
+        later = replace(fresh, epoch=2, best=0.6, best_at=2, lr=0.1, epoch_secs=10.0,
+                        epoch_gaps=1, epoch_at=195.0)
+        table.apply([state(later, 20)], [], 201.0)
+        await pilot.pause()
+        assert lines(table)[0].split() == before
+        assert "▁" in lines(table)[1] or "█" in lines(table)[1]  # the loss is drawn

@@ -1,6 +1,6 @@
 """End to end in a real terminal of 80×24: queue with `n`, fork from epoch 1 with another
-batch size using only keys, and see the child drawn under its parent (run labels name
-what differs: `ckpt bs=32`, `└ ckpt bs=64`)."""
+batch size using only keys, and see the child drawn under its parent, named by what it
+changed: `ckpt`, `└ fork@1 bs=64`)."""
 
 from __future__ import annotations
 
@@ -33,10 +33,9 @@ def test_queue_fork_and_see_the_child_in_tmux(tmp_path: Path):
         wait_for(screen=pane, what=lambda: "finished" in pane())
         keys("f")
         wait_for(screen=pane, what=lambda: "from epoch" in pane())
-        keys("Enter")  # open the epoch list (last checkpoint highlighted)
+        keys("Enter")  # open the epoch list (the newest that leaves epochs to train highlighted)
         wait_for(screen=pane, what=lambda: "epoch 1" in pane())  # the list is open
-        keys("Up")
-        keys("Up")
+        keys("Home")
         keys("Enter")
         wait_for(screen=pane, what=lambda: "ready to fork from epoch 1" in pane())
         keys("Tab")
@@ -48,8 +47,8 @@ def test_queue_fork_and_see_the_child_in_tmux(tmp_path: Path):
 
         def drawn_under_parent() -> bool:
             lines = pane().splitlines()
-            at = [i for i, line in enumerate(lines) if "ckpt bs=32 " in line and "└" not in line]
-            return bool(at) and "└ ckpt bs=64 " in lines[at[0] + 1]
+            at = [i for i, line in enumerate(lines) if " ckpt " in line and "└" not in line]
+            return bool(at) and "└ fork@1 bs=64 " in lines[at[0] + 1]
 
         wait_for(drawn_under_parent, 15, screen=pane)
         keys("q")

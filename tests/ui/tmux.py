@@ -31,7 +31,9 @@ class Terminal:
 
     def __init__(self, cwd: Path, width: int, height: int) -> None:
         self.session = f"tuiexp-e2e-{os.getpid()}-{width}x{height}"
-        cmd = (f"cd {cwd} && TUIEXP_DAEMON_IDLE=30 {sys.executable} -c "
+        # COLUMNS and LINES would override the terminal's own size (rich reads them first),
+        # and a test runner's environment may carry them (80×24): the pane's size must win
+        cmd = (f"cd {cwd} && env -u COLUMNS -u LINES TUIEXP_DAEMON_IDLE=30 {sys.executable} -c "
                "'from tuiexp.cli import main; main()'; sleep 5")
         tmux("new-session", "-d", "-s", self.session, "-x", str(width), "-y", str(height), cmd)
 

@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from ..config import loader, values
+from ..config.params import defaults_for
 from ..errors import TuiexpError, UsageError
 from ..queue.client import Client
 from ..search import studies
@@ -245,17 +246,24 @@ def cmd_ls(args: argparse.Namespace) -> int:
         columns = query.expand_columns(asked, names) if asked else []
         wanted = {m for c in columns if (m := query.metric_of_column(c))}
         every = args.json or any(query.needs_primary(c) for c in columns)
-        rows = query.load_runs(client.index, status=args.status, experiment=args.experiment,
-                               metrics=ALL if every else wanted,
-                               slim=not (args.json or args.filter) and "num_params" not in columns)
-        rows = query.filter_rows(rows, args.filter)
+        rows = query.load_runs(client.index, metrics=ALL if every else wanted)
+        labels = query.run_labels(rows, defaults_for)  # over every run, as the dashboard's
+        rows = query.filter_rows(_only(rows, args.status, args.experiment), args.filter)
     studies.wake(_logs(args))  # a study between trials has nothing queued, yet needs one
     if args.json:
-        json.dump([_row_json(r) for r in rows], sys.stdout, indent=1, default=str)
+        json.dump([{**_row_json(r), "label": labels[r.id]} for r in rows], sys.stdout, indent=1,
+                  default=str)
         print()
         return 0
-    sys.stdout.write(render_listing(rows, columns))
+    sys.stdout.write(render_listing(rows, columns, labels))
     return 0
+
+
+def _only(rows: list[RunRow], status: list[str] | None, experiment: list[str] | None
+          ) -> list[RunRow]:
+    """The rows of `--status` and `--experiment` (labels are made over every run first)."""
+    return [r for r in rows if (not status or r.status in status)
+            and (not experiment or r.experiment in experiment)]
 
 
 def _ls_columns(args: argparse.Namespace) -> list[str]:
@@ -272,11 +280,11 @@ def _ls_columns(args: argparse.Namespace) -> list[str]:
     return []
 
 
-def render_listing(rows: list[RunRow], columns: list[str]) -> str:
-    """The `ls` table: id, status, progress, the primary metric's best, extra columns."""
+def render_listing(rows: list[RunRow], columns: list[str], labels: dict[str, str]) -> str:
+    """The `ls` table: id, label, status, progress, the primary metric's best, extra columns."""
     primaries = query.primary_metrics(rows)
     one = primaries[0] if len(primaries) == 1 else None
-    head = ["RUN", "STATUS", "PROGRESS", f"BEST {one}" if one else "BEST"]
+    head = ["RUN", "LABEL", "STATUS", "PROGRESS", f"BEST {one}" if one else "BEST"]
     if not one and primaries:
         head.append("METRIC")
     tagged = any(r.tags for r in rows)
@@ -286,7 +294,7 @@ def render_listing(rows: list[RunRow], columns: list[str]) -> str:
     extra = [(query.getter(c), query.metric_of_column(c) or c) for c in columns]  # parsed once
     table = [head]
     for r in rows:
-        cells = [r.id, r.status, query.progress_text(r),
+        cells = [r.id, labels.get(r.id, ""), r.status, query.progress_text(r),
                  fmt_value(r.metric or "", r.best)]
         if not one and primaries:
             cells.append(r.metric or "-")
@@ -299,7 +307,7 @@ def render_listing(rows: list[RunRow], columns: list[str]) -> str:
         table.append(cells)
     widths = [max(len(row[i]) for row in table) for i in range(len(head))]
     parent = len(head) - 1 - warned
-    left = {0, 1, parent, len(head) - 1} | ({4} if not one and primaries else set())
+    left = {0, 1, 2, parent, len(head) - 1} | ({5} if not one and primaries else set())
     left |= {parent - 1} if tagged else set()
     lines = ["  ".join(c.ljust(w) if i in left else c.rjust(w)
                        for i, (c, w) in enumerate(zip(row, widths, strict=True))).rstrip()
@@ -326,6 +334,7 @@ def _row_json(r: RunRow) -> dict[str, Any]:
         "step": r.step, "metric": r.metric, "mode": r.mode, "best": _json_num(r.best),
         "best_at": r.best_at, "params": r.params, "created": r.created,
         "started": r.started, "ended": r.ended, "gpu": r.gpu, "attempt": r.attempt,
+        "job_id": r.job_id, "node": r.node, "reason": r.reason,
         "metrics": {f"{name}@{scope}": _summary_json(s) for (name, scope), s in
                     sorted(r.summaries.items())},
         "warnings": r.warnings, "tags": r.tags, "note": r.note,
@@ -347,17 +356,19 @@ def _json_num(v: float | None) -> float | str | None:
 def cmd_show(args: argparse.Namespace) -> int:
     with _reading_client(args) as client:
         row = client.row(args.run)
+        label = client.labels().get(row.id, "")
         children = client.index.children(row.id)
         from ..store.runstore import checkpoint_epochs
 
         ckpts = checkpoint_epochs(client.logs.run(row.id))
-    data = {**_row_json(row), "spec": row.spec, "meta": row.meta, "children": children,
-            "checkpoints": ckpts}
+    data = {**_row_json(row), "label": label, "spec": row.spec, "meta": row.meta,
+            "children": children, "checkpoints": ckpts}
     if args.json:
         json.dump(data, sys.stdout, indent=1, default=str)
         print()
         return 0
     print(f"run         {row.id}")
+    print(f"label       {label}")
     print(f"experiment  {row.experiment}")
     print(f"status      {row.status}{': ' + row.message if row.message else ''}")
     if row.tags:

@@ -95,11 +95,13 @@ class Config:
     def expand(self, name: str, overrides: dict[str, Any] | None = None) -> list[dict[str, Any]]:
         """The params of every run of an experiment (sweep × trials × seeds), validated."""
         exp = self.experiment(name)
-        overrides = overrides or {}
+        overrides = dict(overrides or {})
+        seeds_set = _seeds_override(overrides.pop("seeds", None))  # a reserved key, not a param
         base = deep_merge(exp.params, overrides)
         # what --set fixes is not swept: a dotted sweep key, or the seeds when `seed` is set
         grid = {k: v for k, v in exp.sweep.items() if not overridden(k, overrides)}
-        seeds = [None] if "seed" in overrides else exp.seeds or [None]
+        chosen = seeds_set or list(exp.seeds)
+        seeds: list[int | None] = [None] if "seed" in overrides or not chosen else [*chosen]
         budgets = _budgets(exp, base, overrides,
                            lambda what: ConfigError(self.where(exp.name, "param_budget", what)))
         runs = []
@@ -200,3 +202,13 @@ def _random_trials(rnd: dict[str, Any], overrides: dict[str, Any]) -> list[dict[
                 trial[key] = rng.choice(dist["choice"])
         trials.append(trial)
     return trials
+
+
+def _seeds_override(value: Any) -> list[int] | None:
+    """`--set seeds=[7, 8]` (or the dashboard's `seeds = [7, 8]`): the run's seeds."""
+    if value is None:
+        return None
+    if not (isinstance(value, list) and value
+            and all(isinstance(v, int) and not isinstance(v, bool) for v in value)):
+        raise ConfigError(f"--set: seeds must be a list of integers such as [0, 1], got {value!r}.")
+    return value

@@ -89,3 +89,19 @@ def load(name: str) -> ParamSchema:
     if not isinstance(schema, ParamSchema):
         raise SchemaNotFound(f"entry point {found[0].value} ({GROUP}) is not a ParamSchema.")
     return schema
+
+
+def defaults_for(spec: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The defaults of a run's trainer, from its spec (run.json): the built-in trainer's
+    for a run without a `command`, none for a user's command or a stale install. Shared,
+    not copied: read it, never change it (`query.labels` and compare call it per row)."""
+    command = spec.get("command")
+    try:
+        return {} if command is not None else _defaults(BUILTIN)
+    except SchemaNotFound:  # no schema installed: what is written is all there is
+        return {}
+
+
+@functools.cache
+def _defaults(name: str) -> Mapping[str, Any]:
+    return load(name).defaults()

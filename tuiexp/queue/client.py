@@ -17,6 +17,7 @@ from typing import Any
 
 from ..config.fork import fork_params
 from ..config.model import Config
+from ..config.params import defaults_for
 from ..errors import RunNotFound, UsageError
 from ..store import atomic, lock, notes, query, runstore
 from ..store.events import TERMINAL
@@ -59,8 +60,16 @@ class Client:
 
     # -- finding runs ---------------------------------------------------------
     def resolve(self, ref: str) -> str:
-        """A run id from an id, a unique prefix or a unique suffix."""
+        """A run id from an id, a unique prefix or a unique suffix, or a run's label as
+        the dashboard and `ls` write it (`smoke`, `sw s1`)."""
         found = self.index.find(ref)
+        if not found:
+            labels = self.labels()
+            found = query.runs_labelled(labels, ref)
+            if len(found) > 1:
+                shown = ", ".join(labels[rid] for rid in found[:5]) + (" ..." if len(found) > 5 else "")
+                raise UsageError(f"'{ref}' matches {len(found)} runs ({shown}); give the whole "
+                                 "label or the run's id.")
         if not found:
             runstore.load_spec(self.logs.run(ref))  # raises RunNotFound with the place
             problem = runstore.check_run_dir(self.logs.run(ref))
@@ -72,6 +81,10 @@ class Client:
             shown = ", ".join(found[:5]) + (" ..." if len(found) > 5 else "")
             raise UsageError(f"'{ref}' matches {len(found)} runs ({shown}); give more of the id.")
         return found[0]
+
+    def labels(self) -> dict[str, str]:
+        """Every run's label (`query.labels`), as the dashboard and `ls` write them."""
+        return query.run_labels(query.load_runs(self.index, metrics=()), defaults_for)
 
     def row(self, ref: str) -> RunRow:
         run_id = self.resolve(ref)
@@ -162,7 +175,7 @@ class Client:
         paths.prune.unlink(missing_ok=True)  # a pruned trial resumed by hand is no longer judged
         atomic.write_json(paths.queue, {"attempt": proc.get("attempt", 0) + 1,
                                         "priority": row.priority, "queued": time.time()})
-        if not self.index.set_status(row.id, "queued", "resumed from its last checkpoint",
+        if not self.index.set_status(row.id, "queued", f"resumed from {query.resume_point(row)[1]}",
                                      expect=RESUMABLE, ended=None):
             raise UsageError(f"run {row.id} changed status meanwhile; look again.")
         self.ensure_daemon()

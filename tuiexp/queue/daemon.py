@@ -221,7 +221,9 @@ class Supervisor:
             status = "starting" if job.state == "PENDING" else "running"
             message = job.describe(job_id)
             if act.note != message:
-                self.index.set_status(run_id, status, message, expect=("starting", "running"))
+                reason = job.reason if status == "starting" and job.reason != "None" else ""
+                self.index.set_status(run_id, status, message, expect=("starting", "running"),
+                                      node=job.node or None, reason=reason)
                 slurm.write_node(act.paths, job_id, job.node)
                 act.note = message
             return
@@ -458,7 +460,8 @@ class Supervisor:
         self._ingest(run_id, act, from_scratch=True)
         if handle.job_id:  # pending until squeue says it runs
             self.index.set_status(run_id, "starting", f"slurm job {handle.job_id} submitted",
-                                  pid=None, started=time.time())
+                                  pid=None, started=time.time(), job_id=handle.job_id,
+                                  node=None, reason="")
         else:
             self.index.set_status(run_id, "running", act.broken or "", pid=handle.pid,
                                   started=time.time())

@@ -73,6 +73,13 @@ class RunRow:
     #: the last `lr` logged (step or epoch), in log order; None once a new attempt starts,
     #: until it logs one
     lr: float | None = None
+    #: when this attempt's current epoch began (its previous epoch's first event, else the
+    #: attempt's start): the ETA counts down from it
+    epoch_at: float | None = None
+    #: a Slurm job's id, the node it runs on, why it pends (squeue's reason; '' when none)
+    job_id: str | None = None
+    node: str | None = None
+    reason: str = ""
     #: (name, scope) -> summary; filled by `Index.attach_summaries`
     summaries: dict[tuple[str, str], KeySummary] = field(default_factory=dict)
     #: name -> points (per epoch, or per step for a metric logged only per step); filled
@@ -100,7 +107,12 @@ class RunRow:
 
     @property
     def seed(self) -> int | None:
-        return self.spec.get("seed")
+        """The spec's seed, else an integer `seed` param (a script run by hand names its
+        seed only among its params)."""
+        seed = self.spec.get("seed")
+        if seed is None:
+            seed = self.spec.get("params", {}).get("seed")
+        return seed if isinstance(seed, int) and not isinstance(seed, bool) else None
 
     @property
     def num_params(self) -> int | None:

@@ -154,11 +154,13 @@ class Indexer(Database):
                 "UPDATE runs SET epoch=?, step=?, metric=?, mode=?, best=?, best_at=?, meta=?,"
                 " logged_params=?, warnings=?, checkpoints=?, started=COALESCE(started, ?),"
                 " time_before=?, attempt_started=?, last_event=?, epoch_secs=?, epoch_gaps=?,"
-                " lr=?, seq=? WHERE num=?",
+                " lr=?, epoch_at=?, seq=? WHERE num=?",
                 (fold.epoch, fold.step, metric, mode, best, best_at, dumps(fold.meta),
                  dumps(fold.logged_params), dumps(fold.warnings), json.dumps(sorted(fold.checkpoints)),
                  fold.started, fold.time_before, fold.attempt_started, fold.last_event,
-                 fold.epoch_secs, fold.epoch_gaps, fold.lr, self._next_seq(), num),
+                 fold.epoch_secs, fold.epoch_gaps, fold.lr,
+                 fold.last_epoch[1] if fold.last_epoch else fold.attempt_started,
+                 self._next_seq(), num),
             )
         return chunk.offset, len(chunk.events)
 
@@ -228,8 +230,10 @@ class Indexer(Database):
             if queue:
                 db.execute("UPDATE runs SET queue_pos=?, priority=? WHERE id=?", (*queue, run_id))
             ann = notes.read(paths)  # a broken file leaves the run unannotated
-            db.execute("UPDATE runs SET attempt=?, pid=?, gpu=?, ended=?, note=?, tags=? WHERE id=?",
+            db.execute("UPDATE runs SET attempt=?, pid=?, gpu=?, job_id=?, node=?, ended=?, note=?,"
+                       " tags=? WHERE id=?",
                        (proc.get("attempt", 0), proc.get("pid"), proc.get("gpu"),
+                        proc.get("job_id"), proc.get("node"),
                         (runstore.read_json(paths.exit) or {}).get("ended"), ann.note,
                         dumps(ann.tags_of(spec.tags)), run_id))
         self.ingest(run_id, paths, Fold(), 0, max_bytes=None)

@@ -6,10 +6,12 @@ Views format; they do not recompute. No view re-reads `events.jsonl`.
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import shlex
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from functools import lru_cache
 from typing import Any
@@ -21,6 +23,7 @@ from .index import Index, RunRow
 from .metrics import default_mode, matching
 from .paths import is_run_id
 from .series import width_for
+from .spec import INTERNAL_PARAMS
 
 ALL = None  # `metrics=ALL`: attach every metric summary
 
@@ -114,6 +117,132 @@ def compact(v: Any) -> str:
     return str(v)
 
 
+# -- run labels ---------------------------------------------------------------------
+
+#: a run label's cells at most (the seed is never cut): the table, dialogs and `ls` agree
+LABEL_WIDTH = 30
+#: params never worth a label: bookkeeping, or already written as the seed
+NOT_IN_LABEL = frozenset({"seed", *INTERNAL_PARAMS})
+#: a run's trainer defaults, from its spec (config.params.defaults_for): labels compare
+#: resolved params, so an unset default is no difference
+Defaults = Callable[[Mapping[str, Any]], Mapping[str, Any]]
+
+
+@dataclass(frozen=True)
+class Label:
+    """How a run is named to a person: `text` everywhere (unique among the runs labelled
+    together, accepted where an id is); `under_parent` on a fork's row drawn under its
+    parent (`fork@1 d=0.2 sched`)."""
+
+    text: str
+    under_parent: str
+
+
+def label_params(row: RunRow, defaults: Defaults | None = None) -> dict[str, str]:
+    """A run's params as labels compare them: the trainer's defaults, then the spec's
+    params, then what the script reported, flattened to leaves (`augment.flip`), each
+    value in one canonical text (a table's key order or `0` against `0.0` is no
+    difference); internal keys and the seed left out."""
+    flat = {**flatten(dict(defaults(row.spec))), **flatten(row.params)} if defaults else flatten(row.params)
+    return {k: _canonical(v) for k, v in flat.items()
+            if k not in NOT_IN_LABEL and not k.startswith("_")}
+
+
+def _canonical(v: Any) -> str:
+    if isinstance(v, (list, tuple)):
+        return json.dumps(v, sort_keys=True, default=str)
+    return compact(float(v) if type(v) is int else v)  # 1 and 1.0 read alike
+
+
+def _short(key: str, text: str) -> str:
+    """`d=0.3`: a param's label name and its value in a few cells; a table or list of
+    tables (a schedule) by its name alone."""
+    name = label_name(key)
+    if text.startswith("[{") or text.startswith("{"):
+        return name
+    try:
+        text = format(float(text), ".3g") if "." in text or "e" in text else text
+    except ValueError:
+        pass
+    return f"{name}={text if len(text) <= 10 else text[:9] + '…'}"
+
+
+def _fit(words: list[str], seed: str, width: int) -> str:
+    """The words cut to `width` cells with an ellipsis, the seed always kept last."""
+    head = " ".join(words)
+    room = width - (len(seed) + 1 if seed else 0)
+    if len(head) > room:
+        head = head[:max(1, room - 1)].rstrip() + "…"
+    return f"{head} {seed}" if seed else head
+
+
+def run_labels(rows: Iterable[RunRow] | Mapping[str, RunRow], defaults: Defaults | None = None,
+               width: int = LABEL_WIDTH) -> dict[str, str]:
+    """Each run's label text (see `labels`)."""
+    return {rid: label.text for rid, label in labels(rows, defaults, width).items()}
+
+
+def labels(rows: Iterable[RunRow] | Mapping[str, RunRow], defaults: Defaults | None = None,
+           width: int = LABEL_WIDTH) -> dict[str, Label]:
+    """A readable label per run: its experiment, the values of the params that differ
+    between the experiment's runs (resolved: `dropout d=0.3 lr=0.1`), and its seed
+    where the experiment has several (`s2`, always last); at most `width` cells. A fork
+    is named by what it changed from its parent, `dropout fork@1 d=0.2 sched`, and
+    takes no part in its siblings' labels. The id's tail is added where two would
+    read alike."""
+    rows = list(rows.values()) if isinstance(rows, Mapping) else list(rows)
+    by_id = {r.id: r for r in rows}
+    params = {r.id: label_params(r, defaults) for r in rows}
+    forks = {r.id for r in rows if r.parent in by_id}
+    groups: dict[str, list[RunRow]] = {}
+    for r in rows:
+        if r.id not in forks:
+            groups.setdefault(r.experiment, []).append(r)
+    varying: dict[str, list[str]] = {}
+    seeds: dict[str, set[Any]] = {}
+    for exp, members in groups.items():
+        values: dict[str, set[str]] = {}
+        for r in members:
+            for k, v in params[r.id].items():
+                values.setdefault(k, set()).add(v)
+        keys = sorted(k for k, vs in values.items() if len(vs) > 1)
+        if "param_budget" in keys:  # a budget sizes model_args: the budget names the run
+            keys = [k for k in keys if not k.startswith("model_args.")]
+        varying[exp] = keys
+        seeds[exp] = {r.seed for r in members}
+    out: dict[str, Label] = {}
+    for r in rows:
+        several = len(seeds.get(r.experiment, set()) | {r.seed}) > 1
+        seed = f"s{r.seed}" if r.seed is not None and several else ""
+        mine = params[r.id]
+        if r.id in forks:
+            theirs = params[by_id[r.parent or ""].id]
+            changed = [_short(k, v) for k, v in sorted(mine.items()) if theirs.get(k) != v]
+            short = _fit([f"fork@{r.fork_epoch}", *changed], "", width)
+            out[r.id] = Label(_fit([r.experiment, f"fork@{r.fork_epoch}", *changed], seed, width), short)
+        else:
+            text = _fit([r.experiment, *(_short(k, mine.get(k, "-")) for k in varying[r.experiment])],
+                        seed, width)
+            out[r.id] = Label(text, text)
+    taken: dict[str, int] = {}
+    for label in out.values():
+        taken[label.text] = taken.get(label.text, 0) + 1
+    return {rid: label if taken[label.text] == 1 else Label(
+                f"{label.text} #{rid.rsplit('-', 1)[-1]}",
+                f"{label.under_parent} #{rid.rsplit('-', 1)[-1]}")
+            for rid, label in out.items()}
+
+
+def runs_labelled(by_label: Mapping[str, str], ref: str) -> list[str]:
+    """The runs a label names: the one whose label is `ref`, else every run whose label
+    starts with the words of `ref` (`sw` names `sw s0` and `sw s1`)."""
+    exact = [rid for rid, text in by_label.items() if text == ref]
+    if exact:
+        return exact
+    words = ref.split()
+    return sorted(rid for rid, text in by_label.items() if words and text.split()[:len(words)] == words)
+
+
 # -- facts of one run --------------------------------------------------------------
 
 
@@ -169,6 +298,15 @@ def progress_text(row: RunRow, width: int | None = None) -> str:
         text = f"step {row.step}"
         return str(row.step) if width is not None and len(text) > width else text
     return f"{epochs_done(row)}/{row.epochs or '?'}"
+def resume_point(row: RunRow) -> tuple[int | None, str]:
+    """Where a resumed run goes on from: (epoch, in words). Its own latest checkpoint;
+    else, for a fork, the parent's checkpoint it was forked from (its `init.pt`); else
+    the beginning (None)."""
+    if row.checkpoints:
+        return max(row.checkpoints), f"its checkpoint at epoch {max(row.checkpoints)}"
+    if row.parent and row.fork_epoch is not None:
+        return row.fork_epoch, f"epoch {row.fork_epoch}, where it was forked"
+    return None, "the beginning"
 
 
 def progress(row: RunRow) -> float:
@@ -180,24 +318,38 @@ def progress(row: RunRow) -> float:
 
 
 def eta(row: RunRow, now: float) -> float | None:
-    """Seconds left for a running run: the epochs left at the mean wall time of a whole
-    epoch (training, evaluation, checkpoint: from one epoch's first event to the next's,
-    within an attempt); before that is known, at the mean logged `epoch_time`; else at
-    the pace of its run time so far. Downtime between attempts never counts."""
+    """Seconds left for a running run, counting down between epochs: the time one epoch
+    takes (the mean wall time of a whole epoch: training, evaluation, checkpoint, from
+    one epoch's first event to the next's, within an attempt; before that is known, the
+    mean logged `epoch_time`; else the pace of its run time up to the last epoch) times
+    the epochs left, less what the current epoch has run since it began. Downtime
+    between attempts never counts."""
     if row.status != "running" or not row.epochs:
         return None
-    done = epochs_done(row)
-    left = row.epochs - done
+    left = row.epochs - epochs_done(row)
+    per_epoch = _epoch_seconds(row, now)
+    if per_epoch is None:
+        return None
+    if left <= 0:
+        return 0.0
+    since = max(0.0, now - row.epoch_at) if row.epoch_at is not None else 0.0
+    return max(0.0, per_epoch - since) + per_epoch * (left - 1)
+
+
+def _epoch_seconds(row: RunRow, now: float) -> float | None:
+    """How long one epoch of this run takes, as far as it is known (see `eta`)."""
     if row.epoch_gaps and row.epoch_secs > 0:
-        return row.epoch_secs / row.epoch_gaps * left
+        return row.epoch_secs / row.epoch_gaps
     per_epoch = row.summaries.get(("epoch_time", "epoch"))
     if per_epoch and per_epoch.count and per_epoch.total > 0:
-        return per_epoch.total / per_epoch.count * left
-    base = row.fork_epoch or 0
-    spent = elapsed(row, now)
-    if not row.epoch or done - base <= 0 or spent is None:
+        return per_epoch.total / per_epoch.count
+    done = epochs_done(row) - (row.fork_epoch or 0)
+    if not row.epoch or done <= 0:
         return None
-    return spent / (done - base) * left
+    if row.epoch_at is not None and row.attempt_started is not None:  # up to the last epoch
+        return (row.time_before + max(0.0, row.epoch_at - row.attempt_started)) / done
+    spent = elapsed(row, now)  # a row not folded from events: the pace so far
+    return spent / done if spent is not None else None
 
 
 def current_lr(row: RunRow) -> float | None:

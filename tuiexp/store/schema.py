@@ -15,7 +15,8 @@ from typing import Any, TypeVar
 from .paths import LogsDir
 from .spec import RunSpec
 
-SCHEMA_VERSION = 5  # 4: note and tags (store/notes.py); 5: the clock across attempts, the current LR
+SCHEMA_VERSION = 6  # 4: note and tags (store/notes.py); 5: the clock across attempts, the current
+# LR; 6: when the current epoch began (a countdown ETA), a Slurm job's id, node, pending reason
 
 
 SCOPE_CODE = {"epoch": 0, "step": 1}
@@ -54,6 +55,10 @@ CREATE TABLE IF NOT EXISTS runs (
     epoch_secs REAL NOT NULL DEFAULT 0,
     epoch_gaps INTEGER NOT NULL DEFAULT 0,
     lr REAL,
+    epoch_at REAL,
+    job_id TEXT,
+    node TEXT,
+    reason TEXT NOT NULL DEFAULT '',
     -- the long columns last: a listing that reads none of them skips their pages
     message TEXT NOT NULL DEFAULT '',
     note TEXT NOT NULL DEFAULT '',

@@ -26,6 +26,7 @@ from .data import Delta, Poller, needs_daemon
 from .messages import ClientFailed, ClientSucceeded, ForkAsked, IndexPolled
 from .screens.help import HelpScreen
 from .screens.runs import RunsScreen
+from .widgets.runs_table import RunsTable
 
 Observer = Callable[[IndexPolled, float], None]
 #: statuses worth telling the user about when a run reaches them: severity, words
@@ -133,10 +134,12 @@ class TuiexpApp(App[int]):
             self._statuses[st.id] = st.row.status
             if before is not None and before != st.row.status and st.row.status in ENDINGS:
                 news.append(st.row)
+        runs = next((s for s in self.screen_stack if isinstance(s, RunsScreen)), None)
+        names = runs.table.names if runs is not None and runs.query(RunsTable) else {}
         for row in news:
             severity, text = ENDINGS[row.status]
             message = f" ({row.message})" if row.message and row.status != "finished" else ""
-            self.notify(f"{row.id} {text}{message}.", severity=severity,
+            self.notify(f"{names.get(row.id, row.id)} {text}{message}.", severity=severity,
                         timeout=10 if severity == "error" else 6)
         if news and self.ui.bell:
             self.bell()
@@ -195,7 +198,7 @@ def palette_commands(app: TuiexpApp) -> Iterable[SystemCommand]:
     if runs is None:
         return
     for b in keys.RUNS:
-        if b.action.startswith("move("):
+        if not isinstance(b, Binding) or b in keys.GLOBAL or b.action.startswith("move("):
             continue
         key = b.key.split(",")[0].replace("slash", "/")
         yield SystemCommand(f"{b.description} ({key})", f"runs: {b.description.lower()}",

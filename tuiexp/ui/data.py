@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..queue import gpu
+from ..queue import gpu, slurm
 from ..search.studies import unfinished
 from ..store import lock, query
 from ..store.index import ACTIVE, Index, RunRow
@@ -127,7 +127,7 @@ def _best_first(r: RunRow) -> tuple[int, float]:
 
 
 SORTS: dict[str, Callable[[RunRow], Any]] = {
-    "created": lambda r: r.created,
+    "created": lambda r: -r.created,  # newest first (`▼age`): a run just queued is on top
     "id": lambda r: r.id,
     "experiment": lambda r: (r.experiment, r.created),
     "status": lambda r: (r.status, r.created),
@@ -178,6 +178,9 @@ class Resources:
     queued: int
     running: int
     daemon: bool
+    #: the cluster's partitions (one `sinfo`) when the queue runs on Slurm: then they are
+    #: what the strip shows, not this machine's GPUs; empty when sinfo did not answer
+    partitions: tuple[slurm.Partition, ...] | None = None
 
 
 @dataclass
@@ -268,11 +271,19 @@ class Poller:
         return st
 
     def _advance(self, st: RunState) -> None:
-        """Fold the points logged since each sparkline's last one."""
-        for spark in st.sparks:
-            if spark is None:
+        """Bring each sparkline up to the run's summaries: a slot is made when the first
+        point of its metric arrives (from SQLite's buckets, so the history before it
+        comes too), then folds only the points after its last one. The one path for a
+        run's history (`_backfill` is this on a new state) and for its live points."""
+        for slot, key in enumerate(spark_metrics(st.row, self.sparklines)):
+            spark = st.sparks[slot]
+            if key is None:
                 continue
-            summary = st.row.summaries.get((spark.name, spark.scope))
+            if spark is None or (spark.name, spark.scope) != key:
+                b = self._open().buckets(st.row.num, *key, size=SPARK_SIZE)
+                last = b.last_x
+                st.sparks[slot] = spark = Spark(*key, b, int(last) if last is not None else -1)
+            summary = st.row.summaries.get(key)
             if summary is None or summary.last_at is None or summary.last_at <= spark.last_x:
                 continue
             new = self._open().points(st.row.num, spark.name, spark.scope, after=spark.last_x,
@@ -293,14 +304,8 @@ class Poller:
 
     def _backfill(self, st: RunState) -> RunState:
         """A run's history in a new state (the UI may be reading the old one right now):
-        losses pre-aggregated by SQLite (one range scan), then the epochs."""
-        new = RunState(st.row)
-        for slot, key in enumerate(spark_metrics(st.row, self.sparklines)):
-            if key is not None:
-                b = self._open().buckets(st.row.num, *key, size=SPARK_SIZE)
-                last = b.last_x
-                new.sparks[slot] = Spark(*key, b, int(last) if last is not None else -1)
-        new.backfilled = True
+        its sparklines pre-aggregated by SQLite (one range scan each)."""
+        new = RunState(st.row, backfilled=True)
         self._advance(new)
         return new
 
@@ -320,7 +325,12 @@ class Poller:
         return gone
 
     def resources(self) -> Resources:
-        counts = self._open().counts()
+        index = self._open()
+        counts = index.counts()
+        if (index.setting("queue") or {}).get("executor") == "slurm":  # as the supervisor runs it
+            return Resources((), 0.0, 0, 0, counts.get("queued", 0),
+                             counts.get("running", 0) + counts.get("starting", 0),
+                             lock.is_running(self.logs), tuple(slurm.partitions()))
         on: dict[str, list[str]] = {}
         for st in self.states.values():
             if st.row.status in ("running", "starting"):
@@ -367,16 +377,42 @@ class Detail:
 
     row: RunRow
     charts: list[MetricChart]  # the primary metric first
+    constants: dict[tuple[str, str], float]  # metrics that never changed: said, not charted
     confusion_epochs: list[int]
     stdout: str
     confusion: dict[str, Any] | None = None  # at the chosen epoch
     prev_confusion: dict[str, Any] | None = None  # at the epoch before it
 
 
+#: parts of a metric's name that say it was measured on held-out data
+HELD_OUT = ("val", "test", "eval")
+
+
+def constants(row: RunRow) -> dict[tuple[str, str], float]:
+    """Metrics that logged one value over and over at a scope (`batch_size`): said once
+    as text, never charted as a flat line."""
+    return {key: s.min for key, s in sorted(row.summaries.items())
+            if s.count > 1 and s.min is not None and s.min == s.max}
+
+
 def chart_order(row: RunRow) -> list[tuple[str, str]]:
-    """Every (metric, scope) of a run: the primary metric first, then epoch-level, then
-    step-level metrics by name."""
-    return sorted(row.summaries, key=lambda k: (k[0] != row.metric, k[1] != "epoch", k[0]))
+    """The (metric, scope) charts of a run, what a reader looks at first first: the
+    primary metric, the training loss (its sparkline's), the held-out losses, the other
+    held-out metrics, the other losses and accuracies, then the rest by name; epoch-level
+    before step-level within each. Constants are left out."""
+    fixed = constants(row)
+    loss = spark_metrics(row, [])[0]
+
+    def rank(key: tuple[str, str]) -> tuple[int, bool, str]:
+        name, scope = key
+        low = name.lower()
+        held = any(part in low for part in HELD_OUT)
+        group = (0 if name == row.metric else 1 if key == loss else
+                 2 if held and "loss" in low else 3 if held else
+                 4 if "loss" in low or "acc" in low else 5)
+        return group, scope != "epoch", name
+
+    return sorted((k for k in row.summaries if k not in fixed), key=rank)
 
 
 def load_detail(index: Index, logs: LogsDir, run_id: str, cm_epoch: int | None = None,
@@ -394,7 +430,7 @@ def load_detail(index: Index, logs: LogsDir, run_id: str, cm_epoch: int | None =
     cm_epochs = index.confusion_epochs(run_id)
     want = cm_epoch if cm_epoch in cm_epochs else (cm_epochs[-1] if cm_epochs else None)
     before = [e for e in cm_epochs if want is not None and e < want]
-    return Detail(row, charts, cm_epochs, tail(logs.run(run_id).stdout),
+    return Detail(row, charts, constants(row), cm_epochs, tail(logs.run(run_id).stdout),
                   index.confusion(run_id, want) if want is not None else None,
                   index.confusion(run_id, before[-1]) if before else None)
 

@@ -3,22 +3,22 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import Any
 
 from rich.markup import escape
 from textual import work
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Vertical
 from textual.widgets import DataTable, Footer, Static
 
-from ...config.params import schema_for
-from ...errors import TuiexpError
+from ...config.params import defaults_for
 from ...results.report import curve_metrics
 from ...store import query
 from ...store.index import Index
 from ...store.metrics import fmt_value
 from ...store.spec import INTERNAL_PARAMS
+from .. import keys
 from ..messages import CompareLoaded
 from ..widgets.chart import Chart, Line
 from .base import DashboardScreen
@@ -44,12 +44,7 @@ def differing(params: dict[str, dict[str, Any]]) -> list[tuple[str, list[str]]]:
 def with_defaults(spec: dict[str, Any]) -> dict[str, Any]:
     """A run's params with its trainer's defaults filled in (the built-in trainer's
     schema; a script's params as they are), so an unset default is no difference."""
-    try:
-        schema = schema_for(spec)
-    except TuiexpError:  # no schema installed: compare what is written
-        schema = None
-    params = spec.get("params", {})
-    return {**schema.defaults(), **params} if schema is not None else dict(params)
+    return {**defaults_for(spec), **spec.get("params", {})}
 
 
 def short_id(run_id: str) -> str:
@@ -58,14 +53,16 @@ def short_id(run_id: str) -> str:
 
 
 class CompareScreen(DashboardScreen):
-    BINDINGS = [Binding("escape", "app.pop_screen", "Back")]
+    BINDINGS = keys.COMPARE
 
-    def __init__(self, run_ids: list[str]) -> None:
+    def __init__(self, run_ids: list[str], labels: Mapping[str, str] | None = None) -> None:
         super().__init__()
         self.run_ids = run_ids
+        self.labels = {rid: (labels or {}).get(rid) or short_id(rid) for rid in run_ids}
 
     def compose(self) -> ComposeResult:
-        yield Static("comparing " + ", ".join(escape(r) for r in self.run_ids), id="header")
+        yield Static("comparing " + ", ".join(escape(self.labels[r]) for r in self.run_ids),
+                     id="header")
         with Vertical(id="top"):
             yield Chart(id="primary")
             yield Chart(log_y=True, id="loss")
@@ -90,14 +87,14 @@ class CompareScreen(DashboardScreen):
         colours = {r.id: PALETTE[i % len(PALETTE)] for i, (r, _) in enumerate(data)}
         for chart_id, name in zip(("#primary", "#loss"), (*names, None, None), strict=False):
             chart = self.query_one(chart_id, Chart)
-            chart.title = f"{name} (forks after their parent's prefix)" if name else ""
-            chart.plot([Line(short_id(r.id), curves.get(name, []), colours[r.id])
+            chart.title = name or ""  # a fork's line starts on its parent's prefix
+            chart.plot([Line(self.labels.get(r.id, r.id), curves.get(name, []), colours[r.id])
                         for r, curves in data] if name else [])
         table = self.query_one("#params", DataTable)
         table.clear(columns=True)
         table.add_column("param")
         for r, _ in data:
-            table.add_column(f"[{colours[r.id]}]{escape(short_id(r.id))}[/]")
+            table.add_column(f"[{colours[r.id]}]{escape(self.labels.get(r.id, r.id))}[/]")
         rows = differing({r.id: {**with_defaults({**r.spec, "params": r.params}),
                                  **({f"best {r.metric}": fmt_value(r.metric, r.best)}
                                     if r.metric else {}),

@@ -11,7 +11,6 @@ from rich.table import Table
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Grid, Horizontal, VerticalScroll
 from textual.widgets import Footer, Log, Static
 
@@ -19,6 +18,7 @@ from ...store.index import Index, RunRow
 from ...store.metrics import default_mode, fmt_value
 from ...store.query import counts_steps, progress_text
 from ...store.spec import INTERNAL_PARAMS
+from .. import keys
 from ..data import Delta, Detail, MetricChart, load_detail, summarize_confusion
 from ..messages import DetailLoaded, ForkAsked
 from ..widgets.chart import Chart, Line
@@ -73,18 +73,12 @@ def confusion_text(cur: dict[str, Any], prev: dict[str, Any] | None) -> Text:
 
 
 class DetailScreen(DashboardScreen):
-    BINDINGS = [
-        Binding("escape", "app.pop_screen", "Back"),
-        Binding("left_square_bracket", "confusion(-1)", "Prev epoch"),
-        Binding("right_square_bracket", "confusion(1)", "Next epoch"),
-        Binding("f", "fork", "Fork"),
-        Binding("n,pagedown", "page(1)", "More charts"),
-        Binding("p,pageup", "page(-1)", "Back charts", show=False),
-    ]
+    BINDINGS = keys.DETAIL
 
-    def __init__(self, run_id: str) -> None:
+    def __init__(self, run_id: str, names: Mapping[str, str] | None = None) -> None:
         super().__init__()
         self.run_id = run_id
+        self.names = names or {}  # run labels, as the table names the runs
         self.detail: Detail | None = None
         self.cm_epoch: int | None = None  # None: follow the latest
         self.shown_stdout = ""
@@ -126,12 +120,6 @@ class DetailScreen(DashboardScreen):
             self.query_one("#header", Static).update(f"run {escape(self.run_id)} is gone.")
             return
         r = d.row
-        fork = f" — fork of {r.parent} at epoch {r.fork_epoch}" if r.parent else ""
-        best = (f"best {r.metric} {fmt_value(r.metric, r.best)} @{r.best_at}"
-                if r.metric and r.best is not None else "")
-        self.query_one("#header", Static).update(
-            f"[b]{escape(r.id)}[/]  {escape(r.experiment)}  {r.status} {escape(r.message)}"
-            f"  {'' if counts_steps(r) else 'epoch '}{progress_text(r)}  {best}{escape(fork)}{notes_text(r)}")
         self.draw_charts()
         self.show_stdout(d.stdout or ("(no output yet)" if r.status in ("queued", "starting", "running")
                                       else "(printed nothing)"))
@@ -141,11 +129,34 @@ class DetailScreen(DashboardScreen):
         if d.confusion:
             panel.update(confusion_text(d.confusion, d.prev_confusion))
 
+    def draw_header(self, pages: int) -> None:
+        """The run, where it stands, the page of charts, its constants, tags and note."""
+        if self.detail is None:
+            return
+        r = self.detail.row
+        best = (f"best {r.metric} {fmt_value(r.metric, r.best)} @{r.best_at}"
+                if r.metric and r.best is not None else "")
+        second = [r.id]
+        if r.parent:
+            second.append(f"fork of {self.names.get(r.parent, r.parent)} at epoch {r.fork_epoch}")
+        if pages > 1:
+            second.append(f"charts {self.page + 1}/{pages} (n/p)")
+        moving = {name for name, scope in r.summaries if (name, scope) not in self.detail.constants}
+        fixed = {name: v for (name, _), v in self.detail.constants.items() if name not in moving}
+        if fixed:
+            second.append("constant: " + ", ".join(f"{n} {fmt_value(n, v)}" for n, v in fixed.items()))
+        self.query_one("#header", Static).update(
+            f"[b]{escape(self.names.get(r.id, r.experiment))}[/]  {r.status} {escape(r.message)}"
+            f"  {'' if counts_steps(r) else 'epoch '}{progress_text(r)}  {best}"
+            f"\n[dim]{escape(' · '.join(second))}[/]" + notes_text(r)
+            + "".join(f"\n[bold yellow]warning[/] {escape(w)}" for w in r.warnings[:2]))
+
     def draw_charts(self) -> None:
         """The current page of the run's metrics, the primary one first."""
         charts = self.detail.charts if self.detail else []
         pages = max(1, -(-len(charts) // CHARTS_PER_PAGE))
         self.page = min(self.page, pages - 1)
+        self.draw_header(pages)
         shown = charts[self.page * CHARTS_PER_PAGE:(self.page + 1) * CHARTS_PER_PAGE]
         for i in range(CHARTS_PER_PAGE):
             chart = self.query_one(f"#chart{i}", Chart)
@@ -156,7 +167,7 @@ class DetailScreen(DashboardScreen):
                 continue
             c = shown[i]
             n = self.page * CHARTS_PER_PAGE + i + 1
-            chart.title = f"{c.name} by {c.scope} {n}/{len(charts)}"
+            chart.title = f"{c.name} by {c.scope}"
             chart.log_y = default_mode(c.name) == "min" and "loss" in c.name.lower()
             chart.plot(chart_lines(c, COLOURS[(n - 1) % len(COLOURS)]))
 

@@ -7,16 +7,16 @@ from pathlib import Path
 from rich.markup import escape
 from textual import on
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Select, Static
 
 from ...results import export
+from .. import keys
 
 
 class ConfirmScreen(ModalScreen[bool]):
-    BINDINGS = [Binding("y", "answer(True)", "Yes"), Binding("n,escape", "answer(False)", "No")]
+    BINDINGS = keys.CONFIRM
 
     def __init__(self, question: str) -> None:
         super().__init__()
@@ -42,7 +42,8 @@ FORMAT_NAMES = {"csv": "CSV", "md": "Markdown", "latex": "LaTeX", "json": "JSON"
 class ExportScreen(ModalScreen["tuple[str, Path] | None"]):
     """Write the run table to a file in one of the export formats."""
 
-    BINDINGS = [Binding("escape", "dismiss(None)", "Close"), Binding("ctrl+s", "write", "Write")]
+    AUTO_FOCUS = "#path"  # enter writes; tab reaches the format list
+    BINDINGS = keys.EXPORT
 
     def __init__(self, what: str = "the run table") -> None:
         super().__init__()

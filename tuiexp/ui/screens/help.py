@@ -1,15 +1,14 @@
-"""`?`: every key of every screen (ui/keys.py), in one table."""
+"""`?`: every key of every screen, read from the lists the screens bind (ui/keys.py)."""
 
 from __future__ import annotations
 
 from rich.table import Table
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 
-from ..keys import DETAIL_KEYS, FORK_KEYS, GLOBAL_KEYS, RUNS, TABLE_KEYS
+from .. import keys
 
 
 def key_table() -> Table:
@@ -17,20 +16,16 @@ def key_table() -> Table:
     t.add_column("where")
     t.add_column("key")
     t.add_column("does")
-    for b in RUNS:
-        t.add_row("runs", b.key.replace("slash", "/").replace(",", " / "), b.description)
-    for key, does in TABLE_KEYS:
-        t.add_row("runs", key, does)
-    for where, keys in (("detail", DETAIL_KEYS), ("fork form", FORK_KEYS), ("anywhere", GLOBAL_KEYS)):
-        for key, does in keys:
-            t.add_row(where, key, does)
+    for where, key, does in keys.rows():
+        t.add_row(where, key, does)
     return t
 
 
 class HelpScreen(Screen[None]):
-    BINDINGS = [Binding("escape,question_mark,q", "app.pop_screen", "Back")]
+    BINDINGS = keys.HELP
 
     def compose(self) -> ComposeResult:
         with VerticalScroll():
+            yield Static("Every key; pgdn / pgup or the arrows scroll, esc goes back.", id="help-hint")
             yield Static(key_table(), id="keys")
         yield Footer()

@@ -14,7 +14,6 @@ from typing import Any
 from rich.markup import escape
 from textual import on, work
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Footer, OptionList, ProgressBar, Static
@@ -24,6 +23,7 @@ from ...errors import TuiexpError
 from ...queue.client import Client
 from ...search import lrfind
 from ...search.launch import launch
+from .. import keys
 from ..widgets.chart import Chart, Line
 from .base import DashboardScreen
 from .new import experiment_options
@@ -37,7 +37,7 @@ DRAW_EVERY = 0.25  # seconds between redraws of the curve while the test runs
 class ExperimentPicker(ModalScreen["str | None"]):
     """Pick the experiment to test (when no run is under the cursor)."""
 
-    BINDINGS = [Binding("escape", "dismiss(None)", "Cancel")]
+    BINDINGS = keys.PICKER
 
     def __init__(self, config_path: Path) -> None:
         super().__init__()
@@ -76,8 +76,7 @@ class LrFindScreen(DashboardScreen):
     LrFindScreen #lrf-chart { height: 1fr; min-height: 8; }
     LrFindScreen #lrf-result { height: auto; padding: 0 1; }
     """
-    BINDINGS = [Binding("escape", "back", "Back"),
-                Binding("y", "queue", "Queue with the suggested LR")]
+    BINDINGS = keys.LRFIND
 
     def __init__(self, experiment: str, call_client: CallClient,
                  steps: int = lrfind.STEPS) -> None:

@@ -6,9 +6,9 @@ from pathlib import Path
 from typing import Any
 
 from rich.markup import escape
+from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Label, OptionList, Static, TextArea
@@ -17,6 +17,7 @@ from textual.widgets.option_list import Option
 from ...config import loader, model, values
 from ...errors import TuiexpError
 from ...queue import preflight
+from .. import keys
 
 Request = tuple[model.Config, str, dict[str, Any]]
 
@@ -32,8 +33,7 @@ def experiment_options(cfg: model.Config) -> list[Option]:
 
 class NewScreen(ModalScreen["Request | None"]):
     AUTO_FOCUS = "OptionList"
-    BINDINGS = [Binding("escape", "dismiss(None)", "Cancel"),
-                Binding("ctrl+s", "submit", "Queue")]
+    BINDINGS = keys.NEW
 
     def __init__(self, config_path: Path) -> None:
         super().__init__()
@@ -63,21 +63,45 @@ class NewScreen(ModalScreen["Request | None"]):
         if self.config and self.config.experiments:
             self.query_one(OptionList).highlighted = 0
 
-    @on(OptionList.OptionSelected)
-    def action_submit(self) -> None:
+    def check(self) -> tuple[str, dict[str, Any], int] | str:
+        """(experiment, overrides, how many runs) as the form reads now, or the sentence
+        on what is wrong with it: checked before anything is written."""
         opts = self.query_one(OptionList)
         if self.config is None or opts.highlighted is None:
-            return
+            return "Pick an experiment."
         name = opts.get_option_at_index(opts.highlighted).id or ""
         lines = [x.strip() for x in self.query_one("#overrides", TextArea).text.splitlines()]
         try:
             overrides = values.parse_overrides([x for x in lines if x and not x.startswith("#")])
             n = len(preflight.require(self.config, name, overrides))  # what `check` says, before anything is written
+            exp = self.config.experiment(name)
+            return name, overrides, 0 if exp.search is not None or exp.pbt is not None else n
         except TuiexpError as e:
-            text = form_wording(str(e))
-            self.query_one("#verdict", Static).update(f"[red]{escape(text)}[/]")
-            self.notify(text, severity="error")
+            return form_wording(str(e))
+
+    @on(TextArea.Changed, "#overrides")
+    @on(OptionList.OptionHighlighted)
+    def revalidate(self) -> None:
+        """Say at once what ctrl+s would queue, or what is wrong (and nothing once fixed)."""
+        checked = self.check()
+        verdict = self.query_one("#verdict", Static)
+        verdict.set_class(isinstance(checked, str), "error")
+        if isinstance(checked, str):
+            verdict.update(Text(checked))
+        else:
+            name, _, n = checked
+            verdict.update(Text(f"{n} run{'s' if n != 1 else ''} of {name}" if n
+                                else f"the study of {name}", style="dim"))
+
+    @on(OptionList.OptionSelected)
+    def action_submit(self) -> None:
+        checked = self.check()
+        if isinstance(checked, str):
+            self.query_one("#verdict", Static).update(Text(checked))
+            self.notify(checked, severity="error")
             return
+        assert self.config is not None
+        name, overrides, n = checked
         exp = self.config.experiment(name)
         if exp.search is not None or exp.pbt is not None:  # as `tuiexp run` does (search/launch.py)
             what = "population" if exp.pbt is not None else "study"

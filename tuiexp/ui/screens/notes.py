@@ -7,7 +7,6 @@ from __future__ import annotations
 from rich.markup import escape
 from textual import on
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Input, Static, TextArea
@@ -15,14 +14,15 @@ from textual.widgets import Input, Static, TextArea
 from ...errors import UsageError
 from ...store import notes
 from ...store.index import RunRow
-from ..actions import names
+from .. import keys
+from ..actions import Names, names
 
 TagEdit = tuple[list[str], list[str]]  # (tags to add, tags to remove)
 
 
-def which(rows: list[RunRow]) -> str:
-    """The runs a dialog edits, as its title says them."""
-    return rows[0].id if len(rows) == 1 else f"{len(rows)} runs ({names(rows, 3)})"
+def which(rows: list[RunRow], labels: Names) -> str:
+    """The runs a dialog edits, as its title says them (as the table names them)."""
+    return names(rows, labels) if len(rows) == 1 else f"{len(rows)} runs ({names(rows, labels, 3)})"
 
 
 def tag_counts(rows: list[RunRow]) -> str:
@@ -39,15 +39,15 @@ def tag_counts(rows: list[RunRow]) -> str:
 class TagScreen(ModalScreen["TagEdit | None"]):
     """`+best -old` edits (a bare word adds), checked as they are typed."""
 
-    BINDINGS = [Binding("escape", "dismiss(None)", "Cancel")]
+    BINDINGS = keys.TAGS
 
-    def __init__(self, rows: list[RunRow]) -> None:
+    def __init__(self, rows: list[RunRow], labels: Names) -> None:
         super().__init__()
-        self.rows = rows
+        self.rows, self.labels = rows, labels
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
-            yield Static(f"[b]Tags of {escape(which(self.rows))}[/]")
+            yield Static(f"[b]Tags of {escape(which(self.rows, self.labels))}[/]")
             yield Static(f"now: {escape(tag_counts(self.rows))}", id="now")
             yield Input(placeholder="+best -old  (a bare word adds)", id="edits")
             yield Static("", id="verdict")
@@ -91,17 +91,17 @@ class TagScreen(ModalScreen["TagEdit | None"]):
 class NoteScreen(ModalScreen["str | None"]):
     """The note, in full; what is saved replaces the note of every run edited."""
 
-    BINDINGS = [Binding("escape", "dismiss(None)", "Cancel"), Binding("ctrl+s", "save", "Save")]
+    BINDINGS = keys.NOTE
 
-    def __init__(self, rows: list[RunRow]) -> None:
+    def __init__(self, rows: list[RunRow], labels: Names) -> None:
         super().__init__()
-        self.rows = rows
+        self.rows, self.labels = rows, labels
 
     def compose(self) -> ComposeResult:
         texts = {r.note for r in self.rows}
         same = len(texts) == 1
         with Vertical(classes="dialog"):
-            yield Static(f"[b]Note of {escape(which(self.rows))}[/]")
+            yield Static(f"[b]Note of {escape(which(self.rows, self.labels))}[/]")
             if not same:
                 yield Static("[dim]these runs have different notes; what you save replaces "
                              "them all[/]")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -149,7 +149,7 @@ class RunsScreen(DashboardScreen):
         if not plan.ids:
             self.notify(nothing, severity="warning")
             return
-        command = each(plan.ids, verb, act)
+        command = each(plan.ids, verb, act, self.table.names)
         if plan.question is None:
             self.call_client(command)
         else:
@@ -157,12 +157,12 @@ class RunsScreen(DashboardScreen):
 
     def action_cancel(self) -> None:
         if rows := self.targets():
-            self.run_plan(cancel_plan(rows), "Cancelled", lambda c, rid: c.cancel(rid),
+            self.run_plan(cancel_plan(rows, self.table.names), "Cancelled", lambda c, rid: c.cancel(rid),
                           "None of these runs is queued or running.")
 
     def action_resume(self) -> None:
         if rows := self.targets():
-            self.run_plan(resume_plan(rows), "Resumed", lambda c, rid: c.resume(rid),
+            self.run_plan(resume_plan(rows, self.table.names), "Resumed", lambda c, rid: c.resume(rid),
                           "None of these runs can resume (only failed, crashed, cancelled, "
                           "oom, diverged or preempted ones).")
 
@@ -173,7 +173,7 @@ class RunsScreen(DashboardScreen):
 
     def action_archive(self) -> None:
         if rows := self.targets():
-            self.run_plan(archive_plan(rows), "Archived", lambda c, rid: c.archive(rid),
+            self.run_plan(archive_plan(rows, self.table.names), "Archived", lambda c, rid: c.archive(rid),
                           "These runs still run or wait; cancel them before archiving them.")
 
     def action_tags(self) -> None:
@@ -188,10 +188,10 @@ class RunsScreen(DashboardScreen):
         def done(edit: TagEdit | None) -> None:
             if edit:
                 add, remove = edit
-                self.call_client(each(ids, "Tagged",
-                                      lambda c, rid: c.annotate(rid, add=add, remove=remove)))
+                self.call_client(each(ids, "Tagged", lambda c, rid: c.annotate(
+                    rid, add=add, remove=remove), self.table.names))
 
-        self.app.push_screen(TagScreen(rows), done)
+        self.app.push_screen(TagScreen(rows, self.table.names), done)
 
     def action_note(self) -> None:
         """`N`: write the note of the marked runs (else the one under the cursor)."""
@@ -205,9 +205,10 @@ class RunsScreen(DashboardScreen):
         def done(text: str | None) -> None:
             if text is not None:
                 verb = "Saved the note of" if text else "Cleared the note of"
-                self.call_client(each(ids, verb, lambda c, rid: c.annotate(rid, note=text)))
+                self.call_client(each(ids, verb, lambda c, rid: c.annotate(rid, note=text),
+                                      self.table.names))
 
-        self.app.push_screen(NoteScreen(rows), done)
+        self.app.push_screen(NoteScreen(rows, self.table.names), done)
 
     def action_unmark(self) -> None:
         if self.table.marked:
@@ -227,7 +228,7 @@ class RunsScreen(DashboardScreen):
         from .detail import DetailScreen
 
         if rid := self.selected():
-            self.app.push_screen(DetailScreen(rid))
+            self.app.push_screen(DetailScreen(rid, self.table.names))
 
     def on_runs_table_selected(self, event: RunsTable.Selected) -> None:
         self.table.select_run(event.run_id)
@@ -262,10 +263,11 @@ class RunsScreen(DashboardScreen):
             def done(req: ForkRequest | None) -> None:
                 if req:
                     epoch, overrides = req
-                    self.call_client(lambda c: f"Forked {rid} at epoch {epoch}: "
+                    name = self.table.names.get(rid, rid)
+                    self.call_client(lambda c: f"Forked {name} at epoch {epoch}: its fork "
                                      f"{c.fork(rid, overrides, epoch)} is queued.")
 
-            self.app.push_screen(ForkScreen(st.row, epochs), done)
+            self.app.push_screen(ForkScreen(st.row, epochs, self.table.names.get(rid, rid)), done)
 
     def action_new(self) -> None:
         from .new import NewScreen
@@ -306,7 +308,7 @@ class RunsScreen(DashboardScreen):
         if len(ids) < 2:
             self.notify("Mark two or more runs with space to compare them.", severity="warning")
             return
-        self.app.push_screen(CompareScreen(ids))
+        self.app.push_screen(CompareScreen(ids, self.table.names))
 
     def action_export(self) -> None:
         """Export what the table shows: the marked runs, else the filtered rows, else all."""
@@ -357,8 +359,10 @@ class RunsScreen(DashboardScreen):
         self.notify("Forks under their parent." if self.table.as_tree else "Flat list.", timeout=2)
 
 
-def each(ids: list[str], verb: str, act: Callable[[Client, str], object]) -> Callable[[Client], str]:
-    """A client command doing `act` on every run: what was done, and each refusal."""
+def each(ids: list[str], verb: str, act: Callable[[Client, str], object],
+         names: Mapping[str, str]) -> Callable[[Client], str]:
+    """A client command doing `act` on every run: what was done (the runs named as the
+    table names them), and each refusal."""
     def run(client: Client) -> str:
         done, refused = [], []
         for rid in ids:
@@ -369,6 +373,7 @@ def each(ids: list[str], verb: str, act: Callable[[Client, str], object]) -> Cal
                 refused.append(str(e))
         if not done:
             raise TuiexpError(" ".join(refused))
-        text = f"{verb} {done[0]}." if len(done) == 1 else f"{verb} {len(done)} runs."
+        text = (f"{verb} {names.get(done[0], done[0])}." if len(done) == 1
+                else f"{verb} {len(done)} runs.")
         return text + (" Not done: " + " ".join(refused) if refused else "")
     return run

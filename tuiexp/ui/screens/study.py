@@ -6,18 +6,18 @@ from __future__ import annotations
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.widgets import Footer, Static
 
 from ...errors import TuiexpError
 from ...search import studies
+from .. import keys
 from .base import DashboardScreen
 
 REFRESH = 2.0  # seconds between reads of the study's journal
 
 
 class StudyScreen(DashboardScreen):
-    BINDINGS = [Binding("escape,q", "app.pop_screen", "Back")]
+    BINDINGS = keys.STUDY
 
     def __init__(self, name: str) -> None:
         super().__init__()

@@ -23,18 +23,22 @@ class Line:
 
 def render_lines(lines: list[Line], width: int, height: int, title: str = "",
                  log_y: bool = False, log_x: bool = False) -> Text:
-    """The chart as rich Text: `height` rows of braille plus a legend line."""
-    axis = 8
+    """The chart as rich Text: a legend line cut to `width`, then `height - 1` rows of
+    braille with whole numbers on the axes."""
+    axis = AXIS
     w, h = max(4, width - axis), max(2, height - 1)
     pts = [(ln, [(_y(x, log_x), _y(y, log_y)) for x, y in ln.points
                  if _ok(y, log_y) and _ok(x, log_x)]) for ln in lines]
     xs = [x for _, p in pts for x, _ in p]
     ys = [y for _, p in pts for _, y in p]
-    out = Text()
-    legend = Text(f"{title}  " if title else "", style="bold")
+    out = Text(no_wrap=True, overflow="ellipsis")
+    # the legend never runs into the chart beside it: whole entries while they fit
+    legend = Text(title, style="bold")
+    legend.truncate(max(1, width), overflow="ellipsis")
     for ln in lines:
-        if ln.label:  # an unnamed line needs no legend entry (a chart of one metric)
-            legend.append(f"━ {ln.label}  ", style=ln.style)
+        entry = f"  ━ {ln.label}"
+        if ln.label and legend.cell_len + len(entry) <= width:  # an unnamed line: no entry
+            legend.append(entry, style=ln.style)
     if not xs:
         out.append_text(legend)
         out.append("\n(no data yet)", style="dim")
@@ -56,15 +60,45 @@ def render_lines(lines: list[Line], width: int, height: int, title: str = "",
                 dx, dy = ax + (bx - ax) * i // n, ay + (by - ay) * i // n
                 cells[dy // 4][dx // 2] |= _DOTS[dx % 2][dy % 4]
                 colour[dy // 4][dx // 2] = ln.style
+    top, bottom = ticks(_unlog(y1, log_y), _unlog(y0, log_y), axis - 1)
     out.append_text(legend)
     for r in range(h):
-        label = _tick(y1 if r == 0 else y0 if r == h - 1 else None, log_y)[: axis - 1]
+        label = top if r == 0 else bottom if r == h - 1 else ""
         out.append(f"\n{label:>{axis - 1}}│", style="dim")
         for c in range(w):
             out.append(chr(0x2800 + cells[r][c]) if cells[r][c] else " ", style=colour[r][c] or "")
-    out.append(f"\n{'':>{axis - 1}}└{_tick(x0, log_x):<{w // 2}}{_tick(x1, log_x):>{w - w // 2}}",
-               style="dim")
+    left, right = ticks(_unlog(x0, log_x), _unlog(x1, log_x), max(1, w // 2 - 1))
+    out.append(f"\n{'':>{axis - 1}}└{left:<{w // 2}}{right:>{w - w // 2}}", style="dim")
     return out
+
+
+AXIS = 8  # the y axis: a number of up to 7 cells and its line
+
+
+def fit_number(v: float, width: int, digits: int = 3) -> str:
+    """`v` in at most `width` cells with up to `digits` significant digits, fewer where
+    it does not fit (`2.99e-05` becomes `3e-05`): never a number cut short."""
+    if digits <= 3 and 1000 <= abs(v) < 10 ** width and len(whole := str(round(v))) <= width:
+        return whole  # 2160, not 2.16e+03
+    for d in range(digits, 0, -1):
+        if len(text := format(v, f".{d}g")) <= width:
+            return text
+    return format(v, ".0e")
+
+
+def ticks(a: float, b: float, width: int) -> tuple[str, str]:
+    """The labels of a scale's two ends, with as many digits as it takes (and fits) to
+    tell them apart: 1.1049 and 1.1014 read `1.105` and `1.101`, not `1.1` twice."""
+    pair = fit_number(a, width), fit_number(b, width)
+    for d in range(4, 8):
+        if pair[0] != pair[1] or a == b:
+            break
+        pair = fit_number(a, width, d), fit_number(b, width, d)
+    return pair
+
+
+def _unlog(v: float, log: bool) -> float:
+    return 10 ** v if log else v
 
 
 def _ok(y: float | None, log_y: bool) -> bool:
@@ -73,12 +107,6 @@ def _ok(y: float | None, log_y: bool) -> bool:
 
 def _y(y: float, log_y: bool) -> float:
     return math.log10(y) if log_y else y
-
-
-def _tick(v: float | None, log_y: bool) -> str:
-    if v is None:
-        return ""
-    return f"{10 ** v if log_y else v:.3g}"
 
 
 class Chart(Widget):

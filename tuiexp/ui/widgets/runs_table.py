@@ -12,7 +12,7 @@ important hide, and the run label takes what width is left.
 from __future__ import annotations
 
 import textwrap
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -20,18 +20,19 @@ from rich.markup import escape
 from rich.style import Style
 from rich.text import Text
 from textual import events
-from textual.binding import Binding, BindingType
+from textual.binding import BindingType
 from textual.geometry import Region, Size
 from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
+from ...config.params import defaults_for
 from ...errors import UsageError
 from ...store import query
 from ...store.index import RunRow
 from ...store.metrics import fmt_value
 from ...store.query import elapsed, eta, progress, progress_text
-from ...store.spec import INTERNAL_PARAMS
+from .. import keys
 from ..data import RunState, bar, duration, fmt_num, lr_of, sparkline, visible_order
 
 STATUS_STYLE = {
@@ -55,35 +56,60 @@ class Column:
 
 
 BEFORE_EXTRA = (
-    Column("run", "run", 22, 0, grow=True),
+    Column("run", "run", 20, 0, grow=True),
     Column("id", "id", 26, 9),
     Column("experiment", "experiment", 12, 8),
-    Column("status", "status", 9, 0),
-    Column("pos", "q#", 3, 2, right=True),
+    Column("status", "status", 10, 0),
+    Column("pos", "q#", 3, 4, right=True),
     Column("epoch", "epoch", 7, 1, right=True),
     Column("progress", "progress", 8, 7),
-    Column("loss", "loss", 12, 5),
-    Column("metric", "metric", 12, 6),
+    # one sparkline always fits 80 columns: a live view's point is its curves
+    Column("loss", "loss", 12, 1),
+    Column("metric", "metric", 12, 4),
     Column("best", "best", 7, 1, right=True),
 )
 AFTER_EXTRA = (
-    Column("tags", "tags", 10, 4),
-    Column("lr", "lr", 7, 3, right=True),
+    Column("tags", "tags", 10, 3),
+    Column("lr", "lr", 7, 5, right=True),
     Column("bs", "bs", 4, 6, right=True),
     Column("dropout", "drop", 5, 6, right=True),
-    Column("seed", "seed", 4, 4, right=True),
+    Column("seed", "seed", 4, 5, right=True),
     Column("gpu", "gpu", 4, 8),
-    Column("elapsed", "elapsed", 7, 2, right=True),
+    Column("job", "job", 8, 7),
+    Column("node", "node", 8, 7),
+    Column("reason", "pending", 12, 7),
+    Column("elapsed", "elapsed", 7, 5, right=True),
     Column("eta", "eta", 6, 2, right=True),
 )
-#: columns hidden while no row has a value in them
-OPTIONAL = ("pos", "seed", "gpu", "eta", "lr", "bs", "dropout", "best", "elapsed", "tags")
+LIVE = ("queued", "starting", "running")
+
+
+def _live(r: RunRow) -> bool:
+    return r.status in LIVE
+
+
+#: optional columns, each shown while some row can have a value in it: decided by what
+#: a run is (live, swept, tagged), not by what it logged so far, so no column comes and
+#: goes while a run trains
+OPTIONAL: dict[str, Callable[[RunRow], bool]] = {
+    "pos": lambda r: r.status == "queued",
+    "seed": lambda r: r.seed is not None,
+    "gpu": lambda r: bool(r.gpu) or (r.started is not None and not r.job_id),
+    "eta": lambda r: r.status in ("starting", "running"),
+    "lr": lambda r: _live(r) or lr_of(r) is not None,
+    "bs": lambda r: isinstance(r.params.get("batch_size"), int),
+    "dropout": lambda r: r.params.get("dropout") is not None,
+    "best": lambda r: _live(r) or r.best is not None,
+    "elapsed": lambda r: _live(r) or r.started is not None,
+    "tags": lambda r: bool(r.tags),
+    "job": lambda r: bool(r.job_id),
+    "node": lambda r: bool(r.node) and r.status in ("starting", "running"),
+    "reason": lambda r: bool(r.reason) and r.status == "starting",
+}
 COLUMNS = tuple(c.key for c in (*BEFORE_EXTRA, *AFTER_EXTRA))
 #: the column whose header shows the sort's arrow
 SORT_COLUMN = {"created": "run", "id": "id", "experiment": "experiment", "status": "status",
                "best": "best", "epoch": "epoch"}
-#: params never worth a label: bookkeeping, or already shown elsewhere
-NOT_IN_LABEL = {"seed", *INTERNAL_PARAMS}
 
 
 def columns_for(extra: tuple[str, ...]) -> tuple[Column, ...]:
@@ -97,7 +123,7 @@ def layout(columns: Iterable[Column], width: int, grow_to: int = 0,
            hidden: Iterable[str] = ()) -> list[tuple[Column, int]]:
     """The columns that fit in `width` cells (one space between), in table order, each
     with its width. The most important come first (priority 0 always); the `grow` column
-    widens up to `grow_to` before columns of priority 4 and above get any room."""
+    widens up to `grow_to` before columns of priority 5 and above get any room."""
     skip = set(hidden)
     cols = [c for c in columns if c.key not in skip]
     used, keep = 0, set()
@@ -110,62 +136,18 @@ def layout(columns: Iterable[Column], width: int, grow_to: int = 0,
                 keep.add(c.key)
                 used += c.width + 1
 
-    take(c for c in cols if c.priority < 4)
+    take(c for c in cols if c.priority < 5)
     extra = max(0, min(width - used, grow_to - grow.width)) if grow else 0
     used += extra
-    take(c for c in cols if c.priority >= 4)
+    take(c for c in cols if c.priority >= 5)
     return [(c, c.width + extra if c.grow else c.width) for c in cols if c.key in keep]
 
 
 # -- labels --------------------------------------------------------------------------
 
-def _short(v: Any) -> str:
-    if isinstance(v, float):
-        return format(v, ".3g")
-    text = v if isinstance(v, str) else str(v)
-    return text if len(text) <= 12 else text[:11] + "…"
-
-
-def varying_params(rows: Iterable[RunRow]) -> dict[str, list[str]]:
-    """Per experiment, the params whose values differ between its runs (sorted)."""
-    seen: dict[str, dict[str, set[str]]] = {}
-    for r in rows:
-        values = seen.setdefault(r.experiment, {})
-        for k, v in r.params.items():
-            if k not in NOT_IN_LABEL and not k.startswith("_"):
-                values.setdefault(k, set()).add(repr(v))
-    counts: dict[str, int] = {}
-    for r in rows:
-        counts[r.experiment] = counts.get(r.experiment, 0) + 1
-    out = {exp: sorted(k for k, vs in values.items()
-                       if len(vs) > 1 or any(k not in r.params for r in rows if r.experiment == exp))
-           for exp, values in seen.items() if counts[exp] > 1}
-    # a param_budget sweep sizes model_args: the budget names the run, the widths follow
-    return {exp: [k for k in keys if not ("param_budget" in keys and k == "model_args")]
-            for exp, keys in out.items()}
-
-
 def run_labels(rows: dict[str, RunRow]) -> dict[str, str]:
-    """A readable label per run: experiment, the values of its swept params, its seed
-    where seeds differ (`dropout lr=0.1 d=0.3 s2`); the id's tail where still ambiguous."""
-    varying = varying_params(rows.values())
-    seeds: dict[str, set[Any]] = {}
-    for r in rows.values():
-        seeds.setdefault(r.experiment, set()).add(r.seed)
-    labels = {}
-    for rid, r in rows.items():
-        parts = [r.experiment]
-        # `dropout lr=0.1 d=0.3 s2`: the names the filter takes too (`/d=0.3`)
-        parts += [f"{query.label_name(k)}={_short(r.params.get(k, '-'))}"
-                  for k in varying.get(r.experiment, ())]
-        if r.seed is not None and len(seeds[r.experiment]) > 1:
-            parts.append(f"s{r.seed}")
-        labels[rid] = " ".join(parts)
-    taken: dict[str, int] = {}
-    for text in labels.values():
-        taken[text] = taken.get(text, 0) + 1
-    return {rid: text if taken[text] == 1 else f"{text} #{rid.rsplit('-', 1)[-1]}"
-            for rid, text in labels.items()}
+    """Each run's label as every view writes it (`query.labels`, resolved params)."""
+    return query.run_labels(rows, defaults_for)
 
 
 def queue_positions(rows: Iterable[RunRow]) -> dict[str, int]:
@@ -178,17 +160,21 @@ def queue_positions(rows: Iterable[RunRow]) -> dict[str, int]:
 # -- cells -----------------------------------------------------------------------------
 
 def cells(st: RunState, depth: int, now: float, marked: bool, extra: tuple[str, ...] = (),
-          label: str | None = None, pos: int | None = None) -> dict[str, str]:
+          label: query.Label | None = None, pos: int | None = None) -> dict[str, str]:
     """The markup of a run's cells by column key (pure: the same inputs give the same
     strings); `extra` are the `[ui] columns` (metric column specs)."""
     r, p = st.row, st.row.params
     tree = ("  " * (depth - 1) + "└ ") if depth else ""
+    name = (label.under_parent if depth else label.text) if label else r.id
     mark = "[reverse]•[/]" if marked else " "
     out = {
-        "run": f"{mark}{tree}{escape(label or r.id)}",
+        "run": f"{mark}{tree}{escape(name)}",
         "id": escape(r.id),
         "experiment": escape(r.experiment),
-        "status": f"[{STATUS_STYLE.get(r.status, '')}]{r.status}[/]",
+        # `!`: the run has warnings (a script whose output gave no metric...): the detail
+        # and `tuiexp show` say them
+        "status": f"[{STATUS_STYLE.get(r.status, '')}]{r.status}[/]"
+                  + ("[bold yellow]![/]" if r.warnings else ""),
         "pos": str(pos) if pos else "",
         "epoch": progress_text(r, width=7),
         "progress": bar(progress(r)),
@@ -200,7 +186,11 @@ def cells(st: RunState, depth: int, now: float, marked: bool, extra: tuple[str, 
         "bs": fmt_num(p.get("batch_size"), "d") if isinstance(p.get("batch_size"), int) else "",
         "dropout": fmt_num(p.get("dropout")),
         "seed": "" if r.seed is None else str(r.seed),
-        "gpu": escape(str(r.gpu)) if r.gpu not in (None, "") else ("cpu" if r.started else ""),
+        "gpu": escape(str(r.gpu)) if r.gpu not in (None, "") else (
+            "cpu" if r.started and not r.job_id else ""),  # a Slurm job's node says where
+        "job": escape(r.job_id or ""),
+        "node": escape(r.node or "") if r.status in ("starting", "running") else "",
+        "reason": escape(r.reason) if r.status == "starting" else "",
         "elapsed": duration(elapsed(r, now)),
         "eta": duration(eta(r, now)),
     }
@@ -218,14 +208,7 @@ class RunsTable(ScrollView, can_focus=True):
     """Rows keyed by run id, in tree order. `show` recomputes the cells of the rows that
     changed (live ones once a second, for the clocks) and repaints only those lines."""
 
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("up,k", "cursor(-1)", "Up", show=False),
-        Binding("down,j", "cursor(1)", "Down", show=False),
-        Binding("home,g", "first", "First", show=False),
-        Binding("end,G", "last", "Last", show=False),
-        Binding("pageup,ctrl+b", "page(-1)", "Page up", show=False),
-        Binding("pagedown,ctrl+f", "page(1)", "Page down", show=False),
-    ]
+    BINDINGS: ClassVar[list[BindingType]] = keys.TABLE
     COMPONENT_CLASSES: ClassVar[set[str]] = {
         "runs-table--header", "runs-table--even", "runs-table--odd", "runs-table--cursor",
         "runs-table--hint"}
@@ -258,7 +241,8 @@ class RunsTable(ScrollView, can_focus=True):
         self.order: list[tuple[str, int]] = []
         self.index_of: dict[str, int] = {}  # run id -> its row
         self.shown: dict[str, dict[str, str]] = {}
-        self.labels: dict[str, str] = {}
+        self.labels: dict[str, query.Label] = {}
+        self._logged: dict[str, dict[str, Any]] = {}  # the params reported at the last labelling
         self.positions: dict[str, int] = {}
         self.marked: set[str] = set()
         self.filter_text, self.sort_by, self.as_tree = "", "created", True
@@ -283,6 +267,11 @@ class RunsTable(ScrollView, can_focus=True):
         if not self.order or not 0 <= self.cursor_row < len(self.order):
             return None
         return self.order[self.cursor_row][0]
+
+    @property
+    def names(self) -> dict[str, str]:
+        """Each run's label (`query.labels`): how dialogs name the runs of this table."""
+        return {rid: label.text for rid, label in self.labels.items()}
 
     def get_cell(self, run_id: str, column: str) -> str:
         """The markup of one cell as last drawn."""
@@ -312,11 +301,12 @@ class RunsTable(ScrollView, can_focus=True):
             order, self.filter_error = [], str(e)
         relabel = dirty is None or order != self.order or any(
             rid not in self.labels or rid in self.positions or rows[rid].status == "queued"
-            for rid in dirty)
+            or rows[rid].logged_params != self._logged.get(rid) for rid in dirty)
         if relabel:  # labels and queue places depend on the other runs
-            labels, positions = run_labels(rows), queue_positions(rows.values())
+            labels, positions = query.labels(rows, defaults_for), queue_positions(rows.values())
             dirty = None if (labels != self.labels or positions != self.positions) else dirty
             self.labels, self.positions = labels, positions
+            self._logged = {rid: r.logged_params for rid, r in rows.items()}
         if order == self.order and dirty is not None:
             tick = int(now) != self._second
             new = dict(self.shown)
@@ -326,7 +316,8 @@ class RunsTable(ScrollView, can_focus=True):
         else:
             new = {rid: self._cells(rid, depth, now) for rid, depth in order}
         self._second = int(now)
-        empty = frozenset(k for k in OPTIONAL if not any(c[k] for c in new.values()))
+        shown = [rows[rid] for rid, _ in order]
+        empty = frozenset(k for k, can in OPTIONAL.items() if not any(map(can, shown)))
         if not order:  # the hint names the filter, which may have changed
             self.refresh()
         if order != self.order or empty != self._empty:
