@@ -433,7 +433,7 @@ def test_a_queued_fork_shows_the_same_epochs_in_ls_and_the_dashboard(journey: Jo
         shown = tb.cell(tb.lines[0], "epoch")
         head, *lines = journey.cli("ls").splitlines()
         line = next(x for x in lines if x.startswith(fork))
-        status, epochs = (line[head.index(h):].split()[0] for h in ("STATUS", "EPOCH"))
+        status, epochs = (line[head.index(h):].split()[0] for h in ("STATUS", "PROGRESS"))
         if "queued" not in tb.lines[0] or status != "queued":
             pytest.skip("the fork started before it was looked at")
         assert epochs == shown, (line, tb.lines[0])
