@@ -11,7 +11,6 @@ from __future__ import annotations
 import random
 import shutil
 import sqlite3
-from pathlib import Path
 
 import pytest
 
