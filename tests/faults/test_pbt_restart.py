@@ -1,0 +1,167 @@
+"""Issue 19, case 5: a PBT population whose supervisor is SIGKILLed once every member
+started, and started again after the members trained on alone.
+
+The restarted supervisor finds several boundaries decidable at once. Each decision
+must judge the lineage as it is at that moment (a slot replaced at epoch 2 is judged
+at epoch 4 by its replacement, which must have got there), and the population ends
+only when every one of its runs has ended. Checked from the run directories: a fork
+`PREFIX-m{slot}-e{E}` is a decision at E, made when its run.json was created.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import write_config
+from tests.faults.outside import (
+    TERMINAL,
+    alive,
+    events,
+    ok,
+    read_json,
+    script,
+    supervisor_pid,
+    until,
+)
+
+# A member without torch: its checkpoints are JSON files under the names a fork links
+# (ckpt/epoch-NNNN.pt, announced by `checkpoint` events); a fork starts from ckpt/init.pt.
+MEMBER = """
+import json, math, os, time
+from tuiexp import track
+
+run = track.init()
+p = run.params
+while not os.path.exists(p["gate"]):  # every member waits until the test lets it train
+    time.sleep(0.05)
+ckpt = os.path.join(run.dir, "ckpt")
+own = sorted(int(n[6:-3]) for n in os.listdir(ckpt)
+             if n.startswith("epoch-") and n.endswith(".pt") and n[6:-3].isdigit())
+source = os.path.join(ckpt, f"epoch-{own[-1]:04d}.pt") if own else os.path.join(ckpt, "init.pt")
+state = json.load(open(source)) if os.path.exists(source) else {"epoch": 0, "score": 0.0}
+lr, epochs = float(p["lr"]), int(p["epochs"])
+score = state["score"]
+for epoch in range(state["epoch"] + 1, epochs + 1):
+    score += 1.0 - abs(math.log10(lr / 0.1))
+    track.log({"val/score": score}, epoch=epoch)
+    path = os.path.join(ckpt, f"epoch-{epoch:04d}.pt")
+    with open(path + ".part", "w") as f:
+        json.dump({"epoch": epoch, "score": score}, f)
+    os.replace(path + ".part", path)
+    run.event("checkpoint", epoch=epoch, path=f"ckpt/epoch-{epoch:04d}.pt", tags=[])
+    if track.should_prune() and epoch < epochs:  # waits up to 0.5 s for a verdict
+        track.finish("pruned", f"replaced after epoch {epoch}")
+        break
+else:
+    track.finish()
+"""
+
+CONFIG = """
+[queue]
+gpus = "none"
+cpu_jobs = 4
+
+[experiments.pop]
+command = ["PYTHON", "MEMBER"]
+metric = "val/score"
+lr = 0.02
+epochs = 6
+gate = "GATE"
+pbt = { population = 4, interval = 2, perturb = ["lr"], quantile = 0.25 }
+"""
+
+MEMBER_ID = re.compile(r"-m(\d+)(?:-e(\d+))?$")
+
+
+def population(logs: Path) -> dict[str, dict]:
+    """The population's runs: id -> {slot, boundary, created, dir}."""
+    out = {}
+    for d in (logs / "runs").iterdir():
+        m = MEMBER_ID.search(d.name)
+        spec = read_json(d / "run.json")
+        if m and spec:
+            out[d.name] = {"slot": int(m[1]), "boundary": int(m[2]) if m[2] else 0,
+                           "created": spec["created"], "dir": d}
+    return out
+
+
+def reached(run_dir: Path, epoch: int) -> float | None:
+    """When the run logged `epoch`, or ended without getting there; None if neither."""
+    for ev in events(run_dir / "events.jsonl"):
+        if ev.get("kind") == "epoch" and ev.get("epoch") == epoch:
+            return float(ev["t"])
+        if ev.get("kind") == "status" and ev.get("status") in TERMINAL:
+            return float(ev["t"])
+    return None
+
+
+def ended_at(run_dir: Path) -> float | None:
+    for ev in reversed(events(run_dir / "events.jsonl")):
+        if ev.get("kind") == "status" and ev.get("status") in TERMINAL:
+            return float(ev["t"])
+    return None
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(strict=True, reason="issue 19.5: after a restart PBT decides several "
+                   "boundaries on lineages computed once, and ends before its last member")
+def test_case5_pbt_judges_each_boundary_on_the_lineage_of_that_moment(workdir):
+    member = script(workdir, "member.py", MEMBER)
+    gate = workdir / "train"
+    write_config(workdir, CONFIG.replace("PYTHON", sys.executable).replace("MEMBER", str(member))
+                 .replace("GATE", str(gate)))
+    logs = workdir / "logs"
+    try:
+        ok(workdir, "run", "pop")
+        members = until(lambda: (p := population(logs)) and len(p) == 4 and all(
+            any(e.get("kind") == "start" for e in events(r["dir"] / "events.jsonl"))
+            for r in p.values()) and p, "4 members started")
+        pid = until(lambda: supervisor_pid(logs), "the supervisor's pid")
+        os.kill(pid, signal.SIGKILL)  # before any boundary: nothing decided yet
+        until(lambda: not alive(pid), "the supervisor gone")
+        gate.touch()  # the members train on alone, to their last epoch
+        until(lambda: all(ended_at(r["dir"]) for r in members.values()), "every member ended")
+        ok(workdir, "daemon", "start")  # boundaries 2 and 4 are now decidable at once
+
+        definition = logs / "studies" / "pop.json"
+        until(lambda: (read_json(definition) or {}).get("done"), "the population done", timeout=120)
+    finally:
+        gate.touch()
+    ended = read_json(logs / "studies" / "pop.json")["ended"]
+    runs = population(logs)
+    forks = {rid: r for rid, r in runs.items() if r["boundary"]}
+    assert forks, "no member was ever replaced"
+
+    # every decision at E judged, in each slot, the run that covered E at that moment,
+    # after it had logged E (or ended)
+    late = []
+    for fid, fork in sorted(forks.items(), key=lambda kv: kv[1]["created"]):
+        e = fork["boundary"]
+        for slot in range(4):
+            lineage = [r for r in runs.values() if r["slot"] == slot and r["boundary"] < e
+                       and r["created"] < fork["created"]]
+            covering = max(lineage, key=lambda r: (r["boundary"], r["created"]))
+            t = reached(covering["dir"], e)
+            if t is None or t > fork["created"]:
+                late.append(f"{fid} decided at epoch {e} before {covering['dir'].name} got there")
+    assert not late, late
+
+    # the population ended after its last run did
+    still = [rid for rid, r in runs.items() if (ended_at(r["dir"]) or float("inf")) > ended]
+    assert not still, f"the population was declared done while {still} ran on"
+    slots = {}
+    for rid, r in runs.items():
+        slots.setdefault(r["slot"], []).append(rid)
+    assert sorted(slots) == [0, 1, 2, 3]
+    decisions = [json.loads(line) for line in
+                 (logs / "studies" / "pop.pbt.jsonl").read_text().splitlines() if line.strip()]
+    keys = [(d["slot"], d["epoch"]) for d in decisions] + [
+        (r["slot"], r["boundary"]) for r in forks.values()]
+    assert len(keys) == len(set(keys)), "a member was judged twice at one boundary"
