@@ -15,7 +15,8 @@ from typing import Any, TypeVar
 from .paths import LogsDir
 from .spec import RunSpec
 
-SCHEMA_VERSION = 5  # 4: note and tags (store/notes.py); 5: the clock across attempts, the current LR
+SCHEMA_VERSION = 6  # 4: note and tags (store/notes.py); 5: the clock across attempts, the current
+# LR; 6: events a run could not write (`dropped`, from its final record)
 
 
 SCOPE_CODE = {"epoch": 0, "step": 1}
@@ -47,6 +48,7 @@ CREATE TABLE IF NOT EXISTS runs (
     gpu TEXT,
     pid INTEGER,
     attempt INTEGER NOT NULL DEFAULT 0,
+    dropped INTEGER NOT NULL DEFAULT 0,
     seq INTEGER NOT NULL DEFAULT 0,
     time_before REAL NOT NULL DEFAULT 0,
     attempt_started REAL,
