@@ -14,12 +14,14 @@ from typing import Any
 from ..config import loader, values
 from ..errors import TuiexpError, UsageError
 from ..queue.client import Client
-from ..store import lock, query
+from ..store import health, lock, query
 from ..store.events import TERMINAL
 from ..store.index import Index, RunRow
 from ..store.metrics import KeySummary, fmt_value
 from ..store.paths import LogsDir
 from ..store.query import ALL
+from ..store.reconcile import reconcile
+from ..store.text import printable
 
 
 def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
@@ -154,15 +156,18 @@ def follow(logs: LogsDir, ids: list[str], poll: float = 0.25) -> int:
     shown: dict[str, int] = {}
     with Client(logs) as client:
         while True:
-            rows = [query.get_run(client.index, r) for r in ids]
-            if any(r is None for r in rows):
-                gone = [i for i, r in zip(ids, rows, strict=True) if r is None]
+            if client.index.replaced():  # deleted or restored meanwhile: read the new one
+                client.index.reopen()
+            found = [query.get_run(client.index, r) for r in ids]
+            if any(r is None for r in found):
+                gone = [i for i, r in zip(ids, found, strict=True) if r is None]
                 raise UsageError(f"run {gone[0]} is no longer in the index (archived?).")
+            rows = reconcile(client.index, [r for r in found if r is not None])
             for row in rows:
-                assert row is not None
                 for epoch, line in epoch_lines(client.index, row, shown.get(row.id, 0)):
                     shown[row.id] = epoch
-                    print(f"{row.id}  epoch {epoch}/{row.epochs or '?'}  {line}", flush=True)
+                    print(f"{row.id}  epoch {epoch}/{row.epochs or '?'}  {printable(line)}",
+                          flush=True)
             if all(r is not None and r.status in TERMINAL for r in rows):
                 break
             if not lock.is_running(logs):
@@ -171,7 +176,7 @@ def follow(logs: LogsDir, ids: list[str], poll: float = 0.25) -> int:
         bad = 0
         for row in rows:
             assert row is not None
-            note = f": {row.message}" if row.message else ""
+            note = f": {printable(row.message)}" if row.message else ""
             print(f"{row.id}  {row.status}{note}", flush=True)
             bad += row.status != "finished"
     return 1 if bad else 0
@@ -213,7 +218,6 @@ def _reading_client(args: argparse.Namespace) -> Iterator[Client]:
 def cmd_ls(args: argparse.Namespace) -> int:
     with _reading_client(args) as client:
         client.index_new_directories()
-        client.refresh_unsupervised()
         asked = _ls_columns(args)
         names = client.index.metric_names()
         columns = query.expand_columns(asked, names) if asked else []
@@ -221,7 +225,7 @@ def cmd_ls(args: argparse.Namespace) -> int:
         rows = query.load_runs(client.index, status=args.status, experiment=args.experiment,
                                metrics=ALL if args.json else wanted,
                                slim=not (args.json or args.filter) and "num_params" not in columns)
-        rows = query.filter_rows(rows, args.filter)
+        rows = query.filter_rows(reconcile(client.index, rows), args.filter)
     if args.json:
         json.dump([_row_json(r) for r in rows], sys.stdout, indent=1, default=str)
         print()
@@ -256,13 +260,13 @@ def render_listing(rows: list[RunRow], columns: list[str]) -> str:
     extra = [(query.getter(c), query.metric_of_column(c) or c) for c in columns]  # parsed once
     table = [head]
     for r in rows:
-        cells = [r.id, r.status, f"{r.epoch or 0}/{r.epochs or '?'}",
+        cells = [r.id, status_cell(r), f"{r.epoch or 0}/{r.epochs or '?'}",
                  fmt_value(r.metric or "", r.best)]
         if not one and primaries:
             cells.append(r.metric or "-")
         cells += [fmt_value(name, get(r)) for get, name in extra]
         if tagged:
-            cells.append(" ".join(r.tags))
+            cells.append(printable(" ".join(r.tags)))
         cells.append(f"{r.parent}@{r.fork_epoch}" if r.parent else "")
         table.append(cells)
     widths = [max(len(row[i]) for row in table) for i in range(len(head))]
@@ -273,6 +277,12 @@ def render_listing(rows: list[RunRow], columns: list[str]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def status_cell(r: RunRow) -> str:
+    """A status as `ls` shows it: a run that lost events says so (`finished · 284,978
+    events lost`)."""
+    return f"{r.status} · {r.dropped:,} events lost" if r.dropped else r.status
+
+
 def _row_json(r: RunRow) -> dict[str, Any]:
     return {
         "id": r.id, "experiment": r.experiment, "status": r.status, "message": r.message,
@@ -280,6 +290,7 @@ def _row_json(r: RunRow) -> dict[str, Any]:
         "step": r.step, "metric": r.metric, "mode": r.mode, "best": _json_num(r.best),
         "best_at": r.best_at, "params": r.params, "created": r.created,
         "started": r.started, "ended": r.ended, "gpu": r.gpu, "attempt": r.attempt,
+        "dropped": r.dropped,
         "metrics": {f"{name}@{scope}": _summary_json(s) for (name, scope), s in
                     sorted(r.summaries.items())},
         "warnings": r.warnings, "tags": r.tags, "note": r.note,
@@ -312,12 +323,12 @@ def cmd_show(args: argparse.Namespace) -> int:
         print()
         return 0
     print(f"run         {row.id}")
-    print(f"experiment  {row.experiment}")
-    print(f"status      {row.status}{': ' + row.message if row.message else ''}")
+    print(f"experiment  {printable(row.experiment)}")
+    print(f"status      {row.status}{': ' + printable(row.message) if row.message else ''}")
     if row.tags:
-        print(f"tags        {' '.join(row.tags)}")
+        print(f"tags        {printable(' '.join(row.tags))}")
     for i, line in enumerate(row.note.splitlines()):
-        print(f"{'note' if i == 0 else '':<12}{line}")
+        print(f"{'note' if i == 0 else '':<12}{printable(line)}")
     if row.parent:
         print(f"forked from {row.parent} at epoch {row.fork_epoch}")
     if children:
@@ -332,7 +343,7 @@ def cmd_show(args: argparse.Namespace) -> int:
     print(f"directory   {LogsDir.at(args.logs).run(row.id).dir}")
     print("params      " + json.dumps(row.params, sort_keys=True, default=str))
     for w in row.warnings:
-        print(f"warning     {w}")
+        print(f"warning     {printable(w)}")
     if row.summaries:
         print(show_metrics(row))
     return 0
@@ -355,8 +366,12 @@ def show_metrics(row: RunRow) -> str:
 
 
 def cmd_reindex(args: argparse.Namespace) -> int:
-    with Index(_logs(args)) as index:
-        n = index.rebuild()
+    logs = _logs(args)
+    problem = health.quick_check(logs.index)  # every page read: a damaged one is moved aside
+    if problem is not None:
+        health.quarantine(logs, problem)
+    with Index(logs) as index:
+        n = index.rebuilt if index.rebuilt is not None else index.rebuild()
     for problem in index.problems:
         print(f"tuiexp: left out: {problem}", file=sys.stderr)
     print(f"reindexed {n} runs" + (f"; {len(index.problems)} left out (above)"

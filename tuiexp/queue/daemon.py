@@ -24,7 +24,7 @@ from typing import Any, Literal, Protocol
 
 from ..config.model import QueueSettings
 from ..errors import TuiexpError
-from ..store import atomic, events, lock, runstore
+from ..store import atomic, events, health, lock, runstore
 from ..store.events import TERMINAL
 from ..store.index import Index
 from ..store.ingest import Fold
@@ -70,9 +70,9 @@ class Active:
 
 
 def environmental(e: BaseException) -> bool:
-    """A failure of the machine (disk full, a locked or failing database), not of a run's
-    data: retried next tick rather than blamed on a run."""
-    return isinstance(e, (OSError, sqlite3.OperationalError))
+    """A failure of the machine (disk full, a locked, failing or damaged database), not of
+    a run's data: retried next tick rather than blamed on a run."""
+    return isinstance(e, (OSError, sqlite3.OperationalError)) or health.corrupt(e)
 
 
 class Producer(Protocol):
@@ -105,7 +105,9 @@ class Supervisor:
         self._last_busy = time.time()
         self._adopted = False
         self._said: dict[str, str] = {}  # what was logged per subject: a repeat is not
+        self._damaged: BaseException | None = None  # the index said it is damaged
         self.producers = [make(logs, self.index, self._complain, self._clear) for make in producers]
+        self._announce_index()
 
     # -- lifecycle ------------------------------------------------------------
     def serve(self) -> None:
@@ -167,8 +169,40 @@ class Supervisor:
             self.index.reindex_run(run_id)
             log.info("%s died unseen", run_id)
 
+    # -- the index: a cache of the run directories -------------------------------
+    def _check_index(self) -> None:
+        """Each tick, one stat: an index deleted, replaced (a restored copy) or moved
+        aside is opened again (a new file is rebuilt from the run directories), and a
+        damaged one is moved aside first. Every watched run is then indexed again from
+        its directory and re-read from the start (points are keyed: nothing doubles)."""
+        damaged, self._damaged = self._damaged, None
+        if damaged is not None:
+            if not self.index.recover(damaged):
+                return  # SQLite finds the file sound: the failure was the statement's own
+        elif not self.index.replaced():
+            return
+        else:
+            log.warning("%s was deleted or replaced; reopened it (rebuilt from the run "
+                        "directories where it was new)", self.logs.index)
+            self.index.reopen()
+        for run_id, act in self.active.items():
+            self.index.reindex_run(run_id)
+            act.fold, act.offset, act.note = Fold(), 0, ""
+        self._last_scan = 0.0  # and look for directories it lacks at once
+        self._announce_index()
+
+    def _announce_index(self) -> None:
+        """daemon.json names the index file this supervisor writes (doctor compares)."""
+        try:
+            info = runstore.read_json(self.logs.daemon_info) or {}
+            atomic.write_json(self.logs.daemon_info, {
+                **info, "pid": os.getpid(), "index": list(self.index.identity or ())})
+        except OSError:
+            pass  # a full disk: doctor then reads the pid from the lock
+
     # -- one tick ---------------------------------------------------------------
     def tick(self) -> None:
+        self._check_index()
         jobs = [a.handle for a in self.active.values() if a.handle.job_id and a.ended is None]
         if jobs:
             self.slurm().refresh(jobs)  # one squeue for all jobs
@@ -189,6 +223,8 @@ class Supervisor:
                     self._poll_job(run_id, act)
                 else:
                     self._poll(act)  # reap first: a failing ingest must never leave a zombie
+            if act.ended is not None and not act.exit_written:
+                self._write_exit(act)  # the directory first: readers believe it at once
             if not act.announced and act.ended is None and not act.handle.job_id:
                 self.index.set_status(run_id, "running", "", pid=act.handle.pid,
                                       started=time.time())
@@ -278,40 +314,40 @@ class Supervisor:
         last = act.fold.status
         if act.broken is not None:  # its summary stopped where ingest did
             last = runstore.last_status(events.read_all(act.paths.events))
-        if act.handle.job_id:
-            status, message = self._job_verdict(act, last)
-        else:
-            if not act.exit_written and (act.handle.popen is not None or act.term_sent is not None):
-                atomic.write_json(act.paths.exit, {"returncode": act.returncode,
-                                                   "attempt": act.attempt, "ended": act.ended,
-                                                   "cancelled": act.term_sent is not None})
-            act.exit_written = True
-            verdict = runstore.derive_status(act.paths, last)
-            status, message = verdict.status, verdict.message
+        verdict = runstore.derive_status(act.paths, last)
+        status, message = verdict.status, verdict.message
+        if act.handle.job_id and not self._own_word(act, last):
+            said = slurm.verdict_message(act.paths, act.attempt, act.job, act.handle.job_id,
+                                         act.term_sent is not None)
+            if said is not None:
+                status, message = said
         if act.broken is not None:
             status, message = "failed", f"{act.broken}; the run itself ended {status}."
-        self._ended(run_id, act, status, message)
+        self._ended(run_id, act, status, message, verdict.dropped)
 
-    def _job_verdict(self, act: Active, last: dict[str, Any] | None) -> tuple[str, str]:
-        """How a Slurm job ended: the run's own last word when it said one in this
-        attempt, else what Slurm knows (time limit, out of memory, node failure...)."""
-        job_id = act.handle.job_id
-        assert job_id is not None
-        cancelled = act.term_sent is not None
-        if not act.exit_written:
-            atomic.write_json(act.paths.exit, slurm.ended(act.paths, act.attempt, act.job, cancelled))
-            act.exit_written = True
+    def _write_exit(self, act: Active) -> None:
+        """exit.json, into the space reserved when the run started (a full disk takes it):
+        the return code of a local run, what Slurm knows of a job."""
+        if act.handle.job_id:
+            atomic.fill_reserved(act.paths.exit, slurm.ended(act.paths, act.attempt, act.job,
+                                                             act.term_sent is not None))
+        elif act.handle.popen is not None or act.term_sent is not None:
+            atomic.fill_reserved(act.paths.exit, {
+                "returncode": act.returncode, "attempt": act.attempt, "ended": act.ended,
+                "cancelled": act.term_sent is not None})
+        act.exit_written = True
+
+    @staticmethod
+    def _own_word(act: Active, last: dict[str, Any] | None) -> bool:
+        """Whether the run said how it ended, in this attempt (a status event, or its
+        final record): then that is its verdict, not what Slurm knows."""
         proc = runstore.read_json(act.paths.proc) or {}
-        if (last is not None and last.get("status") in TERMINAL
-                and last.get("t", 0) >= proc.get("started", 0)):
-            return last["status"], last.get("message", "")
-        said = slurm.verdict_message(act.paths, act.attempt, act.job, job_id, cancelled)
-        if said is None:
-            verdict = runstore.derive_status(act.paths, None)
-            said = (verdict.status, verdict.message)
-        return said
+        final = runstore.read_json(act.paths.final) or {}
+        return any(rec is not None and rec.get("status") in TERMINAL
+                   and rec.get("t", 0) >= proc.get("started", 0) for rec in (last, final))
 
-    def _ended(self, run_id: str, act: Active, status: str, message: str) -> None:
+    def _ended(self, run_id: str, act: Active, status: str, message: str,
+               dropped: int = 0) -> None:
         """Record the end; a preempted run (time limit, stop.request) is queued again as
         its next attempt, which resumes from its last checkpoint."""
         if status == "preempted" and not act.paths.cancel.exists():
@@ -324,7 +360,7 @@ class Supervisor:
                 del self.active[run_id]
                 log.info("%s preempted and queued again: %s", run_id, message)
                 return
-        self.index.set_status(run_id, status, message, ended=act.ended)
+        self.index.set_status(run_id, status, message, ended=act.ended, dropped=dropped)
         del self.active[run_id]
         log.info("%s ended: %s %s", run_id, status, message)
 
@@ -369,7 +405,8 @@ class Supervisor:
         slot = None if settings.executor == "slurm" else self._free_slot(settings)
         if slot is False:
             return False
-        self._start(run_id, attempt + 1, slot, settings)
+        # the attempt the directory asks for (a client wrote it), not the row's guess
+        self._start(run_id, runstore.asked_attempt(paths), slot, settings)
         return None
 
     def _room_to_start(self) -> bool:
@@ -421,6 +458,13 @@ class Supervisor:
         if not self.index.set_status(run_id, "starting", "", expect=("queued",),
                                      attempt=attempt, gpu=gpu):
             return  # a client cancelled it meanwhile
+        if not runstore.claim(paths, attempt):
+            # the directory says this attempt started before (an index older than it: a
+            # restored copy, a file deleted under a running supervisor): never again
+            self._say(f"claim:{run_id}", f"{run_id}: attempt {attempt} was started before, "
+                                         "its directory says; indexed it again instead")
+            self.index.reindex_run(run_id)
+            return
         spec = None
         try:
             spec = runstore.load_spec(paths)
@@ -445,6 +489,7 @@ class Supervisor:
                                                "executor": "slurm", "job_id": handle.job_id})
             else:
                 runstore.write_proc(paths, handle.pid, attempt, gpu=gpu)
+            atomic.reserve(paths.exit)  # so its end can be recorded on a full disk
         except OSError as e:
             # without proc.json the directory cannot tell this attempt ever ran: stop it,
             # and queue it again (dispatch waits for space)
@@ -493,6 +538,8 @@ class Supervisor:
             self._complain(run_id, f"marking {run_id} failed failed", again)
 
     def _complain(self, subject: str, what: str, e: BaseException) -> None:
+        if health.corrupt(e):
+            self._damaged = e  # moved aside and rebuilt at the next tick's start
         self._say(subject, f"{what}: {_reason(e)}", exc=e)
 
     def _say(self, subject: str, message: str, exc: BaseException | None = None) -> None:
