@@ -73,8 +73,6 @@ def epoch_of(where: Path, run_id: str) -> int:
 
 # -- case 1: a deleted index -----------------------------------------------------------
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="issue 19.1: the supervisor keeps writing a deleted "
-                   "index; the fresh one shows its runs frozen and a finished run queued")
 def test_case1_a_deleted_index_is_noticed_and_rebuilt_by_the_running_supervisor(workdir, gate):
     logs = setup(workdir, gate, jobs=3)
     longs = [queue(workdir, "long"), queue(workdir, "long")]
@@ -105,8 +103,6 @@ def test_case1_a_deleted_index_is_noticed_and_rebuilt_by_the_running_supervisor(
     assert starts(logs, quick) == 1
 
 
-@pytest.mark.xfail(strict=True, reason="issue 19.1: the dispatcher trusts a `queued` index row "
-                   "and starts a run whose directory says attempt 1 already ran")
 def test_case1_a_run_is_never_started_twice_whatever_the_index_says(workdir, gate):
     """An index restored from a copy made while a run was queued (rsync, a backup): the
     run directory says attempt 1 ran and ended; the supervisor must believe it."""
@@ -165,8 +161,6 @@ def corrupt(index: Path) -> str:
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="issue 19.3: a malformed index cannot be reindexed or "
-                   "diagnosed, and is blamed on disk space")
 def test_case3_a_corrupted_index_is_moved_aside_and_rebuilt(workdir, gate):
     logs = setup(workdir, gate, jobs=2)
     done = ok(workdir, "run", "quick", "--wait").split()[0]
@@ -178,7 +172,10 @@ def test_case3_a_corrupted_index_is_moved_aside_and_rebuilt(workdir, gate):
 
     out = cli(workdir, "doctor")
     said.append(out.stdout + out.stderr)
-    assert "malformed" in said[-1] and "no problems found" not in said[-1], \
+    # the damage is reported: still there ("malformed"), or already moved aside by the
+    # supervisor, which meets it at its next write of the table
+    assert ("malformed" in said[-1] or "moved aside" in said[-1]) and \
+        "no problems found" not in said[-1], \
         f"doctor on an index whose `{table}` pages are garbage:\n{said[-1]}"
     out = cli(workdir, "plot", "curves", "-o", str(workdir / "curves.png"))
     said.append(out.stdout + out.stderr)

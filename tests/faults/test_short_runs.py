@@ -71,8 +71,6 @@ def said_about(where: Path, run_id: str, logs: Path) -> str:
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="issue 19.2: on a full disk a dead run shows `running` "
-                   "and resume refuses it; the events it could not write are lost uncounted")
 def test_case2_a_run_that_lost_events_to_a_full_disk_says_so(workdir, small_disk):
     many = script(workdir, "many.py", MANY)
     write_config(workdir, DISK_CONFIG.replace("MANY", str(many)))
