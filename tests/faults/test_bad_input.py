@@ -12,8 +12,6 @@ import random
 import shutil
 import sqlite3
 
-import pytest
-
 from tests.conftest import write_config
 from tests.faults.outside import cli, ok, run_by_hand, script
 
@@ -31,8 +29,6 @@ DEAD_PID = 99_999_999  # above any pid_max: never a live writer
 
 
 # -- case 7: doctor --fix through a symlinked run directory -------------------------------
-@pytest.mark.xfail(strict=True, reason="issue 19.7: doctor --fix deletes through a symlinked "
-                   "run directory, outside the logs directory")
 def test_case7_doctor_never_deletes_outside_the_logs_directory(workdir):
     write_config(workdir, CONFIG)
     rid = ok(workdir, "run", "quick", "--wait").split()[0]
@@ -71,8 +67,6 @@ print(run.id)
 """
 
 
-@pytest.mark.xfail(strict=True, reason="issue 19.8: a confusion matrix of the wrong shape is "
-                   "accepted and `plot confusion` dies with an IndexError")
 def test_case8_a_confusion_matrix_of_the_wrong_shape_is_refused_at_the_call(workdir):
     out = run_by_hand(workdir, script(workdir, "confused.py", BAD_CONFUSION))
     assert out.returncode == 0, out.stderr
@@ -96,8 +90,6 @@ else:
 """
 
 
-@pytest.mark.xfail(strict=True, reason="issue 19.8: control characters in a name reach the "
-                   "terminal raw (`show` prints the name across two lines)")
 def test_case8_control_characters_in_a_name_never_reach_the_terminal(workdir):
     out = run_by_hand(workdir, script(workdir, "named.py", NAMED))
     assert out.returncode == 0, out.stderr
@@ -122,8 +114,6 @@ track.finish()
 """
 
 
-@pytest.mark.xfail(strict=True, reason="issue 19.8: epoch=10**12 is accepted and shown as "
-                   "epoch 1000000000000")
 def test_case8_an_absurd_epoch_is_refused_at_the_call(workdir):
     out = run_by_hand(workdir, script(workdir, "far.py", BIG_EPOCH))
     assert out.returncode == 0, out.stderr
@@ -141,8 +131,6 @@ for i in range(3):
 """
 
 
-@pytest.mark.xfail(strict=True, reason="issue 19.8: a malformed index is reported as "
-                   "'free some space'")
 def test_case8_a_malformed_index_is_not_blamed_on_disk_space(workdir):
     """Without a supervisor: runs by hand, indexed by `ls`, then every page of the index
     but its header overwritten (a damaged file, not a full disk)."""
