@@ -110,13 +110,8 @@ def ended_at(run_dir: Path) -> float | None:
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="issue 19.5: after a restart PBT decides several "
-                   "boundaries on lineages computed once, and ends before its last member")
 def test_case5_pbt_judges_each_boundary_on_the_lineage_of_that_moment(workdir):
-    member = script(workdir, "member.py", MEMBER)
-    gate = workdir / "train"
-    write_config(workdir, CONFIG.replace("PYTHON", sys.executable).replace("MEMBER", str(member))
-                 .replace("GATE", str(gate)))
+    gate = setup(workdir)
     logs = workdir / "logs"
     try:
         ok(workdir, "run", "pop")
@@ -129,18 +124,59 @@ def test_case5_pbt_judges_each_boundary_on_the_lineage_of_that_moment(workdir):
         gate.touch()  # the members train on alone, to their last epoch
         until(lambda: all(ended_at(r["dir"]) for r in members.values()), "every member ended")
         ok(workdir, "daemon", "start")  # boundaries 2 and 4 are now decidable at once
-
-        definition = logs / "studies" / "pop.json"
-        until(lambda: (read_json(definition) or {}).get("done"), "the population done", timeout=120)
+        until(lambda: (read_json(logs / "studies" / "pop.json") or {}).get("done"),
+              "the population done", timeout=120)
     finally:
         gate.touch()
+    check_population(logs)
+
+
+#: every step of a decision (tuiexp/search/pbt.py): making a run's directory, ranking a
+#: boundary, a loser pruned, its replacement made, a kept member recorded and after it
+FAULT_POINTS = ("pbt.create.directory", "pbt.decide", "pbt.replace.pruned",
+                "pbt.replace.created", "pbt.record", "pbt.recorded")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("point", FAULT_POINTS)
+def test_case5_a_supervisor_killed_at_any_step_of_a_decision_makes_it_once(workdir, point,
+                                                                           monkeypatch):
+    """The supervisor dies (os._exit, as a SIGKILL) at one step of a decision; started
+    again, it finishes that decision without making any of it twice."""
+    gate = setup(workdir)
+    gate.touch()  # the members train at once
+    logs = workdir / "logs"
+    monkeypatch.setenv("TUIEXP_FAULT", point)
+    ok(workdir, "run", "pop")  # the supervisor it starts inherits the fault
+    monkeypatch.delenv("TUIEXP_FAULT")
+    pid = until(lambda: (read_json(logs / "daemon.json") or {}).get("pid"), "the supervisor's pid")
+    until(lambda: not alive(pid), f"the supervisor dead at {point}", timeout=120)
+    assert not (read_json(logs / "studies" / "pop.json") or {}).get("done"), \
+        f"the supervisor never passed {point}: it ended idle after the population"
+    ok(workdir, "daemon", "start")
+    until(lambda: (read_json(logs / "studies" / "pop.json") or {}).get("done"),
+          "the population done", timeout=120)
+    check_population(logs)
+
+
+def setup(workdir: Path) -> Path:
+    """experiments.toml with the population; the gate file its members wait for."""
+    member = script(workdir, "member.py", MEMBER)
+    gate = workdir / "train"
+    write_config(workdir, CONFIG.replace("PYTHON", sys.executable).replace("MEMBER", str(member))
+                 .replace("GATE", str(gate)))
+    return gate
+
+
+def check_population(logs: Path) -> None:
+    """From the run directories: each decision judged, in each slot, the run covering its
+    boundary after that run logged it (or ended); the population ended after its last
+    run; no (slot, boundary) decided twice; every run started once per attempt."""
     ended = read_json(logs / "studies" / "pop.json")["ended"]
     runs = population(logs)
     forks = {rid: r for rid, r in runs.items() if r["boundary"]}
     assert forks, "no member was ever replaced"
 
-    # every decision at E judged, in each slot, the run that covered E at that moment,
-    # after it had logged E (or ended)
     late = []
     for fid, fork in sorted(forks.items(), key=lambda kv: kv[1]["created"]):
         e = fork["boundary"]
@@ -153,10 +189,9 @@ def test_case5_pbt_judges_each_boundary_on_the_lineage_of_that_moment(workdir):
                 late.append(f"{fid} decided at epoch {e} before {covering['dir'].name} got there")
     assert not late, late
 
-    # the population ended after its last run did
     still = [rid for rid, r in runs.items() if (ended_at(r["dir"]) or float("inf")) > ended]
     assert not still, f"the population was declared done while {still} ran on"
-    slots = {}
+    slots: dict[int, list[str]] = {}
     for rid, r in runs.items():
         slots.setdefault(r["slot"], []).append(rid)
     assert sorted(slots) == [0, 1, 2, 3]
@@ -165,3 +200,6 @@ def test_case5_pbt_judges_each_boundary_on_the_lineage_of_that_moment(workdir):
     keys = [(d["slot"], d["epoch"]) for d in decisions] + [
         (r["slot"], r["boundary"]) for r in forks.values()]
     assert len(keys) == len(set(keys)), "a member was judged twice at one boundary"
+    twice = [rid for rid, r in runs.items()
+             if sum(e.get("kind") == "start" for e in events(r["dir"] / "events.jsonl")) > 1]
+    assert not twice, f"started more than once: {twice}"
