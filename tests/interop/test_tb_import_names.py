@@ -39,8 +39,6 @@ def imported(tmp_path_factory) -> Path:
     return where
 
 
-@pytest.mark.xfail(strict=True, reason="issue 18.12: imported runs are named `tb-logs-80bc`, "
-                   "not by their TensorBoard run name")
 def test_imported_runs_are_known_by_their_tensorboard_run_names(imported):
     listing = tuiexp(imported, "ls", check=True).stdout
     rows = [x for x in listing.splitlines()[1:] if x.strip()]
@@ -53,7 +51,6 @@ def test_imported_runs_are_known_by_their_tensorboard_run_names(imported):
     assert json.loads(out.stdout)["params"]["lr"] == 0.01
 
 
-@pytest.mark.xfail(strict=True, reason="issue 18.12: an integer hparam comes back as 64.0")
 def test_integer_hparams_come_back_as_integers(imported):
     rows = json.loads(tuiexp(imported, "ls", "--json", check=True).stdout)
     for row in rows:
