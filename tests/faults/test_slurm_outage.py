@@ -22,7 +22,17 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ROOT, write_config
-from tests.faults.outside import TERMINAL, alive, queue, read_json, row, run_dir, until, wait_status
+from tests.faults.outside import (
+    TERMINAL,
+    alive,
+    ok,
+    queue,
+    read_json,
+    row,
+    run_dir,
+    until,
+    wait_status,
+)
 
 SLURM = Path(os.environ.get("TUIEXP_SLURM_DIR", "/tmp/tuiexp-slurm"))
 CONTROLLER_PID = SLURM / "run" / "slurmctld.pid"
@@ -91,8 +101,6 @@ def jobs(workdir: Path):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="issue 19.4: sbatch's connection failure during a "
-                   "controller outage fails the run for good")
 def test_case4_a_run_queued_during_a_controller_outage_runs_after_it(workdir, jobs, monkeypatch):
     monkeypatch.setenv("TUIEXP_SLURM_ACCOUNTING", "off")  # squeue only; scontrol is down too
     write_config(workdir, CONFIG)
@@ -108,3 +116,26 @@ def test_case4_a_run_queued_during_a_controller_outage_runs_after_it(workdir, jo
     wait_status(workdir, rid, TERMINAL, timeout=120)
     assert row(workdir, rid)["status"] == "finished"
     assert (read_json(run_dir(logs, rid) / "proc.json") or {}).get("job_id")
+
+
+@pytest.mark.slow
+def test_case4_a_job_submitted_just_before_the_supervisor_died_is_found_not_submitted_again(
+        workdir, jobs, monkeypatch):
+    """The supervisor dies right after sbatch answered, before the run directory names the
+    job; the next supervisor goes on with the submission and finds the job by its name."""
+    monkeypatch.setenv("TUIEXP_SLURM_ACCOUNTING", "off")
+    write_config(workdir, CONFIG)
+    logs = workdir / "logs"
+    monkeypatch.setenv("TUIEXP_FAULT", "slurm.submitted")
+    rid = queue(workdir, "quick")  # the supervisor it starts dies after sbatch
+    monkeypatch.delenv("TUIEXP_FAULT")
+    pid = until(lambda: (read_json(logs / "daemon.json") or {}).get("pid"), "the supervisor's pid")
+    until(lambda: not alive(pid), "the supervisor dead after sbatch", timeout=60)
+    assert not (read_json(run_dir(logs, rid) / "proc.json") or {}).get("job_id")
+    ok(workdir, "daemon", "start")
+    wait_status(workdir, rid, TERMINAL, timeout=120)
+    assert row(workdir, rid)["status"] == "finished"
+    named = subprocess.run(["squeue", "-h", "-t", "all", f"--name=tuiexp-{rid}-a1", "-o", "%i"],
+                           capture_output=True, text=True, timeout=30).stdout.split()
+    assert len(named) == 1, f"jobs submitted for attempt 1: {named}"
+    assert (read_json(run_dir(logs, rid) / "proc.json") or {}).get("job_id") == named[0]

@@ -29,6 +29,7 @@ from ..store.events import TERMINAL
 from ..store.index import Index
 from ..store.ingest import Fold
 from ..store.paths import LogsDir, RunPaths
+from ..store.spec import RunSpec
 from . import gpu as gpus
 from . import slurm
 from .executor import Handle, LocalExecutor, SlurmExecutor, describe_start_error
@@ -67,6 +68,10 @@ class Active:
     requeue: str | None = None
     note: str = ""  # the Slurm state last shown as the run's message
     job: slurm.JobState | None = None  # a Slurm job's last state, once it ended
+    #: its sbatch, off the tick, until it has a job id; its scancel, once asked
+    submission: slurm.Retrying | None = None
+    cancelling: slurm.Retrying | None = None
+    start_error: str | None = None  # Slurm refused it
 
 
 def environmental(e: BaseException) -> bool:
@@ -152,7 +157,12 @@ class Supervisor:
     def _adopt_one(self, run_id: str, attempt: int) -> None:
         paths = self.logs.run(run_id)
         proc = runstore.read_json(paths.proc)
-        if proc and proc.get("job_id") and proc.get("attempt") == attempt:
+        if (proc and proc.get("executor") == "slurm" and not proc.get("job_id")
+                and proc.get("attempt") == attempt):
+            # its submission was under way: go on with it (a job of its name is found)
+            self._submit(run_id, paths, runstore.load_spec(paths), attempt,
+                         self._queue_settings(), adopted=True)
+        elif proc and proc.get("job_id") and proc.get("attempt") == attempt:
             # a Slurm job: the next poll says whether it still lives
             act = Active(paths, Handle(0, None, str(proc["job_id"])), attempt, None)
             self.active[run_id] = act
@@ -219,7 +229,9 @@ class Supervisor:
         try:
             if act.ended is None:
                 self._handle_cancel(run_id, act)
-                if act.handle.job_id:
+                if act.submission is not None:
+                    self._poll_submission(run_id, act)
+                elif act.handle.job_id:
                     self._poll_job(run_id, act)
                 else:
                     self._poll(act)  # reap first: a failing ingest must never leave a zombie
@@ -244,6 +256,37 @@ class Supervisor:
         elif rc is None:
             return
         act.ended, act.returncode = time.time(), rc
+
+    def _poll_submission(self, run_id: str, act: Active) -> None:
+        """A Slurm submission: its job id once sbatch answered (or a job of its name was
+        found); while the controller does not answer, the run stays `starting` and says
+        so; Slurm's refusal fails it; a run cancelled meanwhile ends cancelled."""
+        sub = act.submission
+        assert sub is not None
+        if not sub.done:
+            if sub.down_since is not None:
+                since = time.strftime("%H:%M:%S", time.localtime(sub.down_since))
+                self._note(run_id, act, f"slurm controller unreachable, retrying (since {since})")
+            return
+        act.submission = None
+        if sub.error is not None or sub.result is None:
+            act.ended = time.time()  # refused (start_error), or cancelled before any job
+            act.start_error = str(sub.error) if sub.error is not None else None
+            return
+        job_id = str(sub.result)
+        proc = runstore.read_json(act.paths.proc) or {}
+        atomic.write_json(act.paths.proc, {**proc, "job_id": job_id})
+        act.handle = Handle(0, None, job_id)
+        self._note(run_id, act, f"slurm job {job_id} submitted")
+        log.info("%s: slurm job %s", run_id, job_id)
+        if act.term_sent is not None:  # cancelled while it was being submitted
+            act.cancelling = self.slurm().signal(act.handle, signal.SIGTERM)
+
+    def _note(self, run_id: str, act: Active, message: str) -> None:
+        """A starting Slurm run's message, written when it changes."""
+        if act.note != message:
+            self.index.set_status(run_id, "starting", message, expect=("starting",))
+            act.note = message
 
     def _poll_job(self, run_id: str, act: Active) -> None:
         """Follow a Slurm job: pending → starting, running → running (with the job id,
@@ -272,9 +315,6 @@ class Supervisor:
                 **info, "executor": "slurm",
                 "job_state": "squeue + sacct" if self._slurm.poller.accounting else "squeue"})
         return self._slurm
-
-    def _executor(self, act: Active) -> LocalExecutor | SlurmExecutor:
-        return self.slurm() if act.handle.job_id else self.executor
 
     def _ingest(self, run_id: str, act: Active, from_scratch: bool = False) -> bool:
         """Ingest new event lines; False when the index could not take them now (the
@@ -327,8 +367,12 @@ class Supervisor:
 
     def _write_exit(self, act: Active) -> None:
         """exit.json, into the space reserved when the run started (a full disk takes it):
-        the return code of a local run, what Slurm knows of a job."""
-        if act.handle.job_id:
+        the return code of a local run, what Slurm knows of a job, or why it never had one."""
+        if act.start_error is not None:
+            atomic.fill_reserved(act.paths.exit, {"returncode": None, "attempt": act.attempt,
+                                                  "start_error": act.start_error,
+                                                  "ended": act.ended})
+        elif act.handle.job_id:
             atomic.fill_reserved(act.paths.exit, slurm.ended(act.paths, act.attempt, act.job,
                                                              act.term_sent is not None))
         elif act.handle.popen is not None or act.term_sent is not None:
@@ -370,7 +414,12 @@ class Supervisor:
         now = time.time()
         if act.term_sent is None:
             act.term_sent = now
-            self._executor(act).signal(act.handle, signal.SIGTERM)
+            if act.submission is not None:  # its job, if it gets one, is cancelled then
+                act.submission.stop()
+            elif act.handle.job_id:  # scancel, retried while the controller is down
+                act.cancelling = self.slurm().signal(act.handle, signal.SIGTERM)
+            else:
+                self.executor.signal(act.handle, signal.SIGTERM)
         elif now - act.term_sent > CANCEL_GRACE and not act.handle.job_id:
             self.executor.signal(act.handle, signal.SIGKILL)  # Slurm kills at KillWait
 
@@ -469,10 +518,9 @@ class Supervisor:
         try:
             spec = runstore.load_spec(paths)
             if settings is not None and settings.executor == "slurm":
-                options = spec.slurm if spec.slurm is not None else settings.slurm
-                handle = self.slurm().start(spec, paths, options, attempt)
-            else:
-                handle = self.executor.start(spec, paths, gpu)
+                self._submit(run_id, paths, spec, attempt, settings)
+                return
+            handle = self.executor.start(spec, paths, gpu)
         except Exception as e:  # noqa: BLE001 - any failure to start is the run's, not ours
             message = describe_start_error(spec, e) if spec and isinstance(e, OSError) else str(e)
             atomic.write_json(paths.proc, {"pid": 0, "attempt": attempt, "start_time": 0,
@@ -484,29 +532,41 @@ class Supervisor:
         act = Active(paths, handle, attempt, gpu)
         self.active[run_id] = act  # watched from here on, whatever fails next
         try:
-            if handle.job_id:
-                atomic.write_json(paths.proc, {"pid": 0, "attempt": attempt, "started": time.time(),
-                                               "executor": "slurm", "job_id": handle.job_id})
-            else:
-                runstore.write_proc(paths, handle.pid, attempt, gpu=gpu)
+            runstore.write_proc(paths, handle.pid, attempt, gpu=gpu)
             atomic.reserve(paths.exit)  # so its end can be recorded on a full disk
         except OSError as e:
             # without proc.json the directory cannot tell this attempt ever ran: stop it,
-            # and queue it again (dispatch waits for space)
+            # and queue it again (dispatch waits for space); it never started, so its
+            # claim goes too
             self.executor.signal(handle, signal.SIGKILL)
+            paths.claim(attempt).unlink(missing_ok=True)
             act.requeue = f"queued again: its start could not be recorded ({_reason(e)})"
             log.error("%s: %s", run_id, act.requeue)
             return
         act.start_time = (runstore.read_json(paths.proc) or {}).get("start_time")
         self._ingest(run_id, act, from_scratch=True)
-        if handle.job_id:  # pending until squeue says it runs
-            self.index.set_status(run_id, "starting", f"slurm job {handle.job_id} submitted",
-                                  pid=None, started=time.time())
-        else:
-            self.index.set_status(run_id, "running", act.broken or "", pid=handle.pid,
-                                  started=time.time())
+        self.index.set_status(run_id, "running", act.broken or "", pid=handle.pid,
+                              started=time.time())
         act.announced = True
-        log.info("started %s (pid %s, gpu %s, job %s)", run_id, handle.pid, gpu, handle.job_id)
+        log.info("started %s (pid %s, gpu %s)", run_id, handle.pid, gpu)
+
+    def _submit(self, run_id: str, paths: RunPaths, spec: RunSpec, attempt: int,
+                settings: QueueSettings, adopted: bool = False) -> None:
+        """Submit a run to Slurm, off the tick (`_poll_submission` follows it). proc.json
+        says the attempt is being submitted before sbatch runs: a supervisor started
+        again goes on with the submission, finding the job by its name if it got one."""
+        if not adopted:
+            atomic.write_json(paths.proc, {"pid": 0, "attempt": attempt, "started": time.time(),
+                                           "executor": "slurm", "job_id": None})
+            atomic.reserve(paths.exit)
+        options = spec.slurm if spec.slurm is not None else settings.slurm
+        act = Active(paths, Handle(0, None), attempt, None, announced=True,
+                     submission=self.slurm().submit(spec, paths, options, attempt))
+        self.active[run_id] = act
+        if not adopted:
+            self.index.set_status(run_id, "starting", "submitting to slurm", pid=None,
+                                  started=time.time())
+        log.info("%s %s (attempt %d)", "resubmitting" if adopted else "submitting", run_id, attempt)
 
     def _scan(self) -> None:
         """Index run directories it does not know (a script run by hand). A directory
