@@ -168,15 +168,14 @@ def setup(workdir: Path) -> Path:
     return gate
 
 
-def check_population(logs: Path) -> None:
-    """From the run directories: each decision judged, in each slot, the run covering its
-    boundary after that run logged it (or ended); the population ended after its last
-    run; no (slot, boundary) decided twice; every run started once per attempt."""
+def judge(logs: Path) -> dict[str, list[str]]:
+    """What went wrong with a finished population, from the run directories: decisions
+    made before the run covering the boundary in some slot had logged it (or ended),
+    runs that ended after the population was declared done, (slot, boundary) pairs
+    decided twice, and runs started more than once."""
     ended = read_json(logs / "studies" / "pop.json")["ended"]
     runs = population(logs)
     forks = {rid: r for rid, r in runs.items() if r["boundary"]}
-    assert forks, "no member was ever replaced"
-
     late = []
     for fid, fork in sorted(forks.items(), key=lambda kv: kv[1]["created"]):
         e = fork["boundary"]
@@ -187,19 +186,27 @@ def check_population(logs: Path) -> None:
             t = reached(covering["dir"], e)
             if t is None or t > fork["created"]:
                 late.append(f"{fid} decided at epoch {e} before {covering['dir'].name} got there")
-    assert not late, late
-
     still = [rid for rid, r in runs.items() if (ended_at(r["dir"]) or float("inf")) > ended]
-    assert not still, f"the population was declared done while {still} ran on"
-    slots: dict[int, list[str]] = {}
-    for rid, r in runs.items():
-        slots.setdefault(r["slot"], []).append(rid)
-    assert sorted(slots) == [0, 1, 2, 3]
     decisions = [json.loads(line) for line in
                  (logs / "studies" / "pop.pbt.jsonl").read_text().splitlines() if line.strip()]
     keys = [(d["slot"], d["epoch"]) for d in decisions] + [
         (r["slot"], r["boundary"]) for r in forks.values()]
-    assert len(keys) == len(set(keys)), "a member was judged twice at one boundary"
-    twice = [rid for rid, r in runs.items()
-             if sum(e.get("kind") == "start" for e in events(r["dir"] / "events.jsonl")) > 1]
-    assert not twice, f"started more than once: {twice}"
+    twice = [f"slot {k[0]} at epoch {k[1]}" for k in set(keys) if keys.count(k) > 1]
+    started = [rid for rid, r in runs.items()
+               if sum(e.get("kind") == "start" for e in events(r["dir"] / "events.jsonl")) > 1]
+    return {"late": late, "done early": still, "judged twice": twice, "started twice": started,
+            "forks": sorted(forks), "slots": sorted({r["slot"] for r in runs.values()})}
+
+
+def check_population(logs: Path) -> None:
+    """Every decision judged, in each slot, the run covering its boundary after that run
+    logged it (or ended); the population ended after its last run; no (slot, boundary)
+    decided twice; every run started once."""
+    found = judge(logs)
+    assert found["forks"], "no member was ever replaced"
+    assert not found["late"], found["late"]
+    assert not found["done early"], \
+        f"the population was declared done while {found['done early']} ran on"
+    assert found["slots"] == [0, 1, 2, 3]
+    assert not found["judged twice"], f"a member was judged twice: {found['judged twice']}"
+    assert not found["started twice"], f"started more than once: {found['started twice']}"
