@@ -62,12 +62,17 @@ class Scalars:
         self.values.append(value)
 
 
+#: a tag's three column appends, bound once (the per-value loop is the import's hot path)
+Appenders = tuple[Any, Any, Any]
+
+
 @dataclass
 class DirRead:
     """What one directory's event files hold."""
 
     path: Path
     scalars: dict[str, Scalars] = field(default_factory=dict)  # tag -> its points
+    appenders: dict[str, Appenders] = field(default_factory=dict)  # tag -> its appends
     hparams: dict[str, Any] | None = None
     texts: list[tuple[float, int, str, str]] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)  # a sentence per damaged file
@@ -97,7 +102,7 @@ class TbRun:
             got = steps.get(step)
             if got is None:
                 steps[step] = (wall, {name: value})
-            else:  # a repeated step (a restarted run): the later value wins
+            else:  # several tags of one step; a repeated step (a restart): the later wins
                 got[1][name] = value
                 if wall > got[0]:
                     steps[step] = (wall, got[1])
@@ -210,13 +215,18 @@ def _read_event(got: DirRead, ev: Any, plugins: dict[str, str]) -> None:
     if not ev.HasField("summary"):
         return
     step, wall = ev.step, ev.wall_time
+    appenders = got.appenders
     for v in ev.summary.value:
         kind = v.WhichOneof("value")
         if kind == "simple_value":
-            points = got.scalars.get(v.tag)
-            if points is None:
+            add = appenders.get(v.tag)
+            if add is None:
                 points = got.scalars[v.tag] = Scalars()
-            points.append(step, wall, v.simple_value)
+                add = appenders[v.tag] = (points.steps.append, points.walls.append,
+                                          points.values.append)
+            add[0](step)
+            add[1](wall)
+            add[2](v.simple_value)
             continue
         plugin = v.metadata.plugin_data.plugin_name
         if plugin:
@@ -246,6 +256,8 @@ def _read_tensor(got: DirRead, v: Any, plugin: str, step: int, wall: float) -> N
         points = got.scalars.get(v.tag)
         if points is None:
             points = got.scalars[v.tag] = Scalars()
+            got.appenders[v.tag] = (points.steps.append, points.walls.append,
+                                    points.values.append)
         points.append(step, wall, array.reshape(()).item() if array.dtype.kind in "iuf"
                       else float("nan"))
         points.float32 = points.float32 and array.dtype == "float32"
