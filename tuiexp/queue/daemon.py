@@ -68,9 +68,8 @@ class Active:
     requeue: str | None = None
     note: str = ""  # the Slurm state last shown as the run's message
     job: slurm.JobState | None = None  # a Slurm job's last state, once it ended
-    #: its sbatch, off the tick, until it has a job id; its scancel, once asked
+    #: its sbatch, off the tick, until it has a job id
     submission: slurm.Retrying | None = None
-    cancelling: slurm.Retrying | None = None
     start_error: str | None = None  # Slurm refused it
 
 
@@ -111,6 +110,7 @@ class Supervisor:
         self._adopted = False
         self._said: dict[str, str] = {}  # what was logged per subject: a repeat is not
         self._damaged: BaseException | None = None  # the index said it is damaged
+        self._sound_until = 0.0  # quick_check found it sound: not checked again before
         self.producers = [make(logs, self.index, self._complain, self._clear) for make in producers]
         self._announce_index()
 
@@ -186,9 +186,11 @@ class Supervisor:
         damaged one is moved aside first. Every watched run is then indexed again from
         its directory and re-read from the start (points are keyed: nothing doubles)."""
         damaged, self._damaged = self._damaged, None
-        if damaged is not None:
+        if damaged is not None and time.monotonic() > self._sound_until:
             if not self.index.recover(damaged):
-                return  # SQLite finds the file sound: the failure was the statement's own
+                # SQLite finds the file sound (quick_check reads every page: once a minute)
+                self._sound_until = time.monotonic() + 60.0
+                return
         elif not self.index.replaced():
             return
         else:
@@ -280,7 +282,7 @@ class Supervisor:
         self._note(run_id, act, f"slurm job {job_id} submitted")
         log.info("%s: slurm job %s", run_id, job_id)
         if act.term_sent is not None:  # cancelled while it was being submitted
-            act.cancelling = self.slurm().signal(act.handle, signal.SIGTERM)
+            self.slurm().signal(act.handle, signal.SIGTERM)
 
     def _note(self, run_id: str, act: Active, message: str) -> None:
         """A starting Slurm run's message, written when it changes."""
@@ -417,7 +419,7 @@ class Supervisor:
             if act.submission is not None:  # its job, if it gets one, is cancelled then
                 act.submission.stop()
             elif act.handle.job_id:  # scancel, retried while the controller is down
-                act.cancelling = self.slurm().signal(act.handle, signal.SIGTERM)
+                self.slurm().signal(act.handle, signal.SIGTERM)
             else:
                 self.executor.signal(act.handle, signal.SIGTERM)
         elif now - act.term_sent > CANCEL_GRACE and not act.handle.job_id:

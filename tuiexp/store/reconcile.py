@@ -33,10 +33,11 @@ def stale(paths: RunPaths, row: RunRow, supervised: bool) -> bool:
     if row.status == "queued":  # the supervisor marks a run starting before it claims it
         asked = runstore.asked_attempt(paths)
         return attempt >= asked or paths.claim(asked).exists()
-    if attempt > row.attempt or (not proc and not supervised):
+    if attempt > row.attempt:
         return True
-    if not proc:
-        return False  # being started
+    if not proc:  # being started, since its claim: for long, its supervisor died meanwhile
+        claimed = runstore.claim_age(paths, runstore.asked_attempt(paths))
+        return not supervised or claimed is None or claimed >= runstore.START_GRACE
     if (runstore.read_json(paths.exit) or {}).get("attempt") == attempt:
         return True  # it ended (the supervisor records that first, on a full disk too)
     if supervised or proc.get("executor") == "slurm":

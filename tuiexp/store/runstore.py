@@ -122,6 +122,18 @@ def process_start_time(pid: int) -> float | None:
         return None
 
 
+#: seconds a supervisor may take from claiming an attempt to recording its process
+START_GRACE = 30.0
+
+
+def claim_age(paths: RunPaths, attempt: int) -> float | None:
+    """Seconds since `attempt` was claimed (None: it was not)."""
+    try:
+        return time.time() - paths.claim(attempt).stat().st_mtime
+    except FileNotFoundError:
+        return None
+
+
 @dataclass
 class Verdict:
     status: str
@@ -140,7 +152,10 @@ def derive_status(paths: RunPaths, last_status_event: dict[str, Any] | None) -> 
     if asked > attempt:  # asked for, not started yet
         if paths.cancel.exists():
             return Verdict("cancelled", "cancelled before it started")
-        if paths.claim(asked).exists():
+        claimed = claim_age(paths, asked)
+        if claimed is not None and claimed < START_GRACE:
+            return Verdict("starting")  # its supervisor is starting it right now
+        if claimed is not None:
             return Verdict("crashed", f"its supervisor stopped while starting attempt {asked}, "
                                       "before the process was recorded; resume it")
         return Verdict("queued")
