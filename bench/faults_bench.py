@@ -386,7 +386,7 @@ def bench_pbt(tmp: Path) -> None:
         logs = where / "logs"
         os.environ["TUIEXP_FAULT"] = point
         try:
-            out.ok(where, "run", "pop")
+            out.cli(where, "run", "pop")  # (its supervisor may die before `run` saw it)
         finally:
             del os.environ["TUIEXP_FAULT"]
         pid = out.until(lambda lg=logs: (out.read_json(lg / "daemon.json") or {}).get("pid"),

@@ -25,6 +25,7 @@ from tests.conftest import ROOT, write_config
 from tests.faults.outside import (
     TERMINAL,
     alive,
+    cli,
     ok,
     queue,
     read_json,
@@ -127,8 +128,11 @@ def test_case4_a_job_submitted_just_before_the_supervisor_died_is_found_not_subm
     write_config(workdir, CONFIG)
     logs = workdir / "logs"
     monkeypatch.setenv("TUIEXP_FAULT", "slurm.submitted")
-    rid = queue(workdir, "quick")  # the supervisor it starts dies after sbatch
+    started = cli(workdir, "run", "quick")  # the supervisor it starts dies after sbatch
     monkeypatch.delenv("TUIEXP_FAULT")
+    # (it may die before `run` saw it hold its lock: "the supervisor did not start")
+    assert started.returncode == 0 or "did not start" in started.stderr, started.stderr
+    (rid,) = [d.name for d in (logs / "runs").iterdir() if not d.name.startswith(".")]
     pid = until(lambda: (read_json(logs / "daemon.json") or {}).get("pid"), "the supervisor's pid")
     until(lambda: not alive(pid), "the supervisor dead after sbatch", timeout=60)
     assert not (read_json(run_dir(logs, rid) / "proc.json") or {}).get("job_id")

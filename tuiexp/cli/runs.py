@@ -373,7 +373,7 @@ def cmd_reindex(args: argparse.Namespace) -> int:
     with Index(logs) as index:
         n = index.rebuilt if index.rebuilt is not None else index.rebuild()
     for problem in index.problems:
-        print(f"tuiexp: left out: {problem}", file=sys.stderr)
+        print(f"tuiexp: left out: {printable(problem)}", file=sys.stderr)
     print(f"reindexed {n} runs" + (f"; {len(index.problems)} left out (above)"
                                    if index.problems else ""))
     return 0
