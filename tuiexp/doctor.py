@@ -4,6 +4,9 @@ Each check yields `Finding`s: one sentence each, and, where the repair cannot lo
 anything, the repair itself. Safe means: the directory is the record, so a temporary
 file whose writer is dead, a staging directory never renamed into place, or an index
 row (which `reindex` can always rebuild) may go; a run directory is never touched.
+Nothing is removed outside the logs directory: every removal walks down from it without
+following a symbolic link (`_remove`), and links found where run directories belong are
+reported, never entered.
 """
 
 from __future__ import annotations
@@ -12,15 +15,17 @@ import os
 import re
 import shutil
 import sqlite3
+import stat
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from .queue import daemon
-from .store import events, lock, runstore
-from .store.index import Index
+from .store import events, health, lock, runstore
+from .store.index import ACTIVE, Index
 from .store.paths import LogsDir, RunPaths, is_run_id
+from .store.reconcile import stale
 
 STAGING_GRACE = 60.0  # seconds: a staging directory younger than this may be in use
 UNKNOWN_TMP_GRACE = 3600.0  # a temporary file naming no pid: orphan after an hour
@@ -48,11 +53,13 @@ class Checkup:
 
     def __init__(self, logs: LogsDir):
         self.logs = logs
-        self.index, self.trouble = _open_index(logs) if logs.root.is_dir() else (None, None)
+        self.index: Index | None = None
+        self.trouble: list[Finding] = []
 
     def close(self) -> None:
         if self.index is not None:
             self.index.close()
+            self.index = None
 
     def __enter__(self) -> Checkup:
         return self
@@ -65,9 +72,10 @@ class Checkup:
         logs = self.logs
         if not logs.root.is_dir():
             return [Finding(f"{logs.root} is not a logs directory (it does not exist).")]
-        found = orphan_temp_files(logs) + staging_dirs(logs) + bad_run_dirs(logs)
-        if self.trouble is not None:
-            found.append(self.trouble)
+        self.close()  # (a repair may have replaced the index: look at it afresh)
+        self.index, self.trouble = _open_index(logs)
+        found = (orphan_temp_files(logs) + staging_dirs(logs) + bad_run_dirs(logs)
+                 + self.trouble + moved_aside(logs))
         if self.index is not None:
             found += index_disagreements(logs, self.index)
             found += supervisor(logs, self.index)
@@ -89,7 +97,8 @@ def repair(findings: list[Finding]) -> Iterator[str]:
 # -- the checks ---------------------------------------------------------------
 def orphan_temp_files(logs: LogsDir) -> list[Finding]:
     """Temporary files whose writer died before renaming them into place (a SIGKILL
-    during a checkpoint or JSON write)."""
+    during a checkpoint or JSON write), in the logs directory itself, never through a
+    symbolic link."""
     out = []
     for folder in _temp_folders(logs):
         try:
@@ -111,7 +120,7 @@ def staging_dirs(logs: LogsDir) -> list[Finding]:
     out = []
     for path in _entries(logs.runs):
         m = _STAGING.match(path.name)
-        if not path.name.startswith(".new-") or not path.is_dir():
+        if not path.name.startswith(".new-") or not _real_dir(path):
             continue
         if _age(path) < STAGING_GRACE:
             continue
@@ -125,11 +134,23 @@ def staging_dirs(logs: LogsDir) -> list[Finding]:
 
 
 def bad_run_dirs(logs: LogsDir) -> list[Finding]:
-    """Directories under runs/ that cannot be read as the run they are named after."""
+    """Directories under runs/ that cannot be read as the run they are named after, and
+    symbolic links where run directories (or their checkpoints) belong: reported, never
+    repaired (what they point to is not the logs directory's)."""
     out = []
     for path in _entries(logs.runs):
-        if path.name.startswith(".") or not path.is_dir():
+        if path.name.startswith("."):
             continue
+        if path.is_symlink():
+            out.append(Finding(f"{_rel(logs, path)} is a symlink to {_target(path)}; doctor "
+                               "does not look into it or touch it (move the run directory "
+                               f"itself into {_rel(logs, logs.runs)} to have it checked)."))
+            continue
+        if not path.is_dir():
+            continue
+        if (path / "ckpt").is_symlink():
+            out.append(Finding(f"{_rel(logs, path / 'ckpt')} is a symlink to "
+                               f"{_target(path / 'ckpt')}; doctor does not touch it."))
         problem = runstore.check_run_dir(RunPaths(path))
         if problem is not None:
             out.append(Finding(problem))
@@ -137,8 +158,8 @@ def bad_run_dirs(logs: LogsDir) -> list[Finding]:
 
 
 def index_disagreements(logs: LogsDir, index: Index) -> list[Finding]:
-    """Run directories the index lacks, rows whose directory is gone, rows still shown
-    running whose process is dead while no supervisor watches."""
+    """Run directories the index lacks, rows whose directory is gone, rows shown queued,
+    starting or running that their directory contradicts (store/reconcile.py)."""
     out = []
     rows = {r.id: r for r in index.runs()}
     for rid in runstore.run_ids(logs):
@@ -153,7 +174,7 @@ def index_disagreements(logs: LogsDir, index: Index) -> list[Finding]:
         elif not logs.run(rid).spec.exists():
             out.append(Finding(f"the index lists run {rid}, but {logs.run(rid).dir} is gone.",
                                _dropper(index, rid)))
-        elif row.status in ("starting", "running") and not watched:
+        elif row.status in ACTIVE and stale(logs.run(rid), row, watched):
             paths = logs.run(rid)
             verdict = runstore.derive_status(paths, runstore.last_status(events.read_all(paths.events)))
             if verdict.status != row.status:
@@ -161,6 +182,41 @@ def index_disagreements(logs: LogsDir, index: Index) -> list[Finding]:
                                    f"{verdict.status}.",
                                    _reindexer(index, rid, f"run {rid} is now {verdict.status}.")))
     return out
+
+
+def moved_aside(logs: LogsDir) -> list[Finding]:
+    """Damaged indexes moved aside (store/health.py): the damage is worth knowing about
+    (a failing disk?); the copy is not needed, the index was rebuilt without it."""
+    out = []
+    for path in _entries(logs.root):
+        if path.name.startswith(f"{logs.index.name}.corrupt-") and not path.name.endswith(
+                ("-wal", "-shm")):
+            when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(path.lstat().st_mtime))
+            out.append(Finding(f"{path.name} is a damaged index, moved aside (last written "
+                               f"{when}); the index was rebuilt from the run directories, so "
+                               "the copy can go.", _copy_remover(logs, path)))
+    return out
+
+
+def _copy_remover(logs: LogsDir, path: Path) -> Callable[[], str]:
+    def remove() -> str:
+        for suffix in ("", "-wal", "-shm"):
+            _remove(logs, Path(f"{path}{suffix}"))
+        return f"removed {path.name}."
+
+    return remove
+
+
+def supervisor_index(logs: LogsDir) -> list[Finding]:
+    """A supervisor writing an index file that is no longer `index.sqlite` (deleted or
+    replaced under it); it reopens the file within a tick, so this should not last."""
+    info = lock.info(logs)
+    seen = (info or {}).get("index")
+    if not info or not seen or tuple(seen) == health.identity(logs.index):
+        return []
+    return [Finding(f"the supervisor (pid {info.get('pid', '?')}) writes to an index file that "
+                    f"was deleted or replaced; it should reopen {logs.index} within a second "
+                    "(if this stays, stop it with `tuiexp daemon stop`).")]
 
 
 def supervisor(logs: LogsDir, index: Index) -> list[Finding]:
@@ -194,27 +250,56 @@ def disk(logs: LogsDir) -> list[Finding]:
 
 
 # -- helpers ------------------------------------------------------------------
-def _open_index(logs: LogsDir) -> tuple[Index | None, Finding | None]:
+def _open_index(logs: LogsDir) -> tuple[Index | None, list[Finding]]:
+    """The index, checked page by page first (`PRAGMA quick_check`): a missing or damaged
+    one is a finding whose repair makes a new one from the run directories."""
+    if not logs.index.exists():
+        return None, [Finding(f"the index {logs.index} is missing.", _rebuilder(logs))]
     try:
-        return Index(logs), None
+        damage = health.quick_check(logs.index)
+    except sqlite3.Error as e:
+        damage = None
+        trouble = [Finding(f"the index {logs.index} cannot be checked ({e}).")]
+    else:
+        trouble = []
+    if damage is not None:
+        return None, [Finding(f"the index {logs.index} is malformed ({damage}).",
+                              _rebuilder(logs, damage))]
+    try:
+        return Index(logs), trouble + supervisor_index(logs)
     except (sqlite3.Error, OSError) as e:
-        trouble = Finding(f"the index {logs.index} cannot be opened for writing ({e}).")
+        trouble.append(Finding(f"the index {logs.index} cannot be opened for writing ({e})."))
     try:
         index = Index(logs, readonly=True)
         index.runs()
         return index, trouble
     except (sqlite3.Error, OSError) as e:
-        trouble.message = (f"the index {logs.index} cannot be read ({e}); move it aside and "
-                           f"run `tuiexp reindex` to rebuild it from the run directories.")
+        trouble[-1].message = (f"the index {logs.index} cannot be read ({e}); move it aside and "
+                               f"run `tuiexp reindex` to rebuild it from the run directories.")
         return None, trouble
 
 
 def _temp_folders(logs: LogsDir) -> Iterator[Path]:
+    """The folders temporary files are written in: the logs directory, each run
+    directory and its ckpt/ (not a symbolic link to elsewhere)."""
     yield logs.root
     for path in _entries(logs.runs):
-        if not path.name.startswith(".") and path.is_dir():
+        if not path.name.startswith(".") and _real_dir(path):
             yield path
-            yield path / "ckpt"
+            if _real_dir(path / "ckpt"):
+                yield path / "ckpt"
+
+
+def _real_dir(path: Path) -> bool:
+    """A directory, and not a symbolic link to one."""
+    return path.is_dir() and not path.is_symlink()
+
+
+def _target(link: Path) -> str:
+    try:
+        return str(link.readlink())
+    except OSError:
+        return "?"
 
 
 def _orphan_reason(path: Path) -> str | None:
@@ -260,13 +345,54 @@ def _size(n: float) -> str:
 
 def _remover(logs: LogsDir, path: Path) -> Callable[[], str]:
     def remove() -> str:
-        if path.is_dir() and not path.is_symlink():
-            shutil.rmtree(path)
-        else:
-            path.unlink(missing_ok=True)
+        _remove(logs, path)
         return f"removed {_rel(logs, path)}."
 
     return remove
+
+
+def _remove(logs: LogsDir, path: Path) -> None:
+    """Remove `path` (a file, or a directory and what it holds) only if it lies inside
+    the logs directory: each folder on the way down is opened with O_NOFOLLOW relative
+    to the one above it, and the last name is removed relative to its folder, so a
+    symbolic link anywhere on the way (even one made after the check) is never
+    followed out of the logs directory."""
+    root = logs.root.resolve()
+    try:
+        parts = path.relative_to(logs.root).parts
+    except ValueError:
+        raise OSError(f"{path} is outside {logs.root}; not removed") from None
+    if not parts or ".." in parts:
+        raise OSError(f"{path} is not a file inside {logs.root}; not removed")
+    fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        for part in parts[:-1]:
+            down = os.open(part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=fd)
+            os.close(fd)
+            fd = down
+        name = parts[-1]
+        try:
+            mode = os.stat(name, dir_fd=fd, follow_symlinks=False).st_mode
+        except FileNotFoundError:
+            return
+        if stat.S_ISDIR(mode):
+            shutil.rmtree(f"/proc/self/fd/{fd}/{name}")  # (rmtree never follows links inside)
+        else:
+            os.unlink(name, dir_fd=fd)
+    finally:
+        os.close(fd)
+
+
+def _rebuilder(logs: LogsDir, damage: str | None = None) -> Callable[[], str]:
+    def rebuild() -> str:
+        if damage is not None and health.quarantine(logs, damage) is None:
+            return f"the index {logs.index} was replaced meanwhile; nothing moved."
+        with Index(logs) as index:  # a new file: rebuilt from the run directories
+            n = index.rebuilt if index.rebuilt is not None else index.rebuild()
+        aside = "moved the damaged index aside and " if damage is not None else ""
+        return f"{aside}rebuilt the index from the run directories ({n} runs)."
+
+    return rebuild
 
 
 def _reindexer(index: Index, run_id: str, done: str) -> Callable[[], str]:

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import argparse
 import errno
+import logging
 import os
 import sqlite3
 import sys
 
 from ..errors import TuiexpError
-from ..queue.client import storage_problem
+from ..queue.client import storage_advice, storage_problem
+from ..store import health
 from ..store.paths import LogsDir
+from ..store.text import printable
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -24,17 +27,45 @@ def main(argv: list[str] | None = None) -> int:
     for key, default in DEFAULTS.items():  # given before or after the command, either works
         if not hasattr(args, key):
             setattr(args, key, default)
+    if args.command != "daemon":  # (the supervisor logs to daemon.log, in its own format)
+        _warnings_on_stderr()
+    return _run(args, again=args.command in REDOABLE)
+
+
+def _warnings_on_stderr() -> None:
+    """What the headless layers say as warnings (a damaged index moved aside) reaches the
+    user as one `tuiexp:` line."""
+    logger = logging.getLogger("tuiexp")
+    if not logger.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("tuiexp: %(message)s"))
+        handler.setLevel(logging.WARNING)
+        logger.addHandler(handler)
+        logger.propagate = False
+
+
+#: commands that may simply run again once a damaged index was moved aside and rebuilt
+#: (they read, or their writes are compare-and-set): the others say so and stop
+REDOABLE = frozenset({"ls", "show", "wait", "export", "plot", "report", "doctor", "study",
+                      "cancel", "reindex", "daemon", None})
+
+
+def _run(args: argparse.Namespace, again: bool) -> int:
     try:
         return int(args.func(args) or 0)
     except TuiexpError as e:
         for line in str(e).splitlines() or [""]:  # several problems: a sentence a line
-            print(f"tuiexp: {line}", file=sys.stderr)
+            print(f"tuiexp: {printable(line)}", file=sys.stderr)
         return e.exit_code
     except sqlite3.Error as e:  # a full disk, a failing or damaged index
-        problem = storage_problem(LogsDir.at(args.logs), e)
-        advice = ("free some space and try again" if "disk" in problem
-                  else "`tuiexp doctor` checks the logs directory")
-        print(f"tuiexp: {problem}; {advice}.", file=sys.stderr)
+        logs = LogsDir.at(args.logs)
+        if health.corrupt(e):
+            _rebuild(logs, e)
+            if again:
+                return _run(args, again=False)
+            print("tuiexp: run the command again.", file=sys.stderr)
+            return 1
+        print(f"tuiexp: {storage_problem(logs, e)}; {storage_advice(logs, e)}.", file=sys.stderr)
         return 1
     except BrokenPipeError:  # the reader (head, less) left: end quietly
         _quiet_stdout()
@@ -49,6 +80,15 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+
+
+def _rebuild(logs: LogsDir, e: sqlite3.Error) -> None:
+    """A damaged index: moved aside (in one sentence on stderr) and rebuilt from the run
+    directories (nothing is said where another process did it first)."""
+    from ..store.index import Index
+
+    health.quarantine(logs, str(e))
+    Index(logs).close()  # the next open makes and fills a new one: now, before a retry
 
 
 def _quiet_stdout() -> None:

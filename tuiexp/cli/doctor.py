@@ -10,6 +10,7 @@ import argparse
 
 from .. import doctor
 from ..store.paths import LogsDir
+from ..store.text import printable
 
 
 def add_parsers(sub: argparse._SubParsersAction, common: argparse.ArgumentParser | None = None
@@ -33,11 +34,11 @@ def cmd_doctor(args: argparse.Namespace) -> int:
             print(_line(f))
         if args.fix and any(f.repair for f in found):
             for done in doctor.repair(found):
-                print(f"fixed: {done}")
+                print(f"fixed: {printable(done)}")
             found = checkup.diagnose()
             for f in found:
                 if f.problem:
-                    print(f"still: {f.message}")
+                    print(f"still: {printable(f.message)}")
     problems = [f for f in found if f.problem]
     fixable = sum(f.repair is not None for f in problems)
     if not problems:
@@ -49,6 +50,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 
 
 def _line(f: doctor.Finding) -> str:
+    """One finding (a run.json may name anything: printed escaped)."""
     if not f.problem:
-        return f"note: {f.message}"
-    return f"{'problem' if f.repair is None else 'repairable'}: {f.message}"
+        return f"note: {printable(f.message)}"
+    return f"{'problem' if f.repair is None else 'repairable'}: {printable(f.message)}"

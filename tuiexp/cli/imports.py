@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from ..store.paths import LogsDir
+from ..store.text import printable
 
 
 def add_parsers(sub: argparse._SubParsersAction, common: argparse.ArgumentParser | None = None
@@ -30,20 +32,26 @@ def cmd_import_tb(args: argparse.Namespace) -> int:
 
     logs = LogsDir.at(args.logs)
     result = import_tb(logs, args.logdir, args.experiment)
+    for problem in result.problems:  # a damaged file: what was read, where it stopped
+        print(f"tuiexp: warning: {printable(problem)}", file=sys.stderr)
     if result.created:
         _index(logs, result.created)
     for rid in result.created:
         print(rid)
     skipped = f"; {len(result.skipped)} already imported" if result.skipped else ""
+    damaged = (f"; {len(result.problems)} file{'s' if len(result.problems) != 1 else ''} "
+               "damaged (above)") if result.problems else ""
     print(f"imported {len(result.created)} run{'s' if len(result.created) != 1 else ''} "
-          f"({result.scalars} scalars) from {args.logdir}{skipped}")
+          f"({result.scalars} scalars) from {args.logdir}{skipped}{damaged}")
     return 0
 
 
 def _index(logs: LogsDir, ids: list[str]) -> None:
-    """Make the new runs visible to `ls` at once (the directories are the record)."""
+    """Make the new runs visible to `ls` at once (the directories are the record); an
+    index made just now was filled from the directories already."""
     from ..store.index import Index
 
     with Index(logs) as index:
-        for rid in ids:
-            index.reindex_run(rid)
+        if index.rebuilt is None:
+            for rid in ids:
+                index.reindex_run(rid)

@@ -13,6 +13,7 @@ from ..errors import UsageError
 from ..queue.client import Client
 from ..store import notes, query
 from ..store.paths import LogsDir
+from ..store.text import printable
 
 #: `dash_words`: the argument that takes the words argparse leaves over, those that
 #: start with '-' (`tag RUN -old`, `note RUN -5% after the fix`)
@@ -46,10 +47,10 @@ def cmd_note(args: argparse.Namespace) -> int:
     with Client(_logs(args), autostart=False) as client:
         client.index_new_directories()
         if not args.text:
-            print(client.row(args.run).note)
+            print("\n".join(printable(line) for line in client.row(args.run).note.splitlines()))
             return 0
         rid, note, _ = client.annotate(args.run, " ".join(args.text), append=args.append)
-    print(f"{rid}  note: {note}" if note else f"{rid}  note cleared")
+    print(f"{rid}  note: {printable(note)}" if note else f"{rid}  note cleared")
     return 0
 
 
@@ -86,7 +87,7 @@ def cmd_tag(args: argparse.Namespace) -> int:
                 rid, _, tags = client.annotate(rid, add=add, remove=remove)
             else:
                 tags = client.row(rid).tags
-            print(f"{rid}  tags: {' '.join(tags) or '(none)'}")
+            print(f"{rid}  tags: {printable(' '.join(tags)) or '(none)'}")
     return 0
 
 

@@ -15,6 +15,7 @@ from ..results import export
 from ..store import query
 from ..store.index import Index, RunRow
 from ..store.paths import LogsDir
+from ..store.reconcile import reconcile
 
 
 def add_parsers(sub, common: argparse.ArgumentParser | None = None) -> None:
@@ -128,8 +129,7 @@ def _logs(args) -> LogsDir:
 def _records(args, index: Index) -> list[RunRow]:
     """The runs the filters select, read through the one query API."""
     query.index_new_directories(index)
-    query.refresh_unsupervised(index)
-    everything = query.load_runs(index)
+    everything = reconcile(index, query.load_runs(index))
     recs = export.select(everything, _list(getattr(args, "experiment", None)),
                          _list(getattr(args, "status", None)))
     runs = [_resolve(_logs(args), r) for r in _list(getattr(args, "run", None)) or []]

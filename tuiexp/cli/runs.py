@@ -16,12 +16,14 @@ from ..config.params import defaults_for
 from ..errors import TuiexpError, UsageError
 from ..queue.client import Client
 from ..search import studies
-from ..store import lock, query
+from ..store import health, lock, query
 from ..store.events import TERMINAL
 from ..store.index import Index, RunRow
 from ..store.metrics import KeySummary, fmt_value
 from ..store.paths import LogsDir
 from ..store.query import ALL
+from ..store.reconcile import reconcile
+from ..store.text import printable
 
 
 def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
@@ -180,16 +182,19 @@ def _follow(logs: LogsDir, ids: list[str], going: list[str], poll: float) -> int
     shown: dict[str, int] = {}
     with Client(logs) as client:
         while True:
-            rows = [query.get_run(client.index, r) for r in ids]
-            going[:] = [i for i, r in zip(ids, rows, strict=True) if r is None or r.status not in TERMINAL]
-            if any(r is None for r in rows):
-                gone = [i for i, r in zip(ids, rows, strict=True) if r is None]
+            if client.index.replaced():  # deleted or restored meanwhile: read the new one
+                client.index.reopen()
+            found = [query.get_run(client.index, r) for r in ids]
+            if any(r is None for r in found):
+                gone = [i for i, r in zip(ids, found, strict=True) if r is None]
                 raise UsageError(f"run {gone[0]} is no longer in the index (archived?).")
+            rows = reconcile(client.index, [r for r in found if r is not None])
+            going[:] = [r.id for r in rows if r.status not in TERMINAL]
             for row in rows:
-                assert row is not None
                 for epoch, line in epoch_lines(client.index, row, shown.get(row.id, 0)):
                     shown[row.id] = epoch
-                    print(f"{row.id}  epoch {epoch}/{row.epochs or '?'}  {line}", flush=True)
+                    print(f"{row.id}  epoch {epoch}/{row.epochs or '?'}  {printable(line)}",
+                          flush=True)
             if all(r is not None and r.status in TERMINAL for r in rows):
                 break
             if not lock.is_running(logs):
@@ -198,7 +203,7 @@ def _follow(logs: LogsDir, ids: list[str], going: list[str], poll: float) -> int
         bad = 0
         for row in rows:
             assert row is not None
-            note = f": {row.message}" if row.message else ""
+            note = f": {printable(row.message)}" if row.message else ""
             print(f"{row.id}  {row.status}{note}", flush=True)
             bad += row.status != "finished"
     return 1 if bad else 0
@@ -240,7 +245,6 @@ def _reading_client(args: argparse.Namespace) -> Iterator[Client]:
 def cmd_ls(args: argparse.Namespace) -> int:
     with _reading_client(args) as client:
         client.index_new_directories()
-        client.refresh_unsupervised()
         asked = _ls_columns(args)
         names = client.index.metric_names()
         columns = query.expand_columns(asked, names) if asked else []
@@ -248,7 +252,8 @@ def cmd_ls(args: argparse.Namespace) -> int:
         every = args.json or any(query.needs_primary(c) for c in columns)
         rows = query.load_runs(client.index, metrics=ALL if every else wanted)
         labels = query.run_labels(rows, defaults_for)  # over every run, as the dashboard's
-        rows = query.filter_rows(_only(rows, args.status, args.experiment), args.filter)
+        rows = _only(rows, args.status, args.experiment)
+        rows = query.filter_rows(reconcile(client.index, rows), args.filter)
     studies.wake(_logs(args))  # a study between trials has nothing queued, yet needs one
     if args.json:
         json.dump([{**_row_json(r), "label": labels[r.id]} for r in rows], sys.stdout, indent=1,
@@ -294,13 +299,13 @@ def render_listing(rows: list[RunRow], columns: list[str], labels: dict[str, str
     extra = [(query.getter(c), query.metric_of_column(c) or c) for c in columns]  # parsed once
     table = [head]
     for r in rows:
-        cells = [r.id, labels.get(r.id, ""), r.status, query.progress_text(r),
+        cells = [r.id, labels.get(r.id, ""), status_cell(r), query.progress_text(r),
                  fmt_value(r.metric or "", r.best)]
         if not one and primaries:
             cells.append(r.metric or "-")
         cells += [fmt_value(name, get(r)) for get, name in extra]
         if tagged:
-            cells.append(" ".join(r.tags))
+            cells.append(printable(" ".join(r.tags)))
         cells.append(f"{r.parent}@{r.fork_epoch}" if r.parent else "")
         if warned:
             cells.append(_warning_cell(r.warnings))
@@ -327,6 +332,12 @@ def _warning_cell(warnings: list[str]) -> str:
     return cell + (f" (+{len(warnings) - 1})" if len(warnings) > 1 else "")
 
 
+def status_cell(r: RunRow) -> str:
+    """A status as `ls` shows it: a run that lost events says so (`finished · 284,978
+    events lost`)."""
+    return f"{r.status} · {r.dropped:,} events lost" if r.dropped else r.status
+
+
 def _row_json(r: RunRow) -> dict[str, Any]:
     return {
         "id": r.id, "experiment": r.experiment, "status": r.status, "message": r.message,
@@ -334,7 +345,7 @@ def _row_json(r: RunRow) -> dict[str, Any]:
         "step": r.step, "metric": r.metric, "mode": r.mode, "best": _json_num(r.best),
         "best_at": r.best_at, "params": r.params, "created": r.created,
         "started": r.started, "ended": r.ended, "gpu": r.gpu, "attempt": r.attempt,
-        "job_id": r.job_id, "node": r.node, "reason": r.reason,
+        "job_id": r.job_id, "node": r.node, "reason": r.reason, "dropped": r.dropped,
         "metrics": {f"{name}@{scope}": _summary_json(s) for (name, scope), s in
                     sorted(r.summaries.items())},
         "warnings": r.warnings, "tags": r.tags, "note": r.note,
@@ -368,13 +379,13 @@ def cmd_show(args: argparse.Namespace) -> int:
         print()
         return 0
     print(f"run         {row.id}")
-    print(f"label       {label}")
-    print(f"experiment  {row.experiment}")
-    print(f"status      {row.status}{': ' + row.message if row.message else ''}")
+    print(f"label       {printable(label)}")
+    print(f"experiment  {printable(row.experiment)}")
+    print(f"status      {row.status}{': ' + printable(row.message) if row.message else ''}")
     if row.tags:
-        print(f"tags        {' '.join(row.tags)}")
+        print(f"tags        {printable(' '.join(row.tags))}")
     for i, line in enumerate(row.note.splitlines()):
-        print(f"{'note' if i == 0 else '':<12}{line}")
+        print(f"{'note' if i == 0 else '':<12}{printable(line)}")
     if row.parent:
         print(f"forked from {row.parent} at epoch {row.fork_epoch}")
     if children:
@@ -390,7 +401,7 @@ def cmd_show(args: argparse.Namespace) -> int:
     print(f"directory   {LogsDir.at(args.logs).run(row.id).dir}")
     print("params      " + json.dumps(row.params, sort_keys=True, default=str))
     for w in row.warnings:
-        print(f"warning     {w}")
+        print(f"warning     {printable(w)}")
     if row.summaries:
         print(show_metrics(row))
     return 0
@@ -413,10 +424,14 @@ def show_metrics(row: RunRow) -> str:
 
 
 def cmd_reindex(args: argparse.Namespace) -> int:
-    with Index(_logs(args)) as index:
-        n = index.rebuild()
+    logs = _logs(args)
+    problem = health.quick_check(logs.index)  # every page read: a damaged one is moved aside
+    if problem is not None:
+        health.quarantine(logs, problem)
+    with Index(logs) as index:
+        n = index.rebuilt if index.rebuilt is not None else index.rebuild()
     for problem in index.problems:
-        print(f"tuiexp: left out: {problem}", file=sys.stderr)
+        print(f"tuiexp: left out: {printable(problem)}", file=sys.stderr)
     print(f"reindexed {n} runs" + (f"; {len(index.problems)} left out (above)"
                                    if index.problems else ""))
     return 0

@@ -14,6 +14,7 @@ from ..search import outcome, pbt, studies, study, view
 from ..store import lock
 from ..store.events import TERMINAL
 from ..store.paths import LogsDir
+from ..store.reconcile import reconcile_active
 
 
 def add_parsers(sub: argparse._SubParsersAction, common: argparse.ArgumentParser | None = None
@@ -68,7 +69,7 @@ def follow_studies(logs: LogsDir, names: list[str], poll: float = 0.25) -> int:
     try:
         with Client(logs, autostart=False, reading=True) as client:
             while True:
-                client.refresh_unsupervised()
+                reconcile_active(client.index)
                 for f in followers.values():
                     f.poll(client.index)
                 if all(f.done for f in followers.values()):

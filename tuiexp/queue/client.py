@@ -6,7 +6,6 @@ supervisor runs; it never starts a run's process itself.
 
 from __future__ import annotations
 
-import errno
 import shutil
 import sqlite3
 import time
@@ -19,10 +18,11 @@ from ..config.fork import fork_params
 from ..config.model import Config
 from ..config.params import defaults_for
 from ..errors import RunNotFound, UsageError
-from ..store import atomic, lock, notes, query, runstore
+from ..store import atomic, health, lock, notes, query, runstore
 from ..store.events import TERMINAL
 from ..store.index import Index, RunRow
 from ..store.paths import LogsDir
+from ..store.reconcile import reconcile
 from ..store.spec import RunSpec, check_experiment_name, git_commit, new_run_id
 from . import daemon, preflight, slurm
 
@@ -87,18 +87,12 @@ class Client:
         return query.run_labels(query.load_runs(self.index, metrics=()), defaults_for)
 
     def row(self, ref: str) -> RunRow:
+        """A run as its directory says it is now (store/reconcile.py)."""
         run_id = self.resolve(ref)
-        self.refresh_unsupervised([run_id])
         row = query.get_run(self.index, run_id)
         if row is None:
             raise RunNotFound(f"no run '{ref}' in {self.logs.runs}.")
-        return row
-
-    def refresh_unsupervised(self, ids: list[str] | None = None) -> None:
-        """With no supervisor watching, a "running" row may be stale: derive it again
-        from the run directory, which is the truth."""
-        if self.notice is None:  # (read from the directories, every row is fresh)
-            self._write(lambda: query.refresh_unsupervised(self.index, ids))
+        return reconcile(self.index, [row])[0]
 
     def index_new_directories(self) -> None:
         """Index run directories the index lacks (a script run by hand)."""
@@ -170,10 +164,9 @@ class Client:
             raise UsageError(f"run {row.id} is {row.status}; only a failed, crashed, cancelled, "
                              f"oom, diverged or pruned run can be resumed.")
         paths = self.logs.run(row.id)
-        proc = runstore.read_json(paths.proc) or {}
         paths.cancel.unlink(missing_ok=True)
         paths.prune.unlink(missing_ok=True)  # a pruned trial resumed by hand is no longer judged
-        atomic.write_json(paths.queue, {"attempt": proc.get("attempt", 0) + 1,
+        atomic.write_json(paths.queue, {"attempt": runstore.next_attempt(paths),
                                         "priority": row.priority, "queued": time.time()})
         if not self.index.set_status(row.id, "queued", f"resumed from {query.resume_point(row)[1]}",
                                      expect=RESUMABLE, ended=None):
@@ -263,14 +256,7 @@ class _InMemory(LogsDir):
 def directory_index(logs: LogsDir) -> Index:
     """An index built in memory from the run directories, as `reindex` would build it;
     a directory that cannot be read as a run is left out."""
-    index = Index(_InMemory(logs.root))
-    for rid in runstore.run_ids(logs):
-        if runstore.check_run_dir(logs.run(rid)) is None:
-            try:
-                index.reindex_run(rid)
-            except Exception:  # noqa: BLE001, S112 - one bad run must not hide the others
-                continue
-    return index
+    return Index(_InMemory(logs.root))  # a new index: rebuilt from the directories at open
 
 
 def unwritable_notice(logs: LogsDir, e: BaseException) -> str:
@@ -278,14 +264,27 @@ def unwritable_notice(logs: LogsDir, e: BaseException) -> str:
 
 
 def storage_problem(logs: LogsDir, e: BaseException) -> str:
-    """One sentence (without its full stop) on why the logs directory cannot be written."""
+    """One sentence (without its full stop) on why the logs directory cannot be written,
+    by the error's code (SQLite's, or the errno), never by the words of its message."""
     text = str(e).rstrip(".")
     if isinstance(e, OSError):
         text = e.strerror or text
-        if e.errno == errno.ENOSPC:
+    trouble = health.kind(e)
+    if trouble == "full":
+        if isinstance(e, OSError):
             return f"no space left on the disk of {logs.root}"
-    if "full" in text:
         return f"the index {logs.index} cannot be written: the disk is full ({text})"
-    if "disk I/O error" in text:
-        return f"the index {logs.index} cannot be written ({text}; is the disk full?)"
+    if trouble == "io":
+        return f"the index {logs.index} cannot be written ({text}; is the disk full or failing?)"
+    if trouble == "corrupt":
+        return f"the index {logs.index} is damaged ({text})"
+    if trouble in ("readonly", "cantopen"):
+        return f"the index {logs.index} cannot be written here ({text})"
     return f"the index {logs.index} cannot be written ({text})"
+
+
+def storage_advice(logs: LogsDir, e: BaseException) -> str:
+    """What to do about it: free space only where space is what is missing."""
+    if health.kind(e) in ("full", "io"):
+        return "free some space and try again"
+    return "`tuiexp doctor` checks the logs directory"

@@ -24,11 +24,12 @@ from typing import Any, Literal, Protocol
 
 from ..config.model import QueueSettings
 from ..errors import TuiexpError
-from ..store import atomic, events, lock, runstore
+from ..store import atomic, events, health, lock, runstore
 from ..store.events import TERMINAL
 from ..store.index import Index
 from ..store.ingest import Fold
 from ..store.paths import LogsDir, RunPaths
+from ..store.spec import RunSpec
 from . import gpu as gpus
 from . import slurm
 from .executor import Handle, LocalExecutor, SlurmExecutor, describe_start_error
@@ -67,12 +68,15 @@ class Active:
     requeue: str | None = None
     note: str = ""  # the Slurm state last shown as the run's message
     job: slurm.JobState | None = None  # a Slurm job's last state, once it ended
+    #: its sbatch, off the tick, until it has a job id
+    submission: slurm.Retrying | None = None
+    start_error: str | None = None  # Slurm refused it
 
 
 def environmental(e: BaseException) -> bool:
-    """A failure of the machine (disk full, a locked or failing database), not of a run's
-    data: retried next tick rather than blamed on a run."""
-    return isinstance(e, (OSError, sqlite3.OperationalError))
+    """A failure of the machine (disk full, a locked, failing or damaged database), not of
+    a run's data: retried next tick rather than blamed on a run."""
+    return isinstance(e, (OSError, sqlite3.OperationalError)) or health.corrupt(e)
 
 
 class Producer(Protocol):
@@ -105,7 +109,10 @@ class Supervisor:
         self._last_busy = time.time()
         self._adopted = False
         self._said: dict[str, str] = {}  # what was logged per subject: a repeat is not
+        self._damaged: BaseException | None = None  # the index said it is damaged
+        self._sound_until = 0.0  # quick_check found it sound: not checked again before
         self.producers = [make(logs, self.index, self._complain, self._clear) for make in producers]
+        self._announce_index()
 
     # -- lifecycle ------------------------------------------------------------
     def serve(self) -> None:
@@ -150,7 +157,12 @@ class Supervisor:
     def _adopt_one(self, run_id: str, attempt: int) -> None:
         paths = self.logs.run(run_id)
         proc = runstore.read_json(paths.proc)
-        if proc and proc.get("job_id") and proc.get("attempt") == attempt:
+        if (proc and proc.get("executor") == "slurm" and not proc.get("job_id")
+                and proc.get("attempt") == attempt):
+            # its submission was under way: go on with it (a job of its name is found)
+            self._submit(run_id, paths, runstore.load_spec(paths), attempt,
+                         self._queue_settings(), adopted=True)
+        elif proc and proc.get("job_id") and proc.get("attempt") == attempt:
             # a Slurm job: the next poll says whether it still lives
             act = Active(paths, Handle(0, None, str(proc["job_id"])), attempt, None)
             self.active[run_id] = act
@@ -167,8 +179,42 @@ class Supervisor:
             self.index.reindex_run(run_id)
             log.info("%s died unseen", run_id)
 
+    # -- the index: a cache of the run directories -------------------------------
+    def _check_index(self) -> None:
+        """Each tick, one stat: an index deleted, replaced (a restored copy) or moved
+        aside is opened again (a new file is rebuilt from the run directories), and a
+        damaged one is moved aside first. Every watched run is then indexed again from
+        its directory and re-read from the start (points are keyed: nothing doubles)."""
+        damaged, self._damaged = self._damaged, None
+        if damaged is not None and time.monotonic() > self._sound_until:
+            if not self.index.recover(damaged):
+                # SQLite finds the file sound (quick_check reads every page: once a minute)
+                self._sound_until = time.monotonic() + 60.0
+                return
+        elif not self.index.replaced():
+            return
+        else:
+            log.warning("%s was deleted or replaced; reopened it (rebuilt from the run "
+                        "directories where it was new)", self.logs.index)
+            self.index.reopen()
+        for run_id, act in self.active.items():
+            self.index.reindex_run(run_id)
+            act.fold, act.offset, act.note = Fold(), 0, ""
+        self._last_scan = 0.0  # and look for directories it lacks at once
+        self._announce_index()
+
+    def _announce_index(self) -> None:
+        """daemon.json names the index file this supervisor writes (doctor compares)."""
+        try:
+            info = runstore.read_json(self.logs.daemon_info) or {}
+            atomic.write_json(self.logs.daemon_info, {
+                **info, "pid": os.getpid(), "index": list(self.index.identity or ())})
+        except OSError:
+            pass  # a full disk: doctor then reads the pid from the lock
+
     # -- one tick ---------------------------------------------------------------
     def tick(self) -> None:
+        self._check_index()
         jobs = [a.handle for a in self.active.values() if a.handle.job_id and a.ended is None]
         if jobs:
             self.slurm().refresh(jobs)  # one squeue for all jobs
@@ -185,10 +231,14 @@ class Supervisor:
         try:
             if act.ended is None:
                 self._handle_cancel(run_id, act)
-                if act.handle.job_id:
+                if act.submission is not None:
+                    self._poll_submission(run_id, act)
+                elif act.handle.job_id:
                     self._poll_job(run_id, act)
                 else:
                     self._poll(act)  # reap first: a failing ingest must never leave a zombie
+            if act.ended is not None and not act.exit_written:
+                self._write_exit(act)  # the directory first: readers believe it at once
             if not act.announced and act.ended is None and not act.handle.job_id:
                 self.index.set_status(run_id, "running", "", pid=act.handle.pid,
                                       started=time.time())
@@ -208,6 +258,39 @@ class Supervisor:
         elif rc is None:
             return
         act.ended, act.returncode = time.time(), rc
+
+    def _poll_submission(self, run_id: str, act: Active) -> None:
+        """A Slurm submission: its job id once sbatch answered (or a job of its name was
+        found); while the controller does not answer, the run stays `starting` and says
+        so; Slurm's refusal fails it; a run cancelled meanwhile ends cancelled."""
+        sub = act.submission
+        assert sub is not None
+        if not sub.done:
+            if sub.down_since is not None:
+                since = time.strftime("%H:%M:%S", time.localtime(sub.down_since))
+                self._note(run_id, act, f"slurm controller unreachable, retrying (since {since})")
+            return
+        act.submission = None
+        if sub.error is not None or sub.result is None:
+            act.ended = time.time()  # refused (start_error), or cancelled before any job
+            act.start_error = str(sub.error) if sub.error is not None else None
+            return
+        job_id = str(sub.result)
+        proc = runstore.read_json(act.paths.proc) or {}
+        atomic.write_json(act.paths.proc, {**proc, "job_id": job_id})
+        act.handle = Handle(0, None, job_id)
+        self.index.set_status(run_id, "starting", f"slurm job {job_id} submitted",
+                              expect=("starting",), job_id=job_id, node=None, reason="")
+        act.note = f"slurm job {job_id} submitted"
+        log.info("%s: slurm job %s", run_id, job_id)
+        if act.term_sent is not None:  # cancelled while it was being submitted
+            self.slurm().signal(act.handle, signal.SIGTERM)
+
+    def _note(self, run_id: str, act: Active, message: str) -> None:
+        """A starting Slurm run's message, written when it changes."""
+        if act.note != message:
+            self.index.set_status(run_id, "starting", message, expect=("starting",))
+            act.note = message
 
     def _poll_job(self, run_id: str, act: Active) -> None:
         """Follow a Slurm job: pending → starting, running → running (with the job id,
@@ -238,9 +321,6 @@ class Supervisor:
                 **info, "executor": "slurm",
                 "job_state": "squeue + sacct" if self._slurm.poller.accounting else "squeue"})
         return self._slurm
-
-    def _executor(self, act: Active) -> LocalExecutor | SlurmExecutor:
-        return self.slurm() if act.handle.job_id else self.executor
 
     def _ingest(self, run_id: str, act: Active, from_scratch: bool = False) -> bool:
         """Ingest new event lines; False when the index could not take them now (the
@@ -280,42 +360,45 @@ class Supervisor:
         last = act.fold.status
         if act.broken is not None:  # its summary stopped where ingest did
             last = runstore.last_status(events.read_all(act.paths.events))
-        if act.handle.job_id:
-            said = runstore.after_prune(act.paths, runstore.Verdict(*self._job_verdict(act, last)),
-                                        act.ended)
-            status, message = said.status, said.message
-        else:
-            if not act.exit_written and (act.handle.popen is not None or act.term_sent is not None):
-                atomic.write_json(act.paths.exit, {"returncode": act.returncode,
-                                                   "attempt": act.attempt, "ended": act.ended,
-                                                   "cancelled": act.term_sent is not None})
-            act.exit_written = True
-            verdict = runstore.derive_status(act.paths, last)
-            status, message = verdict.status, verdict.message
+        verdict = runstore.derive_status(act.paths, last)
+        status, message = verdict.status, verdict.message
+        if act.handle.job_id and not self._own_word(act, last):
+            said = slurm.verdict_message(act.paths, act.attempt, act.job, act.handle.job_id,
+                                         act.term_sent is not None)
+            if said is not None:  # what Slurm knows: a time limit, out of memory...
+                told = runstore.after_prune(act.paths, runstore.Verdict(*said), act.ended)
+                status, message = told.status, told.message
         if act.broken is not None:
             status, message = "failed", f"{act.broken}; the run itself ended {status}."
-        self._ended(run_id, act, status, message)
+        self._ended(run_id, act, status, message, verdict.dropped)
 
-    def _job_verdict(self, act: Active, last: dict[str, Any] | None) -> tuple[str, str]:
-        """How a Slurm job ended: the run's own last word when it said one in this
-        attempt, else what Slurm knows (time limit, out of memory, node failure...)."""
-        job_id = act.handle.job_id
-        assert job_id is not None
-        cancelled = act.term_sent is not None
-        if not act.exit_written:
-            atomic.write_json(act.paths.exit, slurm.ended(act.paths, act.attempt, act.job, cancelled))
-            act.exit_written = True
+    def _write_exit(self, act: Active) -> None:
+        """exit.json, into the space reserved when the run started (a full disk takes it):
+        the return code of a local run, what Slurm knows of a job, or why it never had one."""
+        if act.start_error is not None:
+            atomic.fill_reserved(act.paths.exit, {"returncode": None, "attempt": act.attempt,
+                                                  "start_error": act.start_error,
+                                                  "ended": act.ended})
+        elif act.handle.job_id:
+            atomic.fill_reserved(act.paths.exit, slurm.ended(act.paths, act.attempt, act.job,
+                                                             act.term_sent is not None))
+        elif act.handle.popen is not None or act.term_sent is not None:
+            atomic.fill_reserved(act.paths.exit, {
+                "returncode": act.returncode, "attempt": act.attempt, "ended": act.ended,
+                "cancelled": act.term_sent is not None})
+        act.exit_written = True
+
+    @staticmethod
+    def _own_word(act: Active, last: dict[str, Any] | None) -> bool:
+        """Whether the run said how it ended, in this attempt (a status event, or its
+        final record): then that is its verdict, not what Slurm knows."""
         proc = runstore.read_json(act.paths.proc) or {}
-        if (last is not None and last.get("status") in TERMINAL
-                and last.get("t", 0) >= proc.get("started", 0)):
-            return last["status"], last.get("message", "")
-        said = slurm.verdict_message(act.paths, act.attempt, act.job, job_id, cancelled)
-        if said is None:
-            verdict = runstore.derive_status(act.paths, None)
-            said = (verdict.status, verdict.message)
-        return said
+        final = runstore.read_json(act.paths.final) or {}
+        return any(rec is not None and rec.get("status") in TERMINAL
+                   and rec.get("t", 0) >= proc.get("started", 0) for rec in (last, final))
 
-    def _ended(self, run_id: str, act: Active, status: str, message: str) -> None:
+    def _ended(self, run_id: str, act: Active, status: str, message: str,
+               dropped: int = 0) -> None:
         """Record the end; a preempted run (time limit, stop.request) is queued again as
         its next attempt, which resumes from its last checkpoint."""
         if status == "preempted" and not act.paths.cancel.exists():
@@ -328,7 +411,7 @@ class Supervisor:
                 del self.active[run_id]
                 log.info("%s preempted and queued again: %s", run_id, message)
                 return
-        self.index.set_status(run_id, status, message, ended=act.ended)
+        self.index.set_status(run_id, status, message, ended=act.ended, dropped=dropped)
         del self.active[run_id]
         log.info("%s ended: %s %s", run_id, status, message)
 
@@ -338,7 +421,12 @@ class Supervisor:
         now = time.time()
         if act.term_sent is None:
             act.term_sent = now
-            self._executor(act).signal(act.handle, signal.SIGTERM)
+            if act.submission is not None:  # its job, if it gets one, is cancelled then
+                act.submission.stop()
+            elif act.handle.job_id:  # scancel, retried while the controller is down
+                self.slurm().signal(act.handle, signal.SIGTERM)
+            else:
+                self.executor.signal(act.handle, signal.SIGTERM)
         elif now - act.term_sent > CANCEL_GRACE and not act.handle.job_id:
             self.executor.signal(act.handle, signal.SIGKILL)  # Slurm kills at KillWait
 
@@ -373,7 +461,8 @@ class Supervisor:
         slot = None if settings.executor == "slurm" else self._free_slot(settings)
         if slot is False:
             return False
-        self._start(run_id, attempt + 1, slot, settings)
+        # the attempt the directory asks for (a client wrote it), not the row's guess
+        self._start(run_id, runstore.asked_attempt(paths), slot, settings)
         return None
 
     def _room_to_start(self) -> bool:
@@ -425,14 +514,20 @@ class Supervisor:
         if not self.index.set_status(run_id, "starting", "", expect=("queued",),
                                      attempt=attempt, gpu=gpu):
             return  # a client cancelled it meanwhile
+        if not runstore.claim(paths, attempt):
+            # the directory says this attempt started before (an index older than it: a
+            # restored copy, a file deleted under a running supervisor): never again
+            self._say(f"claim:{run_id}", f"{run_id}: attempt {attempt} was started before, "
+                                         "its directory says; indexed it again instead")
+            self.index.reindex_run(run_id)
+            return
         spec = None
         try:
             spec = runstore.load_spec(paths)
             if settings is not None and settings.executor == "slurm":
-                options = spec.slurm if spec.slurm is not None else settings.slurm
-                handle = self.slurm().start(spec, paths, options, attempt)
-            else:
-                handle = self.executor.start(spec, paths, gpu)
+                self._submit(run_id, paths, spec, attempt, settings)
+                return
+            handle = self.executor.start(spec, paths, gpu)
         except Exception as e:  # noqa: BLE001 - any failure to start is the run's, not ours
             message = describe_start_error(spec, e) if spec and isinstance(e, OSError) else str(e)
             atomic.write_json(paths.proc, {"pid": 0, "attempt": attempt, "start_time": 0,
@@ -444,29 +539,41 @@ class Supervisor:
         act = Active(paths, handle, attempt, gpu)
         self.active[run_id] = act  # watched from here on, whatever fails next
         try:
-            if handle.job_id:
-                atomic.write_json(paths.proc, {"pid": 0, "attempt": attempt, "started": time.time(),
-                                               "executor": "slurm", "job_id": handle.job_id})
-            else:
-                runstore.write_proc(paths, handle.pid, attempt, gpu=gpu)
+            runstore.write_proc(paths, handle.pid, attempt, gpu=gpu)
+            atomic.reserve(paths.exit)  # so its end can be recorded on a full disk
         except OSError as e:
             # without proc.json the directory cannot tell this attempt ever ran: stop it,
-            # and queue it again (dispatch waits for space)
+            # and queue it again (dispatch waits for space); it never started, so its
+            # claim goes too
             self.executor.signal(handle, signal.SIGKILL)
+            paths.claim(attempt).unlink(missing_ok=True)
             act.requeue = f"queued again: its start could not be recorded ({_reason(e)})"
             log.error("%s: %s", run_id, act.requeue)
             return
         act.start_time = (runstore.read_json(paths.proc) or {}).get("start_time")
         self._ingest(run_id, act, from_scratch=True)
-        if handle.job_id:  # pending until squeue says it runs
-            self.index.set_status(run_id, "starting", f"slurm job {handle.job_id} submitted",
-                                  pid=None, started=time.time(), job_id=handle.job_id,
-                                  node=None, reason="")
-        else:
-            self.index.set_status(run_id, "running", act.broken or "", pid=handle.pid,
-                                  started=time.time())
+        self.index.set_status(run_id, "running", act.broken or "", pid=handle.pid,
+                              started=time.time())
         act.announced = True
-        log.info("started %s (pid %s, gpu %s, job %s)", run_id, handle.pid, gpu, handle.job_id)
+        log.info("started %s (pid %s, gpu %s)", run_id, handle.pid, gpu)
+
+    def _submit(self, run_id: str, paths: RunPaths, spec: RunSpec, attempt: int,
+                settings: QueueSettings, adopted: bool = False) -> None:
+        """Submit a run to Slurm, off the tick (`_poll_submission` follows it). proc.json
+        says the attempt is being submitted before sbatch runs: a supervisor started
+        again goes on with the submission, finding the job by its name if it got one."""
+        if not adopted:
+            atomic.write_json(paths.proc, {"pid": 0, "attempt": attempt, "started": time.time(),
+                                           "executor": "slurm", "job_id": None})
+            atomic.reserve(paths.exit)
+        options = spec.slurm if spec.slurm is not None else settings.slurm
+        act = Active(paths, Handle(0, None), attempt, None, announced=True,
+                     submission=self.slurm().submit(spec, paths, options, attempt))
+        self.active[run_id] = act
+        if not adopted:
+            self.index.set_status(run_id, "starting", "submitting to slurm", pid=None,
+                                  started=time.time())
+        log.info("%s %s (attempt %d)", "resubmitting" if adopted else "submitting", run_id, attempt)
 
     def _scan(self) -> None:
         """Index run directories it does not know (a script run by hand). A directory
@@ -498,6 +605,8 @@ class Supervisor:
             self._complain(run_id, f"marking {run_id} failed failed", again)
 
     def _complain(self, subject: str, what: str, e: BaseException) -> None:
+        if health.corrupt(e):
+            self._damaged = e  # moved aside and rebuilt at the next tick's start
         self._say(subject, f"{what}: {_reason(e)}", exc=e)
 
     def _say(self, subject: str, message: str, exc: BaseException | None = None) -> None:

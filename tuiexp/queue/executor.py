@@ -85,19 +85,23 @@ class LocalExecutor:
 
 
 class SlurmExecutor:
-    """Each run one job: sbatch at start, scancel to signal; `poll` answers from the
-    Poller, which the supervisor refreshes once per tick for all jobs (one squeue)."""
+    """Each run one job: sbatch at start, scancel to signal, both off the supervisor's
+    tick and retried while the controller is down (slurm.Retrying); `poll` answers from
+    the Poller, which the supervisor refreshes once per tick for all jobs (one squeue)."""
 
     name = "slurm"
 
     def __init__(self) -> None:
         self.poller = slurm.Poller()
 
-    def start(self, spec: RunSpec, paths: RunPaths, settings: dict[str, object], attempt: int) -> Handle:
-        """Submit the run; raises slurm.SlurmError with Slurm's refusal."""
+    def submit(self, spec: RunSpec, paths: RunPaths, settings: dict[str, object],
+               attempt: int) -> slurm.Retrying:
+        """Submit the run (or find its job, submitted before); the job id comes as the
+        result, Slurm's refusal as the error."""
         paths.stop.unlink(missing_ok=True)
-        job_id = slurm.submit(paths, argv_for(spec), attempt, settings, spec.cwd, spec.experiment)
-        return Handle(0, None, job_id)
+        argv = argv_for(spec)
+        return slurm.Retrying(lambda: slurm.submit(paths, argv, attempt, settings, spec.cwd,
+                                                   spec.experiment), f"sbatch-{spec.id}")
 
     def refresh(self, handles: list[Handle]) -> None:
         self.poller.refresh([h.job_id for h in handles if h.job_id])
@@ -106,11 +110,13 @@ class SlurmExecutor:
         assert handle.job_id is not None
         return self.poller.state(handle.job_id)
 
-    def signal(self, handle: Handle, sig: signal.Signals) -> None:
+    def signal(self, handle: Handle, sig: signal.Signals) -> slurm.Retrying | None:
         """SIGTERM is a plain scancel (Slurm sends TERM, then KILL after KillWait)."""
-        if handle.job_id is None:
-            return
-        slurm.cancel(handle.job_id, None if sig == signal.SIGTERM else sig.name.removeprefix("SIG"))
+        job_id = handle.job_id
+        if job_id is None:
+            return None
+        name = None if sig == signal.SIGTERM else sig.name.removeprefix("SIG")
+        return slurm.Retrying(lambda: slurm.cancel(job_id, name), f"scancel-{job_id}")
 
 
 def describe_start_error(spec: RunSpec, err: OSError) -> str:

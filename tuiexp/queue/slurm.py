@@ -11,6 +11,14 @@ The job runs `python -m tuiexp.queue.slurm_job`, which checks that the node sees
 directory (a marker file the supervisor wrote), records its node, turns the
 time-limit signal (SIGUSR1) into a `stop.request` file, runs the same argv the local
 executor runs, and records the return code. The index and the supervisor stay here.
+
+A controller that does not answer is not a refusal. sbatch, squeue and scancel wait
+about 9 s for a controller that is down, so they run off the supervisor's tick
+(`Retrying`, and the Poller's own thread), and a failed command is told apart by
+`scontrol ping`, which answers at once: controller down, retried with back-off (1, 2,
+4 ... 60 s); controller up, Slurm refused. A job is named after its run and attempt,
+and looked for by that name before every sbatch: a submission that timed out but went
+through is found, never submitted twice.
 """
 
 from __future__ import annotations
@@ -22,13 +30,14 @@ import shlex
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ..errors import UsageError
-from ..store import atomic
+from ..store import atomic, faults
 from ..store.paths import RunPaths
 
 #: Seconds before the time limit the job gets SIGUSR1 (Slurm may send it up to ~30 s early).
@@ -38,7 +47,8 @@ EXIT_NOT_SHARED = 86
 MARKER = ".slurm-marker"
 JOB_FILE = "job.json"  # written by the job on the node: attempt, job id, node, return code
 POLL_EVERY = 1.0  # seconds between squeue calls (one call for all jobs)
-TIMEOUT = 30.0  # seconds a Slurm command may take before we give up on it this tick
+TIMEOUT = 30.0  # seconds a Slurm command may take before we give up on it this time
+BACKOFF = (1.0, 60.0)  # first and longest wait between tries while the controller is down
 
 TERMINAL_STATES = ("COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "PREEMPTED", "NODE_FAIL",
                    "OUT_OF_MEMORY", "BOOT_FAIL", "DEADLINE", "SPECIAL_EXIT", "REVOKED")
@@ -46,6 +56,21 @@ TERMINAL_STATES = ("COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "PREEMPTED", "
 
 class SlurmError(UsageError):
     """Slurm refused or is missing; the message is one sentence for the user."""
+
+
+class SlurmUnavailable(Exception):
+    """The controller did not answer (down, unreachable, too slow): not a refusal; the
+    same command is tried again later."""
+
+
+def controller_up() -> bool:
+    """Whether the controller answers (`scontrol ping`: at once, up or down)."""
+    try:
+        out = subprocess.run(["scontrol", "ping"], capture_output=True, timeout=TIMEOUT,
+                             stdin=subprocess.DEVNULL)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return out.returncode == 0
 
 
 def available() -> bool:
@@ -82,31 +107,113 @@ def job_script(paths: RunPaths, argv: list[str], attempt: int, token: str, cwd: 
     return "\n".join(lines) + "\n"
 
 
-def submit(paths: RunPaths, argv: list[str], attempt: int, settings: dict[str, Any],
-           cwd: str | None, experiment: str) -> str:
-    """sbatch the run; returns the job id, or raises SlurmError with Slurm's refusal."""
-    token = secrets.token_hex(8)
-    atomic.write_text(paths.dir / MARKER, token + "\n")
-    script = paths.dir / f"slurm-{attempt}.sh"
-    atomic.write_text(script, job_script(paths, argv, attempt, token, cwd))
-    before = settings.get("signal_before", SIGNAL_BEFORE)
-    cmd = ["sbatch", "--parsable", f"--job-name=tuiexp-{paths.run_id}",
-           f"--output={paths.stdout}", "--open-mode=append", f"--signal=B:USR1@{before}",
-           "--no-requeue", *sbatch_options(settings), str(script)]
+def job_name(paths: RunPaths, attempt: int) -> str:
+    """A job's name: its run and attempt (how a submission that timed out is found)."""
+    return f"tuiexp-{paths.run_id}-a{attempt}"
+
+
+def find_job(name: str) -> str | None:
+    """The id of a job of this name Slurm knows (pending, running or recently ended);
+    SlurmUnavailable when the controller does not answer."""
     try:
-        out = subprocess.run(cmd, capture_output=True, text=True, timeout=TIMEOUT,
+        out = subprocess.run(["squeue", "-h", "-t", "all", f"--name={name}", "-o", "%i"],
+                             capture_output=True, text=True, timeout=TIMEOUT,
                              stdin=subprocess.DEVNULL)
     except FileNotFoundError:
-        raise SlurmError(f"experiment '{experiment}': `sbatch` is not on this machine's PATH.") from None
+        raise SlurmError("`squeue` is not on this machine's PATH.") from None
     except subprocess.TimeoutExpired:
-        raise SlurmError(f"experiment '{experiment}': sbatch did not answer within {TIMEOUT:.0f} s.") from None
+        raise SlurmUnavailable(f"squeue did not answer within {TIMEOUT:.0f} s") from None
     if out.returncode != 0:
-        raise SlurmError(f"Slurm refused the job of experiment '{experiment}': "
-                         f"{refusal(out.stderr)} (sbatch {' '.join(sbatch_options(settings))}).")
-    job_id = out.stdout.strip().split(";")[0]
-    if not job_id.isdigit():
-        raise SlurmError(f"experiment '{experiment}': sbatch answered {out.stdout.strip()!r}, not a job id.")
-    return job_id
+        raise SlurmUnavailable(refusal(out.stderr))
+    ids = [j for j in out.stdout.split() if j.isdigit()]
+    return ids[-1] if ids else None
+
+
+def submit(paths: RunPaths, argv: list[str], attempt: int, settings: dict[str, Any],
+           cwd: str | None, experiment: str) -> str:
+    """sbatch the run, unless a job of its name exists already; returns the job id.
+    SlurmError with Slurm's refusal; SlurmUnavailable while the controller does not
+    answer (a timed-out sbatch may have gone through: the next try finds it by name)."""
+    name = job_name(paths, attempt)
+    for last in (False, True):
+        found = find_job(name)
+        if found is not None:
+            return found
+        token = secrets.token_hex(8)
+        atomic.write_text(paths.dir / MARKER, token + "\n")
+        script = paths.dir / f"slurm-{attempt}.sh"
+        atomic.write_text(script, job_script(paths, argv, attempt, token, cwd))
+        before = settings.get("signal_before", SIGNAL_BEFORE)
+        cmd = ["sbatch", "--parsable", f"--job-name={name}",
+               f"--output={paths.stdout}", "--open-mode=append", f"--signal=B:USR1@{before}",
+               "--no-requeue", *sbatch_options(settings), str(script)]
+        try:
+            out = subprocess.run(cmd, capture_output=True, text=True, timeout=TIMEOUT,
+                                 stdin=subprocess.DEVNULL)
+        except FileNotFoundError:
+            raise SlurmError(f"experiment '{experiment}': `sbatch` is not on this machine's "
+                             "PATH.") from None
+        except subprocess.TimeoutExpired:
+            raise SlurmUnavailable(f"sbatch did not answer within {TIMEOUT:.0f} s") from None
+        if out.returncode == 0:
+            job_id = out.stdout.strip().split(";")[0]
+            if not job_id.isdigit():
+                raise SlurmError(f"experiment '{experiment}': sbatch answered "
+                                 f"{out.stdout.strip()!r}, not a job id.")
+            faults.point("slurm.submitted")  # (a job the run directory does not name yet)
+            return job_id
+        if not controller_up():
+            raise SlurmUnavailable(refusal(out.stderr))
+        if last:  # the controller answers, and said no twice: a refusal
+            raise SlurmError(f"Slurm refused the job of experiment '{experiment}': "
+                             f"{refusal(out.stderr)} (sbatch "
+                             f"{' '.join(sbatch_options(settings))}).")
+        # the controller is up now: it may have come back while sbatch waited; once more
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+class Retrying:
+    """A Slurm command in a background thread (it may wait ~9 s for a controller that
+    is down), tried again while the controller does not answer: after 1, 2, 4 ... 60 s,
+    probing with `scontrol ping` first. `result` once it answered, `error` if Slurm
+    refused, `down_since` while it waits for the controller."""
+
+    def __init__(self, call: Any, name: str):
+        self.result: Any = None
+        self.error: SlurmError | None = None
+        self.down_since: float | None = None
+        self.stopped = False  # asked to give up (the run was cancelled meanwhile)
+        self._done = threading.Event()
+        self._wake = threading.Event()
+        threading.Thread(target=self._run, args=(call,), name=name, daemon=True).start()
+
+    @property
+    def done(self) -> bool:
+        return self._done.is_set()
+
+    def stop(self) -> None:
+        """Give up after the try under way (whose result still counts)."""
+        self.stopped = True
+        self._wake.set()
+
+    def _run(self, call: Any) -> None:
+        wait = BACKOFF[0]
+        try:
+            while not self.stopped:
+                try:
+                    if self.down_since is None or controller_up():
+                        self.result = call()
+                        return
+                except SlurmUnavailable:
+                    pass
+                except SlurmError as e:
+                    self.error = e
+                    return
+                self.down_since = self.down_since or time.time()
+                self._wake.wait(wait)
+                wait = min(BACKOFF[1], wait * 2)
+        finally:
+            self._done.set()
 
 
 def refusal(stderr: str) -> str:
@@ -122,14 +229,21 @@ def refusal(stderr: str) -> str:
     return reason.rstrip(".")
 
 
-def cancel(job_id: str, signal_name: str | None = None) -> None:
-    """scancel the job (TERM, then KILL after KillWait), or send it one signal."""
+def cancel(job_id: str, signal_name: str | None = None) -> bool:
+    """scancel the job (TERM, then KILL after KillWait), or send it one signal. True once
+    Slurm took it; SlurmUnavailable while the controller does not answer."""
     cmd = ["scancel", job_id] if signal_name is None else ["scancel", "--full",
                                                            f"--signal={signal_name}", job_id]
     try:
-        subprocess.run(cmd, capture_output=True, timeout=TIMEOUT, stdin=subprocess.DEVNULL)
-    except (OSError, subprocess.TimeoutExpired):
-        pass
+        out = subprocess.run(cmd, capture_output=True, text=True, timeout=TIMEOUT,
+                             stdin=subprocess.DEVNULL)
+    except FileNotFoundError:
+        return False
+    except subprocess.TimeoutExpired:
+        raise SlurmUnavailable(f"scancel did not answer within {TIMEOUT:.0f} s") from None
+    if out.returncode != 0 and not controller_up():
+        raise SlurmUnavailable(refusal(out.stderr))
+    return True  # (a job Slurm no longer knows is cancelled enough)
 
 
 # -- state ----------------------------------------------------------------------------------
@@ -211,25 +325,39 @@ def _parse(text: str, fields: tuple[str, ...]) -> dict[str, JobState]:
 
 class Poller:
     """The supervisor's view of its jobs: one squeue per POLL_EVERY for all of them, and
-    sacct for those that ended (or that squeue no longer lists) when accounting is on."""
+    sacct for those that ended (or that squeue no longer lists) when accounting is on,
+    in a thread of its own: the tick never waits for a controller that is down."""
 
     def __init__(self) -> None:
         self.states: dict[str, JobState] = {}
         self.asked: set[str] = set()  # the jobs the last answered query was about
         self.accounting = accounting()
         self._last = 0.0
+        self._asking: threading.Thread | None = None
+        self._answer: tuple[dict[str, JobState], set[str]] | None = None
 
-    def refresh(self, job_ids: list[str], force: bool = False) -> None:
-        if not job_ids or (not force and time.monotonic() - self._last < POLL_EVERY):
+    def refresh(self, job_ids: list[str]) -> None:
+        """Take the answer of the query in flight, if it came; ask again when due."""
+        if self._answer is not None:
+            self.states, self.asked = self._answer
+            self._answer = None
+        if not job_ids or (self._asking is not None and self._asking.is_alive()):
+            return
+        if time.monotonic() - self._last < POLL_EVERY:
             return
         self._last = time.monotonic()
+        self._asking = threading.Thread(target=self._ask, args=(list(job_ids),),
+                                        name="slurm-poll", daemon=True)
+        self._asking.start()
+
+    def _ask(self, job_ids: list[str]) -> None:
         seen = squeue(job_ids)
         if seen is None:
             return  # keep what we knew; ask again next time
         if self.accounting:
             ask = [j for j in job_ids if j not in seen or seen[j].done]
             seen.update(sacct(ask))
-        self.states, self.asked = seen, set(job_ids)
+        self._answer = (seen, set(job_ids))
 
     def state(self, job_id: str) -> JobState | None:
         return self.states.get(job_id)

@@ -15,7 +15,11 @@ population's history.
 Every decision is named by its slot and epoch, and a replacement's run id says
 both, so a supervisor killed mid-decision and started again makes none twice:
 `NAME.pbt.jsonl` records the decisions that kept a member, a replacement's run
-directory the ones that replaced it.
+directory the ones that replaced it. One boundary is decided per step, on lineages
+read at that moment: a slot replaced at epoch 2 is judged at epoch 4 by its
+replacement, once that has got there. The population is done when every boundary is
+decided and every run of it has ended. The steps of a decision are fault points
+(store/faults.py): a test kills the supervisor at each one.
 """
 
 from __future__ import annotations
@@ -31,7 +35,7 @@ from typing import Any
 from ..config.fork import fork_params
 from ..config.values import deep_merge, get_dotted, set_dotted
 from ..errors import ForkError, UsageError
-from ..store import atomic, runstore
+from ..store import atomic, faults, runstore
 from ..store.events import TERMINAL
 from ..store.index import Index
 from ..store.paths import LogsDir
@@ -82,6 +86,9 @@ class PbtDriver:
         self.finished = False
 
     def step(self) -> None:
+        """Decide the first undecided boundary every slot has reached, if any (one per
+        step: the next is judged on the lineages this one made); else, once every run of
+        the population has ended, mark it done."""
         template = RunSpec.from_json(self.definition["spec"])
         slots = range(self.pbt["population"])
         lineages = [self._lineage(slot, template) for slot in slots]
@@ -90,15 +97,15 @@ class PbtDriver:
             return
         epochs = template.params.get("epochs")
         last = epochs if isinstance(epochs, int) else max((r.epoch or 0) for r in rows.values()) + 1
-        interval, made = self.pbt["interval"], False
+        interval = self.pbt["interval"]
         for boundary in range(interval, last, interval):
             if all(self._judged(slot, boundary) for slot in slots):
                 continue
             values = [self._value_at(lineages[slot], rows, boundary) for slot in slots]
-            if any(v is _WAIT for v in values):
-                break  # later boundaries wait for this one
-            made = self._decide(boundary, lineages, rows, values) or made
-        if not made and all(rows[lineage[-1]].status in TERMINAL for lineage in lineages):
+            if not any(v is _WAIT for v in values):
+                self._decide(boundary, lineages, rows, values)
+            return  # later boundaries wait for this one
+        if all(row.status in TERMINAL for row in rows.values()):
             self.finished = True
             atomic.write_json(self.logs.root / "studies" / f"{self.name}.json",
                               {**self.definition, "done": True, "ended": time.time()})
@@ -127,6 +134,7 @@ class PbtDriver:
             runstore.create(self.logs, spec, init_checkpoint=init)
         except UsageError:
             pass  # made before a restart: never a second one
+        faults.point("pbt.create.directory")
         self.index.add_run(spec)
 
     def _row(self, rid: str) -> Any:
@@ -158,15 +166,14 @@ class PbtDriver:
         return None if row.status in TERMINAL else _WAIT
 
     def _decide(self, boundary: int, lineages: list[list[str]], rows: dict[str, Any],
-                values: list[Any]) -> bool:
-        """Rank the slots at `boundary`; the bottom quantile get forks of the top. True if
-        a fork was made."""
+                values: list[Any]) -> None:
+        """Rank the slots at `boundary`; the bottom quantile get forks of the top."""
+        faults.point("pbt.decide")
         n = max(1, math.floor(self.pbt["quantile"] * len(values)))
         scored = sorted((i for i, v in enumerate(values) if v is not None),
                         key=lambda i: values[i], reverse=self.maximize)  # best first
         ranked = scored + [i for i, v in enumerate(values) if v is None]
         donors, losers = scored[:n], ranked[-n:]
-        made = False
         for slot in range(len(values)):
             if self._judged(slot, boundary):
                 continue
@@ -177,10 +184,8 @@ class PbtDriver:
             donor = self._covering(lineages[rng.choice(donors)], rows, boundary)
             try:
                 self._replace(slot, rows[lineages[slot][-1]], donor, boundary, rng)
-                made = True
             except ForkError as e:  # the donor kept no checkpoint to fork: keep the member
                 self._record(slot, boundary, f"kept ({e})")
-        return made
 
     def _replace(self, slot: int, loser: Any, donor: Any, boundary: int, rng: random.Random) -> None:
         new_id = member_id(self.definition, slot, boundary)
@@ -193,14 +198,18 @@ class PbtDriver:
         child = replace(parent.forked(new_id, epoch, params), trial=slot)
         if loser.status not in TERMINAL:
             atomic.write_text(self.logs.run(loser.id).prune, f"{time.time()}\n")
+        faults.point("pbt.replace.pruned")
         self._create(child, init=source)
+        faults.point("pbt.replace.created")
         log.info("population %s: %s replaced at epoch %d by %s, a fork of %s at epoch %d",
                  self.name, loser.id, boundary, new_id, donor.id, epoch)
 
     def _record(self, slot: int, epoch: int, action: str) -> None:
+        faults.point("pbt.record")
         self.decided.add((slot, epoch))
         with open(self.decisions, "a") as f:
             f.write(json.dumps({"slot": slot, "epoch": epoch, "action": action, "t": time.time()}) + "\n")
+        faults.point("pbt.recorded")
 
 
 def summary(logs: LogsDir, definition: dict[str, Any]) -> str:

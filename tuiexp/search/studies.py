@@ -12,6 +12,7 @@ from ..queue import daemon
 from ..queue.client import Client
 from ..store import lock, runstore
 from ..store.paths import LogsDir
+from ..store.reconcile import reconcile_active
 from . import pbt, view
 from .pbt import PbtDriver
 from .study import Driver, definition_path, load_definition, names
@@ -84,7 +85,7 @@ def summary(logs: LogsDir, name: str) -> str:
     a study left unfinished by a supervisor that died gets a new one."""
     definition = load_definition(logs, name)
     with Client(logs, autostart=False, reading=True) as client:
-        client.refresh_unsupervised()
+        reconcile_active(client.index)
         if definition.get("kind") == "pbt":
             text = pbt.summary(logs, definition)
         else:

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 FILE_MODE = 0o666  # less the umask, as open(2) applies it
+RESERVE_SIZE = 4096  # a record written into reserved space (exit.json, final.json)
 
 
 def write_bytes(path: Path, data: bytes, durable: bool = True) -> None:
@@ -70,3 +71,56 @@ def fsync_dir(path: Path) -> None:
         pass
     finally:
         os.close(fd)
+
+
+def reserved(path: Path) -> Path:
+    """Where the space for `path` is kept until it is written (`reserve`)."""
+    return path.with_name(path.name + ".reserved")
+
+
+def reserve(path: Path, size: int = RESERVE_SIZE) -> bool:
+    """Take the disk space for a small record `path` now, while there is space, so that
+    `fill_reserved` can write it on a full disk (the blocks are overwritten, not added).
+    False when even that was refused."""
+    spare = reserved(path)
+    try:
+        fd = os.open(spare, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
+        try:
+            data = b" " * (size - 1) + b"\n"
+            while data:
+                data = data[os.write(fd, data):]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    except OSError:
+        spare.unlink(missing_ok=True)
+        return False
+    return True
+
+
+def fill_reserved(path: Path, obj: Any) -> None:
+    """Write `obj` as JSON to `path` in the space `reserve` kept for it (padded with
+    spaces: no new block), then rename it into place; without a reservation, or when the
+    record outgrew it, an ordinary atomic write (which needs free space)."""
+    data = json.dumps(obj, sort_keys=True).encode()
+    spare = reserved(path)
+    try:
+        fd = os.open(spare, os.O_WRONLY)
+    except FileNotFoundError:
+        write_bytes(path, data + b"\n")
+        return
+    try:
+        size = os.fstat(fd).st_size
+        if len(data) + 1 > size:
+            os.close(fd)
+            fd = -1
+            spare.unlink(missing_ok=True)
+            write_bytes(path, data + b"\n")
+            return
+        os.pwrite(fd, data.ljust(size - 1) + b"\n", 0)
+        os.fsync(fd)
+    finally:
+        if fd >= 0:
+            os.close(fd)
+    os.replace(spare, path)
+    fsync_dir(path.parent)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -72,6 +73,14 @@ def iter_kind(events: list[dict[str, Any]], kind: str) -> Iterator[dict[str, Any
 def encode(kind: str, t: float, fields: dict[str, Any]) -> bytes:
     obj = {"v": VERSION, "t": round(t, 6), "kind": kind, **fields}
     return (json.dumps(obj, default=jsonable, allow_nan=True) + "\n").encode()
+
+
+def count(data: bytes | bytearray, kind: str | None = None) -> int:
+    """Events in bytes `encode` wrote (whole lines), or those of one kind: inside a line,
+    `"kind": "X"` appears unescaped only as the kind field itself."""
+    if kind is None:
+        return data.count(b"\n")
+    return len(re.findall(rb'"kind": ?"' + re.escape(kind.encode()) + rb'"', data))
 
 
 def encode_safe(kind: str, t: float, fields: dict[str, Any]) -> tuple[bytes, str]:

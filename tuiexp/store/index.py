@@ -56,6 +56,8 @@ class RunRow:
     gpu: str | None = None
     pid: int | None = None
     attempt: int = 0
+    #: events the run could not write (a full disk): its message says so too
+    dropped: int = 0
     spec: dict[str, Any] = field(default_factory=dict)
     seq: int = 0
     #: the user's note and tags (annotations.json, else the spec's tags)

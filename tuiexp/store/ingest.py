@@ -12,7 +12,7 @@ from itertools import repeat
 from typing import Any
 
 from ..errors import UsageError
-from . import events, notes, runstore
+from . import events, health, notes, runstore
 from .events import RESERVED
 from .metrics import MAX_NAMES, MAX_STEP, KeySummary, primary, valid_name
 from .paths import LogsDir, RunPaths
@@ -64,8 +64,35 @@ class Indexer(Database):
 
     def __init__(self, logs: LogsDir, readonly: bool = False):
         super().__init__(logs, readonly)
-        if self.stale_queue is not None:  # another schema version: rebuilt, queue order kept
-            self.rebuild(self.stale_queue)
+        self._rebuild_if_stale()
+
+    def _rebuild_if_stale(self) -> None:
+        #: how many runs the open rebuilt (a new file or another schema), else None
+        self.rebuilt: int | None = None
+        if self.stale_queue is not None:  # rebuilt from the directories, queue order kept
+            self.rebuilt = self.rebuild(self.stale_queue)
+            self.stale_queue = None
+
+    def reopen(self) -> None:
+        """Open `index.sqlite` again (it was deleted, replaced or moved aside): whoever
+        holds this object keeps working; a new file is rebuilt from the run directories.
+        Run numbers (`Fold.num`) of the old file mean nothing in the new one."""
+        self.db.close()
+        self._open()
+        self._rebuild_if_stale()
+
+    def recover(self, e: BaseException) -> bool:
+        """After `e` from a statement: if the index is damaged, move it aside and reopen
+        (rebuilt); True when that happened (the caller redoes its work), else False."""
+        if self.readonly or not health.corrupt(e):
+            return False
+        target = health.quarantine(self.logs, str(e))
+        if target is None and not self.replaced():
+            return False  # sound, as far as SQLite can tell: redoing would fail the same way
+        self.db.close()
+        self._open()
+        self._rebuild_if_stale()
+        return True
 
     def ingest(self, run_id: str, paths: RunPaths, fold: Fold, offset: int,
                max_bytes: int | None = 16 << 20) -> tuple[int, int]:
@@ -231,11 +258,11 @@ class Indexer(Database):
                 db.execute("UPDATE runs SET queue_pos=?, priority=? WHERE id=?", (*queue, run_id))
             ann = notes.read(paths)  # a broken file leaves the run unannotated
             db.execute("UPDATE runs SET attempt=?, pid=?, gpu=?, job_id=?, node=?, ended=?, note=?,"
-                       " tags=? WHERE id=?",
+                       " tags=?, dropped=? WHERE id=?",
                        (proc.get("attempt", 0), proc.get("pid"), proc.get("gpu"),
                         proc.get("job_id"), proc.get("node"),
                         (runstore.read_json(paths.exit) or {}).get("ended"), ann.note,
-                        dumps(ann.tags_of(spec.tags)), run_id))
+                        dumps(ann.tags_of(spec.tags)), verdict.dropped, run_id))
         self.ingest(run_id, paths, Fold(), 0, max_bytes=None)
         return verdict.status
 

@@ -20,6 +20,9 @@ from .events import RESERVED
 NAME = re.compile(r"[A-Za-z0-9_./-]{1,128}")
 SCOPES = ("epoch", "step")  # where a metric was logged; epoch first wherever both exist
 MAX_STEP = 2**63  # steps and epochs are SQLite INTEGERs
+#: epochs are counted by a person: 2**31 is beyond any training and keeps an EPOCH column
+#: readable (a step keeps SQLite's range: a global step may be large)
+MAX_EPOCH = 2**31
 MAX_NAMES = 10_000  # distinct metric names per run; later names are dropped with a warning
 MODES = ("max", "min")
 _BAD_TAG = re.compile(r"[^-/\w.]", re.ASCII)  # TensorBoard's _clean_tag rule

@@ -60,6 +60,11 @@ class LogsDir:
         return self.root / "index.sqlite"
 
     @property
+    def index_lock(self) -> Path:
+        """Held while a damaged index is moved aside (store/health.py)."""
+        return self.root / "index.lock"
+
+    @property
     def runs(self) -> Path:
         return self.root / "runs"
 
@@ -141,6 +146,17 @@ class RunPaths:
     def exit(self) -> Path:
         """Written by the supervisor when the process ends: its return code."""
         return self.dir / "exit.json"
+
+    def claim(self, attempt: int) -> Path:
+        """Made (O_EXCL) by the supervisor before it starts `attempt`: whatever an index
+        says, an attempt is started at most once (runstore.claim)."""
+        return self.dir / f"attempt-{attempt}.claim"
+
+    @property
+    def final(self) -> Path:
+        """The run's own last word, written by track at its end into space reserved at
+        its start: status, and how many events the disk refused (`dropped`)."""
+        return self.dir / "final.json"
 
     @property
     def queue(self) -> Path:

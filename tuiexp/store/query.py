@@ -17,7 +17,6 @@ from functools import lru_cache
 from typing import Any
 
 from ..errors import UsageError
-from ..store import lock
 from . import events
 from .index import Index, RunRow
 from .metrics import default_mode, matching
@@ -47,16 +46,6 @@ def load_runs(index: Index, status: Iterable[str] | None = None,
 def get_run(index: Index, run_id: str) -> RunRow | None:
     row = index.run(run_id)
     return index.attach_summaries([row])[0] if row else None
-
-
-def refresh_unsupervised(index: Index, ids: list[str] | None = None) -> None:
-    """With no supervisor watching, a "running" row may be stale: derive it again from
-    the run directory, which is the truth."""
-    if lock.is_running(index.logs):
-        return
-    for row in index.runs(status=("starting", "running")):
-        if ids is None or row.id in ids:
-            index.reindex_run(row.id)
 
 
 def index_new_directories(index: Index) -> list[str]:

@@ -122,29 +122,62 @@ def process_start_time(pid: int) -> float | None:
         return None
 
 
+#: seconds a supervisor may take from claiming an attempt to recording its process
+START_GRACE = 30.0
+
+
+def claim_age(paths: RunPaths, attempt: int) -> float | None:
+    """Seconds since `attempt` was claimed (None: it was not)."""
+    try:
+        return time.time() - paths.claim(attempt).stat().st_mtime
+    except FileNotFoundError:
+        return None
+
+
 @dataclass
 class Verdict:
     status: str
     message: str = ""
+    dropped: int = 0  # events the run could not write (its final record says so)
 
 
 def derive_status(paths: RunPaths, last_status_event: dict[str, Any] | None) -> Verdict:
-    """The true status of a run from its directory alone."""
+    """The true status of a run from its directory alone: the run's own last word (its
+    final status event, else its final record), else the supervisor's exit record, else
+    whether its process lives. Events the run could not write are part of the verdict."""
     queued = read_json(paths.queue) or {}
     proc = read_json(paths.proc)
     attempt = proc.get("attempt", 0) if proc else 0
-    if queued.get("attempt", 1) > attempt:  # asked for, not started yet
+    asked = queued.get("attempt", 1)
+    if asked > attempt:  # asked for, not started yet
         if paths.cancel.exists():
             return Verdict("cancelled", "cancelled before it started")
+        claimed = claim_age(paths, asked)
+        if claimed is not None and claimed < START_GRACE:
+            return Verdict("starting")  # its supervisor is starting it right now
+        if claimed is not None:
+            return Verdict("crashed", f"its supervisor stopped while starting attempt {asked}, "
+                                      "before the process was recorded; resume it")
         return Verdict("queued")
-    if (last_status_event is not None and last_status_event.get("status") in events.TERMINAL
-            and last_status_event.get("t", 0) >= (proc or {}).get("started", 0)):
-        # (a status older than this attempt's start belongs to the attempt before)
-        said = Verdict(last_status_event["status"], last_status_event.get("message", ""))
-        return after_prune(paths, said, last_status_event.get("t"))
+    started = (proc or {}).get("started", 0)
+    final = read_json(paths.final)
+    if final is not None and final.get("t", 0) < started:
+        final = None  # the record of the attempt before
+    return _with_losses(_verdict(paths, proc, attempt, started, last_status_event, final), final)
+
+
+def _verdict(paths: RunPaths, proc: dict[str, Any] | None, attempt: int, started: float,
+             last: dict[str, Any] | None, final: dict[str, Any] | None) -> Verdict:
+    # (a status older than this attempt's start belongs to the attempt before)
+    if last is not None and last.get("status") in events.TERMINAL and last.get("t", 0) >= started:
+        return after_prune(paths, Verdict(last["status"], last.get("message", "")), last.get("t"))
+    if final is not None and final.get("status") in events.TERMINAL:
+        return after_prune(paths, Verdict(final["status"], final.get("message", "")), final.get("t"))
     exit_rec = read_json(paths.exit)
     if exit_rec is not None and exit_rec.get("attempt") == attempt:
         return after_prune(paths, exit_verdict(exit_rec), exit_rec.get("ended"))
+    if proc is not None and proc.get("executor") == "slurm":  # its liveness is Slurm's to say
+        return Verdict("running" if proc.get("job_id") else "starting")
     if proc is not None and pid_alive(proc["pid"], proc.get("start_time")):
         return Verdict("running")
     return Verdict("crashed", "the process died while no supervisor watched it")
@@ -193,6 +226,18 @@ def prune_request(paths: RunPaths) -> tuple[float, int | None] | None:
         return (float(t) if isinstance(t, (int, float)) else mtime,
                 epoch if isinstance(epoch, int) else None)
     return (float(data) if isinstance(data, (int, float)) else mtime), None
+
+
+def _with_losses(verdict: Verdict, final: dict[str, Any] | None) -> Verdict:
+    """A run that could not write all its events never ends silently short: the count
+    and the reason join its message (`finished · 284,978 events lost: disk full`)."""
+    dropped = final.get("dropped", 0) if final else 0
+    if not isinstance(dropped, int) or dropped <= 0 or verdict.status not in events.TERMINAL:
+        return verdict
+    assert final is not None
+    lost = f"{dropped:,} events lost: {final.get('reason') or 'not written'}"
+    message = f"{verdict.message}; {lost}" if verdict.message else lost
+    return Verdict(verdict.status, message, dropped)
 
 
 def exit_verdict(exit_rec: dict[str, Any]) -> Verdict:
@@ -307,6 +352,46 @@ def link_init_checkpoint(child: RunPaths, source: Path) -> None:
         tmp = target.with_suffix(".tmp")
         shutil.copyfile(source, tmp)
         os.replace(tmp, target)
+
+
+def asked_attempt(paths: RunPaths) -> int:
+    """The attempt a client asked for (queue.json); the supervisor starts that one."""
+    asked = (read_json(paths.queue) or {}).get("attempt", 1)
+    return asked if isinstance(asked, int) and asked >= 1 else 1
+
+
+def claim(paths: RunPaths, attempt: int) -> bool:
+    """Take the right to start `attempt`, in the run directory, once and for all: False
+    when the directory says it was taken or ran already (a claim, proc.json of this
+    attempt or later, its exit record), whatever any index says. The claim file is
+    made with O_EXCL, so of two supervisors with different index files one wins."""
+    proc = read_json(paths.proc) or {}
+    if proc.get("attempt", 0) >= attempt or (read_json(paths.exit) or {}).get("attempt") == attempt:
+        return False
+    try:
+        fd = os.open(paths.claim(attempt), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    except FileExistsError:
+        return False
+    try:
+        os.write(fd, f'{{"pid": {os.getpid()}, "t": {time.time():.3f}}}\n'.encode())
+    except OSError:
+        pass  # an empty claim is a claim all the same (a full disk)
+    finally:
+        os.close(fd)
+    return True
+
+
+def next_attempt(paths: RunPaths) -> int:
+    """The attempt a resume asks for: after every one started or claimed."""
+    last = int((read_json(paths.proc) or {}).get("attempt", 0))
+    try:
+        names = os.listdir(paths.dir)
+    except OSError:
+        names = []
+    for name in names:
+        if name.startswith("attempt-") and name.endswith(".claim") and name[8:-6].isdigit():
+            last = max(last, int(name[8:-6]))
+    return last + 1
 
 
 def write_proc(paths: RunPaths, pid: int, attempt: int, **extra: Any) -> None:

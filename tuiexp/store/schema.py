@@ -12,11 +12,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
+from . import health
 from .paths import LogsDir
 from .spec import RunSpec
 
-SCHEMA_VERSION = 6  # 4: note and tags (store/notes.py); 5: the clock across attempts, the current
-# LR; 6: when the current epoch began (a countdown ETA), a Slurm job's id, node, pending reason
+SCHEMA_VERSION = 7  # 4: note and tags (store/notes.py); 5: the clock across attempts, the current
+# LR; 6: when the current epoch began (a countdown ETA), a Slurm job's id, node, pending reason;
+# 7: events a run could not write (`dropped`, from its final record)
 
 
 SCOPE_CODE = {"epoch": 0, "step": 1}
@@ -48,6 +50,7 @@ CREATE TABLE IF NOT EXISTS runs (
     gpu TEXT,
     pid INTEGER,
     attempt INTEGER NOT NULL DEFAULT 0,
+    dropped INTEGER NOT NULL DEFAULT 0,
     seq INTEGER NOT NULL DEFAULT 0,
     time_before REAL NOT NULL DEFAULT 0,
     attempt_started REAL,
@@ -98,28 +101,55 @@ class Database:
 
     def __init__(self, logs: LogsDir, readonly: bool = False):
         self.logs = logs.ensure()
-        self.db = sqlite3.connect(logs.index, timeout=30, isolation_level=None,
+        self.readonly = readonly
+        self.problems: list[str] = []  # directories the last `rebuild` left out, and why
+        self._open()
+
+    def _open(self) -> None:
+        """Connect; a damaged file (SQLite's CORRUPT or NOTADB) is moved aside and a
+        fresh one made, which the caller rebuilds (`stale_queue`)."""
+        self.logs.ensure()  # (a deleted file is made again with the file-mode policy)
+        try:
+            self._connect()
+        except sqlite3.DatabaseError as e:
+            if self.readonly or not health.corrupt(e):
+                raise
+            if hasattr(self, "db"):
+                self.db.close()
+            health.quarantine(self.logs, str(e))
+            self._connect()
+
+    def _connect(self) -> None:
+        self._key_ids: dict[tuple[str, int], int] = {}
+        #: the queue order of an index that must be rebuilt from the run directories
+        #: (another schema version, dropped at open, or a new file); None: it is current
+        self.stale_queue: dict[str, tuple[float, int]] | None = None
+        self.db = sqlite3.connect(self.logs.index, timeout=30, isolation_level=None,
                                   check_same_thread=False)
         self.db.row_factory = sqlite3.Row
         self.db.execute("PRAGMA busy_timeout = 30000")
-        self._key_ids: dict[tuple[str, int], int] = {}
-        self.problems: list[str] = []  # directories the last `rebuild` left out, and why
-        #: the queue order of an index of another schema version, dropped at open: the
-        #: caller rebuilds it from the run directories (None: the schema was current)
-        self.stale_queue: dict[str, tuple[float, int]] | None = None
-        if not readonly:
+        if not self.readonly:
             self.db.execute("PRAGMA journal_mode = WAL")
             self.db.execute("PRAGMA synchronous = NORMAL")
             self._ensure_schema()
+        #: the file this connection reads: (device, inode); `replaced` compares
+        self.identity = health.identity(self.logs.index)
+
+    def replaced(self) -> bool:
+        """Whether `index.sqlite` is no longer the file this connection opened (deleted,
+        moved aside, restored from a copy): one stat, cheap enough for every tick."""
+        return health.identity(self.logs.index) != self.identity
 
     def _ensure_schema(self) -> None:
         """Create the tables; an index of another schema version is dropped, keeping its
-        queue order in `stale_queue` (it holds nothing the run directories do not)."""
+        queue order in `stale_queue` (it holds nothing the run directories do not), and a
+        new file is marked for rebuilding from the run directories too."""
         with self.tx() as db:
             version = None
             if db.execute("SELECT 1 FROM sqlite_master WHERE name = 'settings'").fetchone():
                 row = db.execute("SELECT value FROM settings WHERE key = 'schema'").fetchone()
                 version = row[0] if row else None
+            fresh = version is None
             stale = version is not None and version != str(SCHEMA_VERSION)
             queue: dict[str, tuple[float, int]] = {}
             if stale:
@@ -132,7 +162,7 @@ class Database:
                     db.execute(stmt)
             db.execute("INSERT OR IGNORE INTO settings VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
             db.execute("INSERT OR IGNORE INTO settings SELECT 'seq', COALESCE(MAX(seq), 0) FROM runs")
-        if stale:
+        if stale or fresh:
             self.stale_queue = queue
 
     def close(self) -> None:

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import UsageError
+from .text import has_control, printable
 
 SPEC_VERSION = 1
 #: params tuiexp sets itself (a fork's schedule restart, client.fork): no column, legend
@@ -84,8 +85,11 @@ def new_run_id(experiment: str, now: float | None = None) -> str:
 
 
 def check_experiment_name(name: str) -> str:
-    if not name or name.startswith(".") or os.sep in name or "/" in name or ".." in name:
-        raise UsageError(f"'{name}' is not a valid experiment name.")
+    """A name that can be a path part and prints as itself (no control characters)."""
+    if (not name or name.startswith(".") or os.sep in name or "/" in name or ".." in name
+            or has_control(name)):
+        raise UsageError(f"'{printable(name)}' is not a valid experiment name (no '/', no "
+                         "leading '.', no control characters).")
     return name
 
 

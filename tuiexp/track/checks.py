@@ -16,7 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..store.events import RESERVED
-from ..store.metrics import MAX_STEP, NAME
+from ..store.metrics import MAX_EPOCH, MAX_STEP, NAME
 
 NAME_RE = NAME  # the naming rule, as the index applies it
 INT_LIMIT = MAX_STEP  # steps, epochs and integer values must fit SQLite's INTEGER
@@ -32,15 +32,40 @@ def check_name(name: str) -> None:
 
 
 def check_index(what: str, value: Any) -> int:
-    """A step or epoch: an int in [0, 2**63) (numpy ints and the like are converted)."""
+    """A step, an int in [0, 2**63), or an epoch, an int in [0, 2**31) (numpy ints and
+    the like are converted)."""
     if type(value) is not int:
         if isinstance(value, bool) or not hasattr(value, "__index__"):
             raise TypeError(f"track.log: {what} must be an int, got "
                             f"{type(value).__name__} {value!r:.40}.")
         value = operator.index(value)
-    if not 0 <= value < INT_LIMIT:
-        raise ValueError(f"track.log: {what} must be in [0, 2**63), got {value}.")
+    limit, shown = (MAX_EPOCH, "2**31") if what == "epoch" else (INT_LIMIT, "2**63")
+    if not 0 <= value < limit:
+        raise ValueError(f"track.log: {what} must be in [0, {shown}), got {value}.")
     return value
+
+
+def check_confusion(labels: Any, matrix: Any) -> tuple[list[str], list[list[float]]]:
+    """A confusion matrix as stored: `labels` strings, `matrix` n x n for n labels (rows
+    true classes, columns predicted), cells finite and not negative. ValueError or
+    TypeError, naming what is wrong, otherwise."""
+    names = list(labels)
+    if not names or not all(isinstance(n, str) for n in names):
+        raise TypeError("track.confusion: labels must be a non-empty list of strings.")
+    rows = matrix.tolist() if hasattr(matrix, "tolist") else [list(r) for r in matrix]
+    n = len(names)
+    if len(rows) != n or any(not isinstance(r, list) or len(r) != n for r in rows):
+        shape = f"{len(rows)} rows of " + ",".join(
+            sorted({str(len(r)) if isinstance(r, list) else "?" for r in rows})) if rows else "empty"
+        raise ValueError(f"track.confusion: the matrix must be {n}x{n} for {n} labels "
+                         f"(rows: true class, columns: predicted), got {shape}.")
+    for i, r in enumerate(rows):
+        for j, v in enumerate(r):
+            if (isinstance(v, bool) or not isinstance(v, (int, float))
+                    or not math.isfinite(v) or v < 0):
+                raise ValueError(f"track.confusion: cell [{i}][{j}] = {v!r:.40} is not a "
+                                 "finite count >= 0.")
+    return names, rows
 
 
 def check_value(name: str, value: Any) -> Any:

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
+import errno
 import json
 import os
 import re
-import sys
 import threading
 import time
 from collections import deque
@@ -14,9 +14,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ..store import events, runstore
+from ..store import atomic, events, runstore
 from ..store.atomic import fsync_dir
-from ..store.metrics import MAX_NAMES
+from ..store.metrics import MAX_EPOCH, MAX_NAMES
 from ..store.paths import RunPaths
 from ..store.runstore import checkpoint_epochs
 from . import checks, exits
@@ -50,11 +50,16 @@ class Run:
         self._names: set[str] = set()  # metric names already checked (the regex runs once)
         self._names_warned = False
         self._backlog = bytearray()  # encoded, not yet written (the disk refused it)
-        self._dropped = 0  # events lost because the backlog was full
+        self._dropped = 0  # events lost because the backlog was full, not yet warned about
+        self._lost = 0  # every event dropped so far (the final record counts them all)
+        self._refused: OSError | None = None  # why the disk last refused a write
+        # the final record's space, taken while there is some (store/atomic.py reserve)
+        atomic.reserve(self.paths.final)
         self._write_lock = threading.Lock()
         self._fd = os.open(self.paths.events, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
         events.ensure_line_start(self._fd, self.paths.events)
         self._finished: str | None = None  # the terminal status once finish() ran
+        self._final_message = ""
         self._closed = False
         #: the run that was current before this one (a `with` block restores it)
         self.previous: Run | None = None
@@ -119,11 +124,11 @@ class Run:
             metrics["step"] = step
             kind = "step"
             if epoch is not None:
-                if type(epoch) is not int or not 0 <= epoch < 2**63:
+                if type(epoch) is not int or not 0 <= epoch < MAX_EPOCH:
                     epoch = checks.check_index("epoch", epoch)
                 metrics["epoch"] = epoch
         elif epoch is not None:
-            if type(epoch) is not int or not 0 <= epoch < 2**63:
+            if type(epoch) is not int or not 0 <= epoch < MAX_EPOCH:
                 epoch = checks.check_index("epoch", epoch)
             metrics["epoch"] = epoch
             kind = "epoch"
@@ -170,7 +175,7 @@ class Run:
 
     def warning(self, message: str) -> None:
         """Something the user should see: a `warning` event, also printed on stderr."""
-        print(f"tuiexp: warning: {message}", file=sys.stderr)
+        say(f"tuiexp: warning: {message}")
         self.event("warning", message=message)
 
     def log_params(self, config: Any) -> dict[str, Any]:
@@ -190,9 +195,11 @@ class Run:
         return used
 
     def confusion(self, epoch: int, labels: list[str], matrix: Any) -> None:
-        """The validation confusion matrix: rows are true classes, columns predicted."""
-        rows = matrix.tolist() if hasattr(matrix, "tolist") else [list(r) for r in matrix]
-        self.event("confusion", epoch=epoch, labels=list(labels), matrix=rows)
+        """The validation confusion matrix: rows are true classes, columns predicted; one
+        row and one column per label (ValueError otherwise, at the call)."""
+        epoch = checks.check_index("epoch", epoch)
+        names, rows = checks.check_confusion(labels, matrix)
+        self.event("confusion", epoch=epoch, labels=names, matrix=rows)
 
     def _final_error(self, what: str) -> RuntimeError:
         return RuntimeError(f"{what} after finish(): run {self.id} already ended "
@@ -225,7 +232,7 @@ class Run:
         data, problems = events.encode_safe(kind, t, fields)
         if problems:
             message = f"{kind} event at t={t:.3f}: left out {problems}"
-            print(f"tuiexp: warning: {message}", file=sys.stderr)
+            say(f"tuiexp: warning: {message}")
             data += events.encode("warning", t, {"message": message})
         return data
 
@@ -234,12 +241,35 @@ class Run:
         if len(self._backlog) + len(data) <= MAX_BACKLOG or keep:
             self._backlog += data
         else:
-            self._dropped += data.count(b"\n")
+            n = events.count(data)
+            self._dropped += n
+            self._lost += n
 
     def _write_backlog(self) -> None:
         while self._backlog:  # a short write (the disk filling up) leaves the rest queued
-            written = os.write(self._fd, self._backlog)
+            try:
+                written = os.write(self._fd, self._backlog)
+            except OSError as e:
+                self._refused = e
+                raise
+            if written < len(self._backlog):  # the disk took part: it is full
+                if self._backlog[written - 1] != 0x0A:
+                    written = self._untear(written)
+                del self._backlog[:written]
+                self._refused = OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+                raise self._refused
             del self._backlog[:written]
+
+    def _untear(self, written: int) -> int:
+        """A short write ended inside an event: take that part back, so the log holds
+        whole events only and the event stays queued whole (the count of events lost
+        stays exact). Returns the bytes that stay written."""
+        whole = self._backlog.rfind(b"\n", 0, written) + 1
+        try:
+            os.ftruncate(self._fd, os.fstat(self._fd).st_size - (written - whole))
+        except OSError:
+            return written  # the rest of the line follows it when the disk takes it
+        return whole
 
     def _flush_quietly(self) -> None:
         try:
@@ -255,7 +285,7 @@ class Run:
             except OSError:  # disk full or dir gone: keep the run alive, retry later
                 pass
             except Exception as e:  # a bug must not silently stop all later writes
-                print(f"tuiexp: flush failed, will retry: {e!r}", file=sys.stderr)
+                say(f"tuiexp: flush failed, will retry: {e!r}")
 
     # -- checkpoints -----------------------------------------------------------
     def save_checkpoint(self, state: Any, epoch: int, tags: tuple[str, ...] = ()) -> Path:
@@ -377,12 +407,12 @@ class Run:
             raise ValueError(f"finish: status {status!r} is not one of {', '.join(events.TERMINAL)}.")
         self._pending.append((time.time(), "status", {"status": status, "message": message,
                                                       **fields}))
-        self._finished = status
+        self._finished, self._final_message = status, message
         try:
             self.flush(sync=True)
         except OSError as e:
-            print(f"tuiexp: run {self.id}: the final status is not on disk yet ({e}); "
-                  "it is retried until the process exits.", file=sys.stderr)
+            say(f"tuiexp: run {self.id}: the final status is not on disk yet ({e}); "
+                "it is retried until the process exits.")
 
     # -- a `with` block: `with track.start(...) as run:` --------------------------
     def __enter__(self) -> Run:
@@ -399,22 +429,57 @@ class Run:
             self.close()
 
     def close(self) -> None:
-        """Stop the flush thread and write what is left (reports, never raises, on OSError)."""
+        """Stop the flush thread, write what is left and the final record (reports, never
+        raises, on OSError)."""
         self._stop.set()
         if self._flusher is not threading.current_thread():
             self._flusher.join(timeout=5)
         try:
             self.flush(sync=True)
-        except OSError as e:
-            print(f"tuiexp: run {self.id}: {len(self._backlog)} bytes of events could not be "
-                  f"written to {self.paths.events} ({e}).", file=sys.stderr)
+        except OSError:
+            pass  # counted below: every event still queued is lost
         finally:
             with self._write_lock:
                 if not self._closed:
                     self._closed = True
+                    self._write_final()
                     os.close(self._fd)
             if self.on_close is not None:
                 self.on_close(self)
+
+    def _write_final(self) -> None:
+        """The run's final record (final.json), into the space reserved at its start: its
+        status, even where the disk refused the status event, and how many events it could
+        not write, so it never ends silently short. The final status is not counted lost:
+        this record keeps it."""
+        lost = self._lost + events.count(self._backlog) - events.count(self._backlog, "status")
+        reason = _refusal(self._refused) if lost else None
+        if lost:
+            say(f"tuiexp: run {self.id}: {lost:,} events could not be written to "
+                f"{self.paths.events} ({reason}).")
+        try:
+            atomic.fill_reserved(self.paths.final, {
+                "t": time.time(), "status": self._finished, "message": self._final_message,
+                "dropped": lost, "reason": reason})
+        except OSError as e:
+            say(f"tuiexp: run {self.id}: its final record could not be written ({e}).")
+
+
+def say(text: str) -> None:
+    """A line on stderr that never fails the run: stderr is often stdout.log, on the disk
+    that just filled up (an error there would turn exit 0 into 1)."""
+    try:
+        os.write(2, (text + "\n").encode("utf-8", "replace"))
+    except OSError:
+        pass
+
+
+def _refusal(e: OSError | None) -> str:
+    """Why the disk refused events, in a few words."""
+    if e is None:
+        return "not written"
+    return {errno.ENOSPC: "disk full", errno.EDQUOT: "disk quota exceeded",
+            errno.EFBIG: "file size limit"}.get(e.errno or 0, e.strerror or str(e))
 
 
 def _verdict_due(judged: dict[str, Any] | None, epoch: int) -> bool:

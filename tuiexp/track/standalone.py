@@ -27,7 +27,10 @@ def create_run(experiment: str | None, params: dict[str, Any], metric: str | Non
     Everything is checked first, so a mistake leaves nothing behind."""
     name = experiment or default_experiment()
     if experiment is not None:
-        check_experiment_name(experiment)
+        try:
+            check_experiment_name(experiment)
+        except UsageError as e:  # the tracking API refuses bad input as ValueError
+            raise ValueError(str(e)) from None
     check_params(params)
     if metric is not None:
         checks.check_name(metric)

@@ -224,6 +224,9 @@ class Poller:
     def _open(self) -> Index:
         if self.index is None:
             self.index = Index(self.logs)
+        elif self.index.replaced():  # deleted or rebuilt meanwhile (a cache): read it all again
+            self.index.reopen()
+            self.seq = 0
         return self.index
 
     def poll(self) -> Delta:

@@ -1,0 +1,69 @@
+"""Readers believe the run directories: the rows a command shows are checked against them.
+
+The index is a cache. A supervisor may write another file than the one a reader opens
+(the index was deleted or restored from a copy), or may not be able to write at all (a
+full disk), or may not run. So `ls`, `show`, `wait` and the dashboard check each row
+they show as queued, starting or running against its directory — small JSON files and
+/proc, no event log — and derive the row again where the directory says otherwise:
+in the index when it can be written, else in memory for this look.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+from . import events, health, lock, runstore
+from .index import ACTIVE, Index, RunRow
+from .paths import RunPaths
+
+
+def reconcile(index: Index, rows: list[RunRow]) -> list[RunRow]:
+    """`rows`, each one its directory contradicts derived again from that directory."""
+    if not any(r.status in ACTIVE for r in rows):
+        return rows
+    supervised = lock.is_running(index.logs)
+    return [_again(index, row) if row.status in ACTIVE and stale(
+        index.logs.run(row.id), row, supervised) else row for row in rows]
+
+
+def reconcile_active(index: Index) -> None:
+    """Every queued, starting or running row of the index checked against its directory
+    (and indexed again where stale), for a view that reads rows afterwards."""
+    reconcile(index, index.runs(status=ACTIVE))
+
+
+def stale(paths: RunPaths, row: RunRow, supervised: bool) -> bool:
+    """Whether the directory contradicts a queued, starting or running row."""
+    proc = runstore.read_json(paths.proc) or {}
+    attempt = proc.get("attempt", 0)
+    if row.status == "queued":  # the supervisor marks a run starting before it claims it
+        asked = runstore.asked_attempt(paths)
+        return attempt >= asked or paths.claim(asked).exists()
+    if attempt > row.attempt:
+        return True
+    if not proc:  # being started, since its claim: for long, its supervisor died meanwhile
+        claimed = runstore.claim_age(paths, runstore.asked_attempt(paths))
+        return not supervised or claimed is None or claimed >= runstore.START_GRACE
+    if (runstore.read_json(paths.exit) or {}).get("attempt") == attempt:
+        return True  # it ended (the supervisor records that first, on a full disk too)
+    if supervised or proc.get("executor") == "slurm":
+        return False  # the supervisor concludes it within a tick
+    return not runstore.pid_alive(proc.get("pid", 0), proc.get("start_time"))
+
+
+def _again(index: Index, row: RunRow) -> RunRow:
+    """The row derived from its directory: indexed again where the index takes it, else
+    changed in memory for this look only."""
+    try:
+        index.reindex_run(row.id)
+        fresh = index.run(row.id)
+    except (sqlite3.Error, OSError) as e:
+        if health.kind(e) not in ("full", "readonly", "io", "busy", "cantopen"):
+            raise
+        fresh = None
+    if fresh is not None:
+        return index.attach_summaries([fresh])[0] if row.summaries else fresh
+    paths = index.logs.run(row.id)
+    verdict = runstore.derive_status(paths, runstore.last_status(events.read_all(paths.events)))
+    row.status, row.message, row.dropped = verdict.status, verdict.message, verdict.dropped
+    return row
