@@ -1,9 +1,4 @@
-"""Issue 10, case by case, with real processes (case 3, the full disk: test_disk_full.py).
-
-Cases fixed on other branches assert the fixed behaviour and are marked
-`xfail(strict=True)` naming the owner: the lead flips them once that branch is merged
-(a strict xfail that starts passing fails the suite, so none is forgotten).
-"""
+"""Issue 10, case by case, with real processes (case 3, the full disk: test_disk_full.py)."""
 
 from __future__ import annotations
 
