@@ -106,21 +106,29 @@ def test_trainer_run_finishes_with_metrics_through_sacct(project, monkeypatch):
 
 
 def test_sweep_of_four_on_two_cpus_pends_then_runs(project):
+    cpus = subprocess.run(["sinfo", "-h", "-o", "%c"], capture_output=True, text=True,
+                          timeout=30).stdout.split()[0]
+    if cpus != "2":
+        pytest.skip(f"wants a node of two CPUs; this Slurm's has {cpus}")
     config(project, FAKE)
     ids = queue(project, "sweep")
     assert len(ids) == 4
 
     seen = set()
 
-    def split() -> tuple[int, int]:
+    def split() -> bool:
         with Index(LogsDir.at(project / "logs")) as index:  # one read, all four rows at once
             rows = [index.run(r) for r in ids]
         pending = sum(r.status == "starting" and "pending" in r.message for r in rows)
         running = sum(r.status == "running" for r in rows)
         seen.add((pending, running))
-        return (2, 2) in seen and all(r.status == "finished" for r in rows)
+        return all(r.status == "finished" for r in rows)
 
     wait_for(split, timeout=120, every=0.1)
+    # one job per CPU at once, and a job seen pending while the node was full (the fourth
+    # may still be on its way to sbatch under load, so not always two pending)
+    assert max(running for _, running in seen) == 2, sorted(seen)
+    assert any(pending >= 1 and running == 2 for pending, running in seen), sorted(seen)
     assert "squeue" in ok(project, "daemon", "status")
 
 
