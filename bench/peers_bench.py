@@ -383,8 +383,10 @@ def worker_latency(peer: str, root: Path, runs: int, rate: float, seconds: float
     last: dict[str, int] = {}
     total = int(seconds * rate) + 1
     gate.write_text(repr(time.time() + 0.5))
-    end = time.monotonic() + seconds + 30
-    while time.monotonic() < end:
+    hard_end = time.monotonic() + 10 * seconds + 120  # a writer that falls behind still ends
+    all_done: float | None = None  # when the last writer wrote its times file (it exits)
+    polls = 0
+    while time.monotonic() < hard_end:
         t0 = time.monotonic()
         now = time.time()
         if peer == "tuiexp":
@@ -396,18 +398,28 @@ def worker_latency(peer: str, root: Path, runs: int, rate: float, seconds: float
             last[run] = max(last.get(run, -1), newest)
         if len(last) == runs and all(v >= total - 1 for v in last.values()):
             break
+        polls += 1
+        if all_done is None and polls % 20 == 0 and len(list(root.glob("times-*.json"))) >= runs:
+            all_done = time.monotonic()
+        if all_done is not None and time.monotonic() - all_done > 10:
+            break  # every writer ended 10 s ago: what is not visible now counts as missing
         time.sleep(max(0.0, 0.005 - (time.monotonic() - t0)))
     for proc in procs:
         proc.wait(timeout=60)
     logged: dict[tuple[str, int], float] = {}
-    for f in root.rglob("times-*.json"):
+    rates = []
+    for f in root.glob("times-*.json"):
         rec = json.loads(f.read_text())
         for s, t in rec["logged"]:
             logged[(rec["key"], s)] = t
+        ts = [t for _, t in rec["logged"]]
+        if len(ts) > 1:
+            rates.append((len(ts) - 1) / (ts[-1] - ts[0]))
     lat = sorted(seen[k] - t for k, t in logged.items() if k[1] >= warm and k in seen)
     flushed = sorted(seen[k] - appeared[k] for k in appeared if k[1] >= warm and k in seen)
     missing = sum(1 for k in logged if k not in seen)
-    out = {"p50": pct(lat, 50), "p95": pct(lat, 95), "n": len(lat), "missing": missing}
+    out = {"p50": pct(lat, 50), "p95": pct(lat, 95), "n": len(lat), "missing": missing,
+           "logged": len(logged), "rate": statistics.median(rates) if rates else None}
     if flushed:
         out |= {"flushed_p50": pct(flushed, 50), "flushed_p95": pct(flushed, 95)}
     if peer == "tuiexp":
@@ -563,9 +575,13 @@ def bench_latency(tmp: Path, peers: list[str], reps: int, runs: int, seconds: fl
             print(f"   {peer:14}nothing seen through {READERS[peer]}")
             continue
         ratio = f" ({p50 / base:.2f}× tuiexp's p50)" if base and peer != "tuiexp" else ""
-        lost = sum(x["missing"] for x in g)
+        lost, logged = sum(x["missing"] for x in g), sum(x["logged"] for x in g)
+        rate = med([x["rate"] for x in g])
+        slow = f"; the writers logged at {rate:.1f} Hz, not 10" if rate and rate < 9.5 else ""
         print(f"   {peer:14}p50 {p50 * 1e3:5.0f} ms, p95 {p95 * 1e3:5.0f} ms{ratio} via "
-              f"{READERS[peer]}{extra}" + (f"; {lost} steps never seen" if lost else ""))
+              f"{READERS[peer]}{extra}{slow}" +
+              (f"; {lost:,} of {logged:,} steps not visible 10 s after the writers ended"
+               if lost else ""))
 
 
 def bench_ingest(tmp: Path, reps: int, runs: int, steps: int) -> None:
@@ -609,13 +625,10 @@ def bench_import_tb(tmp: Path, reps: int, runs: int, steps: int) -> None:
     for r in range(reps):
         logs = tmp / "tb" / f"logs-{r}"
 
-        def ours_once() -> None:
-            ours.append(wall(tuiexp_cli(logs, "import", "tb", str(tb))))
-
-        def theirs_once() -> None:
-            theirs.append(wall([sys.executable, str(HERE), "worker", "accumulate", str(tb)]))
-        for f in (ours_once, theirs_once) if r % 2 == 0 else (theirs_once, ours_once):
-            f()
+        pair = [(ours, tuiexp_cli(logs, "import", "tb", str(tb))),
+                (theirs, [sys.executable, str(HERE), "worker", "accumulate", str(tb)])]
+        for into, cmd in pair if r % 2 == 0 else pair[::-1]:
+            into.append(wall(cmd))
     print(f"\n5. import tb of {runs} runs × {steps} steps × 20 scalars: `tuiexp import tb` "
           f"{med(ours):.2f} s, EventAccumulator alone {med(theirs):.2f} s "
           f"({med(ours) / med(theirs):.2f}×; aim ≤ 1.1×; both fresh processes, median of {reps})")
