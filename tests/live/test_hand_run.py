@@ -42,15 +42,14 @@ def seen_within(where: Path, run_id: str, holds, what: str) -> dict:
     of now (the event is in events.jsonl): the bound is on the index, not on how long
     one `tuiexp show` takes to start on a busy machine."""
     deadline = time.monotonic() + VISIBLE_WITHIN
-    while True:
-        asked = time.monotonic()
-        data = show(where, run_id)
-        if holds(data):
-            return data
-        if asked > deadline:
+    data = show(where, run_id)
+    while not holds(data):
+        if time.monotonic() > deadline:  # only a `show` started in time may count
             summary = {k: data.get(k) for k in ("status", "epoch", "best", "best_at")}
             raise AssertionError(f"{what} not visible {VISIBLE_WITHIN} s after it was logged: "
                                  f"`tuiexp show` says {summary}")
+        data = show(where, run_id)
+    return data
 
 
 def epoch_seen(epoch: int):
