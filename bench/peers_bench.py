@@ -306,8 +306,8 @@ def worker_writer(peer: str, root: Path, name: str, gate: Path, rate: float,
 def reader(peer: str, root: Path):
     """A function returning {run name: the newest step its reader sees}."""
     if peer == "tuiexp":
-        from tuiexp.core.index import Index
-        from tuiexp.core.paths import LogsDir
+        from tuiexp.store.index import Index
+        from tuiexp.store.paths import LogsDir
 
         index = Index(LogsDir.at(root / "logs"), readonly=True)
 
