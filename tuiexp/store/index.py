@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gc
 import json
+from bisect import bisect_right
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -17,8 +18,8 @@ from typing import Any
 
 from .ingest import Indexer
 from .metrics import KeySummary
-from .schema import FINITE, SCOPE_CODE, dumps, nan_of
-from .series import Buckets, width_for
+from .schema import SCOPE_CODE, dumps, nan_of
+from .series import Buckets, Chunk, bucketize
 from .spec import RunSpec
 
 ACTIVE = ("queued", "starting", "running")
@@ -221,6 +222,11 @@ class Index(Indexer):
     def ids(self) -> set[str]:
         return {r[0] for r in self.db.execute("SELECT id FROM runs")}
 
+    def live_ids(self) -> list[tuple[str, int]]:
+        """(id, attempt) of the runs starting or running, without decoding their rows."""
+        return self.db.execute("SELECT id, attempt FROM runs"
+                               " WHERE status IN ('starting', 'running')").fetchall()
+
     def attach_summaries(self, rows: list[RunRow], names: Iterable[str] | None = None) -> list[RunRow]:
         """Fill each row's `summaries` (only `names`, when given) in one query."""
         by_num = {r.num: r for r in rows}
@@ -267,9 +273,15 @@ class Index(Indexer):
         kid = self._known_key(name, scope)
         if kid is None:
             return []
-        return [(x, nan_of(v)) for x, v in self.db.execute(
-            "SELECT x, value FROM metrics WHERE run = ? AND key = ? AND x > ? ORDER BY x LIMIT ?",
-            (num, kid, after, limit))]
+        out: list[tuple[int, float]] = []
+        for row in self.db.execute("SELECT x0, n, dx, xs, vs FROM series WHERE run = ?"
+                                   " AND key = ? AND x1 > ? ORDER BY x0", (num, kid, after)):
+            c = Chunk.of_row(*row)
+            start = bisect_right(c.xs, after)
+            out += zip(c.xs[start:], c.vs[start:], strict=True)
+            if len(out) >= limit:
+                return out[:limit]
+        return out
 
     def curves(self, nums: list[int], names: list[str], scope: str = "epoch"
                ) -> dict[int, dict[str, list[tuple[int, float]]]]:
@@ -278,31 +290,32 @@ class Index(Indexer):
         kids = {k: name for name in names if (k := self._known_key(name, scope)) is not None}
         if not kids or not nums:
             return out
-        sql = (f"SELECT run, key, x, value FROM metrics WHERE key IN ({','.join('?' * len(kids))})"
-               " ORDER BY run, key, x")
-        for run, key, x, v in self.db.execute(sql, list(kids)):
+        sql = (f"SELECT run, key, x0, n, dx, xs, vs FROM series WHERE key IN"
+               f" ({','.join('?' * len(kids))})")
+        args: list[Any] = list(kids)
+        if len(nums) <= 500:  # else scanning the keys' chunks beats a huge IN list
+            sql += f" AND run IN ({','.join('?' * len(nums))})"
+            args += nums
+        for run, key, *row in self.db.execute(sql + " ORDER BY run, key, x0", args):
             if run in out:
-                out[run].setdefault(kids[key], []).append((x, nan_of(v)))
+                c = Chunk.of_row(*row)
+                out[run].setdefault(kids[key], []).extend(zip(c.xs, c.vs, strict=True))
         return out
 
     def buckets(self, num: int, name: str, scope: str, size: int) -> Buckets:
-        """One metric as at most `size` min/max buckets, aggregated by SQLite (one range
-        scan), the same buckets a live `Buckets` fed point by point would hold."""
+        """One metric as at most `size` min/max buckets, the same buckets a live
+        `Buckets` fed point by point would hold (series.bucketize over its chunks)."""
         kid = self._known_key(name, scope)
         if kid is None:
             return Buckets(size)
-        lo, hi = self.db.execute(f"SELECT MIN(x), MAX(x) FROM metrics WHERE run = ? AND key = ?"
-                                 f" AND {FINITE}", (num, kid)).fetchone()
-        if lo is None:
-            return Buckets(size)
-        width = width_for(lo, hi, size)
-        rows = self.db.execute(
-            f"WITH g AS (SELECT x / ? AS b, MAX(x) AS xm, MIN(value) AS lo, MAX(value) AS hi"
-            f" FROM metrics WHERE run = ? AND key = ? AND {FINITE} GROUP BY b)"
-            " SELECT g.xm, g.lo, g.hi, m.value FROM g JOIN metrics m"
-            " ON m.run = ? AND m.key = ? AND m.x = g.xm ORDER BY g.xm",
-            (width, num, kid, num, kid)).fetchall()
-        return Buckets.of(rows, size, width)
+        xs: list[int] = []
+        vs: list[float] = []
+        for row in self.db.execute("SELECT x0, n, dx, xs, vs FROM series WHERE run = ?"
+                                   " AND key = ? ORDER BY x0", (num, kid)):
+            c = Chunk.of_row(*row)
+            xs += c.xs
+            vs += c.vs
+        return bucketize(xs, vs, size)
 
     def find(self, prefix: str) -> list[str]:
         """Run ids equal to, or starting with, or ending with `prefix`."""

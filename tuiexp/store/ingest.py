@@ -1,22 +1,27 @@
-"""Folding a run's event log into the index: each metric point keyed by (run, key, step
-or epoch), a summary per key, the run's clock, primary metric and best. The supervisor
-keeps a `Fold` per watched run and reads only new lines; `reindex_run` and `rebuild`
-fold run directories from scratch (the index is rebuildable from them)."""
+"""Folding a run's event log into the index: each metric's points in chunks keyed by
+(run, key, first step or epoch), a summary per key, the run's clock, primary metric
+and best. A `Fold` is how far one run's log is folded; it is kept with the run's row
+(`ingested`, `fold`), so whoever follows a live run next — the supervisor, or a reader
+when none runs — goes on from there (`follow`) rather than from the start.
+`reindex_run` and `rebuild` fold run directories from scratch (the index is
+rebuildable from them)."""
 
 from __future__ import annotations
 
 import json
 import sqlite3
 from dataclasses import dataclass, field
-from itertools import repeat
 from typing import Any
+
+import orjson
 
 from ..errors import UsageError
 from . import events, notes, runstore
 from .events import RESERVED
 from .metrics import MAX_NAMES, MAX_STEP, KeySummary, primary, valid_name
 from .paths import LogsDir, RunPaths
-from .schema import Database, dumps, nan_of
+from .schema import SCOPE_CODE, Database, dumps, nan_of
+from .series import CHUNK, LIVE_CHUNK, Chunk, chunks
 
 
 @dataclass
@@ -52,6 +57,46 @@ class Fold:
         ks = self.keys.get((name, "epoch")) or self.keys.get((name, "step")) if name else None
         best, at = ks.best(mode) if ks else (None, None)
         return name, mode, best, at
+
+    def state(self) -> str:
+        """What the row's columns and the summaries do not hold (the `fold` column)."""
+        return orjson.dumps({"status": self.status, "ended": self.ended,
+                             "last_epoch": self.last_epoch, "skipped": self.skipped,
+                             "dropped": sorted(self.dropped)}).decode()
+
+    @classmethod
+    def restore(cls, db: sqlite3.Connection, num: int) -> tuple[Fold, int]:
+        """The fold a run's row was left with, and the offset it reached."""
+        row = db.execute(
+            "SELECT spec, epoch, step, started, time_before, attempt_started, last_event,"
+            " epoch_secs, epoch_gaps, lr, meta, logged_params, warnings, checkpoints, fold,"
+            " ingested FROM runs WHERE num = ?", (num,)).fetchone()
+        spec = json.loads(row["spec"])
+        state = json.loads(row["fold"]) if row["fold"] else {}
+        fold = cls(num, spec.get("metric"), spec.get("mode"),
+                   **{c: row[c] for c in ("epoch", "step", "started", "time_before",
+                                          "attempt_started", "last_event", "epoch_secs",
+                                          "epoch_gaps", "lr")},
+                   **{c: json.loads(row[c]) if row[c] else empty()
+                      for c, empty in (("meta", dict), ("logged_params", dict),
+                                       ("warnings", list))},
+                   checkpoints=set(json.loads(row["checkpoints"] or "[]")),
+                   ended=state.get("ended"), status=state.get("status"),
+                   skipped=state.get("skipped", 0),
+                   dropped={(n, sc) for n, sc in state.get("dropped", ())})
+        if state.get("last_epoch"):
+            epoch, t = state["last_epoch"]
+            fold.last_epoch = (epoch, t)
+        scopes = {code: scope for scope, code in SCOPE_CODE.items()}
+        for name, code, count, last, last_at, lo, lo_at, hi, hi_at, total in db.execute(
+                "SELECT k.name, k.scope, s.count, s.last, s.last_at, s.min, s.min_at, s.max,"
+                " s.max_at, s.total FROM summaries s JOIN keys k ON k.id = s.key"
+                " WHERE s.run = ?", (num,)):
+            scope = scopes[code]
+            fold.keys[(name, scope)] = KeySummary(
+                name, scope, count, nan_of(last) if last_at is not None else None, last_at,
+                lo, lo_at, hi, hi_at, total or 0.0)
+        return fold, row["ingested"]
 
 
 
@@ -130,21 +175,26 @@ class Indexer(Database):
         batch = {(name, kind): pts for kind, scope in by_scope.items()
                  for name, pts in scope.items() if pts is not None}
         kids = {k: self._key_id(*k) for k in batch}
-        repeated = set()
+        repeated, had = set(), set()
         for k, (xs, vs) in batch.items():
             ks = keys[k]
+            if ks.count:
+                had.add(k)  # its last chunk is in the table, and may have room
             if (ks.last_at is not None and xs[0] <= ks.last_at) or (
                     xs != sorted(xs) or len(set(xs)) != len(xs)):  # C-speed: strictly rising?
-                repeated.add(k)  # a resume repeated points: recomputed from the table below
+                repeated.add(k)  # a resume repeated points: merged with the table's below
             else:
                 ks.extend(xs, vs)
         with self.tx() as db:
+            if offset == 0:  # from the start: whatever an earlier fold wrote goes
+                for table in ("series", "summaries", "confusion"):
+                    db.execute(f"DELETE FROM {table} WHERE run = ?", (num,))
             for k, (xs, vs) in batch.items():
-                db.executemany("INSERT OR REPLACE INTO metrics VALUES (?,?,?,?)",
-                               zip(repeat(num), repeat(kids[k]), xs, vs))
+                if k in repeated:
+                    keys[k] = self._merge(db, num, kids[k], k, xs, vs)
+                else:
+                    self._append(db, num, kids[k], xs, vs, k in had)
             db.executemany("INSERT OR REPLACE INTO confusion VALUES (?,?,?)", confusions)
-            for k in repeated:
-                keys[k] = self._summarize(db, num, *k)
             db.executemany(
                 "INSERT OR REPLACE INTO summaries VALUES (?,?,?,?,?,?,?,?,?,?)",
                 [(num, kids[k], s.count, s.last, s.last_at, s.min, s.min_at, s.max,
@@ -154,11 +204,12 @@ class Indexer(Database):
                 "UPDATE runs SET epoch=?, step=?, metric=?, mode=?, best=?, best_at=?, meta=?,"
                 " logged_params=?, warnings=?, checkpoints=?, started=COALESCE(started, ?),"
                 " time_before=?, attempt_started=?, last_event=?, epoch_secs=?, epoch_gaps=?,"
-                " lr=?, seq=? WHERE num=?",
+                " lr=?, ingested=?, fold=?, seq=? WHERE num=?",
                 (fold.epoch, fold.step, metric, mode, best, best_at, dumps(fold.meta),
                  dumps(fold.logged_params), dumps(fold.warnings), json.dumps(sorted(fold.checkpoints)),
                  fold.started, fold.time_before, fold.attempt_started, fold.last_event,
-                 fold.epoch_secs, fold.epoch_gaps, fold.lr, self._next_seq(), num),
+                 fold.epoch_secs, fold.epoch_gaps, fold.lr, chunk.offset, fold.state(),
+                 self._next_seq(), num),
             )
         return chunk.offset, len(chunk.events)
 
@@ -176,13 +227,38 @@ class Indexer(Database):
         fold.keys[(name, scope)] = KeySummary(name, scope)
         return True
 
-    def _summarize(self, db: sqlite3.Connection, num: int, name: str, scope: str) -> KeySummary:
-        """A key's summary recomputed from its stored points."""
-        ks = KeySummary(name, scope)
-        kid = self._key_id(name, scope)
-        for x, v in db.execute("SELECT x, value FROM metrics WHERE run = ? AND key = ?"
-                               " ORDER BY x", (num, kid)):
-            ks.add(x, nan_of(v))
+    @staticmethod
+    def _append(db: sqlite3.Connection, num: int, kid: int, xs: list[int], vs: list[float],
+                had: bool) -> None:
+        """New points after a key's last: onto its last chunk while that is short (a live
+        run's flushes each add a point or a few), else in new chunks."""
+        if had:
+            row = db.execute("SELECT x0, n, dx, xs, vs FROM series WHERE run = ? AND key = ?"
+                             " ORDER BY x0 DESC LIMIT 1", (num, kid)).fetchone()
+            if row is not None and row[1] < LIVE_CHUNK:
+                tail = Chunk.of_row(*row)
+                xs, vs = [*tail.xs, *xs], [*tail.vs, *vs]
+        db.executemany("INSERT OR REPLACE INTO series VALUES (?,?,?,?,?,?,?,?)",
+                       [(num, kid, *c.row()) for c in chunks(xs, vs, CHUNK)])
+
+    @staticmethod
+    def _merge(db: sqlite3.Connection, num: int, kid: int, key: tuple[str, str],
+               xs: list[int], vs: list[float]) -> KeySummary:
+        """Points that repeat or precede stored ones (a resume repeats its epochs): the
+        key's points merged, the later value winning, written again; its new summary."""
+        points: dict[int, float] = {}
+        for row in db.execute("SELECT x0, n, dx, xs, vs FROM series WHERE run = ? AND key = ?"
+                              " ORDER BY x0", (num, kid)):
+            c = Chunk.of_row(*row)
+            points.update(zip(c.xs, c.vs, strict=True))
+        points.update(zip(xs, vs, strict=True))  # in log order: the last event wins
+        db.execute("DELETE FROM series WHERE run = ? AND key = ?", (num, kid))
+        mx = sorted(points)
+        mv = [points[x] for x in mx]
+        db.executemany("INSERT INTO series VALUES (?,?,?,?,?,?,?,?)",
+                       [(num, kid, *c.row()) for c in chunks(mx, mv, CHUNK)])
+        ks = KeySummary(*key)
+        ks.extend(mx, mv)
         return ks
 
     def rebuild(self, queue: dict[str, tuple[float, int]] | None = None) -> int:
@@ -198,7 +274,7 @@ class Indexer(Database):
             if queue is None:
                 queue = {r["id"]: (r["queue_pos"], r["priority"]) for r in
                          db.execute("SELECT id, queue_pos, priority FROM runs")}
-            for table in ("runs", "metrics", "summaries", "confusion"):
+            for table in ("runs", "series", "summaries", "confusion"):
                 db.execute(f"DELETE FROM {table}")
         self.problems = []
         done = 0
@@ -211,28 +287,65 @@ class Indexer(Database):
         return done
 
     def reindex_run(self, run_id: str, queue: tuple[float, int] | None = None) -> str:
-        """Index one run directory from scratch. A directory whose run.json names another
-        run (a copy: `cp -r runs/A runs/A-backup`) is refused, never merged into A."""
+        """Index one run directory from scratch (its log read once, in one transaction).
+        A directory whose run.json names another run (a copy: `cp -r runs/A
+        runs/A-backup`) is refused, never merged into A."""
         paths = self.logs.run(run_id)
         if paths.dir.is_dir() and (problem := runstore.check_run_dir(paths)):
             raise UsageError(problem)
         spec = runstore.load_spec(paths)  # a missing run: RunNotFound, with the place
-        evs = events.read_all(paths.events)
-        verdict = runstore.derive_status(paths, runstore.last_status(evs))
         proc = runstore.read_json(paths.proc) or {}
         with self.tx() as db:
             old = db.execute("SELECT num FROM runs WHERE id = ?", (run_id,)).fetchone()
             self._delete(db, run_id)
             # the same number again: a supervisor's fold of this run keeps pointing at it
-            self._insert(db, spec, verdict.status, verdict.message, num=old[0] if old else None)
+            self._insert(db, spec, "running", num=old[0] if old else None)
             if queue:
                 db.execute("UPDATE runs SET queue_pos=?, priority=? WHERE id=?", (*queue, run_id))
             ann = notes.read(paths)  # a broken file leaves the run unannotated
-            db.execute("UPDATE runs SET attempt=?, pid=?, gpu=?, ended=?, note=?, tags=? WHERE id=?",
-                       (proc.get("attempt", 0), proc.get("pid"), proc.get("gpu"),
-                        (runstore.read_json(paths.exit) or {}).get("ended"), ann.note,
+            db.execute("UPDATE runs SET attempt=?, pid=?, gpu=?, note=?, tags=? WHERE id=?",
+                       (proc.get("attempt", 0), proc.get("pid"), proc.get("gpu"), ann.note,
                         dumps(ann.tags_of(spec.tags)), run_id))
-        self.ingest(run_id, paths, Fold(), 0, max_bytes=None)
+            fold = Fold()
+            self.ingest(run_id, paths, fold, 0, max_bytes=None)
+            return self._judge(db, run_id, paths, fold)
+
+    def resume(self, run_id: str) -> tuple[Fold, int]:
+        """The fold kept with a run's row and the offset it reached (a fresh fold from
+        the start where the row has none)."""
+        row = self.db.execute("SELECT num FROM runs WHERE id = ?", (run_id,)).fetchone()
+        if row is None:
+            raise UsageError(f"run {run_id} is not in the index.")
+        return Fold.restore(self.db, row[0])
+
+    def follow(self, run_id: str) -> str | None:
+        """Fold what a live run logged since the index last looked, from the fold kept
+        with its row (what a reader does when no supervisor follows the run), and judge
+        its status from its directory; returns the status (None: no such row). In one
+        transaction: two readers, or a reader and a supervisor starting, take turns."""
+        paths = self.logs.run(run_id)
+        with self.tx() as db:
+            row = db.execute("SELECT num FROM runs WHERE id = ?", (run_id,)).fetchone()
+            if row is None:
+                return None
+            fold, offset = Fold.restore(db, row[0])
+            while True:
+                offset, read = self.ingest(run_id, paths, fold, offset)
+                if not read:
+                    break
+            return self._judge(db, run_id, paths, fold)
+
+    def _judge(self, db: sqlite3.Connection, run_id: str, paths: RunPaths, fold: Fold) -> str:
+        """Set a run's status as its directory says, with the fold's last status event."""
+        verdict = runstore.derive_status(paths, fold.status)
+        ended = (runstore.read_json(paths.exit) or {}).get("ended")
+        if ended is None and verdict.status in events.TERMINAL:
+            ended = fold.ended
+        now = (verdict.status, verdict.message, ended)
+        if tuple(db.execute("SELECT status, message, ended FROM runs WHERE id = ?",
+                            (run_id,)).fetchone()) != now:
+            db.execute("UPDATE runs SET status=?, message=?, ended=?, seq=? WHERE id=?",
+                       (*now, self._next_seq(), run_id))
         return verdict.status
 
 

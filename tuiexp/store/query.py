@@ -46,13 +46,14 @@ def get_run(index: Index, run_id: str) -> RunRow | None:
 
 
 def refresh_unsupervised(index: Index, ids: list[str] | None = None) -> None:
-    """With no supervisor watching, a "running" row may be stale: derive it again from
-    the run directory, which is the truth."""
+    """With no supervisor following them, the readers follow the live runs themselves,
+    as the supervisor would: each from the fold the index keeps with its row, to the end
+    of its log, and its status judged from its directory (`Index.follow`)."""
     if lock.is_running(index.logs):
         return
-    for row in index.runs(status=("starting", "running")):
-        if ids is None or row.id in ids:
-            index.reindex_run(row.id)
+    for run_id, _ in index.live_ids():
+        if ids is None or run_id in ids:
+            index.follow(run_id)
 
 
 def index_new_directories(index: Index) -> list[str]:

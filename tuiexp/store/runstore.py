@@ -12,6 +12,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -144,9 +145,22 @@ def derive_status(paths: RunPaths, last_status_event: dict[str, Any] | None) -> 
     exit_rec = read_json(paths.exit)
     if exit_rec is not None and exit_rec.get("attempt") == attempt:
         return exit_verdict(exit_rec)
-    if proc is not None and pid_alive(proc["pid"], proc.get("start_time")):
+    alive = writer_alive(proc) if proc is not None else False
+    if alive is None:  # on another host: its events say how it goes
+        return Verdict("running", f"on {proc['host']}" if proc else "")
+    if alive:
         return Verdict("running")
     return Verdict("crashed", "the process died while no supervisor watched it")
+
+
+def writer_alive(proc: dict[str, Any]) -> bool | None:
+    """Whether the process proc.json records is alive; None when it runs on another host
+    (a script run by hand on a compute node, writing to a shared logs directory): its
+    pid means nothing here, and only its events can tell."""
+    host = proc.get("host")
+    if host and host != socket.gethostname():
+        return None
+    return pid_alive(proc["pid"], proc.get("start_time"))
 
 
 def exit_verdict(exit_rec: dict[str, Any]) -> Verdict:
@@ -264,8 +278,14 @@ def link_init_checkpoint(child: RunPaths, source: Path) -> None:
 
 
 def write_proc(paths: RunPaths, pid: int, attempt: int, **extra: Any) -> None:
+    """proc.json: the process, its process group (the group a cancel signals: a script
+    run by hand may not lead one), the host whose pid it is, the attempt."""
+    try:
+        pgid = os.getpgid(pid)
+    except OSError:
+        pgid = pid
     atomic.write_json(
         paths.proc,
-        {"pid": pid, "pgid": pid, "attempt": attempt, "start_time": process_start_time(pid)
-         or time.time(), "started": time.time(), **extra},
+        {"pid": pid, "pgid": pgid, "host": socket.gethostname(), "attempt": attempt,
+         "start_time": process_start_time(pid) or time.time(), "started": time.time(), **extra},
     )

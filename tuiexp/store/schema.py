@@ -15,13 +15,12 @@ from typing import Any, TypeVar
 from .paths import LogsDir
 from .spec import RunSpec
 
-SCHEMA_VERSION = 5  # 4: note and tags (store/notes.py); 5: the clock across attempts, the current LR
+#: 4: note and tags (store/notes.py); 5: the clock across attempts, the current LR;
+#: 6: points in chunks (`series`), the fold of each run's log kept with its row
+SCHEMA_VERSION = 6
 
 
 SCOPE_CODE = {"epoch": 0, "step": 1}
-
-
-FINITE = "value BETWEEN -1.7976931348623157e308 AND 1.7976931348623157e308"
 
 
 SCHEMA = """
@@ -54,6 +53,7 @@ CREATE TABLE IF NOT EXISTS runs (
     epoch_secs REAL NOT NULL DEFAULT 0,
     epoch_gaps INTEGER NOT NULL DEFAULT 0,
     lr REAL,
+    ingested INTEGER NOT NULL DEFAULT 0,  -- bytes of events.jsonl folded in
     -- the long columns last: a listing that reads none of them skips their pages
     message TEXT NOT NULL DEFAULT '',
     note TEXT NOT NULL DEFAULT '',
@@ -62,6 +62,7 @@ CREATE TABLE IF NOT EXISTS runs (
     logged_params TEXT,
     warnings TEXT,
     checkpoints TEXT,
+    fold TEXT,  -- the rest of the fold (store/ingest.py:Fold.state): a reader goes on from it
     spec TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS runs_status ON runs(status, priority, queue_pos);
@@ -69,9 +70,13 @@ CREATE INDEX IF NOT EXISTS runs_seq ON runs(seq);
 CREATE INDEX IF NOT EXISTS runs_parent ON runs(parent);
 CREATE TABLE IF NOT EXISTS keys (
     id INTEGER PRIMARY KEY, name TEXT NOT NULL, scope INTEGER NOT NULL, UNIQUE (name, scope));
-CREATE TABLE IF NOT EXISTS metrics (
-    run INTEGER NOT NULL, key INTEGER NOT NULL, x INTEGER NOT NULL, value REAL,
-    PRIMARY KEY (run, key, x)) WITHOUT ROWID;
+-- a metric's points in chunks of consecutive x: xs are x0, x0 + dx, ... (dx NULL: the
+-- int64 array `xs`), the values a float64 array (store/series.py:Chunk): rows of up to
+-- 500 points fill a page each, so a point costs its 8 bytes and little more
+CREATE TABLE IF NOT EXISTS series (
+    run INTEGER NOT NULL, key INTEGER NOT NULL, x0 INTEGER NOT NULL, x1 INTEGER NOT NULL,
+    n INTEGER NOT NULL, dx INTEGER, xs BLOB, vs BLOB NOT NULL);
+CREATE UNIQUE INDEX IF NOT EXISTS series_at ON series(run, key, x0);
 CREATE TABLE IF NOT EXISTS summaries (
     run INTEGER NOT NULL, key INTEGER NOT NULL, count INTEGER NOT NULL, last REAL,
     last_at INTEGER, min REAL, min_at INTEGER, max REAL, max_at INTEGER, total REAL,
@@ -83,7 +88,8 @@ CREATE TABLE IF NOT EXISTS settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 
 
-TABLES = ("runs", "keys", "metrics", "summaries", "confusion", "settings")
+TABLES = ("runs", "keys", "series", "summaries", "confusion", "settings")
+OLD_TABLES = ("epochs", "steps", "metrics")  # of earlier schemas
 
 D = TypeVar("D", bound="Database")
 
@@ -120,7 +126,7 @@ class Database:
             if stale:
                 queue = {r[0]: (r[1], r[2]) for r in
                          db.execute("SELECT id, queue_pos, priority FROM runs")}
-                for table in (*TABLES, "epochs", "steps"):
+                for table in (*TABLES, *OLD_TABLES):
                     db.execute(f"DROP TABLE IF EXISTS {table}")
             for stmt in SCHEMA.split(";"):
                 if stmt.strip():
@@ -141,7 +147,18 @@ class Database:
 
     @contextmanager
     def tx(self) -> Iterator[sqlite3.Connection]:
-        """A write transaction that takes the write lock at once (no upgrade deadlock)."""
+        """A write transaction that takes the write lock at once (no upgrade deadlock);
+        inside another, a savepoint (what fails in it is undone, the outer one goes on)."""
+        if self.db.in_transaction:
+            self.db.execute("SAVEPOINT tx")
+            try:
+                yield self.db
+            except BaseException:
+                self.db.execute("ROLLBACK TO tx")
+                self.db.execute("RELEASE tx")
+                raise
+            self.db.execute("RELEASE tx")
+            return
         self.db.execute("BEGIN IMMEDIATE")
         try:
             yield self.db
@@ -172,7 +189,7 @@ class Database:
         row = db.execute("SELECT num FROM runs WHERE id = ?", (run_id,)).fetchone()
         if row is None:
             return
-        for table in ("metrics", "summaries", "confusion"):
+        for table in ("series", "summaries", "confusion"):
             db.execute(f"DELETE FROM {table} WHERE run = ?", (row[0],))
         db.execute("DELETE FROM runs WHERE num = ?", (row[0],))
 
