@@ -11,6 +11,8 @@ from __future__ import annotations
 import json
 import sqlite3
 from dataclasses import dataclass, field
+from itertools import islice
+from operator import lt
 from typing import Any
 
 import orjson
@@ -102,6 +104,8 @@ class Fold:
 
 
 MAX_WARNINGS = 50
+REBUILD_BATCH = 50  # runs per transaction of a rebuild (a commit costs a millisecond)
+_NUMBERS = {float, int}  # a metric's value types (bool is neither)
 
 
 class Indexer(Database):
@@ -129,59 +133,47 @@ class Indexer(Database):
                 raise UsageError(f"run {run_id} is not in the index.")
             spec = json.loads(row[1])
             fold.num, fold.spec_metric, fold.spec_mode = row[0], spec.get("metric"), spec.get("mode")
-        num, keys, dropped = fold.num, fold.keys, fold.dropped
-        # per scope, name -> (xs, values): no tuple built per point on the hot path
-        # (the event's own fields start out mapped to None: skipped with one lookup)
+        num = fold.num
+        # per scope, name -> (xs, values), in log order (the event's own fields start out
+        # mapped to None: never metrics). Consecutive step (or epoch) events with the same
+        # fields are folded as a block, column by column in C (zip, map, extend); a
+        # block of a few events, point by point.
         by_scope: dict[str, dict[str, Any]] = {
             "step": dict.fromkeys(RESERVED), "epoch": dict.fromkeys(RESERVED)}
         confusions = []
+        block: list[tuple[Any, ...]] = []
+        shape: tuple[str, ...] = ()
         for ev in chunk.events:
             kind = ev["kind"]
             if kind == "step" or kind == "epoch":
-                x = ev.get(kind)
-                if type(x) is not int or not 0 <= x < MAX_STEP:
-                    if not fold.skipped:
-                        _warn(fold, f"a {kind} event with {kind} = {str(x)[:40]} (not an integer"
-                                    " in [0, 2**63)) was skipped, and any later ones")
-                    fold.skipped += 1
-                    continue
-                if kind == "step":
-                    fold.step = x
-                else:
-                    fold.epoch = x
-                    _epoch_clock(fold, x, ev.get("t"))
-                scope = by_scope[kind]
-                for name, v in ev.items():
-                    tv = type(v)
-                    if tv is not float and tv is not int:
-                        continue
-                    points = scope.get(name, ())
-                    if points is None:
-                        continue
-                    if points == ():
-                        if (name, kind) in dropped or (
-                                (name, kind) not in keys and not self._new_key(fold, name, kind)):
-                            scope[name] = None
-                            continue
-                        points = scope[name] = ([], [])
-                    points[0].append(x)
-                    points[1].append(v)
-            elif kind == "confusion" and type(ev.get("epoch")) is int and 0 <= ev["epoch"] < MAX_STEP:
+                fields = (kind, *ev)
+                if fields != shape:
+                    if block:
+                        self._fold_block(fold, by_scope, shape, block)
+                    block, shape = [], fields
+                block.append(tuple(ev.values()))
+                continue
+            if block:
+                self._fold_block(fold, by_scope, shape, block)
+                block, shape = [], ()
+            if kind == "confusion" and type(ev.get("epoch")) is int and 0 <= ev["epoch"] < MAX_STEP:
                 confusions.append((num, ev["epoch"], json.dumps(ev)))
             else:
                 _fold_other(fold, kind, ev)
             fold.last_event = ev.get("t", fold.last_event)
-        fold.lr = _last_lr(chunk.events, fold.lr)
+        if block:
+            self._fold_block(fold, by_scope, shape, block)
         batch = {(name, kind): pts for kind, scope in by_scope.items()
                  for name, pts in scope.items() if pts is not None}
+        keys = fold.keys
         kids = {k: self._key_id(*k) for k in batch}
         repeated, had = set(), set()
         for k, (xs, vs) in batch.items():
             ks = keys[k]
             if ks.count:
                 had.add(k)  # its last chunk is in the table, and may have room
-            if (ks.last_at is not None and xs[0] <= ks.last_at) or (
-                    xs != sorted(xs) or len(set(xs)) != len(xs)):  # C-speed: strictly rising?
+            if (ks.last_at is not None and xs[0] <= ks.last_at) or not all(
+                    map(lt, xs, islice(xs, 1, None))):  # C-speed: strictly rising?
                 repeated.add(k)  # a resume repeated points: merged with the table's below
             else:
                 ks.extend(xs, vs)
@@ -189,11 +181,13 @@ class Indexer(Database):
             if offset == 0:  # from the start: whatever an earlier fold wrote goes
                 for table in ("series", "summaries", "confusion"):
                     db.execute(f"DELETE FROM {table} WHERE run = ?", (num,))
+            rows: list[tuple[Any, ...]] = []
             for k, (xs, vs) in batch.items():
                 if k in repeated:
                     keys[k] = self._merge(db, num, kids[k], k, xs, vs)
                 else:
-                    self._append(db, num, kids[k], xs, vs, k in had)
+                    rows += self._appended(db, num, kids[k], xs, vs, k in had)
+            db.executemany("INSERT OR REPLACE INTO series VALUES (?,?,?,?,?,?,?,?)", rows)
             db.executemany("INSERT OR REPLACE INTO confusion VALUES (?,?,?)", confusions)
             db.executemany(
                 "INSERT OR REPLACE INTO summaries VALUES (?,?,?,?,?,?,?,?,?,?)",
@@ -213,6 +207,92 @@ class Indexer(Database):
             )
         return chunk.offset, len(chunk.events)
 
+    def _fold_block(self, fold: Fold, by_scope: dict[str, dict[str, Any]],
+                    shape: tuple[str, ...], rows: list[tuple[Any, ...]]) -> None:
+        """Consecutive step or epoch events with the same fields (`shape`: the kind, then
+        the field names; `rows`: their values), folded column by column."""
+        kind, names = shape[0], shape[1:]
+        at = names.index(kind) if kind in names and len(rows) >= 4 else -1
+        xs = [row[at] for row in rows] if at >= 0 else []
+        if not xs or set(map(type, xs)) != {int} or min(xs) < 0 or max(xs) >= MAX_STEP:
+            for row in rows:  # few, or some step or epoch is not an int in range
+                self._fold_event(fold, by_scope, kind, dict(zip(names, row, strict=True)))
+            return
+        t = names.index("t") if "t" in names else -1
+        if kind == "step":
+            fold.step = xs[-1]
+        else:
+            fold.epoch = xs[-1]
+            for x, row in zip(xs, rows, strict=True):
+                _epoch_clock(fold, x, row[t] if t >= 0 else None)
+        if t >= 0:
+            fold.last_event = rows[-1][t]
+        if "lr" in names:
+            lr = names.index("lr")
+            fold.lr = next((float(row[lr]) for row in reversed(rows)
+                            if type(row[lr]) is float or type(row[lr]) is int), fold.lr)
+        scope = by_scope[kind]
+        for name, column in zip(names, zip(*rows, strict=True), strict=True):
+            points = scope.get(name, ())
+            if points is None:
+                continue
+            types = set(map(type, column))
+            if not types <= _NUMBERS:  # some values are no numbers: those are left out
+                if not types & _NUMBERS:
+                    continue
+                kept = [(x, v) for x, v in zip(xs, column, strict=True)
+                        if type(v) is float or type(v) is int]
+                column, col_xs = tuple(v for _, v in kept), [x for x, _ in kept]
+            else:
+                col_xs = xs
+            if points == ():
+                if not self._admit_key(fold, name, kind):
+                    scope[name] = None
+                    continue
+                points = scope[name] = ([], [])
+            points[0].extend(col_xs)
+            points[1].extend(column)
+
+    def _fold_event(self, fold: Fold, by_scope: dict[str, dict[str, Any]], kind: str,
+                    ev: dict[str, Any]) -> None:
+        """One step or epoch event, point by point."""
+        x = ev.get(kind)
+        if type(x) is not int or not 0 <= x < MAX_STEP:
+            if not fold.skipped:
+                _warn(fold, f"a {kind} event with {kind} = {str(x)[:40]} (not an integer"
+                            " in [0, 2**63)) was skipped, and any later ones")
+            fold.skipped += 1
+            return
+        if kind == "step":
+            fold.step = x
+        else:
+            fold.epoch = x
+            _epoch_clock(fold, x, ev.get("t"))
+        if type(lr := ev.get("lr")) is float or type(lr) is int:
+            fold.lr = float(lr)  # the LR in effect: the last one logged (a start clears it)
+        scope = by_scope[kind]
+        for name, v in ev.items():
+            tv = type(v)
+            if tv is not float and tv is not int:
+                continue
+            points = scope.get(name, ())
+            if points is None:
+                continue
+            if points == ():
+                if not self._admit_key(fold, name, kind):
+                    scope[name] = None
+                    continue
+                points = scope[name] = ([], [])
+            points[0].append(x)
+            points[1].append(v)
+        fold.last_event = ev.get("t", fold.last_event)
+
+    def _admit_key(self, fold: Fold, name: str, kind: str) -> bool:
+        """A name met first in this batch: one the run has, or a new one it may have."""
+        if (name, kind) in fold.dropped:
+            return False
+        return (name, kind) in fold.keys or self._new_key(fold, name, kind)
+
     def _new_key(self, fold: Fold, name: str, scope: str) -> bool:
         """A metric name seen for the first time in this run: checked, capped, summarised."""
         if not valid_name(name):
@@ -228,18 +308,18 @@ class Indexer(Database):
         return True
 
     @staticmethod
-    def _append(db: sqlite3.Connection, num: int, kid: int, xs: list[int], vs: list[float],
-                had: bool) -> None:
-        """New points after a key's last: onto its last chunk while that is short (a live
-        run's flushes each add a point or a few), else in new chunks."""
+    def _appended(db: sqlite3.Connection, num: int, kid: int, xs: list[int], vs: list[float],
+                  had: bool) -> list[tuple[Any, ...]]:
+        """The chunk rows that put new points after a key's last: onto its last chunk
+        while that is short (a live run's flushes each add a point or a few; the row
+        replaces it), else new chunks."""
         if had:
             row = db.execute("SELECT x0, n, dx, xs, vs FROM series WHERE run = ? AND key = ?"
                              " ORDER BY x0 DESC LIMIT 1", (num, kid)).fetchone()
             if row is not None and row[1] < LIVE_CHUNK:
                 tail = Chunk.of_row(*row)
                 xs, vs = [*tail.xs, *xs], [*tail.vs, *vs]
-        db.executemany("INSERT OR REPLACE INTO series VALUES (?,?,?,?,?,?,?,?)",
-                       [(num, kid, *c.row()) for c in chunks(xs, vs, CHUNK)])
+        return [(num, kid, *c.row()) for c in chunks(xs, vs, CHUNK)]
 
     @staticmethod
     def _merge(db: sqlite3.Connection, num: int, kid: int, key: tuple[str, str],
@@ -278,12 +358,14 @@ class Indexer(Database):
                 db.execute(f"DELETE FROM {table}")
         self.problems = []
         done = 0
-        for rid in ids:
-            try:
-                self.reindex_run(rid, queue.get(rid))
-                done += 1
-            except UsageError as e:
-                self.problems.append(str(e))
+        for at in range(0, len(ids), REBUILD_BATCH):
+            with self.tx():  # a commit per batch of runs, not per run (each its savepoint)
+                for rid in ids[at:at + REBUILD_BATCH]:
+                    try:
+                        self.reindex_run(rid, queue.get(rid))
+                        done += 1
+                    except UsageError as e:
+                        self.problems.append(str(e))
         return done
 
     def reindex_run(self, run_id: str, queue: tuple[float, int] | None = None) -> str:
@@ -291,9 +373,7 @@ class Indexer(Database):
         A directory whose run.json names another run (a copy: `cp -r runs/A
         runs/A-backup`) is refused, never merged into A."""
         paths = self.logs.run(run_id)
-        if paths.dir.is_dir() and (problem := runstore.check_run_dir(paths)):
-            raise UsageError(problem)
-        spec = runstore.load_spec(paths)  # a missing run: RunNotFound, with the place
+        spec = runstore.checked_spec(paths)  # a missing run: RunNotFound, with the place
         proc = runstore.read_json(paths.proc) or {}
         with self.tx() as db:
             old = db.execute("SELECT num FROM runs WHERE id = ?", (run_id,)).fetchone()
@@ -361,6 +441,7 @@ def _fold_other(fold: Fold, kind: str, ev: dict[str, Any]) -> None:
         fold.started = fold.started or ev.get("t")
         fold.status = None
         fold.ended = None
+        fold.lr = None  # a new attempt has not said its LR yet
         _new_attempt(fold, ev.get("t"))
     elif kind == "status":
         fold.status = ev
@@ -395,18 +476,6 @@ def _epoch_clock(fold: Fold, epoch: int, t: Any) -> None:
         fold.epoch_secs += t - last[1]
         fold.epoch_gaps += epoch - last[0]
     fold.last_epoch = (epoch, t)
-
-
-def _last_lr(evs: list[dict[str, Any]], before: float | None) -> float | None:
-    """The LR in effect after these events: the last `lr` of a step or epoch event, None
-    when a new attempt started after it (it has not said yet), else `before`."""
-    for ev in reversed(evs):
-        kind = ev["kind"]
-        if kind == "start":
-            return None
-        if kind in ("step", "epoch") and type(lr := ev.get("lr")) in (int, float):
-            return float(lr)
-    return before
 
 
 def _warn(fold: Fold, message: str) -> None:

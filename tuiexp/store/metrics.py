@@ -52,6 +52,7 @@ def is_number(v: Any) -> bool:
     return t is float or t is int
 
 
+@lru_cache(maxsize=4096)
 def default_mode(name: str) -> str:
     """"min" for a name that reads as a loss, an error or a cost, else "max"."""
     return "min" if _LOWER_IS_BETTER.search(name) else "max"
@@ -64,6 +65,11 @@ def primary(metric: str | None, mode: str | None, logged: list[str] | set[str]) 
     accuracy-like name, then any accuracy-like, then a held-out loss-like name."""
     if metric:
         return metric, mode or default_mode(metric)
+    return _primary_of(mode, frozenset(logged))
+
+
+@lru_cache(maxsize=1024)  # runs of a project log the same names: the regexes run once
+def _primary_of(mode: str | None, logged: frozenset[str]) -> tuple[str | None, str]:
     names = sorted(logged)
     if DEFAULT_METRIC in logged:
         return DEFAULT_METRIC, mode or "max"
@@ -124,10 +130,14 @@ class KeySummary:
             return
         self.count += len(vs)
         self.last, self.last_at = vs[-1], xs[-1]
-        finite = [v for v in vs if v - v == 0]
-        if not finite:
-            return
-        self.total += sum(finite)
+        total = sum(vs)
+        finite = vs
+        if total - total != 0:  # a NaN or ±inf among them (or a sum past the float range)
+            finite = [v for v in vs if v - v == 0]
+            if not finite:
+                return
+            total = sum(finite)
+        self.total += total
         lo, hi = min(finite), max(finite)
         if self.min is None or lo < self.min:
             self.min, self.min_at = lo, xs[vs.index(lo)]

@@ -211,30 +211,44 @@ def check_run_dir(paths: RunPaths) -> str | None:
     The directory's name is the run's id: a run.json that is unreadable, or that
     names another run (a copied or hand-edited directory), is reported, never
     merged into the run it names."""
+    return _inspect(paths)[0]
+
+
+def checked_spec(paths: RunPaths) -> RunSpec:
+    """A run directory's spec, read once: RunNotFound where it has none, a UsageError
+    with `check_run_dir`'s sentence where it cannot be a run."""
+    if not paths.dir.is_dir():
+        return load_spec(paths)  # raises RunNotFound with the place
+    problem, spec = _inspect(paths)
+    if spec is None:
+        raise UsageError(problem or f"{paths.spec} is not a valid run spec.")
+    return spec
+
+
+def _inspect(paths: RunPaths) -> tuple[str | None, RunSpec | None]:
     name = paths.dir.name
     if not is_run_id(name):
         return (f"{paths.dir} is not named like a run id (letters, digits, '_', '-', '.'); "
-                f"move it out of {paths.dir.parent}.")
+                f"move it out of {paths.dir.parent}."), None
     try:
         data = json.loads(paths.spec.read_text())
     except FileNotFoundError:
-        return f"{paths.dir} has no run.json; move it out of {paths.dir.parent}."
+        return f"{paths.dir} has no run.json; move it out of {paths.dir.parent}.", None
     except OSError as e:
-        return f"{paths.spec} cannot be read ({e.strerror or e})."
+        return f"{paths.spec} cannot be read ({e.strerror or e}).", None
     except ValueError as e:  # not JSON, or not UTF-8
-        return f"{paths.spec} is not valid JSON ({e})."
+        return f"{paths.spec} is not valid JSON ({e}).", None
     if not isinstance(data, dict):
-        return f"{paths.spec} does not hold a run spec (a JSON object)."
+        return f"{paths.spec} does not hold a run spec (a JSON object).", None
     rid = data.get("id")
     if rid != name:
         shown = f"'{rid}'" if isinstance(rid, str) else "no valid id"
         return (f"{paths.spec} names run {shown}, not '{name}' as its directory does (a "
-                f"copied or hand-edited run?); move it out of {paths.dir.parent} to keep it.")
+                f"copied or hand-edited run?); move it out of {paths.dir.parent} to keep it."), None
     try:
-        RunSpec.from_json(data)
+        return None, RunSpec.from_json(data)
     except (TypeError, ValueError) as e:
-        return f"{paths.spec} is not a valid run spec ({e})."
-    return None
+        return f"{paths.spec} is not a valid run spec ({e}).", None
 
 
 def checkpoint_epochs(paths: RunPaths) -> list[int]:

@@ -46,7 +46,8 @@ class Chunk:
         xs, n = self.xs, len(self.xs)
         x0, x1 = xs[0], xs[-1]
         dx: int | None = (x1 - x0) // (n - 1) if n > 1 else 1
-        if n > 1 and (not dx or dx < 0 or list(xs) != list(range(x0, x1 + 1, dx))):
+        if n > 1 and (not dx or dx < 0 or (xs if type(xs) is list else list(xs))
+                      != list(range(x0, x1 + 1, dx))):
             dx = None
         return x0, x1, n, dx, None if dx is not None else _pack("q", xs), _pack("d", self.vs)
 
