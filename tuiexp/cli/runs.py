@@ -17,7 +17,7 @@ from ..queue.client import Client
 from ..store import lock, query
 from ..store.events import TERMINAL
 from ..store.index import Index, RunRow
-from ..store.metrics import KeySummary, fmt_value
+from ..store.metrics import KeySummary, fmt_value, fmt_values
 from ..store.paths import LogsDir
 from ..store.query import ALL
 
@@ -217,16 +217,18 @@ def cmd_ls(args: argparse.Namespace) -> int:
         asked = _ls_columns(args)
         names = client.index.metric_names()
         columns = query.expand_columns(asked, names) if asked else []
-        wanted = {m for c in columns if (m := query.metric_of_column(c))}
+        # metric columns are read apart (query.column_values); run facts need summaries
+        wanted = {m for c in columns if c in query.RUN_FACTS and (m := query.metric_of_column(c))}
         rows = query.load_runs(client.index, status=args.status, experiment=args.experiment,
                                metrics=ALL if args.json else wanted,
                                slim=not (args.json or args.filter) and "num_params" not in columns)
         rows = query.filter_rows(rows, args.filter)
+        values = [] if args.json else query.column_values(client.index, rows, columns)
     if args.json:
         json.dump([_row_json(r) for r in rows], sys.stdout, indent=1, default=str)
         print()
         return 0
-    sys.stdout.write(render_listing(rows, columns))
+    sys.stdout.write(render_listing(rows, columns, values))
     return 0
 
 
@@ -244,8 +246,9 @@ def _ls_columns(args: argparse.Namespace) -> list[str]:
     return []
 
 
-def render_listing(rows: list[RunRow], columns: list[str]) -> str:
-    """The `ls` table: id, status, progress, the primary metric's best, extra columns."""
+def render_listing(rows: list[RunRow], columns: list[str], values: list[list[Any]]) -> str:
+    """The `ls` table: id, status, progress, the primary metric's best, extra columns
+    (`values`: each column's values, as query.column_values gives them)."""
     primaries = query.primary_metrics(rows)
     one = primaries[0] if len(primaries) == 1 else None
     head = ["RUN", "STATUS", "EPOCH", f"BEST {one}" if one else "BEST"]
@@ -253,24 +256,25 @@ def render_listing(rows: list[RunRow], columns: list[str]) -> str:
         head.append("METRIC")
     tagged = any(r.tags for r in rows)
     head += [c.upper() for c in columns] + (["TAGS"] if tagged else []) + ["PARENT"]
-    extra = [(query.getter(c), query.metric_of_column(c) or c) for c in columns]  # parsed once
+    formatted = [fmt_values(query.metric_of_column(c) or c, vs)  # column by column
+                 for c, vs in zip(columns, values, strict=True)]
+    extra = list(zip(*formatted, strict=True)) if columns else [()] * len(rows)
     table = [head]
-    for r in rows:
+    for r, more in zip(rows, extra, strict=True):
         cells = [r.id, r.status, f"{r.epoch or 0}/{r.epochs or '?'}",
                  fmt_value(r.metric or "", r.best)]
         if not one and primaries:
             cells.append(r.metric or "-")
-        cells += [fmt_value(name, get(r)) for get, name in extra]
+        cells += more
         if tagged:
             cells.append(" ".join(r.tags))
         cells.append(f"{r.parent}@{r.fork_epoch}" if r.parent else "")
         table.append(cells)
-    widths = [max(len(row[i]) for row in table) for i in range(len(head))]
+    widths = [max(map(len, col)) for col in zip(*table, strict=True)]
     left = {0, 1} | ({4} if not one and primaries else set()) | ({len(head) - 2} if tagged else set())
-    lines = ["  ".join(c.ljust(w) if i in left or i == len(head) - 1 else c.rjust(w)
-                       for i, (c, w) in enumerate(zip(row, widths, strict=True))).rstrip()
-             for row in table]
-    return "\n".join(lines) + "\n"
+    line = "  ".join(f"{{:{'<' if i in left or i == len(head) - 1 else '>'}{w}}}"
+                     for i, w in enumerate(widths)).format  # one call pads a whole row
+    return "\n".join(line(*row).rstrip() for row in table) + "\n"
 
 
 def _row_json(r: RunRow) -> dict[str, Any]:

@@ -155,8 +155,30 @@ def _percent(name: str) -> bool:
     return _HIGHER_IS_BETTER.search(name) is not None
 
 
+def fmt_values(name: str, values: list[Any]) -> list[str]:
+    """`fmt_value` of a column of values of one metric (its name's rule looked up once)."""
+    percent = _percent(name)
+    out = []
+    for v in values:
+        if type(v) is not float:
+            out.append(fmt_value(name, v))
+        elif percent and 0.0 <= v <= 1.0:
+            out.append(f"{100 * v:.1f}%")
+        elif v.is_integer() and abs(v) < 1e9:
+            out.append(f"{int(v)}")
+        else:
+            out.append(f"{v:.4g}")
+    return out
+
+
 def fmt_value(name: str, v: Any) -> str:
     """A metric value for a table cell: fractions of accuracy-like names as percent."""
+    if type(v) is float:  # the common case first (NaN and ±inf format as nan, inf, -inf)
+        if 0.0 <= v <= 1.0 and _percent(name):
+            return f"{100 * v:.1f}%"
+        if v.is_integer() and abs(v) < 1e9:
+            return f"{int(v)}"
+        return f"{v:.4g}"
     if v is None:
         return "-"
     if not isinstance(v, (int, float)) or isinstance(v, bool):

@@ -77,10 +77,12 @@ CREATE TABLE IF NOT EXISTS series (
     run INTEGER NOT NULL, key INTEGER NOT NULL, x0 INTEGER NOT NULL, x1 INTEGER NOT NULL,
     n INTEGER NOT NULL, dx INTEGER, xs BLOB, vs BLOB NOT NULL);
 CREATE UNIQUE INDEX IF NOT EXISTS series_at ON series(run, key, x0);
+-- keyed by metric first: a listing's column (one metric, every run) is one range
 CREATE TABLE IF NOT EXISTS summaries (
     run INTEGER NOT NULL, key INTEGER NOT NULL, count INTEGER NOT NULL, last REAL,
     last_at INTEGER, min REAL, min_at INTEGER, max REAL, max_at INTEGER, total REAL,
-    PRIMARY KEY (run, key)) WITHOUT ROWID;
+    PRIMARY KEY (key, run)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS summaries_run ON summaries(run);
 CREATE TABLE IF NOT EXISTS confusion (
     run INTEGER NOT NULL, epoch INTEGER NOT NULL, data TEXT NOT NULL,
     PRIMARY KEY (run, epoch)) WITHOUT ROWID;
