@@ -121,3 +121,21 @@ def test_a_resumed_run_that_repeats_steps_keeps_the_later_values(tmp_path):
         assert (summary.count, summary.last, summary.total) == (800, 2.0, 600 + 400.0)
         index.reindex_run("r")
         assert index.points(num, "loss", "step") == points
+
+
+def test_a_rebuild_in_worker_processes_equals_one_in_process(tmp_path):
+    """`tuiexp reindex` folds run directories in worker processes: the same index."""
+    from tuiexp.store import ingest
+
+    logs = LogsDir.at(tmp_path)
+    for i in range(ingest.PARALLEL_FROM + 6):
+        paths = runstore.create(logs, RunSpec(id=f"r{i:03d}", experiment="x", params={}))
+        write_log(paths, 60 + i)
+    (logs.runs / "stray").mkdir()  # a directory that cannot be a run: said, left out
+    with Index(logs) as index:
+        assert index.rebuild(workers=1) == ingest.PARALLEL_FROM + 6
+        alone = {rid: views(index, rid) for rid in index.ids()}
+        problems = list(index.problems)
+        assert index.rebuild(workers=2) == ingest.PARALLEL_FROM + 6
+        assert {rid: views(index, rid) for rid in index.ids()} == alone
+        assert index.problems == problems and "stray" in problems[0]

@@ -285,7 +285,9 @@ class Index(Indexer):
 
     def metric_names(self, scope: str | None = None) -> list[str]:
         """Every metric name any run has logged (at `scope`, when given)."""
-        sql = "SELECT DISTINCT name FROM keys WHERE id IN (SELECT DISTINCT key FROM summaries)"
+        # (a key's summaries are one range of their primary key: a lookup per key, no scan)
+        sql = ("SELECT DISTINCT name FROM keys k WHERE EXISTS"
+               " (SELECT 1 FROM summaries s WHERE s.key = k.id)")
         args: tuple[Any, ...] = ()
         if scope:
             sql += " AND scope = ?"

@@ -156,8 +156,21 @@ def _percent(name: str) -> bool:
 
 
 def fmt_values(name: str, values: list[Any]) -> list[str]:
-    """`fmt_value` of a column of values of one metric (its name's rule looked up once)."""
+    """`fmt_value` of a column of values of one metric. A column of floats is formatted
+    in one call (`%` over a format of `%.4g` fields): the same strings, where no value
+    is an integer of 5 to 9 digits (`fmt_value` writes 12345, `%.4g` 1.234e+04: such a
+    column is written value by value)."""
     percent = _percent(name)
+    if values and set(map(type, values)) == {float}:
+        cells: str | None = None
+        if not percent:
+            cells = ("\0".join(["%.4g"] * len(values)) % tuple(values))
+            cells = None if "e+" in cells else cells
+        elif (total := sum(values)) == total and min(values) >= 0.0 and max(values) <= 1.0:
+            cells = "\0".join(["%.1f%%"] * len(values)) % tuple(map((100.0).__mul__, values))
+        if cells is not None:
+            out = cells.split("\0")
+            return out if "-0" not in out else ["0" if c == "-0" else c for c in out]  # -0.0
     out = []
     for v in values:
         if type(v) is not float:
