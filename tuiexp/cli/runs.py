@@ -268,7 +268,7 @@ def render_listing(rows: list[RunRow], columns: list[str], values: list[list[Any
         table.append([" ".join(r.tags) for r in rows])
     head.append("PARENT")
     table.append([f"{r.parent}@{r.fork_epoch}" if r.parent else "" for r in rows])
-    widths = [max(len(h), *map(len, col)) for h, col in zip(head, table, strict=True)]
+    widths = [max(len(h), max(map(len, col), default=0)) for h, col in zip(head, table, strict=True)]
     left = {0, 1} | ({4} if not one and primaries else set()) | (
         {len(head) - 2} if head[-2] == "TAGS" else set())
     line = "  ".join(f"{{:{'<' if i in left or i == len(head) - 1 else '>'}{w}}}"
