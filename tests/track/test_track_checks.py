@@ -48,7 +48,7 @@ def test_one_element_tensors_numpy_scalars_and_numbers_are_stored_as_numbers(run
 def test_a_tensor_is_read_by_the_flush_thread_not_at_the_call(run):
     value = torch.tensor(0.5)
     run.log(step=0, loss=value)
-    assert run._pending[-1][2]["loss"] is value  # still the tensor: no .item() in the loop
+    assert run._pending[-1]["loss"] is value  # still the tensor: no .item() in the loop
     assert logged(run)[0]["loss"] == 0.5
 
 

@@ -19,7 +19,8 @@ from ..search import studies
 from ..store import health, lock, query
 from ..store.events import TERMINAL
 from ..store.index import Index, RunRow
-from ..store.metrics import KeySummary, fmt_value
+from ..store.ingest import cores
+from ..store.metrics import KeySummary, fmt_value, fmt_values
 from ..store.paths import LogsDir
 from ..store.query import ALL
 from ..store.reconcile import reconcile
@@ -248,19 +249,21 @@ def cmd_ls(args: argparse.Namespace) -> int:
         asked = _ls_columns(args)
         names = client.index.metric_names()
         columns = query.expand_columns(asked, names) if asked else []
-        wanted = {m for c in columns if (m := query.metric_of_column(c))}
+        # metric columns are read apart (query.column_values); run facts need summaries
+        wanted = {m for c in columns if c in query.RUN_FACTS and (m := query.metric_of_column(c))}
         every = args.json or any(query.needs_primary(c) for c in columns)
         rows = query.load_runs(client.index, metrics=ALL if every else wanted)
         labels = query.run_labels(rows, defaults_for)  # over every run, as the dashboard's
         rows = _only(rows, args.status, args.experiment)
         rows = query.filter_rows(reconcile(client.index, rows), args.filter)
+        values = [] if args.json else query.column_values(client.index, rows, columns)
     studies.wake(_logs(args))  # a study between trials has nothing queued, yet needs one
     if args.json:
         json.dump([{**_row_json(r), "label": labels[r.id]} for r in rows], sys.stdout, indent=1,
                   default=str)
         print()
         return 0
-    sys.stdout.write(render_listing(rows, columns, labels))
+    sys.stdout.write(render_listing(rows, columns, values, labels))
     return 0
 
 
@@ -285,39 +288,40 @@ def _ls_columns(args: argparse.Namespace) -> list[str]:
     return []
 
 
-def render_listing(rows: list[RunRow], columns: list[str], labels: dict[str, str]) -> str:
-    """The `ls` table: id, label, status, progress, the primary metric's best, extra columns."""
+def render_listing(rows: list[RunRow], columns: list[str], values: list[list[Any]],
+                   labels: dict[str, str]) -> str:
+    """The `ls` table: id, label, status, progress, the primary metric's best, extra
+    columns (`values`: each column's values, as query.column_values gives them). Built
+    column by column: a listing of 10,000 runs × 20 metrics is 200,000 cells."""
     primaries = query.primary_metrics(rows)
     one = primaries[0] if len(primaries) == 1 else None
     head = ["RUN", "LABEL", "STATUS", "PROGRESS", f"BEST {one}" if one else "BEST"]
+    table = [[r.id for r in rows], [labels.get(r.id, "") for r in rows],
+             [status_cell(r) for r in rows], [query.progress_text(r) for r in rows],
+             [fmt_value(r.metric or "", r.best) for r in rows]]
+    left = {0, 1, 2}
     if not one and primaries:
+        left.add(len(head))
         head.append("METRIC")
-    tagged = any(r.tags for r in rows)
-    warned = any(r.warnings for r in rows)
-    head += [c.upper() for c in columns] + (["TAGS"] if tagged else []) + ["PARENT"]
-    head += ["WARNING"] if warned else []
-    extra = [(query.getter(c), query.metric_of_column(c) or c) for c in columns]  # parsed once
-    table = [head]
-    for r in rows:
-        cells = [r.id, labels.get(r.id, ""), status_cell(r), query.progress_text(r),
-                 fmt_value(r.metric or "", r.best)]
-        if not one and primaries:
-            cells.append(r.metric or "-")
-        cells += [fmt_value(name, get(r)) for get, name in extra]
-        if tagged:
-            cells.append(printable(" ".join(r.tags)))
-        cells.append(f"{r.parent}@{r.fork_epoch}" if r.parent else "")
-        if warned:
-            cells.append(_warning_cell(r.warnings))
-        table.append(cells)
-    widths = [max(len(row[i]) for row in table) for i in range(len(head))]
-    parent = len(head) - 1 - warned
-    left = {0, 1, 2, parent, len(head) - 1} | ({5} if not one and primaries else set())
-    left |= {parent - 1} if tagged else set()
-    lines = ["  ".join(c.ljust(w) if i in left else c.rjust(w)
-                       for i, (c, w) in enumerate(zip(row, widths, strict=True))).rstrip()
-             for row in table]
-    return "\n".join(lines) + "\n"
+        table.append([r.metric or "-" for r in rows])
+    head += [c.upper() for c in columns]
+    table += [fmt_values(query.metric_of_column(c) or c, vs)
+              for c, vs in zip(columns, values, strict=True)]
+    if any(r.tags for r in rows):
+        left.add(len(head))
+        head.append("TAGS")
+        table.append([printable(" ".join(r.tags)) for r in rows])
+    left.add(len(head))
+    head.append("PARENT")
+    table.append([f"{r.parent}@{r.fork_epoch}" if r.parent else "" for r in rows])
+    if any(r.warnings for r in rows):
+        left.add(len(head))
+        head.append("WARNING")
+        table.append([_warning_cell(r.warnings) for r in rows])
+    widths = [max(len(h), max(map(len, col), default=0)) for h, col in zip(head, table, strict=True)]
+    line = "  ".join(f"{{:{'<' if i in left else '>'}{w}}}"
+                     for i, w in enumerate(widths)).format  # one call pads a whole row
+    return "\n".join(s.rstrip() for s in (line(*head), *map(line, *table))) + "\n"
 
 
 WARNING_WIDTH = 40
@@ -429,7 +433,8 @@ def cmd_reindex(args: argparse.Namespace) -> int:
     if problem is not None:
         health.quarantine(logs, problem)
     with Index(logs) as index:
-        n = index.rebuilt if index.rebuilt is not None else index.rebuild()
+        n = index.rebuilt if index.rebuilt is not None else index.rebuild(
+            workers=min(cores(), 8))  # folded on every core
     for problem in index.problems:
         print(f"tuiexp: left out: {printable(problem)}", file=sys.stderr)
     print(f"reindexed {n} runs" + (f"; {len(index.problems)} left out (above)"

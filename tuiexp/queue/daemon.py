@@ -1,8 +1,12 @@
 """The supervisor: one per logs directory, detached, owns the queue.
 
 Each tick it acts on cancel requests, notices exited runs, ingests new event
-lines into the index, and starts queued runs on free slots. After its own
-restart it adopts the runs that are still alive and marks as crashed those
+lines into the index, and starts queued runs on free slots. Between ticks it waits
+on the run directories and its runs' processes (queue/watch.py), so an event
+logged, a run directory made or a run's exit is handled within milliseconds. It
+follows every run with a live writer — those it started, those a previous
+supervisor left (adopted), and scripts run by hand (followed, never owned: not
+requeued, not signalled beyond their own process) — and marks as crashed those
 that died unseen. Runs never depend on it: killing it loses nothing.
 """
 
@@ -18,7 +22,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
@@ -28,17 +32,21 @@ from ..store import atomic, events, health, lock, runstore
 from ..store.events import TERMINAL
 from ..store.index import Index
 from ..store.ingest import Fold
-from ..store.paths import LogsDir, RunPaths
+from ..store.paths import LogsDir, RunPaths, is_run_id
 from ..store.spec import RunSpec
 from . import gpu as gpus
 from . import slurm
 from .executor import Handle, LocalExecutor, SlurmExecutor, describe_start_error
+from .watch import CREATE, MODIFY, MOVED_TO, Watcher
 
 log = logging.getLogger("tuiexp.daemon")
 
 TICK = 0.1
 CANCEL_GRACE = 10.0  # seconds between SIGTERM and SIGKILL
-SCAN_EVERY = 5.0  # seconds between looks for run directories the index does not know
+SCAN_EVERY = 5.0  # seconds between full looks for run directories the index does not know
+RUNS_KEY = "runs/"  # the watcher's key for the runs directory (no run id has a slash)
+#: the files of a run directory whose change wakes the supervisor before the next tick
+WAKING = frozenset({"events.jsonl", "cancel.request"})
 IDLE_EXIT = float(os.environ.get("TUIEXP_DAEMON_IDLE", "900"))
 MIN_FREE_BYTES = 512 << 10  # below this much free disk, queued runs wait for space
 
@@ -51,8 +59,13 @@ class Active:
     handle: Handle
     attempt: int
     gpu: str | None
-    fold: Fold = field(default_factory=Fold)
+    #: how far its log is folded (None: as the index has it, restored at the next ingest)
+    fold: Fold | None = None
     offset: int = 0
+    #: started by this supervisor or an earlier one; False for a script run by hand,
+    #: which is followed only: never requeued, never given an exit.json of its own
+    owned: bool = True
+    host: str | None = None  # where a run on another host runs: followed by its events
     start_time: float | None = None
     term_sent: float | None = None
     #: set once the process has ended (and been reaped): what is left is bookkeeping,
@@ -106,8 +119,10 @@ class Supervisor:
         self.active: dict[str, Active] = {}
         self.stopping = False
         self._last_scan = 0.0
+        self._runs_seen: int | None = None  # runs/'s mtime at the last scan
         self._last_busy = time.time()
-        self._adopted = False
+        self._left: dict[str, float] = {}  # live rows it could not follow, and when it tried
+        self.watcher = Watcher()
         self._said: dict[str, str] = {}  # what was logged per subject: a repeat is not
         self._damaged: BaseException | None = None  # the index said it is damaged
         self._sound_until = 0.0  # quick_check found it sound: not checked again before
@@ -116,42 +131,79 @@ class Supervisor:
 
     # -- lifecycle ------------------------------------------------------------
     def serve(self) -> None:
-        while not self.stopping:
-            started = time.monotonic()
+        try:
+            while not self.stopping:
+                started = time.monotonic()
+                try:
+                    self.adopt()
+                    self.tick()
+                    busy = bool(self.active or self.index.queued_ids()
+                                or any(p.busy() for p in self.producers))
+                    self._clear("tick")
+                except Exception as e:  # noqa: BLE001 - nothing may stop the supervisor
+                    self._complain("tick", "the supervisor's tick failed", e)
+                    busy = True
+                if busy:
+                    self._last_busy = time.time()
+                elif time.time() - self._last_busy > IDLE_EXIT:
+                    log.info("idle for %.0f s, exiting", IDLE_EXIT)
+                    break
+                self._wait(started + TICK)
+        finally:
+            self.watcher.close()
+            self.index.close()
+
+    def _wait(self, until: float) -> None:
+        """Until the next tick, handle what the watcher wakes: a run's new events or its
+        exit (that run alone: `_watch`), a new run directory (`_scan`)."""
+        self._watch_set()
+        while not self.stopping and (left := until - time.monotonic()) > 0:
+            woken = self.watcher.wait(left)
             try:
-                if not self._adopted:
-                    self._adopted = self.adopt()
-                self.tick()
-                busy = bool(self.active or self.index.queued_ids()
-                            or any(p.busy() for p in self.producers))
-                self._clear("tick")
+                if woken is None:  # the watcher lost track: look at everything
+                    woken = {RUNS_KEY, *self.active}
+                if RUNS_KEY in woken:
+                    self._scan()
+                for run_id in woken & self.active.keys():
+                    self._watch(run_id, self.active[run_id])
+                if woken:
+                    self._watch_set()
             except Exception as e:  # noqa: BLE001 - nothing may stop the supervisor
                 self._complain("tick", "the supervisor's tick failed", e)
-                busy = True
-            if busy:
-                self._last_busy = time.time()
-            elif time.time() - self._last_busy > IDLE_EXIT:
-                log.info("idle for %.0f s, exiting", IDLE_EXIT)
-                break
-            time.sleep(max(0.0, TICK - (time.monotonic() - started)))
-        self.index.close()
+
+    def _watch_set(self) -> None:
+        """Watch runs/ and each followed run's directory and (where its pid means
+        something here) its process; forget what is no longer followed."""
+        self.watcher.watch_dir(RUNS_KEY, self.logs.runs, CREATE | MOVED_TO)
+        for run_id in self.watcher.keys() - {RUNS_KEY} - self.active.keys():
+            self.watcher.forget(run_id)
+        for run_id, act in self.active.items():
+            self.watcher.watch_dir(run_id, act.paths.dir, MODIFY | CREATE | MOVED_TO, WAKING)
+            if act.ended is not None or act.handle.job_id or act.host:
+                self.watcher.forget(run_id, exit_only=True)  # (an exited pid stays readable)
+            elif not self.watcher.watching_exit(run_id):
+                if (self.watcher.watch_exit(run_id, act.handle.pid) and act.handle.popen is None
+                        and not runstore.pid_alive(act.handle.pid, act.start_time)):
+                    self.watcher.forget(run_id, exit_only=True)  # the pid is someone else's
 
     def adopt(self) -> bool:
-        """Take over the runs a previous supervisor left: alive ones are watched again,
-        dead ones get their true status from their directory. False when some row could
-        not be dealt with for now (a full disk): the next tick tries again."""
+        """Follow every live row it does not follow yet: runs a previous supervisor left,
+        and scripts run by hand (found by `_scan`, or indexed by a reader first). Alive
+        ones are followed, dead ones get their true status from their directory. False
+        when some row could not be dealt with for now (a full disk): it is tried again."""
         done = True
-        for row in self.index.runs(status=("starting", "running")):
-            if row.id in self.active:
+        now = time.time()
+        for run_id, attempt in self.index.live_ids():
+            if run_id in self.active or now - self._left.get(run_id, -SCAN_EVERY) < SCAN_EVERY:
                 continue
             try:
-                self._adopt_one(row.id, row.attempt)
+                self._adopt_one(run_id, attempt)
             except Exception as e:  # noqa: BLE001 - one run's problem is that run's
                 if environmental(e):
                     done = False
-                    self._complain(row.id, f"adopting {row.id} failed", e)
+                    self._complain(run_id, f"adopting {run_id} failed", e)
                 else:
-                    self._fail(row.id, e)
+                    self._fail(run_id, e)
         return done
 
     def _adopt_one(self, run_id: str, attempt: int) -> None:
@@ -166,17 +218,22 @@ class Supervisor:
             # a Slurm job: the next poll says whether it still lives
             act = Active(paths, Handle(0, None, str(proc["job_id"])), attempt, None)
             self.active[run_id] = act
-            self._ingest(run_id, act, from_scratch=True)
+            self._ingest(run_id, act)
             log.info("adopted %s (slurm job %s)", run_id, proc["job_id"])
-        elif proc and proc.get("attempt") == attempt and runstore.pid_alive(
-                proc["pid"], proc.get("start_time")):
-            act = Active(paths, Handle(proc["pid"], None), attempt, proc.get("gpu"),
-                         start_time=proc.get("start_time"), announced=True)
+        elif proc and proc.get("attempt") == attempt and (
+                alive := runstore.writer_alive(proc)) is not False:
+            pid = proc["pid"]
+            act = Active(paths, Handle(pid, None, group=proc.get("pgid", pid) == pid), attempt,
+                         proc.get("gpu"), start_time=proc.get("start_time"), announced=True,
+                         owned=not proc.get("standalone"),
+                         host=proc.get("host") if alive is None else None)
             self.active[run_id] = act
-            self._ingest(run_id, act, from_scratch=True)
-            log.info("adopted %s (pid %s)", run_id, proc["pid"])
+            self._ingest(run_id, act)
+            log.info("%s %s (pid %s%s)", "adopted" if act.owned else "following", run_id, pid,
+                     f" on {act.host}" if act.host else "")
         else:
-            self.index.reindex_run(run_id)
+            if self.index.reindex_run(run_id) in ("starting", "running"):
+                self._left[run_id] = time.time()  # live by its directory, yet not followable
             log.info("%s died unseen", run_id)
 
     # -- the index: a cache of the run directories -------------------------------
@@ -184,7 +241,7 @@ class Supervisor:
         """Each tick, one stat: an index deleted, replaced (a restored copy) or moved
         aside is opened again (a new file is rebuilt from the run directories), and a
         damaged one is moved aside first. Every watched run is then indexed again from
-        its directory and re-read from the start (points are keyed: nothing doubles)."""
+        its directory, and followed on from the fold that keeps with its new row."""
         damaged, self._damaged = self._damaged, None
         if damaged is not None and time.monotonic() > self._sound_until:
             if not self.index.recover(damaged):
@@ -199,7 +256,7 @@ class Supervisor:
             self.index.reopen()
         for run_id, act in self.active.items():
             self.index.reindex_run(run_id)
-            act.fold, act.offset, act.note = Fold(), 0, ""
+            act.fold, act.offset, act.note = None, 0, ""
         self._last_scan = 0.0  # and look for directories it lacks at once
         self._announce_index()
 
@@ -223,8 +280,16 @@ class Supervisor:
         for producer in self.producers:  # studies ask for trials before dispatch starts them
             producer.tick()
         self._dispatch()
-        if time.time() - self._last_scan > SCAN_EVERY:
+        if time.time() - self._last_scan > SCAN_EVERY or self._runs_changed():
             self._scan()
+
+    def _runs_changed(self) -> bool:
+        """Whether runs/ changed since the last scan (a directory renamed into place; 2 µs
+        a look): the tick's way to see new run directories where inotify sees nothing."""
+        try:
+            return os.stat(self.logs.runs).st_mtime_ns != self._runs_seen
+        except OSError:
+            return False
 
     def _watch(self, run_id: str, act: Active) -> None:
         """One run's share of a tick; whatever fails here is this run's alone."""
@@ -244,6 +309,9 @@ class Supervisor:
                                       started=time.time())
                 act.announced = True
             if self._ingest(run_id, act):
+                if act.ended is None and not act.owned and _said_last_word(act):
+                    act.ended = time.time()  # a script's run ends with its final status,
+                    # though the process may live on (a notebook, the next run of a loop)
                 if act.ended is not None:
                     self._conclude(run_id, act)
                 self._clear(run_id)
@@ -251,8 +319,10 @@ class Supervisor:
             self._complain(run_id, f"watching {run_id} failed", e)
 
     def _poll(self, act: Active) -> None:
+        if act.host:  # on another host: its pid means nothing here; its events end it
+            return
         rc = self.executor.poll(act.handle)
-        if act.handle.popen is None:  # adopted: we only see whether it lives
+        if act.handle.popen is None:  # adopted or followed: we only see whether it lives
             if runstore.pid_alive(act.handle.pid, act.start_time):
                 return
         elif rc is None:
@@ -322,15 +392,17 @@ class Supervisor:
                 "job_state": "squeue + sacct" if self._slurm.poller.accounting else "squeue"})
         return self._slurm
 
-    def _ingest(self, run_id: str, act: Active, from_scratch: bool = False) -> bool:
+    def _ingest(self, run_id: str, act: Active) -> bool:
         """Ingest new event lines; False when the index could not take them now (the
-        next tick retries). Bad data in the log marks the run broken, once."""
+        next tick retries, from the fold the index kept). Bad data in the log marks the
+        run broken, once."""
         if act.broken is not None:
             return True
         try:
-            self._catch_up(run_id, act, from_scratch, whole=act.ended is not None)
+            self._catch_up(run_id, act, whole=act.ended is not None)
             return True
         except Exception as e:  # noqa: BLE001 - sorted below
+            act.fold = None  # half-folded: restored from the index next time
             if environmental(e):
                 self._complain(run_id, f"indexing {run_id} failed", e)
                 return False
@@ -340,13 +412,13 @@ class Supervisor:
                 self.index.set_status(run_id, "running", act.broken + ".")
             return True
 
-    def _catch_up(self, run_id: str, act: Active, from_scratch: bool = False,
-                  whole: bool = False) -> None:
-        """Ingest new event lines; from scratch, re-fold the whole log (rows are keyed,
-        so re-inserting what an earlier supervisor ingested doubles nothing)."""
-        if from_scratch:
-            act.fold, act.offset = Fold(), 0
-        limit = None if from_scratch or whole else 16 << 20
+    def _catch_up(self, run_id: str, act: Active, whole: bool = False) -> None:
+        """Ingest new event lines, going on from the fold the index keeps with the run's
+        row when it has none in hand (adopted, followed, just started, or after a
+        failure): whoever folded the log before, a reader or an earlier supervisor."""
+        if act.fold is None:
+            act.fold, act.offset = self.index.resume(run_id)
+        limit = None if whole else 16 << 20
         act.offset, _ = self.index.ingest(run_id, act.paths, act.fold, act.offset, limit)
 
     def _conclude(self, run_id: str, act: Active) -> None:
@@ -357,8 +429,8 @@ class Supervisor:
                 log.info("%s queued again: %s", run_id, act.requeue)
             del self.active[run_id]
             return
-        last = act.fold.status
-        if act.broken is not None:  # its summary stopped where ingest did
+        last = act.fold.status if act.fold is not None else None
+        if act.broken is not None or act.fold is None:  # its fold stopped where ingest did
             last = runstore.last_status(events.read_all(act.paths.events))
         verdict = runstore.derive_status(act.paths, last)
         status, message = verdict.status, verdict.message
@@ -401,7 +473,7 @@ class Supervisor:
                dropped: int = 0) -> None:
         """Record the end; a preempted run (time limit, stop.request) is queued again as
         its next attempt, which resumes from its last checkpoint."""
-        if status == "preempted" and not act.paths.cancel.exists():
+        if status == "preempted" and act.owned and not act.paths.cancel.exists():
             asked = runstore.read_json(act.paths.queue) or {}
             atomic.write_json(act.paths.queue, {"attempt": act.attempt + 1, "queued": time.time(),
                                                 "priority": asked.get("priority", 0),
@@ -417,6 +489,9 @@ class Supervisor:
 
     def _handle_cancel(self, run_id: str, act: Active) -> None:
         if not act.paths.cancel.exists():
+            return
+        if act.host:
+            self._say(run_id, f"{run_id} runs on {act.host}: a cancel cannot reach it from here")
             return
         now = time.time()
         if act.term_sent is None:
@@ -551,7 +626,7 @@ class Supervisor:
             log.error("%s: %s", run_id, act.requeue)
             return
         act.start_time = (runstore.read_json(paths.proc) or {}).get("start_time")
-        self._ingest(run_id, act, from_scratch=True)
+        self._ingest(run_id, act)
         self.index.set_status(run_id, "running", act.broken or "", pid=handle.pid,
                               started=time.time())
         act.announced = True
@@ -576,22 +651,30 @@ class Supervisor:
         log.info("%s %s (attempt %d)", "resubmitting" if adopted else "submitting", run_id, attempt)
 
     def _scan(self) -> None:
-        """Index run directories it does not know (a script run by hand). A directory
-        that cannot be a run (its run.json unreadable, or naming another run) is skipped,
-        and said once in the log."""
+        """Index run directories it does not know (a script run by hand); one that is
+        live is followed at once. A directory that cannot be a run (its run.json
+        unreadable, or naming another run) is skipped, and said once in the log."""
         self._last_scan = time.time()
-        known = {r.id for r in self.index.runs()}
-        for rid in runstore.run_ids(self.logs):
-            if rid in known or rid in self.active:
-                continue
+        try:
+            self._runs_seen = os.stat(self.logs.runs).st_mtime_ns  # before the listing
+            names = os.listdir(self.logs.runs)
+        except OSError:
+            self._runs_seen, names = None, []
+        known = self.index.ids()
+        live = False
+        for rid in sorted(n for n in names if n not in known and n not in self.active):
+            if not is_run_id(rid) or not (self.logs.runs / rid / "run.json").exists():
+                continue  # hidden staging directories, stray names
             problem = runstore.check_run_dir(self.logs.run(rid))
             if problem is not None:
                 self._say(f"dir:{rid}", problem)
                 continue
             try:
-                self.index.reindex_run(rid)
+                live = self.index.reindex_run(rid) in ("starting", "running") or live
             except Exception as e:  # noqa: BLE001 - one directory's problem is its own
                 self._complain(f"dir:{rid}", f"{rid} could not be indexed", e)
+        if live:
+            self.adopt()
 
     # -- saying things once -------------------------------------------------------
     def _fail(self, run_id: str, e: BaseException, expect: tuple[str, ...] | None = None) -> None:
@@ -622,6 +705,12 @@ class Supervisor:
     def _clear(self, subject: str) -> None:
         if self._said.pop(subject, None) is not None and not subject.startswith("dir:"):
             log.info("%s: works again", subject)
+
+
+def _said_last_word(act: Active) -> bool:
+    """Whether a followed run's log ends with a final status (since its last start)."""
+    last = act.fold.status if act.fold is not None else None
+    return last is not None and last.get("status") in TERMINAL
 
 
 def _reason(e: BaseException) -> str:

@@ -42,6 +42,7 @@ class Handle:
     pid: int
     popen: subprocess.Popen[bytes] | None  # None for a run adopted after a restart
     job_id: str | None = None  # a Slurm job (pid is then 0)
+    group: bool = True  # the process leads its process group (runs the supervisor starts do)
 
 
 class LocalExecutor:
@@ -77,9 +78,14 @@ class LocalExecutor:
         return handle.popen.wait()
 
     def signal(self, handle: Handle, sig: signal.Signals) -> None:
-        """Signal the run's whole process group (its DataLoader workers too)."""
+        """Signal the run's whole process group (its DataLoader workers too); a script run
+        by hand that leads no group of its own (started from a shell script, a notebook
+        kernel) is signalled alone, never the group it belongs to."""
         try:
-            os.killpg(handle.pid, sig)
+            if handle.group:
+                os.killpg(handle.pid, sig)
+            else:
+                os.kill(handle.pid, sig)
         except (ProcessLookupError, PermissionError):
             pass
 

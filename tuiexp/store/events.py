@@ -44,15 +44,15 @@ def read_from(path: Path, offset: int = 0, max_bytes: int | None = 64 << 20) -> 
     end = data.rfind(b"\n")
     if end < 0:
         return Chunk([], offset, 0)
-    raw = [ln for ln in data[: end + 1].split(b"\n") if ln.strip()]
-    try:  # the common case: one call into orjson for the whole chunk
-        parsed = orjson.loads(b"[" + b",".join(raw) + b"]")
-    except orjson.JSONDecodeError:  # NaN or infinity (not JSON to orjson), or a torn line
-        parsed = []
-    if len(parsed) != len(raw):  # decode line by line with the lenient stdlib decoder
+    try:  # the common case: one call into orjson for the whole chunk, lines as items
+        parsed = orjson.loads(b"[%b]" % data[:end].replace(b"\n", b","))
+        lines = len(parsed)  # (an empty line would have made it fail)
+    except orjson.JSONDecodeError:  # NaN or ±inf (not JSON to orjson), a torn or empty line
+        raw = [ln for ln in data[: end + 1].split(b"\n") if ln.strip()]
         parsed = [_loads_or_none(ln.decode("utf-8", "replace")) for ln in raw]
-    events = [ev for ev in parsed if isinstance(ev, dict) and "kind" in ev]
-    return Chunk(events, offset + end + 1, len(raw) - len(events))
+        lines = len(raw)
+    events = [ev for ev in parsed if type(ev) is dict and "kind" in ev]
+    return Chunk(events, offset + end + 1, lines - len(events))
 
 
 def _loads_or_none(line: str) -> Any:
@@ -70,8 +70,76 @@ def iter_kind(events: list[dict[str, Any]], kind: str) -> Iterator[dict[str, Any
     return (e for e in events if e.get("kind") == kind)
 
 
+_OPEN = b'{"v":%d,"t":' % VERSION
+_KIND: dict[str, bytes] = {}  # kind -> its part of the head, made once per kind
+
+
 def encode(kind: str, t: float, fields: dict[str, Any]) -> bytes:
-    obj = {"v": VERSION, "t": round(t, 6), "kind": kind, **fields}
+    """One event as a line. orjson writes it (a tenth of the stdlib's time) behind the
+    `v`, `t`, `kind` head; an event orjson would write differently takes the stdlib's
+    path: NaN and ±inf (orjson writes null, EVENTS.md keeps NaN/Infinity), a field named
+    like the head, or anything orjson refuses (an int past 64 bits, a non-str key)."""
+    t = int(t * 1e6) / 1e6  # to the microsecond: a shorter line (round() costs 5x this)
+    if not ("v" in fields or "t" in fields or "kind" in fields):
+        try:
+            body = orjson.dumps(fields, default=jsonable, option=orjson.OPT_APPEND_NEWLINE)
+        except (orjson.JSONEncodeError, TypeError):
+            pass
+        else:
+            if b"null" not in body:  # rare: a None or a non-finite value (or the word)
+                head = _KIND.get(kind)
+                if head is None:
+                    head = _KIND[kind] = b',"kind":' + orjson.dumps(kind)
+                if len(body) == 3:  # no fields: b"{}\n"
+                    return b"".join((_OPEN, orjson.dumps(t), head, b"}\n"))
+                return b"".join((_OPEN, orjson.dumps(t), head, b",", memoryview(body)[1:]))
+    obj = {"v": VERSION, "t": t, "kind": kind, **fields}
+    return (json.dumps(obj, default=jsonable, allow_nan=True) + "\n").encode()
+
+
+METRIC_LINES_PER_CALL = 64  # a call's output stays in the CPU's cache: no page faults
+
+
+def encode_metric_events(objs: list[dict[str, Any]]) -> list[bytes | memoryview]:
+    """Metric events as lines: dicts that hold their own `v`, `t`, `kind` and otherwise
+    metric names (checked by track.log) whose values are numbers or one-element tensors.
+    orjson writes them 64 to a call, and the list it writes is cut into lines where one
+    object ends and the next begins (no other `},{` can occur in it): 3x faster than a
+    call per event, whose 600-byte results each take a trip through malloc. A part with
+    NaN or ±inf (orjson writes null) is written event by event."""
+    out: list[bytes | memoryview] = []
+    n = METRIC_LINES_PER_CALL
+    for i in range(0, len(objs), n):
+        part = objs[i:i + n]
+        try:
+            body = orjson.dumps(part, default=_number)
+        except orjson.JSONEncodeError:
+            body = b"null"
+        if b"null" in body:
+            out += map(encode_object, part)
+        else:
+            out += (memoryview(body.replace(b"},{", b"}\n{"))[1:-1], b"\n")
+    return out
+
+
+def _number(x: Any) -> int | float:
+    """A one-element tensor or numpy value as the number it holds."""
+    v = x.item()
+    if type(v) is float or type(v) is int:
+        return v
+    raise TypeError(f"{type(x).__name__} holds no number")
+
+
+def encode_object(obj: dict[str, Any]) -> bytes:
+    """A whole event (`v`, `t`, `kind` among its fields, in any order: the order of a
+    line's fields means nothing) as a line: orjson, else the stdlib where orjson would
+    write it differently (NaN, ±inf) or refuses it."""
+    try:
+        line = orjson.dumps(obj, default=jsonable, option=orjson.OPT_APPEND_NEWLINE)
+        if b"null" not in line:
+            return line
+    except (orjson.JSONEncodeError, TypeError):
+        pass
     return (json.dumps(obj, default=jsonable, allow_nan=True) + "\n").encode()
 
 

@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import gc
 import json
+import math
+import sqlite3
+from bisect import bisect_right
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -17,8 +20,8 @@ from typing import Any
 
 from .ingest import Indexer
 from .metrics import KeySummary
-from .schema import FINITE, SCOPE_CODE, dumps, nan_of
-from .series import Buckets, width_for
+from .schema import SCOPE_CODE, dumps, nan_of
+from .series import Buckets, Chunk, bucketize
 from .spec import RunSpec
 
 ACTIVE = ("queued", "starting", "running")
@@ -236,6 +239,12 @@ class Index(Indexer):
         with _bulk():
             return [_decode(values) for values in cur.execute(sql, args)]
 
+    def _tuples(self) -> sqlite3.Cursor:
+        """A cursor giving plain tuples (sqlite3.Row costs 3x as much on big results)."""
+        cur = self.db.cursor()
+        cur.row_factory = None
+        return cur
+
     def run(self, run_id: str) -> RunRow | None:
         cur = self.db.cursor()
         cur.row_factory = None
@@ -244,6 +253,11 @@ class Index(Indexer):
 
     def ids(self) -> set[str]:
         return {r[0] for r in self.db.execute("SELECT id FROM runs")}
+
+    def live_ids(self) -> list[tuple[str, int]]:
+        """(id, attempt) of the runs starting or running, without decoding their rows."""
+        return self.db.execute("SELECT id, attempt FROM runs"
+                               " WHERE status IN ('starting', 'running')").fetchall()
 
     def attach_summaries(self, rows: list[RunRow], names: Iterable[str] | None = None) -> list[RunRow]:
         """Fill each row's `summaries` (only `names`, when given) in one query."""
@@ -262,7 +276,7 @@ class Index(Indexer):
             args += names
         scopes = {code: scope for scope, code in SCOPE_CODE.items()}
         with _bulk():
-            self._fill_summaries(by_num, scopes, self.db.execute(sql, args))
+            self._fill_summaries(by_num, scopes, self._tuples().execute(sql, args))
         return rows
 
     @staticmethod
@@ -276,9 +290,28 @@ class Index(Indexer):
                     name, scope, count, nan_of(last) if last_at is not None else None, last_at,
                     lo, lo_at, hi, hi_at, total or 0.0)
 
+    def summary_column(self, name: str, field: str) -> dict[int, Any]:
+        """{run number: a field of `name`'s summary} (last, min or max) for every run that
+        logged it, epoch level first as `RunRow.summary` has it: a listing's metric column
+        for thousands of runs, without building summaries (dicts made in C)."""
+        assert field in ("last", "min", "max")
+        value = "IIF(last IS NULL, 'NaN', last)" if field == "last" else field  # NaN is NULL
+        out: dict[int, Any] = {}
+        cur = self._tuples()
+        for scope in ("step", "epoch"):  # the epoch level overwrites
+            kid = self._known_key(name, scope)
+            if kid is not None:
+                out.update(cur.execute(f"SELECT run, {value} FROM summaries WHERE key = ?"
+                                       " AND count > 0", (kid,)))
+        if field == "last" and "NaN" in out.values():
+            out = {k: math.nan if v == "NaN" else v for k, v in out.items()}
+        return out
+
     def metric_names(self, scope: str | None = None) -> list[str]:
         """Every metric name any run has logged (at `scope`, when given)."""
-        sql = "SELECT DISTINCT name FROM keys WHERE id IN (SELECT DISTINCT key FROM summaries)"
+        # (a key's summaries are one range of their primary key: a lookup per key, no scan)
+        sql = ("SELECT DISTINCT name FROM keys k WHERE EXISTS"
+               " (SELECT 1 FROM summaries s WHERE s.key = k.id)")
         args: tuple[Any, ...] = ()
         if scope:
             sql += " AND scope = ?"
@@ -291,9 +324,15 @@ class Index(Indexer):
         kid = self._known_key(name, scope)
         if kid is None:
             return []
-        return [(x, nan_of(v)) for x, v in self.db.execute(
-            "SELECT x, value FROM metrics WHERE run = ? AND key = ? AND x > ? ORDER BY x LIMIT ?",
-            (num, kid, after, limit))]
+        out: list[tuple[int, float]] = []
+        for row in self._tuples().execute("SELECT x0, n, dx, xs, vs FROM series WHERE run = ?"
+                                   " AND key = ? AND x1 > ? ORDER BY x0", (num, kid, after)):
+            c = Chunk.of_row(*row)
+            start = bisect_right(c.xs, after)
+            out += zip(c.xs[start:], c.vs[start:], strict=True)
+            if len(out) >= limit:
+                return out[:limit]
+        return out
 
     def curves(self, nums: list[int], names: list[str], scope: str = "epoch", width: int = 1
                ) -> dict[int, dict[str, list[tuple[int, float]]]]:
@@ -304,39 +343,36 @@ class Index(Indexer):
         kids = {k: name for name in names if (k := self._known_key(name, scope)) is not None}
         if not kids or not nums:
             return out
-        where = f"key IN ({','.join('?' * len(kids))})"
+        sql = (f"SELECT run, key, x0, n, dx, xs, vs FROM series WHERE key IN"
+               f" ({','.join('?' * len(kids))})")
         args: list[Any] = list(kids)
-        if len(nums) <= 500:  # else scanning every run's points beats a huge IN list
-            where += f" AND run IN ({','.join('?' * len(nums))})"
+        if len(nums) <= 500:  # else scanning the keys' chunks beats a huge IN list
+            sql += f" AND run IN ({','.join('?' * len(nums))})"
             args += nums
-        sql = f"SELECT run, key, x, value FROM metrics WHERE {where} ORDER BY run, key, x"
-        if width > 1:
-            sql = (f"SELECT run, key, x / ? * ?, AVG(value) FROM metrics WHERE {where}"
-                   f" AND {FINITE} GROUP BY run, key, x / ? ORDER BY run, key, 3")
-            args = [width, width, *args, width]
-        for run, key, x, v in self.db.execute(sql, args):
+        for run, key, *row in self._tuples().execute(sql + " ORDER BY run, key, x0", args):
             if run in out:
-                out[run].setdefault(kids[key], []).append((x, nan_of(v)))
+                c = Chunk.of_row(*row)
+                out[run].setdefault(kids[key], []).extend(zip(c.xs, c.vs, strict=True))
+        if width > 1:
+            for series in out.values():
+                for name, points in series.items():
+                    series[name] = windowed(points, width)
         return out
 
     def buckets(self, num: int, name: str, scope: str, size: int) -> Buckets:
-        """One metric as at most `size` min/max buckets, aggregated by SQLite (one range
-        scan), the same buckets a live `Buckets` fed point by point would hold."""
+        """One metric as at most `size` min/max buckets, the same buckets a live
+        `Buckets` fed point by point would hold (series.bucketize over its chunks)."""
         kid = self._known_key(name, scope)
         if kid is None:
             return Buckets(size)
-        lo, hi = self.db.execute(f"SELECT MIN(x), MAX(x) FROM metrics WHERE run = ? AND key = ?"
-                                 f" AND {FINITE}", (num, kid)).fetchone()
-        if lo is None:
-            return Buckets(size)
-        width = width_for(lo, hi, size)
-        rows = self.db.execute(
-            f"WITH g AS (SELECT x / ? AS b, MAX(x) AS xm, MIN(value) AS lo, MAX(value) AS hi"
-            f" FROM metrics WHERE run = ? AND key = ? AND {FINITE} GROUP BY b)"
-            " SELECT g.xm, g.lo, g.hi, m.value FROM g JOIN metrics m"
-            " ON m.run = ? AND m.key = ? AND m.x = g.xm ORDER BY g.xm",
-            (width, num, kid, num, kid)).fetchall()
-        return Buckets.of(rows, size, width)
+        xs: list[int] = []
+        vs: list[float] = []
+        for row in self._tuples().execute("SELECT x0, n, dx, xs, vs FROM series WHERE run = ?"
+                                          " AND key = ? ORDER BY x0", (num, kid)):
+            c = Chunk.of_row(*row)
+            xs += c.xs
+            vs += c.vs
+        return bucketize(xs, vs, size)
 
     def find(self, prefix: str) -> list[str]:
         """Run ids equal to, or starting with, or ending with `prefix`."""
@@ -391,3 +427,20 @@ def _bulk() -> Iterator[None]:
     finally:
         if was:
             gc.enable()
+
+
+def windowed(points: list[tuple[int, float]], width: int) -> list[tuple[int, float]]:
+    """One point per window [i·width, (i+1)·width) of sorted points: its start and the
+    mean of its finite values (a window of none is left out)."""
+    out: list[tuple[int, float]] = []
+    window, total, count = -1, 0.0, 0
+    for x, v in points:
+        if x // width != window:
+            if count:
+                out.append((window * width, total / count))
+            window, total, count = x // width, 0.0, 0
+        if math.isfinite(v):
+            total, count = total + v, count + 1
+    if count:
+        out.append((window * width, total / count))
+    return out

@@ -1,62 +1,36 @@
-"""Folding a run's event log into the index: each metric point keyed by (run, key, step
-or epoch), a summary per key, the run's clock, primary metric and best. The supervisor
-keeps a `Fold` per watched run and reads only new lines; `reindex_run` and `rebuild`
-fold run directories from scratch (the index is rebuildable from them)."""
+"""Folding a run's event log into the index: each metric's points in chunks keyed by
+(run, key, first step or epoch), a summary per key, the run's clock, primary metric
+and best (the folding itself: store/fold.py). A `Fold` is how far one run's log is
+folded; it is kept with the run's row (`ingested`, `fold`), so whoever follows a live
+run next — the supervisor, or a reader when none runs — goes on from there (`follow`)
+rather than from the start. `reindex_run` and `rebuild` fold run directories from
+scratch (the index is rebuildable from them); a rebuild folds them on every core."""
 
 from __future__ import annotations
 
 import json
+import multiprocessing
+import os
 import sqlite3
-from dataclasses import dataclass, field
-from itertools import repeat
+from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
+from functools import partial
 from typing import Any
 
 from ..errors import UsageError
-from . import events, health, notes, runstore
-from .events import RESERVED
-from .metrics import MAX_NAMES, MAX_STEP, KeySummary, primary, valid_name
+from . import events, health, runstore
+from .fold import Fold, Prepared, fold_events, merged, prepare, prepare_or_problem, settle
+from .metrics import KeySummary
 from .paths import LogsDir, RunPaths
-from .schema import Database, dumps, nan_of
+from .schema import SCOPE_CODE, Database, dumps, nan_of
+from .series import CHUNK, LIVE_CHUNK, Chunk, chunks
 
+__all__ = ["Fold", "Indexer", "restore_fold"]
 
-@dataclass
-class Fold:
-    """What ingest has folded of one run's event log so far (the supervisor keeps one per
-    watched run, so each tick reads only the new lines)."""
-
-    num: int | None = None
-    spec_metric: str | None = None
-    spec_mode: str | None = None
-    epoch: int | None = None
-    step: int | None = None
-    started: float | None = None
-    ended: float | None = None
-    status: dict[str, Any] | None = None  # the last status event since the last start
-    time_before: float = 0.0  # see RunRow
-    attempt_started: float | None = None
-    last_event: float | None = None
-    last_epoch: tuple[int, float] | None = None  # this attempt's latest epoch and when it began
-    epoch_secs: float = 0.0
-    epoch_gaps: int = 0
-    lr: float | None = None
-    meta: dict[str, Any] = field(default_factory=dict)
-    logged_params: dict[str, Any] = field(default_factory=dict)
-    warnings: list[str] = field(default_factory=list)
-    checkpoints: set[int] = field(default_factory=set)
-    keys: dict[tuple[str, str], KeySummary] = field(default_factory=dict)
-    dropped: set[tuple[str, str]] = field(default_factory=set)  # names refused, with a warning
-    skipped: int = 0  # step/epoch events with a step or epoch that is not an int in range
-
-    def primary(self) -> tuple[str | None, str, float | None, int | None]:
-        name, mode = primary(self.spec_metric, self.spec_mode, {n for n, _ in self.keys})
-        ks = self.keys.get((name, "epoch")) or self.keys.get((name, "step")) if name else None
-        best, at = ks.best(mode) if ks else (None, None)
-        return name, mode, best, at
-
-
-
-
-MAX_WARNINGS = 50
+REBUILD_BATCH = 50  # runs per transaction of a rebuild (a commit costs a millisecond)
+#: a rebuild asked to use worker processes does so from this many runs
+PARALLEL_FROM = 64
 
 
 class Indexer(Database):
@@ -111,113 +85,88 @@ class Indexer(Database):
                 raise UsageError(f"run {run_id} is not in the index.")
             spec = json.loads(row[1])
             fold.num, fold.spec_metric, fold.spec_mode = row[0], spec.get("metric"), spec.get("mode")
-        num, keys, dropped = fold.num, fold.keys, fold.dropped
-        # per scope, name -> (xs, values): no tuple built per point on the hot path
-        # (the event's own fields start out mapped to None: skipped with one lookup)
-        by_scope: dict[str, dict[str, Any]] = {
-            "step": dict.fromkeys(RESERVED), "epoch": dict.fromkeys(RESERVED)}
-        confusions = []
-        for ev in chunk.events:
-            kind = ev["kind"]
-            if kind == "step" or kind == "epoch":
-                x = ev.get(kind)
-                if type(x) is not int or not 0 <= x < MAX_STEP:
-                    if not fold.skipped:
-                        _warn(fold, f"a {kind} event with {kind} = {str(x)[:40]} (not an integer"
-                                    " in [0, 2**63)) was skipped, and any later ones")
-                    fold.skipped += 1
-                    continue
-                if kind == "step":
-                    fold.step = x
-                else:
-                    fold.epoch = x
-                    _epoch_clock(fold, x, ev.get("t"))
-                scope = by_scope[kind]
-                for name, v in ev.items():
-                    tv = type(v)
-                    if tv is not float and tv is not int:
-                        continue
-                    points = scope.get(name, ())
-                    if points is None:
-                        continue
-                    if points == ():
-                        if (name, kind) in dropped or (
-                                (name, kind) not in keys and not self._new_key(fold, name, kind)):
-                            scope[name] = None
-                            continue
-                        points = scope[name] = ([], [])
-                    points[0].append(x)
-                    points[1].append(v)
-            elif kind == "confusion" and type(ev.get("epoch")) is int and 0 <= ev["epoch"] < MAX_STEP:
-                confusions.append((num, ev["epoch"], json.dumps(ev)))
-            else:
-                _fold_other(fold, kind, ev)
-            fold.last_event = ev.get("t", fold.last_event)
-        fold.lr = _last_lr(chunk.events, fold.lr)
-        batch = {(name, kind): pts for kind, scope in by_scope.items()
-                 for name, pts in scope.items() if pts is not None}
+        num = fold.num
+        batch, confusions = fold_events(fold, chunk.events)
+        had = {k for k in batch if fold.keys[k].count}  # their last chunks are in the table
+        repeated = settle(fold, batch)
         kids = {k: self._key_id(*k) for k in batch}
-        repeated = set()
-        for k, (xs, vs) in batch.items():
-            ks = keys[k]
-            if (ks.last_at is not None and xs[0] <= ks.last_at) or (
-                    xs != sorted(xs) or len(set(xs)) != len(xs)):  # C-speed: strictly rising?
-                repeated.add(k)  # a resume repeated points: recomputed from the table below
-            else:
-                ks.extend(xs, vs)
         with self.tx() as db:
+            if offset == 0:  # from the start: whatever an earlier fold wrote goes
+                for table in ("series", "summaries", "confusion"):
+                    db.execute(f"DELETE FROM {table} WHERE run = ?", (num,))
+            rows: list[tuple[Any, ...]] = []
             for k, (xs, vs) in batch.items():
-                db.executemany("INSERT OR REPLACE INTO metrics VALUES (?,?,?,?)",
-                               zip(repeat(num), repeat(kids[k]), xs, vs))
-            db.executemany("INSERT OR REPLACE INTO confusion VALUES (?,?,?)", confusions)
-            for k in repeated:
-                keys[k] = self._summarize(db, num, *k)
-            db.executemany(
-                "INSERT OR REPLACE INTO summaries VALUES (?,?,?,?,?,?,?,?,?,?)",
-                [(num, kids[k], s.count, s.last, s.last_at, s.min, s.min_at, s.max,
-                  s.max_at, s.total) for k in batch if (s := keys[k])])
-            metric, mode, best, best_at = fold.primary()
-            db.execute(
-                "UPDATE runs SET epoch=?, step=?, metric=?, mode=?, best=?, best_at=?, meta=?,"
-                " logged_params=?, warnings=?, checkpoints=?, started=COALESCE(started, ?),"
-                " time_before=?, attempt_started=?, last_event=?, epoch_secs=?, epoch_gaps=?,"
-                " lr=?, epoch_at=?, seq=? WHERE num=?",
-                (fold.epoch, fold.step, metric, mode, best, best_at, dumps(fold.meta),
-                 dumps(fold.logged_params), dumps(fold.warnings), json.dumps(sorted(fold.checkpoints)),
-                 fold.started, fold.time_before, fold.attempt_started, fold.last_event,
-                 fold.epoch_secs, fold.epoch_gaps, fold.lr,
-                 fold.last_epoch[1] if fold.last_epoch else fold.attempt_started,
-                 self._next_seq(), num),
-            )
+                if k in repeated:
+                    fold.keys[k] = self._merge(db, num, kids[k], k, xs, vs)
+                else:
+                    rows += self._appended(db, num, kids[k], xs, vs, k in had)
+            db.executemany("INSERT OR REPLACE INTO series VALUES (?,?,?,?,?,?,?,?)", rows)
+            self._write_fold(db, num, fold, kids, confusions, chunk.offset)
         return chunk.offset, len(chunk.events)
 
-    def _new_key(self, fold: Fold, name: str, scope: str) -> bool:
-        """A metric name seen for the first time in this run: checked, capped, summarised."""
-        if not valid_name(name):
-            fold.dropped.add((name, scope))
-            _warn(fold, f"metric name {name[:60]!r} is not allowed (letters, digits, _ . / -;"
-                        " at most 128 characters); its values were dropped")
-            return False
-        if len(fold.keys) >= MAX_NAMES:
-            fold.dropped.add((name, scope))
-            _warn(fold, f"more than {MAX_NAMES} metric names; later names were dropped")
-            return False
-        fold.keys[(name, scope)] = KeySummary(name, scope)
-        return True
+    def _write_fold(self, db: sqlite3.Connection, num: int, fold: Fold,
+                    kids: dict[tuple[str, str], int], confusions: list[tuple[int, str]],
+                    offset: int) -> None:
+        """The summaries of the keys in `kids`, the confusion matrices, and the run's row
+        as the fold has them, folded to `offset`."""
+        db.executemany("INSERT OR REPLACE INTO confusion VALUES (?,?,?)",
+                       [(num, epoch, data) for epoch, data in confusions])
+        db.executemany(
+            "INSERT OR REPLACE INTO summaries VALUES (?,?,?,?,?,?,?,?,?,?)",
+            [(num, kid, s.count, s.last, s.last_at, s.min, s.min_at, s.max, s.max_at, s.total)
+             for k, kid in kids.items() if (s := fold.keys[k])])
+        metric, mode, best, best_at = fold.primary()
+        db.execute(
+            "UPDATE runs SET epoch=?, step=?, metric=?, mode=?, best=?, best_at=?, meta=?,"
+            " logged_params=?, warnings=?, checkpoints=?, started=COALESCE(started, ?),"
+            " time_before=?, attempt_started=?, last_event=?, epoch_secs=?, epoch_gaps=?,"
+            " lr=?, epoch_at=?, ingested=?, fold=?, seq=? WHERE num=?",
+            (fold.epoch, fold.step, metric, mode, best, best_at, dumps(fold.meta),
+             dumps(fold.logged_params), dumps(fold.warnings), json.dumps(sorted(fold.checkpoints)),
+             fold.started, fold.time_before, fold.attempt_started, fold.last_event,
+             fold.epoch_secs, fold.epoch_gaps, fold.lr,
+             fold.last_epoch[1] if fold.last_epoch else fold.attempt_started, offset, fold.state(),
+             self._next_seq(), num),
+        )
 
-    def _summarize(self, db: sqlite3.Connection, num: int, name: str, scope: str) -> KeySummary:
-        """A key's summary recomputed from its stored points."""
-        ks = KeySummary(name, scope)
-        kid = self._key_id(name, scope)
-        for x, v in db.execute("SELECT x, value FROM metrics WHERE run = ? AND key = ?"
-                               " ORDER BY x", (num, kid)):
-            ks.add(x, nan_of(v))
+    @staticmethod
+    def _appended(db: sqlite3.Connection, num: int, kid: int, xs: list[int], vs: list[float],
+                  had: bool) -> list[tuple[Any, ...]]:
+        """The chunk rows that put new points after a key's last: onto its last chunk
+        while that is short (a live run's flushes each add a point or a few; the row
+        replaces it), else new chunks."""
+        if had:
+            row = db.execute("SELECT x0, n, dx, xs, vs FROM series WHERE run = ? AND key = ?"
+                             " ORDER BY x0 DESC LIMIT 1", (num, kid)).fetchone()
+            if row is not None and row[1] < LIVE_CHUNK:
+                tail = Chunk.of_row(*row)
+                xs, vs = [*tail.xs, *xs], [*tail.vs, *vs]
+        return [(num, kid, *c.row()) for c in chunks(xs, vs, CHUNK)]
+
+    @staticmethod
+    def _merge(db: sqlite3.Connection, num: int, kid: int, key: tuple[str, str],
+               xs: list[int], vs: list[float]) -> KeySummary:
+        """Points that repeat or precede stored ones (a resume repeats its epochs): the
+        key's points merged, the later value winning, written again; its new summary."""
+        points: dict[int, float] = {}
+        for row in db.execute("SELECT x0, n, dx, xs, vs FROM series WHERE run = ? AND key = ?"
+                              " ORDER BY x0", (num, kid)):
+            c = Chunk.of_row(*row)
+            points.update(zip(c.xs, c.vs, strict=True))
+        mx, mv, ks = merged(points, key, xs, vs)
+        db.execute("DELETE FROM series WHERE run = ? AND key = ?", (num, kid))
+        db.executemany("INSERT INTO series VALUES (?,?,?,?,?,?,?,?)",
+                       [(num, kid, *c.row()) for c in chunks(mx, mv, CHUNK)])
         return ks
 
-    def rebuild(self, queue: dict[str, tuple[float, int]] | None = None) -> int:
+    def rebuild(self, queue: dict[str, tuple[float, int]] | None = None,
+                workers: int = 1) -> int:
         """Rebuild the whole index from the run directories; returns the run count.
         Directories that cannot be indexed are left out; `problems` says why, a sentence
-        each (a copied run, a planted directory, an unreadable run.json)."""
+        each (a copied run, a planted directory, an unreadable run.json). With `workers`
+        > 1 (`tuiexp reindex`: one per core), directories are folded in that many worker
+        processes while this one writes; they are spawned, so the program asking must
+        guard its main code (`if __name__ == "__main__"`), as tuiexp's commands do."""
         try:
             ids = sorted(p.name for p in self.logs.runs.iterdir()
                          if p.is_dir() and not p.name.startswith("."))
@@ -227,106 +176,129 @@ class Indexer(Database):
             if queue is None:
                 queue = {r["id"]: (r["queue_pos"], r["priority"]) for r in
                          db.execute("SELECT id, queue_pos, priority FROM runs")}
-            for table in ("runs", "metrics", "summaries", "confusion"):
+            for table in ("runs", "series", "summaries", "confusion"):
                 db.execute(f"DELETE FROM {table}")
         self.problems = []
         done = 0
-        for rid in ids:
-            try:
-                self.reindex_run(rid, queue.get(rid))
-                done += 1
-            except UsageError as e:
-                self.problems.append(str(e))
+        with _folded(str(self.logs.root), ids, workers) as folded:
+            for at in range(0, len(ids), REBUILD_BATCH):
+                with self.tx():  # a commit per batch of runs, not per run (each a savepoint)
+                    for rid in ids[at:at + REBUILD_BATCH]:
+                        prepared = next(folded)
+                        if isinstance(prepared, str):
+                            self.problems.append(prepared)
+                            continue
+                        self._write_prepared(rid, prepared, queue.get(rid))
+                        done += 1
         return done
 
     def reindex_run(self, run_id: str, queue: tuple[float, int] | None = None) -> str:
-        """Index one run directory from scratch. A directory whose run.json names another
-        run (a copy: `cp -r runs/A runs/A-backup`) is refused, never merged into A."""
-        paths = self.logs.run(run_id)
-        if paths.dir.is_dir() and (problem := runstore.check_run_dir(paths)):
-            raise UsageError(problem)
-        spec = runstore.load_spec(paths)  # a missing run: RunNotFound, with the place
-        evs = events.read_all(paths.events)
-        verdict = runstore.derive_status(paths, runstore.last_status(evs))
-        proc = runstore.read_json(paths.proc) or {}
+        """Index one run directory from scratch (its files read once, in one transaction).
+        A directory whose run.json names another run (a copy: `cp -r runs/A
+        runs/A-backup`) is refused, never merged into A."""
+        return self._write_prepared(run_id, prepare(self.logs.root, run_id), queue)
+
+    def _write_prepared(self, run_id: str, p: Prepared, queue: tuple[float, int] | None) -> str:
         with self.tx() as db:
             old = db.execute("SELECT num FROM runs WHERE id = ?", (run_id,)).fetchone()
             self._delete(db, run_id)
             # the same number again: a supervisor's fold of this run keeps pointing at it
-            self._insert(db, spec, verdict.status, verdict.message, num=old[0] if old else None)
-            if queue:
-                db.execute("UPDATE runs SET queue_pos=?, priority=? WHERE id=?", (*queue, run_id))
-            ann = notes.read(paths)  # a broken file leaves the run unannotated
-            db.execute("UPDATE runs SET attempt=?, pid=?, gpu=?, job_id=?, node=?, ended=?, note=?,"
-                       " tags=?, dropped=? WHERE id=?",
-                       (proc.get("attempt", 0), proc.get("pid"), proc.get("gpu"),
-                        proc.get("job_id"), proc.get("node"),
-                        (runstore.read_json(paths.exit) or {}).get("ended"), ann.note,
-                        dumps(ann.tags_of(spec.tags)), verdict.dropped, run_id))
-        self.ingest(run_id, paths, Fold(), 0, max_bytes=None)
-        return verdict.status
+            self._insert(db, p.spec, p.status, p.message, num=old[0] if old else None)
+            num = db.execute("SELECT num FROM runs WHERE id = ?", (run_id,)).fetchone()[0]
+            pos, priority = queue or (p.spec.created, p.spec.priority)
+            db.execute("UPDATE runs SET queue_pos=?, priority=?, attempt=?, pid=?, gpu=?,"
+                       " job_id=?, node=?, note=?, tags=?, ended=?, dropped=? WHERE num=?",
+                       (pos, priority, p.proc.get("attempt", 0), p.proc.get("pid"),
+                        p.proc.get("gpu"), p.proc.get("job_id"), p.proc.get("node"), p.note,
+                        dumps(p.tags), p.ended, p.dropped, num))
+            p.fold.num = num
+            kids = {k: self._key_id(*k) for k in p.rows}
+            db.executemany("INSERT INTO series VALUES (?,?,?,?,?,?,?,?)",
+                           [(num, kids[k], *row) for k, rows in p.rows.items() for row in rows])
+            self._write_fold(db, num, p.fold, kids, p.confusions, p.offset)
+        return p.status
+
+    def resume(self, run_id: str) -> tuple[Fold, int]:
+        """The fold kept with a run's row and the offset it reached (a fresh fold from
+        the start where the row has none)."""
+        row = self.db.execute("SELECT num FROM runs WHERE id = ?", (run_id,)).fetchone()
+        if row is None:
+            raise UsageError(f"run {run_id} is not in the index.")
+        return restore_fold(self.db, row[0])
+
+    def follow(self, run_id: str) -> str | None:
+        """Fold what a live run logged since the index last looked, from the fold kept
+        with its row (what a reader does when no supervisor follows the run), and judge
+        its status from its directory; returns the status (None: no such row). In one
+        transaction: two readers, or a reader and a supervisor starting, take turns."""
+        paths = self.logs.run(run_id)
+        with self.tx() as db:
+            row = db.execute("SELECT num FROM runs WHERE id = ?", (run_id,)).fetchone()
+            if row is None:
+                return None
+            fold, offset = restore_fold(db, row[0])
+            while True:
+                offset, read = self.ingest(run_id, paths, fold, offset)
+                if not read:
+                    break
+            verdict = runstore.derive_status(paths, fold.status)
+            ended = (runstore.read_json(paths.exit) or {}).get("ended")
+            if ended is None and verdict.status in events.TERMINAL:
+                ended = fold.ended
+            now = (verdict.status, verdict.message, ended, verdict.dropped)
+            if tuple(db.execute("SELECT status, message, ended, dropped FROM runs WHERE id = ?",
+                                (run_id,)).fetchone()) != now:
+                db.execute("UPDATE runs SET status=?, message=?, ended=?, dropped=?, seq=?"
+                           " WHERE id=?",
+                           (*now, self._next_seq(), run_id))
+            return verdict.status
 
 
-def _fold_other(fold: Fold, kind: str, ev: dict[str, Any]) -> None:
-    """Events other than metrics and confusion matrices."""
-    if kind == "meta":
-        fold.meta.update({k: v for k, v in ev.items() if k not in ("v", "t", "kind")})
-    elif kind == "params" and isinstance(ev.get("params"), dict):
-        fold.logged_params.update(ev["params"])
-    elif kind == "warning":
-        _warn(fold, str(ev.get("message", "")))
-    elif kind == "start":
-        fold.started = fold.started or ev.get("t")
-        fold.status = None
-        fold.ended = None
-        _new_attempt(fold, ev.get("t"))
-    elif kind == "status":
-        fold.status = ev
-        if ev.get("status") in events.TERMINAL:
-            fold.ended = ev.get("t")
-    elif kind == "checkpoint" and type(ev.get("epoch")) is int:
-        fold.checkpoints.add(ev["epoch"])
-    elif kind == "checkpoint_removed":
-        fold.checkpoints.discard(ev.get("epoch"))
+def cores() -> int:
+    """The CPUs this process may run on."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
-def _new_attempt(fold: Fold, t: Any) -> None:
-    """A `start` event: the attempt before it ran until its last event (its final status,
-    or whatever it wrote last if it was killed); the time between attempts is not run time."""
-    if not isinstance(t, (int, float)):
+@contextmanager
+def _folded(root: str, ids: list[str], workers: int) -> Iterator[Iterator[Prepared | str]]:
+    """The run directories `ids` folded from scratch, in order: by `workers` processes
+    when there are many (spawned, not forked: the process asking may run threads)."""
+    if len(ids) < PARALLEL_FROM or workers < 2:
+        yield map(partial(prepare_or_problem, root), ids)
         return
-    if fold.attempt_started is not None and fold.last_event is not None:
-        fold.time_before += max(0.0, fold.last_event - fold.attempt_started)
-    fold.attempt_started, fold.last_epoch = t, None
+    with ProcessPoolExecutor(max_workers=workers,
+                             mp_context=multiprocessing.get_context("spawn")) as pool:
+        yield iter(pool.map(partial(prepare_or_problem, root), ids, chunksize=16))
 
 
-def _epoch_clock(fold: Fold, epoch: int, t: Any) -> None:
-    """Time epochs by when each first shows in this attempt: from epoch 3's first event
-    to epoch 4's is one epoch (a script may log an epoch in several events, or log
-    every other epoch: the time is shared out over the epochs passed)."""
-    if not isinstance(t, (int, float)):
-        return
-    last = fold.last_epoch
-    if last is not None and epoch == last[0]:
-        return
-    if last is not None and epoch > last[0] and t >= last[1]:
-        fold.epoch_secs += t - last[1]
-        fold.epoch_gaps += epoch - last[0]
-    fold.last_epoch = (epoch, t)
-
-
-def _last_lr(evs: list[dict[str, Any]], before: float | None) -> float | None:
-    """The LR in effect after these events: the last `lr` of a step or epoch event, None
-    when a new attempt started after it (it has not said yet), else `before`."""
-    for ev in reversed(evs):
-        kind = ev["kind"]
-        if kind == "start":
-            return None
-        if kind in ("step", "epoch") and type(lr := ev.get("lr")) in (int, float):
-            return float(lr)
-    return before
-
-
-def _warn(fold: Fold, message: str) -> None:
-    if len(fold.warnings) < MAX_WARNINGS and message not in fold.warnings:
-        fold.warnings.append(message)
+def restore_fold(db: sqlite3.Connection, num: int) -> tuple[Fold, int]:
+    """The fold a run's row was left with, and the offset of its log it reached."""
+    row = db.execute(
+        "SELECT spec, epoch, step, started, time_before, attempt_started, last_event,"
+        " epoch_secs, epoch_gaps, lr, meta, logged_params, warnings, checkpoints, fold,"
+        " ingested FROM runs WHERE num = ?", (num,)).fetchone()
+    spec = json.loads(row["spec"])
+    state = json.loads(row["fold"]) if row["fold"] else {}
+    fold = Fold(num, spec.get("metric"), spec.get("mode"),
+                **{c: row[c] for c in ("epoch", "step", "started", "time_before",
+                                       "attempt_started", "last_event", "epoch_secs",
+                                       "epoch_gaps", "lr")},
+                **{c: json.loads(row[c]) if row[c] else empty()
+                   for c, empty in (("meta", dict), ("logged_params", dict), ("warnings", list))},
+                checkpoints=set(json.loads(row["checkpoints"] or "[]")),
+                ended=state.get("ended"), status=state.get("status"),
+                skipped=state.get("skipped", 0),
+                dropped={(n, sc) for n, sc in state.get("dropped", ())})
+    if state.get("last_epoch"):
+        epoch, t = state["last_epoch"]
+        fold.last_epoch = (epoch, t)
+    scopes = {code: scope for scope, code in SCOPE_CODE.items()}
+    for name, code, count, last, last_at, lo, lo_at, hi, hi_at, total in db.execute(
+            "SELECT k.name, k.scope, s.count, s.last, s.last_at, s.min, s.min_at, s.max,"
+            " s.max_at, s.total FROM summaries s JOIN keys k ON k.id = s.key"
+            " WHERE s.run = ?", (num,)):
+        scope = scopes[code]
+        fold.keys[(name, scope)] = KeySummary(
+            name, scope, count, nan_of(last) if last_at is not None else None, last_at,
+            lo, lo_at, hi, hi_at, total or 0.0)
+    return fold, row["ingested"]

@@ -55,6 +55,7 @@ def is_number(v: Any) -> bool:
     return t is float or t is int
 
 
+@lru_cache(maxsize=4096)
 def default_mode(name: str) -> str:
     """"min" for a name that reads as a loss, an error or a cost, else "max"."""
     return "min" if _LOWER_IS_BETTER.search(name) else "max"
@@ -67,6 +68,11 @@ def primary(metric: str | None, mode: str | None, logged: list[str] | set[str]) 
     accuracy-like name, then any accuracy-like, then a held-out loss-like name."""
     if metric:
         return metric, mode or default_mode(metric)
+    return _primary_of(mode, frozenset(logged))
+
+
+@lru_cache(maxsize=1024)  # runs of a project log the same names: the regexes run once
+def _primary_of(mode: str | None, logged: frozenset[str]) -> tuple[str | None, str]:
     names = sorted(logged)
     if DEFAULT_METRIC in logged:
         return DEFAULT_METRIC, mode or "max"
@@ -127,10 +133,14 @@ class KeySummary:
             return
         self.count += len(vs)
         self.last, self.last_at = vs[-1], xs[-1]
-        finite = [v for v in vs if v - v == 0]
-        if not finite:
-            return
-        self.total += sum(finite)
+        total = sum(vs)
+        finite = vs
+        if total - total != 0:  # a NaN or ±inf among them (or a sum past the float range)
+            finite = [v for v in vs if v - v == 0]
+            if not finite:
+                return
+            total = sum(finite)
+        self.total += total
         lo, hi = min(finite), max(finite)
         if self.min is None or lo < self.min:
             self.min, self.min_at = lo, xs[vs.index(lo)]
@@ -148,8 +158,43 @@ def _percent(name: str) -> bool:
     return _HIGHER_IS_BETTER.search(name) is not None
 
 
+def fmt_values(name: str, values: list[Any]) -> list[str]:
+    """`fmt_value` of a column of values of one metric. A column of floats is formatted
+    in one call (`%` over a format of `%.4g` fields): the same strings, where no value
+    is an integer of 5 to 9 digits (`fmt_value` writes 12345, `%.4g` 1.234e+04: such a
+    column is written value by value)."""
+    percent = _percent(name)
+    if values and set(map(type, values)) == {float}:
+        cells: str | None = None
+        if not percent:
+            cells = ("\0".join(["%.4g"] * len(values)) % tuple(values))
+            cells = None if "e+" in cells else cells
+        elif (total := sum(values)) == total and min(values) >= 0.0 and max(values) <= 1.0:
+            cells = "\0".join(["%.1f%%"] * len(values)) % tuple(map((100.0).__mul__, values))
+        if cells is not None:
+            out = cells.split("\0")
+            return out if "-0" not in out else ["0" if c == "-0" else c for c in out]  # -0.0
+    out = []
+    for v in values:
+        if type(v) is not float:
+            out.append(fmt_value(name, v))
+        elif percent and 0.0 <= v <= 1.0:
+            out.append(f"{100 * v:.1f}%")
+        elif v.is_integer() and abs(v) < 1e9:
+            out.append(f"{int(v)}")
+        else:
+            out.append(f"{v:.4g}")
+    return out
+
+
 def fmt_value(name: str, v: Any) -> str:
     """A metric value for a table cell: fractions of accuracy-like names as percent."""
+    if type(v) is float:  # the common case first (NaN and ±inf format as nan, inf, -inf)
+        if 0.0 <= v <= 1.0 and _percent(name):
+            return f"{100 * v:.1f}%"
+        if v.is_integer() and abs(v) < 1e9:
+            return f"{int(v)}"
+        return f"{v:.4g}"
     if v is None:
         return "-"
     if not isinstance(v, (int, float)) or isinstance(v, bool):

@@ -5,7 +5,9 @@ The index is a cache. A supervisor may write another file than the one a reader 
 full disk), or may not run. So `ls`, `show`, `wait` and the dashboard check each row
 they show as queued, starting or running against its directory — small JSON files and
 /proc, no event log — and derive the row again where the directory says otherwise:
-in the index when it can be written, else in memory for this look.
+in the index when it can be written, else in memory for this look. With no supervisor,
+a reader also follows each live run it shows, as the supervisor would (`Index.follow`:
+the new lines of its log, from the fold the index keeps with its row).
 """
 
 from __future__ import annotations
@@ -22,8 +24,10 @@ def reconcile(index: Index, rows: list[RunRow]) -> list[RunRow]:
     if not any(r.status in ACTIVE for r in rows):
         return rows
     supervised = lock.is_running(index.logs)
-    return [_again(index, row) if row.status in ACTIVE and stale(
-        index.logs.run(row.id), row, supervised) else row for row in rows]
+    return [_followed(index, row) if not supervised and row.status in LIVE
+            else _again(index, row) if row.status in ACTIVE and stale(
+                index.logs.run(row.id), row, supervised)
+            else row for row in rows]
 
 
 def reconcile_active(index: Index) -> None:
@@ -48,7 +52,26 @@ def stale(paths: RunPaths, row: RunRow, supervised: bool) -> bool:
         return True  # it ended (the supervisor records that first, on a full disk too)
     if supervised or proc.get("executor") == "slurm":
         return False  # the supervisor concludes it within a tick
-    return not runstore.pid_alive(proc.get("pid", 0), proc.get("start_time"))
+    return runstore.writer_alive(proc) is False  # (None: on another host, its events tell)
+
+
+LIVE = ("starting", "running")
+
+
+def _followed(index: Index, row: RunRow) -> RunRow:
+    """A live row no supervisor follows, brought up to its log and directory."""
+    if stale(index.logs.run(row.id), row, supervised=False):
+        return _again(index, row)
+    try:
+        index.follow(row.id)
+        fresh = index.run(row.id)
+    except (sqlite3.Error, OSError) as e:
+        if health.kind(e) not in ("full", "readonly", "io", "busy", "cantopen"):
+            raise
+        return _again(index, row)
+    if fresh is None:
+        return row
+    return index.attach_summaries([fresh])[0] if row.summaries else fresh
 
 
 def _again(index: Index, row: RunRow) -> RunRow:

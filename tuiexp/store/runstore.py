@@ -12,6 +12,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -178,7 +179,10 @@ def _verdict(paths: RunPaths, proc: dict[str, Any] | None, attempt: int, started
         return after_prune(paths, exit_verdict(exit_rec), exit_rec.get("ended"))
     if proc is not None and proc.get("executor") == "slurm":  # its liveness is Slurm's to say
         return Verdict("running" if proc.get("job_id") else "starting")
-    if proc is not None and pid_alive(proc["pid"], proc.get("start_time")):
+    alive = writer_alive(proc) if proc is not None else False
+    if alive is None:  # on another host: its events say how it goes
+        return Verdict("running", f"on {proc['host']}" if proc else "")
+    if alive:
         return Verdict("running")
     return Verdict("crashed", "the process died while no supervisor watched it")
 
@@ -240,6 +244,16 @@ def _with_losses(verdict: Verdict, final: dict[str, Any] | None) -> Verdict:
     return Verdict(verdict.status, message, dropped)
 
 
+def writer_alive(proc: dict[str, Any]) -> bool | None:
+    """Whether the process proc.json records is alive; None when it runs on another host
+    (a script run by hand on a compute node, writing to a shared logs directory): its
+    pid means nothing here, and only its events can tell."""
+    host = proc.get("host")
+    if host and host != socket.gethostname():
+        return None
+    return pid_alive(proc["pid"], proc.get("start_time"))
+
+
 def exit_verdict(exit_rec: dict[str, Any]) -> Verdict:
     rc = exit_rec.get("returncode")
     if rc is None:  # never started, or adopted after a restart (its exit code is lost)
@@ -288,30 +302,44 @@ def check_run_dir(paths: RunPaths) -> str | None:
     The directory's name is the run's id: a run.json that is unreadable, or that
     names another run (a copied or hand-edited directory), is reported, never
     merged into the run it names."""
+    return _inspect(paths)[0]
+
+
+def checked_spec(paths: RunPaths) -> RunSpec:
+    """A run directory's spec, read once: RunNotFound where it has none, a UsageError
+    with `check_run_dir`'s sentence where it cannot be a run."""
+    if not paths.dir.is_dir():
+        return load_spec(paths)  # raises RunNotFound with the place
+    problem, spec = _inspect(paths)
+    if spec is None:
+        raise UsageError(problem or f"{paths.spec} is not a valid run spec.")
+    return spec
+
+
+def _inspect(paths: RunPaths) -> tuple[str | None, RunSpec | None]:
     name = paths.dir.name
     if not is_run_id(name):
         return (f"{paths.dir} is not named like a run id (letters, digits, '_', '-', '.'); "
-                f"move it out of {paths.dir.parent}.")
+                f"move it out of {paths.dir.parent}."), None
     try:
         data = json.loads(paths.spec.read_text())
     except FileNotFoundError:
-        return f"{paths.dir} has no run.json; move it out of {paths.dir.parent}."
+        return f"{paths.dir} has no run.json; move it out of {paths.dir.parent}.", None
     except OSError as e:
-        return f"{paths.spec} cannot be read ({e.strerror or e})."
+        return f"{paths.spec} cannot be read ({e.strerror or e}).", None
     except ValueError as e:  # not JSON, or not UTF-8
-        return f"{paths.spec} is not valid JSON ({e})."
+        return f"{paths.spec} is not valid JSON ({e}).", None
     if not isinstance(data, dict):
-        return f"{paths.spec} does not hold a run spec (a JSON object)."
+        return f"{paths.spec} does not hold a run spec (a JSON object).", None
     rid = data.get("id")
     if rid != name:
         shown = f"'{rid}'" if isinstance(rid, str) else "no valid id"
         return (f"{paths.spec} names run {shown}, not '{name}' as its directory does (a "
-                f"copied or hand-edited run?); move it out of {paths.dir.parent} to keep it.")
+                f"copied or hand-edited run?); move it out of {paths.dir.parent} to keep it."), None
     try:
-        RunSpec.from_json(data)
+        return None, RunSpec.from_json(data)
     except (TypeError, ValueError) as e:
-        return f"{paths.spec} is not a valid run spec ({e})."
-    return None
+        return f"{paths.spec} is not a valid run spec ({e}).", None
 
 
 def checkpoint_epochs(paths: RunPaths) -> list[int]:
@@ -395,8 +423,14 @@ def next_attempt(paths: RunPaths) -> int:
 
 
 def write_proc(paths: RunPaths, pid: int, attempt: int, **extra: Any) -> None:
+    """proc.json: the process, its process group (the group a cancel signals: a script
+    run by hand may not lead one), the host whose pid it is, the attempt."""
+    try:
+        pgid = os.getpgid(pid)
+    except OSError:
+        pgid = pid
     atomic.write_json(
         paths.proc,
-        {"pid": pid, "pgid": pid, "attempt": attempt, "start_time": process_start_time(pid)
-         or time.time(), "started": time.time(), **extra},
+        {"pid": pid, "pgid": pgid, "host": socket.gethostname(), "attempt": attempt,
+         "start_time": process_start_time(pid) or time.time(), "started": time.time(), **extra},
     )

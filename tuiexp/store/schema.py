@@ -16,15 +16,14 @@ from . import health
 from .paths import LogsDir
 from .spec import RunSpec
 
-SCHEMA_VERSION = 7  # 4: note and tags (store/notes.py); 5: the clock across attempts, the current
-# LR; 6: when the current epoch began (a countdown ETA), a Slurm job's id, node, pending reason;
-# 7: events a run could not write (`dropped`, from its final record)
+#: 4: note and tags (store/notes.py); 5: the clock across attempts, the current LR;
+#: 6: when the current epoch began (a countdown ETA), a Slurm job's id, node, pending reason;
+#: 7: events a run could not write (`dropped`, from its final record); 8: points in chunks
+#: (`series`), the fold of each run's log kept with its row
+SCHEMA_VERSION = 8
 
 
 SCOPE_CODE = {"epoch": 0, "step": 1}
-
-
-FINITE = "value BETWEEN -1.7976931348623157e308 AND 1.7976931348623157e308"
 
 
 SCHEMA = """
@@ -62,6 +61,7 @@ CREATE TABLE IF NOT EXISTS runs (
     job_id TEXT,
     node TEXT,
     reason TEXT NOT NULL DEFAULT '',
+    ingested INTEGER NOT NULL DEFAULT 0,  -- bytes of events.jsonl folded in
     -- the long columns last: a listing that reads none of them skips their pages
     message TEXT NOT NULL DEFAULT '',
     note TEXT NOT NULL DEFAULT '',
@@ -70,6 +70,7 @@ CREATE TABLE IF NOT EXISTS runs (
     logged_params TEXT,
     warnings TEXT,
     checkpoints TEXT,
+    fold TEXT,  -- the rest of the fold (store/ingest.py:Fold.state): a reader goes on from it
     spec TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS runs_status ON runs(status, priority, queue_pos);
@@ -77,21 +78,28 @@ CREATE INDEX IF NOT EXISTS runs_seq ON runs(seq);
 CREATE INDEX IF NOT EXISTS runs_parent ON runs(parent);
 CREATE TABLE IF NOT EXISTS keys (
     id INTEGER PRIMARY KEY, name TEXT NOT NULL, scope INTEGER NOT NULL, UNIQUE (name, scope));
-CREATE TABLE IF NOT EXISTS metrics (
-    run INTEGER NOT NULL, key INTEGER NOT NULL, x INTEGER NOT NULL, value REAL,
-    PRIMARY KEY (run, key, x)) WITHOUT ROWID;
+-- a metric's points in chunks of consecutive x: xs are x0, x0 + dx, ... (dx NULL: the
+-- int64 array `xs`), the values a float64 array (store/series.py:Chunk): rows of up to
+-- 500 points fill a page each, so a point costs its 8 bytes and little more
+CREATE TABLE IF NOT EXISTS series (
+    run INTEGER NOT NULL, key INTEGER NOT NULL, x0 INTEGER NOT NULL, x1 INTEGER NOT NULL,
+    n INTEGER NOT NULL, dx INTEGER, xs BLOB, vs BLOB NOT NULL);
+CREATE UNIQUE INDEX IF NOT EXISTS series_at ON series(run, key, x0);
+-- keyed by metric first: a listing's column (one metric, every run) is one range
 CREATE TABLE IF NOT EXISTS summaries (
     run INTEGER NOT NULL, key INTEGER NOT NULL, count INTEGER NOT NULL, last REAL,
     last_at INTEGER, min REAL, min_at INTEGER, max REAL, max_at INTEGER, total REAL,
-    PRIMARY KEY (run, key)) WITHOUT ROWID;
+    PRIMARY KEY (key, run)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS summaries_run ON summaries(run);
 CREATE TABLE IF NOT EXISTS confusion (
     run INTEGER NOT NULL, epoch INTEGER NOT NULL, data TEXT NOT NULL,
     PRIMARY KEY (run, epoch)) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS settings (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
 """
 
 
-TABLES = ("runs", "keys", "metrics", "summaries", "confusion", "settings")
+TABLES = ("runs", "keys", "series", "summaries", "confusion", "settings")
+OLD_TABLES = ("epochs", "steps", "metrics")  # of earlier schemas
 
 D = TypeVar("D", bound="Database")
 
@@ -155,7 +163,7 @@ class Database:
             if stale:
                 queue = {r[0]: (r[1], r[2]) for r in
                          db.execute("SELECT id, queue_pos, priority FROM runs")}
-                for table in (*TABLES, "epochs", "steps"):
+                for table in (*TABLES, *OLD_TABLES):
                     db.execute(f"DROP TABLE IF EXISTS {table}")
             for stmt in SCHEMA.split(";"):
                 if stmt.strip():
@@ -176,7 +184,18 @@ class Database:
 
     @contextmanager
     def tx(self) -> Iterator[sqlite3.Connection]:
-        """A write transaction that takes the write lock at once (no upgrade deadlock)."""
+        """A write transaction that takes the write lock at once (no upgrade deadlock);
+        inside another, a savepoint (what fails in it is undone, the outer one goes on)."""
+        if self.db.in_transaction:
+            self.db.execute("SAVEPOINT tx")
+            try:
+                yield self.db
+            except BaseException:
+                self.db.execute("ROLLBACK TO tx")
+                self.db.execute("RELEASE tx")
+                raise
+            self.db.execute("RELEASE tx")
+            return
         self.db.execute("BEGIN IMMEDIATE")
         try:
             yield self.db
@@ -207,7 +226,7 @@ class Database:
         row = db.execute("SELECT num FROM runs WHERE id = ?", (run_id,)).fetchone()
         if row is None:
             return
-        for table in ("metrics", "summaries", "confusion"):
+        for table in ("series", "summaries", "confusion"):
             db.execute(f"DELETE FROM {table} WHERE run = ?", (row[0],))
         db.execute("DELETE FROM runs WHERE num = ?", (row[0],))
 

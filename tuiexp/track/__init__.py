@@ -15,9 +15,10 @@ Several runs in one process (a notebook, a script training several models):
     with track.start(experiment="mlp", params={"lr": lr}, metric="val/acc", mode="max") as run:
         run.log({"val/acc": 0.9}, epoch=1)             # leaving the block finishes the run
 
-`log` never blocks on I/O: a background thread writes batches every
-FLUSH_INTERVAL seconds, and an exit, an exception or SIGTERM flushes what is
-left. A run never touches the index; the supervisor reads this directory.
+`log` never blocks on I/O: a background thread, woken by the first event after a
+quiet spell, writes what is pending (a busy loop's events in batches, at most every
+FLUSH_GAP seconds), and an exit, an exception or SIGTERM flushes what is left. A
+run never touches the index; the supervisor reads this directory.
 """
 
 from __future__ import annotations

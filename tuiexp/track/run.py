@@ -16,12 +16,17 @@ from typing import Any
 
 from ..store import atomic, events, runstore
 from ..store.atomic import fsync_dir
+from ..store.events import VERSION
 from ..store.metrics import MAX_EPOCH, MAX_NAMES
 from ..store.paths import RunPaths
 from ..store.runstore import checkpoint_epochs
 from . import checks, exits
 
-FLUSH_INTERVAL = 0.2
+FLUSH_INTERVAL = 0.2  # the longest an event waits in memory while a run logs busily
+#: the shortest gap between two flushes: the first event after a quiet spell is written
+#: at once (a 10 Hz logger's events are visible within milliseconds), a busy loop's are
+#: written in batches, one write call each
+FLUSH_GAP = 0.005
 MAX_PENDING = 100_000  # past this many unflushed events, log() flushes inline
 #: bytes kept in memory while the disk refuses them (ENOSPC); past this, new events are
 #: counted and dropped (a terminal status is always kept) and a warning says how many
@@ -30,6 +35,10 @@ STOP_CHECK_EVERY = 0.5  # seconds between looks for a stop.request file (cheap o
 #: how long a study's trial waits at an epoch's end for the pruner's verdict on it: a
 #: tenth of an epoch, within these bounds (the supervisor answers within its tick)
 JUDGE_WAIT = (0.5, 5.0)
+WRITEV_MAX = min(os.sysconf("SC_IOV_MAX"), 1024)  # lines per writev call
+#: bytes per write call: one 13 MB write took ten times as long as 256 KiB pieces (ext4,
+#: the dirty-page throttle works per call)
+WRITE_BYTES = 256 << 10
 _TMP_RE = re.compile(r"^\..+\.(\d+)\.tmp$")  # save_checkpoint's `.epoch-N.pt.<pid>.tmp`
 
 
@@ -46,7 +55,9 @@ class Run:
         #: started by hand (no supervisor reads its exit code): tuiexp writes its status
         self.standalone = bool(proc.get("standalone"))
         # deque: append and popleft are atomic, so log() needs no lock and loses nothing
-        self._pending: deque[tuple[float, str, dict[str, Any]]] = deque()
+        #: log()'s events as whole dicts (metric names and numbers, `v`, `t`, `kind`), any
+        #: other as (t, kind, fields)
+        self._pending: deque[dict[str, Any] | tuple[float, str, dict[str, Any]]] = deque()
         self._names: set[str] = set()  # metric names already checked (the regex runs once)
         self._names_warned = False
         self._backlog = bytearray()  # encoded, not yet written (the disk refused it)
@@ -56,6 +67,8 @@ class Run:
         # the final record's space, taken while there is some (store/atomic.py reserve)
         atomic.reserve(self.paths.final)
         self._write_lock = threading.Lock()
+        self._wake = threading.Event()  # set by the first event logged after a flush
+        self._unsynced = False  # written since the last fsync
         self._fd = os.open(self.paths.events, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
         events.ensure_line_start(self._fd, self.paths.events)
         self._finished: str | None = None  # the terminal status once finish() ran
@@ -137,8 +150,17 @@ class Run:
             self._epoch_logged = (epoch, now, now - before[1] if before else 0.0)
         else:
             raise TypeError("track.log needs step= or epoch=")
-        self._pending.append((time.time(), kind, metrics))
-        if len(self._pending) >= MAX_PENDING:
+        # the head goes in with the metrics (names are checked: none is v, t or kind), so
+        # the flush writes the dict as it is, many to an orjson call
+        metrics["v"] = VERSION
+        metrics["t"] = time.time()
+        metrics["kind"] = kind
+        pending = self._pending
+        pending.append(metrics)
+        n = len(pending)
+        if n == 1:  # the first since the flush thread last emptied it: wake it
+            self._wake.set()
+        elif n >= MAX_PENDING:
             self._flush_quietly()
 
     @staticmethod
@@ -166,7 +188,10 @@ class Run:
         if self._finished is not None:
             raise self._final_error(f"an event ({kind})")
         self._pending.append((time.time(), kind, fields))
-        if len(self._pending) >= MAX_PENDING:
+        n = len(self._pending)
+        if n == 1:
+            self._wake.set()
+        elif n >= MAX_PENDING:
             self._flush_quietly()
 
     def meta(self, **fields: Any) -> None:
@@ -215,18 +240,45 @@ class Run:
         with self._write_lock:
             if self._closed:
                 return
-            pop = self._pending.popleft
-            batch = [pop() for _ in range(len(self._pending))]
-            self._queue_bytes(b"".join(self._encode(*ev) for ev in batch),
-                              keep=any(ev[1] == "status" for ev in batch))
-            self._write_backlog()
+            lines, keep = self._encode_pending()
+            self._write(lines, keep)
             if self._dropped:
                 n, self._dropped = self._dropped, 0
                 self._backlog += events.encode("warning", time.time(), {
                     "message": f"{n} events were dropped while the disk refused writes"})
                 self._write_backlog()
-            if sync:
+            if sync and self._unsynced:
                 os.fsync(self._fd)
+                self._unsynced = False
+
+    def _encode_pending(self) -> tuple[list[bytes | memoryview], bool]:
+        """The pending events as lines, and whether they hold a status (kept whatever the
+        backlog). log()'s events are written in bulk (events.encode_metric_events)."""
+        pop = self._pending.popleft
+        lines: list[bytes | memoryview] = []
+        logged: list[dict[str, Any]] = []
+        keep = False
+        for _ in range(len(self._pending)):
+            event = pop()
+            if isinstance(event, dict):
+                logged.append(event)
+                continue
+            t, kind, fields = event
+            if logged:
+                lines += self._encode_logged(logged)
+                logged = []
+            lines.append(self._encode(t, kind, fields))
+            keep = keep or kind == "status"
+        if logged:
+            lines += self._encode_logged(logged)
+        return lines, keep
+
+    def _encode_logged(self, objs: list[dict[str, Any]]) -> list[bytes | memoryview]:
+        try:
+            return events.encode_metric_events(objs)
+        except Exception:  # noqa: BLE001 - a value that cannot be read: found one by one
+            return [self._encode(obj.pop("t"), obj.pop("kind"), obj)
+                    for obj in objs if obj.pop("v", True)]
 
     def _encode(self, t: float, kind: str, fields: dict[str, Any]) -> bytes:
         data, problems = events.encode_safe(kind, t, fields)
@@ -235,6 +287,43 @@ class Run:
             say(f"tuiexp: warning: {message}")
             data += events.encode("warning", t, {"message": message})
         return data
+
+    def _write(self, lines: list[bytes | memoryview], keep: bool) -> None:
+        """Write `lines` after what the disk refused before; what it refuses now is kept
+        (and its OSError raised)."""
+        done, torn = self._writev(lines) if not self._backlog else (0, False)
+        if done < len(lines):
+            rest = b"".join(lines[done:])
+            if torn:  # the end of a line the disk took the start of: kept, whatever the bound
+                end = rest.find(b"\n") + 1
+                self._backlog += rest[:end]
+                rest = rest[end:]
+            self._queue_bytes(rest, keep)
+            self._write_backlog()
+
+    def _writev(self, lines: list[bytes | memoryview]) -> tuple[int, bool]:
+        """Write lines straight from where they are (no copy of a big batch); returns how
+        many were written whole, and whether the disk took part of the next (its rest is
+        left in its place). An OSError stops (the backlog retries it)."""
+        done = 0
+        try:
+            while done < len(lines):
+                end, size = done, 0
+                while end < len(lines) and size < WRITE_BYTES and end - done < WRITEV_MAX:
+                    size += len(lines[end])
+                    end += 1
+                batch = lines[done:end]
+                written = os.writev(self._fd, batch)
+                self._unsynced = True
+                for line in batch:
+                    if written < len(line):
+                        lines[done] = line[written:]
+                        return done, written > 0
+                    written -= len(line)
+                    done += 1
+        except OSError:
+            pass
+        return done, False
 
     def _queue_bytes(self, data: bytes, keep: bool) -> None:
         """Append to what is to be written; past MAX_BACKLOG only a final status is kept."""
@@ -259,6 +348,7 @@ class Run:
                 self._refused = OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
                 raise self._refused
             del self._backlog[:written]
+            self._unsynced = True
 
     def _untear(self, written: int) -> int:
         """A short write ended inside an event: take that part back, so the log holds
@@ -278,8 +368,17 @@ class Run:
             pass
 
     def _flush_loop(self) -> None:
-        """Flush every FLUSH_INTERVAL until closed; nothing it meets may end it."""
-        while not self._stop.wait(FLUSH_INTERVAL):
+        """Flush when woken by the first event after a flush (at most every FLUSH_GAP),
+        else every FLUSH_INTERVAL (a backlog the disk refused), until closed; nothing it
+        meets may end it."""
+        last = 0.0
+        while not self._stop.is_set():
+            self._wake.wait(FLUSH_INTERVAL)
+            gap = FLUSH_GAP - (time.monotonic() - last)
+            if gap > 0 and self._stop.wait(gap):  # a busy loop: batch what it logs
+                break
+            self._wake.clear()  # before flushing: an event logged after this wakes it again
+            last = time.monotonic()
             try:
                 self.flush()
             except OSError:  # disk full or dir gone: keep the run alive, retry later
@@ -432,6 +531,7 @@ class Run:
         """Stop the flush thread, write what is left and the final record (reports, never
         raises, on OSError)."""
         self._stop.set()
+        self._wake.set()
         if self._flusher is not threading.current_thread():
             self._flusher.join(timeout=5)
         try:
