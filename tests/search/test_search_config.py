@@ -55,6 +55,10 @@ def test_grid_counts_its_points(tmp_path: Path) -> None:
     ('sampler = "tpee"\ntrials = 2\nlr = { uniform = [0, 1] }\n', "line 12: unknown sampler 'tpee' — did you mean `tpe`?"),
     ('pruner = "medain"\ntrials = 2\nlr = { uniform = [0, 1] }\n', "line 12: unknown pruner 'medain' — did you mean `median`?"),
     ("trials = 2\nsampeler = \"tpe\"\nlr = { uniform = [0, 1] }\n", "line 13: unknown key `sampeler` in [search] — did you mean `sampler`?"),
+    ('pruner = "asha"\nmin_resource = 2\ntrials = 2\nlr = { uniform = [0, 1] }\n',
+     "line 13: unknown key `min_resource` in [search] — Optuna's `min_resource` is `warmup` here"),
+    ("n_startup_trials = 3\ntrials = 2\nlr = { uniform = [0, 1] }\n",
+     "line 12: unknown key `n_startup_trials` in [search] — Optuna's `n_startup_trials` is `startup_trials` here"),
     ("lr = { uniform = [0, 1] }\n", "`search.trials` is missing"),
     ('sampler = "grid"\nlr = { uniform = [0, 1] }\n', 'sampler = "grid" takes `choice` or `int_uniform` values'),
     ('sampler = "grid"\ntrials = 5\nlr = { choice = [0.1, 0.2] }\n', "`search.trials` = 5 is more than the grid's 2 points"),
@@ -151,3 +155,36 @@ def test_the_reduction_factor_reaches_the_pruner(tmp_path: Path) -> None:
     path.write_text(path.read_text().replace("reduction = 3", "reduction = 1"))
     with pytest.raises(ConfigError, match=r"line 6: `search.reduction` must be an integer of at least 2"):
         loader.load(path)
+
+
+@pytest.mark.parametrize("pruner", ["asha", "median", "hyperband"])
+def test_warmup_is_the_first_epoch_a_pruner_can_stop_a_trial_at(tmp_path: Path, pruner: str) -> None:
+    """`warmup` is the median pruner's n_warmup_steps and ASHA's and Hyperband's
+    min_resource (their first rung): a hopeless trial goes on through epoch 1 and, where
+    the pruner rules at its first rung (ASHA, median), stops at epoch 2."""
+    from tuiexp.search import study as studies
+
+    optuna = studies.optuna_module()
+    path = tmp_path / "experiments.toml"
+    path.write_text(f'[experiments.x]\nlr = 0.1\n[experiments.x.search]\npruner = "{pruner}"\n'
+                    'trials = 8\nwarmup = 2\nstartup_trials = 2\nlr = { log_uniform = [1e-4, 1e-1] }\n')
+    search = loader.load(path).experiment("x").search
+    assert search is not None
+    study = optuna.create_study(direction="maximize", pruner=studies.make_pruner(optuna, search, 8))
+    for _ in range(4):  # good trials, ahead at every epoch (ASHA records a rung when asked)
+        good = study.ask()
+        for epoch in range(1, 9):
+            good.report(1.0, epoch)
+            assert not good.should_prune()
+        study.tell(good, 1.0)
+    bad = study.ask()
+    stopped = None
+    for epoch in range(1, 9):
+        bad.report(0.0, epoch)
+        if bad.should_prune():
+            stopped = epoch
+            break
+    assert stopped is not None and stopped >= 2
+    if pruner != "hyperband":  # (a Hyperband trial's bracket may start at a later rung)
+        assert stopped == 2
+    assert studies.next_verdict(search, 4, 0, 8) == 2

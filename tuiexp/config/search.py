@@ -23,6 +23,12 @@ SETTINGS = {"sampler": "tpe", "pruner": "median", "trials": None, "parallel": 1,
             "warmup": 1, "startup_trials": 5, "reduction": None}
 
 
+#: Optuna's names for settings the [search] table names otherwise (an Optuna user's first guess)
+OPTUNA_NAMES = {
+    "min_resource": "warmup", "n_warmup_steps": "warmup", "n_startup_trials": "startup_trials",
+    "reduction_factor": "reduction", "n_trials": "trials", "n_jobs": "parallel",
+}
+
 Fail = Callable[[str | None, str], Exception]
 
 
@@ -55,6 +61,8 @@ def parse_search(raw: Any, params: dict[str, Any], fail: Fail,
         if not isinstance(dist, dict):
             close = difflib.get_close_matches(key, SETTINGS, n=1, cutoff=0.6)
             hint = f" — did you mean `{close[0]}`?" if close else ""
+            if key in OPTUNA_NAMES:
+                hint = f" — Optuna's `{key}` is `{OPTUNA_NAMES[key]}` here"
             raise fail(key, f"unknown key `{key}` in [search]{hint} (a param to search takes a "
                             "distribution, e.g. lr = {{ log_uniform = [1e-4, 1e-1] }})")
         at: Callable[[str], Exception] = partial(fail, key)
