@@ -13,6 +13,7 @@ the new lines of its log, from the fold the index keeps with its row).
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
 
 from . import events, health, lock, runstore
 from .index import ACTIVE, Index, RunRow
@@ -62,31 +63,31 @@ def _followed(index: Index, row: RunRow) -> RunRow:
     """A live row no supervisor follows, brought up to its log and directory."""
     if stale(index.logs.run(row.id), row, supervised=False):
         return _again(index, row)
-    try:
-        index.follow(row.id)
-        fresh = index.run(row.id)
-    except (sqlite3.Error, OSError) as e:
-        if health.kind(e) not in ("full", "readonly", "io", "busy", "cantopen"):
-            raise
-        return _again(index, row)
-    if fresh is None:
-        return row
-    return index.attach_summaries([fresh])[0] if row.summaries else fresh
+    return _reread(index, row, index.follow) or _again(index, row)
 
 
 def _again(index: Index, row: RunRow) -> RunRow:
     """The row derived from its directory: indexed again where the index takes it, else
     changed in memory for this look only."""
-    try:
-        index.reindex_run(row.id)
-        fresh = index.run(row.id)
-    except (sqlite3.Error, OSError) as e:
-        if health.kind(e) not in ("full", "readonly", "io", "busy", "cantopen"):
-            raise
-        fresh = None
+    fresh = _reread(index, row, index.reindex_run)
     if fresh is not None:
-        return index.attach_summaries([fresh])[0] if row.summaries else fresh
+        return fresh
     paths = index.logs.run(row.id)
     verdict = runstore.derive_status(paths, runstore.last_status(events.read_all(paths.events)))
     row.status, row.message, row.dropped = verdict.status, verdict.message, verdict.dropped
     return row
+
+
+def _reread(index: Index, row: RunRow, write: Callable[[str], object]) -> RunRow | None:
+    """The row after `write` brought it up to date in the index; None where the index
+    cannot take the write (a full disk, a read-only or busy file)."""
+    try:
+        write(row.id)
+        fresh = index.run(row.id)
+    except (sqlite3.Error, OSError) as e:
+        if health.kind(e) not in ("full", "readonly", "io", "busy", "cantopen"):
+            raise
+        return None
+    if fresh is None:
+        return None
+    return index.attach_summaries([fresh])[0] if row.summaries else fresh
