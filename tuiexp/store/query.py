@@ -132,9 +132,25 @@ def label_params(row: RunRow, defaults: Defaults | None = None) -> dict[str, str
     params, then what the script reported, flattened to leaves (`augment.flip`), each
     value in one canonical text (a table's key order or `0` against `0.0` is no
     difference); internal keys and the seed left out."""
-    flat = {**flatten(dict(defaults(row.spec))), **flatten(row.params)} if defaults else flatten(row.params)
+    own = _label_texts(flatten(row.params))
+    return {**_default_texts(defaults(row.spec)), **own} if defaults else own
+
+
+def _label_texts(flat: Mapping[str, Any]) -> dict[str, str]:
     return {k: _canonical(v) for k, v in flat.items()
             if k not in NOT_IN_LABEL and not k.startswith("_")}
+
+
+#: each shared defaults mapping (config.params.defaults_for gives one per trainer) as
+#: label texts, made once: a listing of 10,000 runs would otherwise redo it per run
+_DEFAULT_TEXTS: dict[int, tuple[Mapping[str, Any], dict[str, str]]] = {}
+
+
+def _default_texts(defaults: Mapping[str, Any]) -> dict[str, str]:
+    kept = _DEFAULT_TEXTS.get(id(defaults))
+    if kept is None or kept[0] is not defaults:
+        kept = _DEFAULT_TEXTS[id(defaults)] = (defaults, _label_texts(flatten(dict(defaults))))
+    return kept[1]
 
 
 def _canonical(v: Any) -> str:
