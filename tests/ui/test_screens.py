@@ -231,8 +231,9 @@ async def test_cancel_resume_move_and_archive(ws, wait_until):
             raise AssertionError([n.message for n in app._notifications], table(app).states[b].row) from None
         await pilot.press("d")
         await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
-        await pilot.press("n")
+        await pilot.press("q")  # in a dialog q answers no: it never quits the dashboard
         await wait_until(pilot, lambda: not isinstance(app.screen, ConfirmScreen))
+        assert app.is_running and app.return_code is None
         assert b in table(app).states and b in indexed_ids(ws)
 
 

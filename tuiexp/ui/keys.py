@@ -87,7 +87,9 @@ TAGS: list[BindingType] = [Binding("escape", "dismiss(None)", "Cancel")]
 NOTE: list[BindingType] = [Binding("ctrl+s", "save", "Save (an empty note clears it)"),
                            Binding("escape", "dismiss(None)", "Cancel")]
 CONFIRM: list[BindingType] = [Binding("y", "answer(True)", "Yes"),
-                              Binding("n,escape", "answer(False)", "No")]
+                              # q, the dashboard's quit, answers no here: a user backing
+                              # out of a question never loses the dashboard with it
+                              Binding("n,escape,q", "answer(False)", "No")]
 EXPORT: list[BindingType] = [Binding("ctrl+s", "write", "Write the file"),
                              Binding("escape", "dismiss(None)", "Close")]
 
