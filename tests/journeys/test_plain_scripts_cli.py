@@ -41,7 +41,21 @@ for batch in range(3):
 print("done, results written to out/")
 """
 
+#: a script that logs steps only (no epoch): `run --wait` must not follow it in silence
+STEPS = """
+import time
+from tuiexp import track
+track.init()
+for step in range(1, 41):
+    track.log(step=step, loss=1.0 / step)
+    time.sleep(0.05)
+track.finish()
+"""
+
 CONFIG = """
+[experiments.steps]
+command = "python steps.py"
+
 [experiments.plain]
 command = "python fit.py --lr {lr} --seed {seed} --epochs {epochs}"
 scalars = "stdout"
@@ -58,6 +72,7 @@ scalars = "stdout"
 def _start(workdir: Path) -> None:
     (workdir / "fit.py").write_text(FIT)
     (workdir / "quiet.py").write_text(QUIET)
+    (workdir / "steps.py").write_text(STEPS)
     write_config(workdir, CONFIG)
 
 
@@ -118,3 +133,14 @@ def test_a_script_that_prints_no_metric_says_so_in_ls_and_show(workdir):
     assert any("no metric" in w for w in warnings), show
     # the sentence tells the user what a metric line looks like
     assert any(re.search(r"name: value|name=value|epoch N", w) for w in warnings), show
+
+
+def test_run_wait_on_a_script_that_logs_only_steps_prints_its_steps(workdir):
+    _start(workdir)
+    out = tuiexp(workdir, "run", "steps", "--wait", timeout=120)
+    assert out.returncode == 0, out.stdout + out.stderr
+    run_id = out.stdout.split()[0]
+    steps = re.findall(rf"^{run_id}  step (\d+)  loss=(\S+)$", out.stdout, re.M)
+    assert steps, out.stdout
+    assert int(steps[-1][0]) == 40 and float(steps[-1][1]) == pytest.approx(1 / 40, rel=1e-3)
+    assert out.stdout.rstrip().endswith(f"{run_id}  finished"), out.stdout

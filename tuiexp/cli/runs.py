@@ -180,7 +180,8 @@ def follow(logs: LogsDir, ids: list[str], poll: float = 0.25) -> int:
 
 
 def _follow(logs: LogsDir, ids: list[str], going: list[str], poll: float) -> int:
-    shown: dict[str, int] = {}
+    shown: dict[str, int] = {}  # the last epoch printed per run
+    stepped: dict[str, tuple[int, float]] = {}  # the last step printed, and when
     with Client(logs) as client:
         while True:
             if client.index.replaced():  # deleted or restored meanwhile: read the new one
@@ -196,6 +197,9 @@ def _follow(logs: LogsDir, ids: list[str], going: list[str], poll: float) -> int
                     shown[row.id] = epoch
                     print(f"{row.id}  epoch {epoch}/{row.epochs or '?'}  {printable(line)}",
                           flush=True)
+                if row.id not in shown and (steps := step_line(row, stepped.get(row.id))):
+                    stepped[row.id] = (row.step or 0, time.monotonic())
+                    print(f"{row.id}  {printable(steps)}", flush=True)
             if all(r is not None and r.status in TERMINAL for r in rows):
                 break
             if not lock.is_running(logs):
@@ -223,6 +227,25 @@ def epoch_lines(index: Index, row: RunRow, after: int) -> list[tuple[int, str]]:
         for x, v in index.points(row.num, name, "epoch", after=after):
             by_epoch.setdefault(x, []).append(f"{name}={_fmt(v)}")
     return [(x, "  ".join(parts)) for x, parts in sorted(by_epoch.items())]
+
+
+#: seconds between two step lines of a run that has shown no epoch yet
+STEP_EVERY = 2.0
+
+
+def step_line(row: RunRow, last: tuple[int, float] | None) -> str | None:
+    """`step S  name=value` of a run that has logged steps since `last` (the step last
+    printed, and when), at most every STEP_EVERY seconds and once at its end: a script
+    that logs only steps, or a long first epoch, is never followed in silence."""
+    names = [n for n, scope in row.summaries if scope == "step"]
+    if not names or row.step is None or (last is not None and row.step <= last[0]):
+        return None
+    if (last is not None and row.status not in TERMINAL
+            and time.monotonic() - last[1] < STEP_EVERY):
+        return None
+    names = sorted(names, key=lambda n: (n != row.metric, n))[:FOLLOW_MAX_METRICS]
+    return f"step {row.step}  " + "  ".join(
+        f"{n}={_fmt(row.summaries[(n, 'step')].last)}" for n in names)
 
 
 def _fmt(v: Any) -> str:
