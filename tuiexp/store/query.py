@@ -206,11 +206,15 @@ def labels(rows: Iterable[RunRow] | Mapping[str, RunRow], defaults: Defaults | N
     varying: dict[str, list[str]] = {}
     seeds: dict[str, set[Any]] = {}
     for exp, members in groups.items():
-        values: dict[str, set[str]] = {}
+        first: dict[str, str] = {}  # each key's first value; a key varies on a second
+        differ: set[str] = set()
         for r in members:
-            for k, v in params[r.id].items():
-                values.setdefault(k, set()).add(v)
-        keys = sorted(k for k, vs in values.items() if len(vs) > 1)
+            for k, v in params[r.id].items() - first.items():  # (a set operation, in C)
+                if k in first:
+                    differ.add(k)
+                else:
+                    first[k] = v
+        keys = sorted(differ)
         if "param_budget" in keys:  # a budget sizes model_args: the budget names the run
             keys = [k for k in keys if not k.startswith("model_args.")]
         varying[exp] = keys
