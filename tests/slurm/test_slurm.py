@@ -215,7 +215,8 @@ def test_time_limit_signal_checkpoints_requeues_and_matches_the_uninterrupted_ru
     time limit; the trainer stops at its next step, says preempted, is submitted again
     as a new job, resumes from its last epoch checkpoint (the interrupted epoch is run
     again from its start) and ends with the same numbers as a run never interrupted."""
-    epochs = 8  # a few seconds of training left after epoch 1: the signal lands mid-run
+    epochs = 30  # seconds of training left after epoch 1, so the signal lands mid-run even
+    # when the scancel and the wrapper's stop file are slow under load (8 epochs, ~1 s, were not)
     config(project, "[queue]\nexecutor = \"slurm\"\n[queue.slurm]\ncpus_per_task = 1\n"
            f"time = \"10\"\n\n[experiments.tiny]\nepochs = {epochs}\n" + TINY_TOML)
     (rid,) = queue(project, "tiny")

@@ -23,7 +23,10 @@ def test_ctrl_c_in_run_wait_says_the_run_goes_on(workdir):
     write_config(workdir, '[experiments.slow]\ncommand = "python FAKE_RUN"\nepochs = 3\nhang = true\n')
     cli = subprocess.Popen([sys.executable, "-m", "tuiexp.cli", "run", "slow", "--wait"],
                            cwd=workdir, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                           start_new_session=True)  # its own group, as a terminal's job is
+                           start_new_session=True,  # its own group, as a terminal's job is
+                           # and SIGINT at its default, as in a terminal: a suite started in
+                           # the background of a script ignores it, and so would the CLI
+                           preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         run_id = cli.stdout.readline().strip()
         first = cli.stdout.readline()
