@@ -52,7 +52,19 @@ for step in range(1, 41):
 track.finish()
 """
 
+#: a script that opens a run of its own (track.start, meant for several runs in one
+#: process) although it was queued: the queued run must say where the metrics went
+OWN = """
+from tuiexp import track
+with track.start(experiment="inner") as run:
+    for epoch in range(1, 3):
+        run.log(epoch=epoch, val_acc=epoch / 4)
+"""
+
 CONFIG = """
+[experiments.own]
+command = "python own.py"
+
 [experiments.steps]
 command = "python steps.py"
 
@@ -73,6 +85,7 @@ def _start(workdir: Path) -> None:
     (workdir / "fit.py").write_text(FIT)
     (workdir / "quiet.py").write_text(QUIET)
     (workdir / "steps.py").write_text(STEPS)
+    (workdir / "own.py").write_text(OWN)
     write_config(workdir, CONFIG)
 
 
@@ -144,3 +157,16 @@ def test_run_wait_on_a_script_that_logs_only_steps_prints_its_steps(workdir):
     assert steps, out.stdout
     assert int(steps[-1][0]) == 40 and float(steps[-1][1]) == pytest.approx(1 / 40, rel=1e-3)
     assert out.stdout.rstrip().endswith(f"{run_id}  finished"), out.stdout
+
+
+def test_a_queued_script_that_opens_its_own_run_says_so_in_the_queued_run(workdir):
+    _start(workdir)
+    run_id = _run_and_wait(workdir, "own")
+    rows = json.loads(tuiexp(workdir, "ls", "--json", check=True).stdout)
+    (inner,) = [r for r in rows if r["experiment"] == "inner"]  # found, and finished
+    assert inner["status"] == "finished" and inner["metrics"]["val_acc@epoch"]["count"] == 2
+    queued = next(r for r in rows if r["id"] == run_id)
+    assert queued["status"] == "finished" and queued["metrics"] == {}
+    assert any(inner["id"] in w and "track.start()" in w for w in queued["warnings"]), queued
+    show = tuiexp(workdir, "show", run_id, check=True).stdout
+    assert inner["id"] in show, show

@@ -29,12 +29,15 @@ import signal
 import socket
 import sys
 import threading
+import time
 from pathlib import Path
 from types import FrameType, TracebackType
 from typing import Any
 
 from ..errors import UsageError
+from ..store import events
 from ..store.metrics import MAX_NAMES
+from ..store.paths import RunPaths
 from . import exits
 from .checks import NAME_RE, RESERVED
 from .run import FLUSH_INTERVAL, MAX_BACKLOG, MAX_PENDING, Run, exception_status, params_of
@@ -117,7 +120,28 @@ def start(experiment: str | None = None, params: dict[str, Any] | None = None, *
     used = params_of(config) if config is not None else None
     target = create_run(experiment, params if params is not None else used or {},
                         metric, mode, logs)
-    return _open_run(target, used)
+    run = _open_run(target, used)
+    if os.environ.get("TUIEXP_RUN_DIR"):
+        _point_queued_run(RunPaths(Path(os.environ["TUIEXP_RUN_DIR"])), run)
+    return run
+
+
+def _point_queued_run(queued: RunPaths, run: Run) -> None:
+    """A script the supervisor runs that opens runs of its own with start() leaves its
+    queued run empty, to end `finished` with nothing in it: while that run's log is still
+    empty, it says where the metrics went (a warning, shown by `ls` and `show`)."""
+    message = (f"the script opened run {run.id} with track.start(), a run of its own: its "
+               "metrics are there, not here (track.init() writes into the queued run)")
+    try:
+        if queued.events.exists() and queued.events.stat().st_size:
+            return  # the script wrote here too (init), or was told once already
+        fd = os.open(queued.events, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
+        try:
+            os.write(fd, events.encode("warning", time.time(), {"message": message}))
+        finally:
+            os.close(fd)
+    except OSError:
+        pass  # a word of advice: never a reason for the script to fail
 
 
 def _open_run(run_dir: Path, used: dict[str, Any] | None) -> Run:
