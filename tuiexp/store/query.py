@@ -127,16 +127,10 @@ class Label:
     under_parent: str
 
 
-def label_params(row: RunRow, defaults: Defaults | None = None) -> dict[str, str]:
-    """A run's params as labels compare them: the trainer's defaults, then the spec's
-    params, then what the script reported, flattened to leaves (`augment.flip`), each
-    value in one canonical text (a table's key order or `0` against `0.0` is no
-    difference); internal keys and the seed left out."""
-    own = _label_texts(flatten(row.params))
-    return {**_default_texts(defaults(row.spec)), **own} if defaults else own
-
-
 def _label_texts(flat: Mapping[str, Any]) -> dict[str, str]:
+    """Flattened params (`augment.flip`) as labels compare them: each value in one
+    canonical text (a table's key order or `0` against `0.0` is no difference); internal
+    keys and the seed left out."""
     return {k: _canonical(v) for k, v in flat.items()
             if k not in NOT_IN_LABEL and not k.startswith("_")}
 
@@ -197,7 +191,10 @@ def labels(rows: Iterable[RunRow] | Mapping[str, RunRow], defaults: Defaults | N
     read alike."""
     rows = list(rows.values()) if isinstance(rows, Mapping) else list(rows)
     by_id = {r.id: r for r in rows}
-    params = {r.id: label_params(r, defaults) for r in rows}
+    # a run's resolved params are its trainer's defaults (one dict shared by its runs)
+    # under its own: kept apart, so 10,000 runs are not 10,000 merged copies
+    own = {r.id: _label_texts(flatten(r.params)) for r in rows}
+    base = {r.id: _default_texts(defaults(r.spec)) if defaults else {} for r in rows}
     forks = {r.id for r in rows if r.parent in by_id}
     groups: dict[str, list[RunRow]] = {}
     for r in rows:
@@ -206,15 +203,7 @@ def labels(rows: Iterable[RunRow] | Mapping[str, RunRow], defaults: Defaults | N
     varying: dict[str, list[str]] = {}
     seeds: dict[str, set[Any]] = {}
     for exp, members in groups.items():
-        first: dict[str, str] = {}  # each key's first value; a key varies on a second
-        differ: set[str] = set()
-        for r in members:
-            for k, v in params[r.id].items() - first.items():  # (a set operation, in C)
-                if k in first:
-                    differ.add(k)
-                else:
-                    first[k] = v
-        keys = sorted(differ)
+        keys = sorted(_varying([own[r.id] for r in members], [base[r.id] for r in members]))
         if "param_budget" in keys:  # a budget sizes model_args: the budget names the run
             keys = [k for k in keys if not k.startswith("model_args.")]
         varying[exp] = keys
@@ -223,15 +212,16 @@ def labels(rows: Iterable[RunRow] | Mapping[str, RunRow], defaults: Defaults | N
     for r in rows:
         several = len(seeds.get(r.experiment, set()) | {r.seed}) > 1
         seed = f"s{r.seed}" if r.seed is not None and several else ""
-        mine = params[r.id]
+        mine, defaults_of_mine = own[r.id], base[r.id]
         if r.id in forks:
-            theirs = params[by_id[r.parent or ""].id]
-            changed = [_short(k, v) for k, v in sorted(mine.items()) if theirs.get(k) != v]
+            parent = by_id[r.parent or ""].id
+            resolved, theirs = {**defaults_of_mine, **mine}, {**base[parent], **own[parent]}
+            changed = [_short(k, v) for k, v in sorted(resolved.items()) if theirs.get(k) != v]
             short = _fit([f"fork@{r.fork_epoch}", *changed], "", width)
             out[r.id] = Label(_fit([r.experiment, f"fork@{r.fork_epoch}", *changed], seed, width), short)
         else:
-            text = _fit([r.experiment, *(_short(k, mine.get(k, "-")) for k in varying[r.experiment])],
-                        seed, width)
+            text = _fit([r.experiment, *(_short(k, mine.get(k, defaults_of_mine.get(k, "-")))
+                                         for k in varying[r.experiment])], seed, width)
             out[r.id] = Label(text, text)
     taken: dict[str, int] = {}
     for label in out.values():
@@ -240,6 +230,30 @@ def labels(rows: Iterable[RunRow] | Mapping[str, RunRow], defaults: Defaults | N
                 f"{label.text} #{rid.rsplit('-', 1)[-1]}",
                 f"{label.under_parent} #{rid.rsplit('-', 1)[-1]}")
             for rid, label in out.items()}
+
+
+def _varying(owns: list[dict[str, str]], bases: list[dict[str, str]]) -> set[str]:
+    """The params whose resolved values (a base under its own) differ between runs: two
+    values for one key, never a key one run lacks. Where the runs share one base (the
+    common case), the keys no run sets itself cannot differ, so only their own are read."""
+    shared = bases[0] if bases else {}
+    if any(b is not shared for b in bases):
+        owns, shared = [{**b, **o} for b, o in zip(bases, owns, strict=True)], {}
+    first: dict[str, str] = {}  # each key's first value: a key differs on a second
+    differ: set[str] = set()
+    have: dict[str, int] = {}
+    for o in owns:
+        for k in o:
+            have[k] = have.get(k, 0) + 1
+        for k, v in o.items() - first.items():  # (a set operation, in C)
+            if k in first:
+                differ.add(k)
+            else:
+                first[k] = v
+    # a key some runs set and others leave at the base's value
+    differ |= {k for k, v in first.items() if have[k] < len(owns) and k in shared
+               and shared[k] != v}
+    return differ
 
 
 def runs_labelled(by_label: Mapping[str, str], ref: str) -> list[str]:
