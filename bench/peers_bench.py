@@ -488,16 +488,10 @@ def worker_floor(logs: Path) -> dict[str, Any]:
 
 
 def worker_accumulate(logdir: Path) -> dict[str, Any]:
-    """TensorBoard's EventAccumulator alone: every scalar of every run under `logdir`."""
-    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    """TensorBoard's EventAccumulator alone (tb_import_bench's reader, beside this file)."""
+    from tb_import_bench import accumulate
 
-    n = 0
-    for run in sorted(p for p in logdir.iterdir() if p.is_dir()):
-        acc = EventAccumulator(str(run), size_guidance={"scalars": 0})
-        acc.Reload()
-        for tag in acc.Tags()["scalars"]:
-            n += len(acc.Scalars(tag))
-    return {"scalars": n}
+    return {"scalars": accumulate(logdir)}
 
 
 def pct(xs: list[float], q: float) -> float | None:
