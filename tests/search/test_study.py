@@ -5,44 +5,21 @@ from __future__ import annotations
 import json
 import os
 import signal
-import sys
 from pathlib import Path
+from typing import Any
 
 from tuiexp.search import study as studies
 from tuiexp.store import lock, runstore
 from tuiexp.store.paths import LogsDir
 
-from ..conftest import tuiexp, wait_for, write_config
+from ..conftest import tuiexp, wait_for
+from .conftest import study_config
 
 SCRIPT = Path(__file__).with_name("trial_script.py")
 
 
-def config(where: Path, *, trials: int, parallel: int, sleep: float, epochs: int = 4,
-           extra: str = "") -> Path:
-    body = f"""
-[queue]
-gpus = "none"
-cpu_jobs = {parallel}
-
-[experiments.tiny]
-command = ["{sys.executable}", "{SCRIPT}"]
-metric = "val/score"
-x = 0.5
-width = 1
-epochs = {epochs}
-sleep = {sleep}
-{extra}
-
-[experiments.tiny.search]
-sampler = "tpe"
-pruner = "median"
-trials = {trials}
-parallel = {parallel}
-startup_trials = 2
-x = {{ uniform = [0.0, 1.0] }}
-width = {{ int_uniform = [1, 4] }}
-"""
-    return write_config(where, body)
+def config(where: Path, **kw: Any) -> Path:
+    return study_config(where, SCRIPT, **kw)
 
 
 def study_done(logs: LogsDir, name: str = "tiny") -> bool:

@@ -19,38 +19,15 @@ from typing import Any
 import pytest
 
 from ..conftest import ROOT, tuiexp, wait_for, write_config
+from .conftest import study_config
 
 USER_TRIAL = Path(__file__).with_name("user_trial.py")
 ARGV_SCRIPT = Path(__file__).with_name("argv_script.py")
 TERMINAL = {"finished", "failed", "crashed", "diverged", "oom", "cancelled", "pruned"}
 
 
-def config(where: Path, *, trials: int, parallel: int = 1, sleep: float = 0.0, epochs: int = 4,
-           extra: str = "", pruner: str = "median") -> Path:
-    body = f"""
-[queue]
-gpus = "none"
-cpu_jobs = {parallel}
-
-[experiments.tiny]
-command = ["{sys.executable}", "{USER_TRIAL}"]
-metric = "val/score"
-x = 0.5
-width = 1
-epochs = {epochs}
-sleep = {sleep}
-{extra}
-
-[experiments.tiny.search]
-sampler = "tpe"
-pruner = "{pruner}"
-trials = {trials}
-parallel = {parallel}
-startup_trials = 2
-x = {{ uniform = [0.0, 1.0] }}
-width = {{ int_uniform = [1, 4] }}
-"""
-    return write_config(where, body)
+def config(where: Path, **kw: Any) -> Path:
+    return study_config(where, USER_TRIAL, **kw)
 
 
 def trial_runs(where: Path) -> dict[int, str]:
