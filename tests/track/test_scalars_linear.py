@@ -2,8 +2,8 @@
 it in linear time (no re-scan of the unfinished line), so the run ends when its script
 does and no metric is cut silently; a line past the limit is dropped with one warning.
 
-(Copied from the phase-1 branch p1-19, tests/faults/test_short_runs.py, with its helpers
-inlined: the run is seen through the real CLI, its run directory and /proc.)
+(The run is seen through the real CLI, its run directory and /proc, with the helpers
+of tests/faults/outside.py.)
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import tuiexp, wait_for, write_config
+from tests.faults.outside import alive, cpu_seconds, read_json
 from tuiexp.track.scalars import Backlog, Batcher, Parser, parse_all
 
 NO_NEWLINE = """
@@ -39,32 +40,6 @@ scalars = "stdout"
 """
 
 
-def _alive(pid: int) -> bool:
-    """Is `pid` a live process (a zombie is dead)?"""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except (OSError, IndexError):
-        return False
-
-
-def _cpu_seconds(pid: int) -> float | None:
-    """User + system CPU seconds of the process itself (not its children), from /proc."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-    except OSError:
-        return None
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def _read_json(path: Path) -> dict | None:
-    try:
-        return json.loads(path.read_text())
-    except (FileNotFoundError, ValueError):
-        return None
-
-
 def _row(where: Path, run_id: str) -> dict:
     out = tuiexp(where, "ls", "--json")
     rows = json.loads(out.stdout) if out.returncode == 0 else []
@@ -81,13 +56,13 @@ def test_case9_output_without_a_newline_is_parsed_in_linear_time(workdir):
     write_config(workdir, STDOUT_CONFIG.replace("NO_NEWLINE", str(nonl)))
     logs = workdir / "logs"
     (rid,) = tuiexp(workdir, "run", "nonl", check=True).stdout.split()
-    proc = wait_for(lambda: _read_json(logs / "runs" / rid / "proc.json"), timeout=60, every=0.05)
+    proc = wait_for(lambda: read_json(logs / "runs" / rid / "proc.json"), timeout=60, every=0.05)
     used = 0.0
 
     def ended() -> bool:
         nonlocal used
-        seen = _cpu_seconds(proc["pid"])
-        if seen is None or not _alive(proc["pid"]):
+        seen = cpu_seconds(proc["pid"])
+        if seen is None or not alive(proc["pid"]):
             return True
         used = max(used, seen)
         return False
