@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.conftest import FAKE_RUN, write_config
+from tests.faults.outside import until
 from tuiexp.config.loader import load
 from tuiexp.queue import daemon
 from tuiexp.queue.client import Client
@@ -72,14 +73,7 @@ def config(where: Path, body: str) -> Path:
 
 def deadline_wait(predicate: Any, timeout: float, what: str, every: float = 0.02) -> Any:
     """Poll `predicate` until truthy; AssertionError naming `what` at the deadline."""
-    end = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > end:
-            raise AssertionError(f"{what}: not within {timeout:.0f} s")
-        time.sleep(every)
+    return until(predicate, what, timeout, every)
 
 
 # -- what the index holds (one place to adapt) -----------------------------------
