@@ -25,10 +25,6 @@ from tuiexp.store.index import Index
 from tuiexp.store.paths import LogsDir
 from tuiexp.store.spec import RunSpec
 
-LEAD = "fixed by the lead's index branch"
-TRACK = "fixed by the track helper's branch"
-CONFIG_HELPER = "fixed by the config helper's branch"
-
 CONFIG = """
 [queue]
 gpus = "none"

@@ -200,25 +200,25 @@ def open_detail(journey: Journey, term: Terminal, filter_text: str) -> str:
     return seen(term, lambda p: "╭" in p and "│" in chart_region(p))
 
 
-def detail_pages(term: Terminal) -> list[str]:
-    """The chart region of each page of the detail (`n` to the next one)."""
-    pages = [chart_region(term.pane())]
-    for _ in range(6):
-        term.keys("n")
-        region = chart_region(term.pane())
-        if region == pages[-1]:
-            break
-        pages.append(region)
+def smoke_detail_pages(journey: Journey) -> list[str]:
+    """The chart region of each page of smoke's detail at 80×24 (`n` to the next one)."""
+    term = journey.small
+    try:
+        open_detail(journey, term, "exp:smoke")
+        pages = [chart_region(term.pane())]
+        for _ in range(6):
+            term.keys("n")
+            region = chart_region(term.pane())
+            if region == pages[-1]:
+                break
+            pages.append(region)
+    finally:
+        journey.clear(term)
     return pages
 
 
 def test_detail_charts_loss_and_metric_first_and_no_constant(journey: Journey):
-    term = journey.small
-    try:
-        open_detail(journey, term, "exp:smoke")
-        pages = detail_pages(term)
-    finally:
-        journey.clear(term)
+    pages = smoke_detail_pages(journey)
     assert "val_acc" in pages[0] and ("train_loss" in pages[0] or "val_loss" in pages[0]), pages[0]
     assert not any(charted("batch_size", page) for page in pages), "\n\n".join(pages)
 
@@ -235,12 +235,7 @@ def charted(name: str, region: str) -> bool:
 
 
 def test_detail_titles_and_axis_labels_are_whole(journey: Journey):
-    term = journey.small
-    try:
-        open_detail(journey, term, "exp:smoke")
-        pages = detail_pages(term)
-    finally:
-        journey.clear(term)
+    pages = smoke_detail_pages(journey)
     for page in pages:
         glued = [m.group() for name in TRAINER_METRICS
                  for m in re.finditer(r"\w" + re.escape(name), page)]

@@ -18,11 +18,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-import orjson
-
 from .ingest import Indexer
 from .metrics import KeySummary
-from .schema import SCOPE_CODE, dumps, nan_of
+from .schema import SCOPE_CODE, dumps, loads, nan_of
 from .series import Buckets, Chunk, bucketize
 from .spec import RunSpec
 
@@ -156,17 +154,8 @@ def _decode(values: tuple[Any, ...]) -> RunRow:
     row = RunRow(*values)
     for c, empty in _JSON_COLUMNS.items():
         raw = getattr(row, c)
-        setattr(row, c, _loads(raw) if raw else empty())
+        setattr(row, c, loads(raw) if raw else empty())
     return row
-
-
-def _loads(text: str) -> Any:
-    """A JSON column: orjson (a listing of 10,000 runs decodes 20,000 of them), the
-    stdlib where the text holds NaN (`schema.dumps` writes what json.dumps does)."""
-    try:
-        return orjson.loads(text)
-    except orjson.JSONDecodeError:
-        return json.loads(text)
 
 
 class Index(Indexer):

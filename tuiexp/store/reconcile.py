@@ -19,16 +19,23 @@ from . import events, health, lock, runstore
 from .index import ACTIVE, Index, RunRow
 from .paths import RunPaths
 
+#: the rows a reader follows itself where no supervisor does
+LIVE = ("starting", "running")
+
 
 def reconcile(index: Index, rows: list[RunRow]) -> list[RunRow]:
-    """`rows`, each one its directory contradicts derived again from that directory."""
+    """`rows`, each one its directory contradicts derived again from that directory, and
+    with no supervisor, each live one followed to the end of its log."""
     if not any(r.status in ACTIVE for r in rows):
         return rows
     supervised = lock.is_running(index.logs)
-    return [_followed(index, row) if not supervised and row.status in LIVE
-            else _again(index, row) if row.status in ACTIVE and stale(
-                index.logs.run(row.id), row, supervised)
-            else row for row in rows]
+    return [_checked(index, row, supervised) if row.status in ACTIVE else row for row in rows]
+
+
+def _checked(index: Index, row: RunRow, supervised: bool) -> RunRow:
+    if not supervised and row.status in LIVE:
+        return _followed(index, row)
+    return _again(index, row) if stale(index.logs.run(row.id), row, supervised) else row
 
 
 def reconcile_active(index: Index) -> None:
@@ -54,9 +61,6 @@ def stale(paths: RunPaths, row: RunRow, supervised: bool) -> bool:
     if supervised or proc.get("executor") == "slurm":
         return False  # the supervisor concludes it within a tick
     return runstore.writer_alive(proc) is False  # (None: on another host, its events tell)
-
-
-LIVE = ("starting", "running")
 
 
 def _followed(index: Index, row: RunRow) -> RunRow:

@@ -135,11 +135,7 @@ def _point_queued_run(queued: RunPaths, run: Run) -> None:
     try:
         if queued.events.exists() and queued.events.stat().st_size:
             return  # the script wrote here too (init), or was told once already
-        fd = os.open(queued.events, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
-        try:
-            os.write(fd, events.encode("warning", time.time(), {"message": message}))
-        finally:
-            os.close(fd)
+        events.append(queued.events, "warning", time.time(), {"message": message})
     except OSError:
         pass  # a word of advice: never a reason for the script to fail
 
