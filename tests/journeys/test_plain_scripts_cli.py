@@ -147,3 +147,4 @@ def test_a_queued_script_that_opens_its_own_run_says_so_in_the_queued_run(workdi
     assert any(inner["id"] in w and "track.start()" in w for w in queued["warnings"]), queued
     show = tuiexp(workdir, "show", run_id, check=True).stdout
     assert inner["id"] in show, show
+    assert inner["id"] in _ls_row(workdir, run_id)  # not cut off in ls's WARNING column

@@ -130,8 +130,8 @@ def _point_queued_run(queued: RunPaths, run: Run) -> None:
     """A script the supervisor runs that opens runs of its own with start() leaves its
     queued run empty, to end `finished` with nothing in it: while that run's log is still
     empty, it says where the metrics went (a warning, shown by `ls` and `show`)."""
-    message = (f"the script opened run {run.id} with track.start(), a run of its own: its "
-               "metrics are there, not here (track.init() writes into the queued run)")
+    message = (f"see run {run.id}: the script logged there, a run of its own opened with "
+               "track.start() (track.init() writes into this queued run)")  # the id first: `ls` cuts
     try:
         if queued.events.exists() and queued.events.stat().st_size:
             return  # the script wrote here too (init), or was told once already
